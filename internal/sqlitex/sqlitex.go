@@ -1,0 +1,117 @@
+// Package sqlitex holds the SQLite conventions every SQLite store of the kit
+// shares: how a database is opened (WAL, busy_timeout, foreign keys) and how
+// a state change runs in one BEGIN IMMEDIATE transaction.
+package sqlitex
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// DriverName is the database/sql driver the kit uses for SQLite.
+const DriverName = "sqlite3"
+
+// DefaultBusyTimeout is how long a connection waits for another writer's
+// lock before it fails with SQLITE_BUSY.
+const DefaultBusyTimeout = 5 * time.Second
+
+// DSN returns the mattn/go-sqlite3 data source name for the file at path
+// with the pragmas the kit expects: WAL journal, busy timeout, foreign keys
+// on and synchronous=NORMAL (durable in WAL mode across process crashes).
+func DSN(path string, busyTimeout time.Duration) string {
+	if busyTimeout <= 0 {
+		busyTimeout = DefaultBusyTimeout
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "on")
+	q.Set("_synchronous", "NORMAL")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens the SQLite file at path (creating it when absent) and checks
+// that it is a usable database by running a query, so a bad path, an
+// unwritable directory or a corrupt file fail here with one clear error.
+func Open(ctx context.Context, path string, busyTimeout time.Duration) (*sqlx.DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	db, err := sqlx.Open(DriverName, DSN(path, busyTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Immediate runs fn inside one BEGIN IMMEDIATE transaction on a dedicated
+// connection: the write lock is taken up front, so two processes doing
+// read-then-write never deadlock on a lock upgrade, and busy_timeout makes
+// the second one wait instead of failing. fn's error (or a panic) rolls the
+// transaction back; otherwise it commits. A connection whose rollback fails
+// is discarded rather than returned to the pool mid-transaction.
+func Immediate(ctx context.Context, db *sqlx.DB, fn func(conn *sqlx.Conn) error) (err error) {
+	conn, err := db.Connx(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if committed {
+			return
+		}
+		// Roll back even when ctx is already cancelled.
+		if _, rbErr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	if err := fn(conn); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+// IsBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED: the
+// database was locked by another connection for longer than busy_timeout.
+func IsBusy(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
+	}
+	return false
+}
+
+// IsUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY
+// constraint failure.
+func IsUniqueViolation(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+	}
+	return false
+}
