@@ -68,6 +68,14 @@ func (a *app) coreRoutes() []route {
 		})},
 		{Method: http.MethodGet, Pattern: "/readyz", Access: public, Handler: ready},
 		{Method: http.MethodGet, Pattern: "/metrics", Access: public, Handler: promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})},
+		{Method: http.MethodGet, Pattern: "/api/v1/whoami", Access: user, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, _ := principalFrom(r.Context())
+			roles := p.Roles
+			if roles == nil {
+				roles = []string{}
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"user_id": p.UserID, "tenant_id": p.TenantID, "roles": roles, "expires_at": p.ExpiresAt.UTC().Format(time.RFC3339)})
+		})},
 	}
 }
 
