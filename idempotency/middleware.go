@@ -1,0 +1,260 @@
+package idempotency
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/systembuilderhub/hardening/internal/problem"
+)
+
+// Middleware makes handlers safe to retry with an Idempotency-Key header.
+// Build it with New, wrap handlers with Handler, and (for stores that need
+// it) run the sweeper with Start and Close. It is safe for concurrent use.
+type Middleware struct {
+	store   Store
+	cfg     config
+	log     *slog.Logger
+	metrics *metrics
+
+	mu        sync.Mutex
+	cancel    context.CancelFunc
+	done      chan struct{}
+	lastSweep time.Time
+	lastDel   int
+}
+
+// New returns a Middleware keeping its records in store.
+func New(store Store, opts ...Option) (*Middleware, error) {
+	if store == nil {
+		return nil, errors.New("idempotency: nil store")
+	}
+	cfg := defaults()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	met, err := newMetrics(cfg.reg)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: register metrics: %w", err)
+	}
+	return &Middleware{store: store, cfg: cfg, log: log, metrics: met}, nil
+}
+
+// TTL returns the configured record TTL.
+func (m *Middleware) TTL() time.Duration { return m.cfg.ttl }
+
+// LockTimeout returns the configured lease.
+func (m *Middleware) LockTimeout() time.Duration { return m.cfg.lockTimeout }
+
+// Handler wraps next. For a request whose method is covered and that
+// carries an Idempotency-Key, next runs at most once per key and scope
+// until the record expires; other requests with that key get the stored
+// response (with the replay header), a 409 while the first is in flight,
+// or a 422 when their method, path or body differ.
+func (m *Middleware) Handler(next http.Handler) http.Handler {
+	if next == nil {
+		panic("idempotency: nil handler")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.serve(w, r, next)
+	})
+}
+
+func (m *Middleware) count(outcome string) { m.metrics.requests.WithLabelValues(outcome).Inc() }
+
+func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if !m.cfg.methods[r.Method] {
+		next.ServeHTTP(w, r)
+		return
+	}
+	values := r.Header.Values(HeaderName)
+	if len(values) == 0 {
+		m.count(OutcomeMissing)
+		if m.cfg.requireKey {
+			problem.Write(w, r, problem.New(http.StatusBadRequest, "idempotency_key_missing", "this endpoint requires an Idempotency-Key header"))
+			return
+		}
+		next.ServeHTTP(w, r)
+		return
+	}
+	key, err := ParseKey(values[0])
+	if len(values) > 1 || err != nil {
+		m.count(OutcomeInvalid)
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "idempotency_key_invalid",
+			"Idempotency-Key must be one quoted string or token of 1 to 255 visible ASCII characters").With("max_length", MaxKeyLength))
+		return
+	}
+	scope := ""
+	if m.cfg.scope != nil {
+		if scope, err = m.cfg.scope(r); err != nil {
+			m.count(OutcomeError)
+			m.log.ErrorContext(r.Context(), "idempotency scope failed", "error", err)
+			problem.Write(w, r, problem.New(http.StatusInternalServerError, "idempotency_scope_unavailable", "the request's identity could not be determined"))
+			return
+		}
+	}
+	body, err := readBody(w, r, m.cfg.maxRequestBody)
+	if err != nil {
+		m.count(OutcomeInvalid)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, "body_too_large",
+				"the request body exceeds the limit").With("limit", m.cfg.maxRequestBody))
+			return
+		}
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "body_unreadable", "the request body could not be read"))
+		return
+	}
+	path := r.URL.EscapedPath()
+	target := path
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	now := m.cfg.now()
+	req := ClaimRequest{
+		Key:         ScopedKey(scope, r.Method, path, key),
+		Fingerprint: Fingerprint(r.Method, target, body),
+		Owner:       newOwner(),
+		Now:         now,
+		LockTimeout: m.cfg.lockTimeout,
+		TTL:         m.cfg.ttl,
+	}
+	res, err := m.store.Claim(r.Context(), req)
+	if err != nil {
+		m.storeFailed(w, r, next, "claim", err)
+		return
+	}
+	switch res.Status {
+	case Completed:
+		m.count(OutcomeReplay)
+		m.replay(w, res.Record)
+	case InFlight:
+		m.count(OutcomeConflict)
+		wait := max(res.LeaseExpiresAt.Sub(now), time.Second)
+		problem.Write(w, r, problem.Problem{
+			Status: http.StatusConflict, Reason: "idempotency_key_in_flight",
+			Detail:     "a request with this Idempotency-Key is still being processed; retry later",
+			RetryAfter: wait,
+		})
+	case Mismatch:
+		m.count(OutcomeMismatch)
+		problem.Write(w, r, problem.New(http.StatusUnprocessableEntity, "idempotency_key_reused",
+			"this Idempotency-Key was used with a different request"))
+	case Claimed:
+		m.count(OutcomeFirst)
+		if res.TookOver {
+			m.log.WarnContext(r.Context(), "idempotency lease taken over after expiry", "path", path)
+		}
+		m.run(w, r, next, req)
+	default:
+		m.storeFailed(w, r, next, "claim", fmt.Errorf("unknown claim status %d", res.Status))
+	}
+}
+
+func (m *Middleware) storeFailed(w http.ResponseWriter, r *http.Request, next http.Handler, op string, err error) {
+	m.count(OutcomeError)
+	m.log.ErrorContext(r.Context(), "idempotency store failed", "op", op, "error", err, "fail_open", m.cfg.failOpen)
+	if m.cfg.failOpen {
+		next.ServeHTTP(w, r)
+		return
+	}
+	problem.Write(w, r, problem.Problem{
+		Status: http.StatusServiceUnavailable, Reason: "idempotency_store_unavailable",
+		Detail: "the idempotency store is unavailable; retry later", RetryAfter: time.Second,
+	})
+}
+
+func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handler, req ClaimRequest) {
+	rec := &recorder{ResponseWriter: w, max: m.cfg.maxStoredBody}
+	// The store calls outlive a cancelled client: the outcome must be
+	// recorded (or the lease released) whatever happened to the request.
+	ctx := context.WithoutCancel(r.Context())
+	finished := false
+	defer func() {
+		if finished {
+			return
+		}
+		// The handler panicked (or called runtime.Goexit): free the key
+		// for a retry, then re-raise.
+		m.release(ctx, req)
+		if v := recover(); v != nil {
+			panic(v)
+		}
+	}()
+	next.ServeHTTP(rec, r)
+	finished = true
+	out := rec.record(m.cfg.replayHeaders)
+	if out.StatusCode >= 500 {
+		m.release(ctx, req)
+		return
+	}
+	ok, err := m.store.Complete(ctx, CompleteRequest{Key: req.Key, Owner: req.Owner, Record: out, Now: m.cfg.now(), TTL: m.cfg.ttl})
+	switch {
+	case err != nil:
+		m.log.ErrorContext(ctx, "idempotency complete failed; the lease will expire", "error", err)
+	case !ok:
+		m.metrics.fenced.Inc()
+		m.log.WarnContext(ctx, "idempotency response not stored: lease lost to another request", "path", r.URL.Path)
+	}
+}
+
+func (m *Middleware) release(ctx context.Context, req ClaimRequest) {
+	if _, err := m.store.Release(ctx, req.Key, req.Owner); err != nil {
+		m.log.ErrorContext(ctx, "idempotency release failed; the lease will expire", "error", err)
+	}
+}
+
+func (m *Middleware) replay(w http.ResponseWriter, rec *Record) {
+	h := w.Header()
+	for k, vs := range rec.Header {
+		h[k] = append([]string(nil), vs...)
+	}
+	h.Set(m.cfg.replayHeader, "true")
+	if rec.BodyOmitted {
+		h.Set(BodyOmittedHeader, "true")
+	}
+	if rec.StatusCode != http.StatusNoContent && rec.StatusCode != http.StatusNotModified {
+		h.Set("Content-Length", strconv.Itoa(len(rec.Body)))
+	}
+	w.WriteHeader(rec.StatusCode)
+	if !rec.BodyOmitted {
+		_, _ = w.Write(rec.Body)
+	}
+}
+
+// readBody reads the whole body (up to limit) and gives the handler a fresh
+// reader over the same bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, nil
+}
+
+func newOwner() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,218 @@
+package idempotency
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of the options.
+const (
+	DefaultTTL            = 24 * time.Hour
+	DefaultLockTimeout    = 30 * time.Second
+	DefaultMaxRequestBody = 1 << 20
+	DefaultMaxStoredBody  = 1 << 20
+	DefaultReplayHeader   = "Idempotent-Replay"
+	DefaultSweepInterval  = time.Minute
+	DefaultSweepBatch     = 500
+	// HeaderName is the request header carrying the key.
+	HeaderName = "Idempotency-Key"
+	// BodyOmittedHeader is set to "true" on a replay whose original body
+	// was not stored (too large, streamed or hijacked).
+	BodyOmittedHeader = "Idempotency-Body-Omitted"
+)
+
+// Environment variables read by FromEnv.
+const (
+	EnvTTL         = "IDEMPOTENCY_TTL"
+	EnvLockTimeout = "IDEMPOTENCY_LOCK_TIMEOUT"
+)
+
+// Option configures a Middleware.
+type Option func(*config)
+
+type config struct {
+	ttl            time.Duration
+	lockTimeout    time.Duration
+	methods        map[string]bool
+	requireKey     bool
+	scope          func(*http.Request) (string, error)
+	maxRequestBody int64
+	maxStoredBody  int
+	replayHeaders  []string
+	replayHeader   string
+	failOpen       bool
+	now            func() time.Time
+	log            *slog.Logger
+	reg            prometheus.Registerer
+	sweepInterval  time.Duration
+	sweepBatch     int
+	errs           []error
+}
+
+func defaults() config {
+	return config{
+		ttl:            DefaultTTL,
+		lockTimeout:    DefaultLockTimeout,
+		methods:        map[string]bool{http.MethodPost: true, http.MethodPatch: true},
+		maxRequestBody: DefaultMaxRequestBody,
+		maxStoredBody:  DefaultMaxStoredBody,
+		replayHeaders:  []string{"Content-Type", "Location", "ETag", "Link"},
+		replayHeader:   DefaultReplayHeader,
+		now:            time.Now,
+		sweepInterval:  DefaultSweepInterval,
+		sweepBatch:     DefaultSweepBatch,
+	}
+}
+
+// WithTTL sets how long a record is kept (default 24h, IDEMPOTENCY_TTL).
+func WithTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
+
+// WithLockTimeout sets the lease of an in-flight request: how long other
+// requests with the same key get 409 before one may take over, as after a
+// crash (default 30s, IDEMPOTENCY_LOCK_TIMEOUT). Set it above the slowest
+// handler's run time: a lease that expires while its handler still runs
+// lets a retry run the operation a second time.
+func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
+
+// WithMethods sets the methods the middleware applies to (default POST and
+// PATCH). Requests with other methods pass through untouched.
+func WithMethods(methods ...string) Option {
+	return func(c *config) {
+		c.methods = make(map[string]bool, len(methods))
+		for _, m := range methods {
+			c.methods[strings.ToUpper(m)] = true
+		}
+	}
+}
+
+// WithRequireKey makes a missing Idempotency-Key a 400 instead of a pass
+// through.
+func WithRequireKey(require bool) Option { return func(c *config) { c.requireKey = require } }
+
+// WithScope sets the function that names who is asking, typically the
+// tenant and principal from the request context set by the authentication
+// middleware (which must run before this one). Records are scoped by it, so
+// two tenants or users sending the same key never see each other's
+// response. Without it every client shares one scope: use that only when
+// there is a single client. An error answers 500 and the handler does not
+// run.
+func WithScope(fn func(r *http.Request) (string, error)) Option {
+	return func(c *config) { c.scope = fn }
+}
+
+// WithMaxRequestBody caps the request body read for the fingerprint
+// (default 1 MiB); a larger body is answered 413.
+func WithMaxRequestBody(n int64) Option { return func(c *config) { c.maxRequestBody = n } }
+
+// WithMaxStoredBody caps the response body stored for replays (default
+// 1 MiB). A larger response is stored without its body (see
+// BodyOmittedHeader).
+func WithMaxStoredBody(n int) Option { return func(c *config) { c.maxStoredBody = n } }
+
+// WithReplayHeaders adds response headers to the replayed allow-list
+// (always Content-Type, Location, ETag and Link). Set-Cookie, Date,
+// Retry-After and rate-limit headers are refused: New returns an error.
+func WithReplayHeaders(names ...string) Option {
+	return func(c *config) {
+		for _, n := range names {
+			n = http.CanonicalHeaderKey(strings.TrimSpace(n))
+			if n == "" || neverReplay(n) {
+				c.errs = append(c.errs, fmt.Errorf("idempotency: header %q cannot be replayed", n))
+				continue
+			}
+			c.replayHeaders = append(c.replayHeaders, n)
+		}
+	}
+}
+
+func neverReplay(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "set-cookie", "set-cookie2", "date", "retry-after", "content-length", "transfer-encoding", "connection":
+		return true
+	}
+	return strings.HasPrefix(n, "ratelimit") || strings.HasPrefix(n, "x-ratelimit") || strings.HasPrefix(n, "x-rate-limit")
+}
+
+// WithReplayHeaderName sets the header marking a replayed response
+// (default "Idempotent-Replay"; Stripe uses "Idempotent-Replayed").
+func WithReplayHeaderName(name string) Option { return func(c *config) { c.replayHeader = name } }
+
+// WithFailOpen makes a store failure run the handler without idempotency
+// protection instead of answering 503. Off by default: retries may then
+// execute twice.
+func WithFailOpen(open bool) Option { return func(c *config) { c.failOpen = open } }
+
+// WithClock injects the time source (default time.Now).
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithLogger sets the logger; nil (the default) discards.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithRegisterer registers the middleware's metrics; nil (the default)
+// means no metrics.
+func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.reg = r } }
+
+// WithSweep sets how often the sweeper started by Start runs (default 1m)
+// and how many records it deletes per store call (default 500).
+func WithSweep(interval time.Duration, batch int) Option {
+	return func(c *config) { c.sweepInterval, c.sweepBatch = interval, batch }
+}
+
+func (c *config) validate() error {
+	if len(c.errs) > 0 {
+		return c.errs[0]
+	}
+	switch {
+	case c.ttl <= 0:
+		return fmt.Errorf("idempotency: TTL must be positive, got %s", c.ttl)
+	case c.lockTimeout <= 0:
+		return fmt.Errorf("idempotency: lock timeout must be positive, got %s", c.lockTimeout)
+	case c.lockTimeout > c.ttl:
+		return fmt.Errorf("idempotency: lock timeout %s exceeds TTL %s", c.lockTimeout, c.ttl)
+	case c.maxRequestBody <= 0:
+		return fmt.Errorf("idempotency: max request body must be positive")
+	case c.maxStoredBody < 0:
+		return fmt.Errorf("idempotency: max stored body must not be negative")
+	case c.replayHeader == "" || http.CanonicalHeaderKey(c.replayHeader) == "":
+		return fmt.Errorf("idempotency: empty replay header name")
+	case c.now == nil:
+		return fmt.Errorf("idempotency: nil clock")
+	case c.sweepInterval <= 0 || c.sweepBatch <= 0:
+		return fmt.Errorf("idempotency: sweep interval and batch must be positive")
+	case len(c.methods) == 0:
+		return fmt.Errorf("idempotency: no methods")
+	}
+	return nil
+}
+
+// FromEnv returns the options set by IDEMPOTENCY_TTL and
+// IDEMPOTENCY_LOCK_TIMEOUT (Go durations such as "24h" or "30s"; unset
+// means the defaults). A bad value is an error naming the variable.
+func FromEnv() ([]Option, error) { return FromLookup(os.LookupEnv) }
+
+// FromLookup is FromEnv reading variables through lookup.
+func FromLookup(lookup func(string) (string, bool)) ([]Option, error) {
+	var opts []Option
+	for _, v := range []struct {
+		name string
+		set  func(time.Duration) Option
+	}{{EnvTTL, WithTTL}, {EnvLockTimeout, WithLockTimeout}} {
+		s, ok := lookup(v.name)
+		if !ok || strings.TrimSpace(s) == "" {
+			continue
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%s=%q: want a positive duration such as 30s", v.name, s)
+		}
+		opts = append(opts, v.set(d))
+	}
+	return opts, nil
+}
