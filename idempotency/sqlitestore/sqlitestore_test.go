@@ -3,6 +3,7 @@ package sqlitestore_test
 import (
 	"testing"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -17,10 +18,12 @@ func TestMain(m *testing.M) {
 }
 
 func newStore(t testing.TB) *sqlitestore.Store {
-	s, err := sqlitestore.New(testenv.SQLite(t))
+	s, err := sqlitestore.New(newStoreDB(t))
 	require.NoError(t, err)
 	return s
 }
+
+func newStoreDB(t testing.TB) *sqlx.DB { return testenv.SQLite(t) }
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) idempotency.Store { return newStore(t) })

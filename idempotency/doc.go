@@ -1,0 +1,71 @@
+// Package idempotency makes HTTP handlers safe to retry: a client that
+// repeats a POST after a timeout gets the first response again instead of
+// creating a second preview, snapshot or charge.
+//
+// It follows the IETF httpapi Idempotency-Key draft and Stripe's practice.
+// A request whose method is covered (POST and PATCH by default) and that
+// carries an Idempotency-Key header is handled like this:
+//
+//   - The key must be a Structured Field string ("abc") or a bare token of
+//     1 to 255 visible ASCII characters, else 400. A missing key passes
+//     through, or is a 400 with WithRequireKey.
+//   - The record is looked up under ScopedKey: the caller's scope (tenant
+//     and principal, from WithScope), the method, the path and the key, so
+//     two tenants or users never see each other's response.
+//   - The body is read once (up to WithMaxRequestBody, else 413) and given
+//     back to the handler; its SHA-256 Fingerprint with the method and
+//     target must match the record's, else 422.
+//   - The first request claims the key atomically in the Store with a
+//     lease (an owner token and the lock timeout, 30s by default). A second
+//     request while the first runs gets 409 with Retry-After.
+//   - A 2xx-4xx response is stored with its status, an allow-list of
+//     headers (Content-Type, Location, ETag, Link and WithReplayHeaders;
+//     never Set-Cookie, Date or rate-limit headers) and its body, and kept
+//     for the TTL (24h by default). Later requests get it back with
+//     Idempotent-Replay: true.
+//   - 5xx responses and panics are not stored: the lease is released (the
+//     panic re-raised) so the client can retry. Responses larger than
+//     WithMaxStoredBody, streamed (flushed) or hijacked ones are stored
+//     without their body; their replay has the status and headers, an
+//     empty body and Idempotency-Body-Omitted: true. The operation is never
+//     executed twice.
+//   - If a process dies mid-request its lease expires after the lock
+//     timeout and the next request with that key runs. The owner token
+//     fences the original: if it finishes late, it cannot overwrite the
+//     record of the request that took over.
+//   - Store errors fail closed with 503 and the handler does not run,
+//     unless WithFailOpen.
+//
+// # Stores
+//
+// A Store has three verbs, Claim, Complete and Release; expiry decisions
+// use the time the middleware passes in, so every process agrees with its
+// clock (WithClock). NewMemoryStore serves one process; the sqlitestore
+// and redisstore subpackages share records across processes and survive
+// restarts. Optional interfaces: Sweeper (stores that need expired records
+// deleted; Start runs it in the background and Close stops it) and
+// StatsReader (counts for Status and the gauges). Package storetest is the
+// conformance suite every store passes.
+//
+// # Ordering
+//
+// Put the middleware after authentication (WithScope reads the principal
+// from the context) and after anything that rejects requests cheaply
+// (rate limits), so rejected requests do not consume a key.
+//
+// # Configuration
+//
+// FromEnv reads IDEMPOTENCY_TTL (default 24h) and IDEMPOTENCY_LOCK_TIMEOUT
+// (default 30s). Set the lock timeout above the slowest handler's run
+// time: a lease that expires while its handler still runs lets a retry run
+// the operation again.
+//
+// # Metrics
+//
+// With WithRegisterer: hardening_idempotency_requests_total{outcome} with
+// outcomes first, replay, conflict, mismatch, invalid, missing and error;
+// hardening_idempotency_stored_keys and hardening_idempotency_in_flight_keys
+// (refreshed by the sweeper loop and Status);
+// hardening_idempotency_sweep_deleted_total; and
+// hardening_idempotency_fenced_completions_total.
+package idempotency

@@ -1,0 +1,103 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/systembuilderhub/hardening/idempotency"
+	"github.com/systembuilderhub/hardening/internal/sqlitex"
+)
+
+var benchHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write([]byte(`{"id":"0123456789abcdef"}`))
+})
+
+func benchRequest(key string) *http.Request {
+	req := httptest.NewRequest(http.MethodPost, "/things", strings.NewReader(`{"name":"preview"}`))
+	req.Header.Set(idempotency.HeaderName, key)
+	return req
+}
+
+// BenchmarkSQLite measures a first request and a replay through the
+// middleware against the raw store round trips in the same run: a bare
+// INSERT + UPDATE pair (each its own BEGIN IMMEDIATE transaction, like the
+// store's claim and complete) and a bare SELECT of one record.
+func BenchmarkSQLite(b *testing.B) {
+	ctx := context.Background()
+	b.Run("baseline_insert_update", func(b *testing.B) {
+		db := newStoreDB(b)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			k := strconv.Itoa(i)
+			if err := sqlitex.Immediate(ctx, db, func(c *sqlx.Conn) error {
+				_, err := c.ExecContext(ctx, `INSERT INTO hardening_idempotency_keys (scope_key, fingerprint, state, owner, lease_expires_at, created_at, expires_at)
+VALUES (?, 'fp', 'in_flight', 'o', 1, 1, 2)`, k)
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			if err := sqlitex.Immediate(ctx, db, func(c *sqlx.Conn) error {
+				_, err := c.ExecContext(ctx, `UPDATE hardening_idempotency_keys SET state = 'completed', status_code = 201, headers = '{}', body = ? WHERE scope_key = ?`,
+					[]byte(`{"id":"0123456789abcdef"}`), k)
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("baseline_select", func(b *testing.B) {
+		db := newStoreDB(b)
+		_, err := db.Exec(`INSERT INTO hardening_idempotency_keys (scope_key, fingerprint, state, status_code, headers, body, created_at, expires_at)
+VALUES ('k', 'fp', 'completed', 201, '{}', x'00', 1, 2)`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			var r struct {
+				Fingerprint string `db:"fingerprint"`
+				State       string `db:"state"`
+				Status      int    `db:"status_code"`
+				Headers     string `db:"headers"`
+				Body        []byte `db:"body"`
+				ExpiresAt   int64  `db:"expires_at"`
+			}
+			if err := db.GetContext(ctx, &r, `SELECT fingerprint, state, status_code, headers, body, expires_at FROM hardening_idempotency_keys WHERE scope_key = ?`, "k"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("first", func(b *testing.B) {
+		m, _ := idempotency.New(newStore(b))
+		h := m.Handler(benchHandler)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			rr := httptest.NewRecorder()
+			h.ServeHTTP(rr, benchRequest(strconv.Itoa(i)))
+			if rr.Code != http.StatusCreated {
+				b.Fatal(rr.Code)
+			}
+		}
+	})
+	b.Run("replay", func(b *testing.B) {
+		m, _ := idempotency.New(newStore(b))
+		h := m.Handler(benchHandler)
+		h.ServeHTTP(httptest.NewRecorder(), benchRequest("k"))
+		b.ReportAllocs()
+		for b.Loop() {
+			rr := httptest.NewRecorder()
+			h.ServeHTTP(rr, benchRequest("k"))
+			if rr.Header().Get(idempotency.DefaultReplayHeader) != "true" {
+				b.Fatal("not a replay")
+			}
+		}
+	})
+}
