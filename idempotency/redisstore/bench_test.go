@@ -42,7 +42,6 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
 }
 
-
 func TestRoundTrips(t *testing.T) {
 	srv := testenv.Redis(t)
 	rdb := srv.NewClient(t)
