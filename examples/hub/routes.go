@@ -35,6 +35,7 @@ type route struct {
 func (a *app) setupFeatures(ctx context.Context) error {
 	for _, setup := range []func(context.Context) error{
 		// features: one line each
+		a.setupIdempotency,
 	} {
 		if err := setup(ctx); err != nil {
 			return err
@@ -48,6 +49,7 @@ func (a *app) routes() []route {
 	var rs []route
 	rs = append(rs, a.coreRoutes()...)
 	// features: one append each
+	rs = append(rs, a.idempotencyRoutes()...)
 	return rs
 }
 
@@ -88,6 +90,9 @@ func (a *app) handler() http.Handler {
 	for _, rt := range a.routes() {
 		h := rt.Handler
 		// idempotency: wrap h here when rt.Idempotent
+		if rt.Idempotent {
+			h = a.idempotent(h)
+		}
 		h = a.requireAccess(rt.Access, h)
 		pattern := rt.Pattern
 		if rt.Method != "" {

@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -33,4 +34,17 @@ func TestNewValidates(t *testing.T) {
 	srv := testenv.Redis(t)
 	_, err = redisstore.New(srv.Client, redisstore.WithPrefix("bad{"))
 	require.Error(t, err)
+}
+
+// TestConformanceCluster runs the suite on a Redis Cluster: every script
+// touches one hash-tagged key, and Stats scans every master.
+func TestConformanceCluster(t *testing.T) {
+	srv := testenv.RedisCluster(t)
+	n := 0
+	storetest.Run(t, func(t *testing.T) idempotency.Store {
+		n++ // each store gets its own prefix, so Stats counts only its keys
+		s, err := redisstore.New(srv.Client, redisstore.WithPrefix(fmt.Sprintf("%s%d:", srv.Prefix, n)))
+		require.NoError(t, err)
+		return s
+	})
 }

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systembuilderhub/hardening/idempotency"
+	"github.com/systembuilderhub/hardening/idempotency/redisstore"
+	"github.com/systembuilderhub/hardening/idempotency/sqlitestore"
+	"github.com/systembuilderhub/hardening/internal/problem"
+)
+
+// idempotencyByApp holds each app's idempotency middleware (set by
+// setupIdempotency, read when the routes are wrapped). It lives here, not
+// in the app struct, so that this feature stays in its own file.
+var idempotencyByApp sync.Map // *app -> *idempotency.Middleware
+
+// setupIdempotency builds the Idempotency-Key middleware on Redis when the
+// hub runs with REDIS_URL, else on SQLite, configured from
+// IDEMPOTENCY_TTL and IDEMPOTENCY_LOCK_TIMEOUT, and starts its sweeper.
+func (a *app) setupIdempotency(ctx context.Context) error {
+	opts, err := idempotency.FromEnv()
+	if err != nil {
+		return err
+	}
+	var store idempotency.Store
+	if a.rdb != nil {
+		store, err = redisstore.New(a.rdb)
+	} else {
+		store, err = sqlitestore.New(a.db)
+	}
+	if err != nil {
+		return err
+	}
+	opts = append(opts,
+		idempotency.WithClock(a.now),
+		idempotency.WithLogger(a.log),
+		idempotency.WithRegisterer(a.reg),
+		idempotency.WithScope(idempotencyScope),
+	)
+	m, err := idempotency.New(store, opts...)
+	if err != nil {
+		return err
+	}
+	if err := m.Start(ctx); err != nil {
+		return err
+	}
+	idempotencyByApp.Store(a, m)
+	a.onClose(func(ctx context.Context) error {
+		idempotencyByApp.Delete(a)
+		return m.Close(ctx)
+	})
+	return nil
+}
+
+// idempotencyScope scopes records by the verified caller's tenant and user,
+// so two tenants or users sending the same key never share a response.
+// Routes marked Idempotent must not be public: an anonymous caller has no
+// scope and gets a 500 rather than someone else's response.
+func idempotencyScope(r *http.Request) (string, error) {
+	p, ok := principalFrom(r.Context())
+	if !ok || p.UserID == "" {
+		return "", errors.New("idempotent route without an authenticated principal")
+	}
+	return fmt.Sprintf("%d:%s/%s", len(p.TenantID), p.TenantID, p.UserID), nil
+}
+
+// idempotent wraps h with the idempotency middleware (routes with
+// Idempotent set). Without setupIdempotency it returns h unchanged.
+func (a *app) idempotent(h http.Handler) http.Handler {
+	if m, ok := idempotencyByApp.Load(a); ok {
+		return m.(*idempotency.Middleware).Handler(h)
+	}
+	return h
+}
+
+func (a *app) idempotencyRoutes() []route {
+	echoes := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_echo_executions_total",
+		Help: "Executions of POST /api/v1/echo: with Idempotency-Key retries it must not grow.",
+	})
+	if err := a.reg.Register(echoes); err != nil {
+		// routes() may be listed more than once (contract tests): reuse
+		// the counter registered first.
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			panic(err)
+		}
+		echoes = are.ExistingCollector.(prometheus.Counter)
+	}
+	return []route{
+		{Method: http.MethodPost, Pattern: "/api/v1/echo", Access: user, Idempotent: true, Handler: a.echoHandler(echoes)},
+		{Method: http.MethodGet, Pattern: "/api/v1/idempotency/status", Access: admin, Handler: http.HandlerFunc(a.idempotencyStatus)},
+	}
+}
+
+// echoHandler answers 201 with a fresh random id and the JSON body: under
+// "echo", and, when the body is an object, its members also at the top
+// level (id and echo excepted). Each run counts in
+// hub_echo_executions_total, which makes duplicate execution visible.
+func (a *app) echoHandler(executions prometheus.Counter) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body json.RawMessage
+		if !decodeJSON(w, r, &body) {
+			return
+		}
+		executions.Inc()
+		out := map[string]any{}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(body, &obj) == nil {
+			for k, v := range obj {
+				out[k] = v
+			}
+		}
+		out["id"] = newID("echo_")
+		out["echo"] = body
+		writeJSON(w, http.StatusCreated, out)
+	})
+}
+
+// idempotencyStatus serves GET /api/v1/idempotency/status.
+func (a *app) idempotencyStatus(w http.ResponseWriter, r *http.Request) {
+	m, ok := idempotencyByApp.Load(a)
+	if !ok {
+		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "idempotency_unavailable", "idempotency is not set up"))
+		return
+	}
+	st, err := m.(*idempotency.Middleware).Status(r.Context())
+	if err != nil {
+		a.log.ErrorContext(r.Context(), "idempotency status", "error", err)
+		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "idempotency_store_unavailable", "the idempotency store is unavailable"))
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
