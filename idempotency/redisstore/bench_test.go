@@ -91,6 +91,38 @@ func BenchmarkRedis(b *testing.B) {
 			}
 		}
 	})
+	b.Run("store_first", func(b *testing.B) {
+		s, _ := newStore(b)
+		now := time.Now()
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			k := strconv.Itoa(i)
+			res, err := s.Claim(ctx, idempotency.ClaimRequest{Key: k, Fingerprint: "fp", Owner: "o", Now: now, LockTimeout: time.Minute, TTL: time.Hour})
+			if err != nil || res.Status != idempotency.Claimed {
+				b.Fatal(res.Status, err)
+			}
+			ok, err := s.Complete(ctx, idempotency.CompleteRequest{Key: k, Owner: "o", Now: now, TTL: time.Hour,
+				Record: idempotency.Record{StatusCode: 201, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"id":"0123456789abcdef"}`)}})
+			if err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+	b.Run("store_replay", func(b *testing.B) {
+		s, _ := newStore(b)
+		now := time.Now()
+		req := idempotency.ClaimRequest{Key: "k", Fingerprint: "fp", Owner: "o", Now: now, LockTimeout: time.Minute, TTL: time.Hour}
+		_, _ = s.Claim(ctx, req)
+		_, _ = s.Complete(ctx, idempotency.CompleteRequest{Key: "k", Owner: "o", Now: now, TTL: time.Hour,
+			Record: idempotency.Record{StatusCode: 201, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"id":"0123456789abcdef"}`)}})
+		b.ReportAllocs()
+		for b.Loop() {
+			res, err := s.Claim(ctx, req)
+			if err != nil || res.Status != idempotency.Completed {
+				b.Fatal(res.Status, err)
+			}
+		}
+	})
 	b.Run("first", func(b *testing.B) {
 		s, _ := newStore(b)
 		m, _ := idempotency.New(s)
