@@ -204,7 +204,19 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 		m.release(ctx, req)
 		return
 	}
-	ok, err := m.store.Complete(ctx, CompleteRequest{Key: req.Key, Owner: req.Owner, Record: out, Now: m.cfg.now(), TTL: m.cfg.ttl})
+	// A lost Complete would let a retry run the operation again once the
+	// lease expires: try a few times before giving up.
+	var ok bool
+	var err error
+	for attempt := range completeAttempts {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 20 * time.Millisecond)
+		}
+		ok, err = m.store.Complete(ctx, CompleteRequest{Key: req.Key, Owner: req.Owner, Record: out, Now: m.cfg.now(), TTL: m.cfg.ttl})
+		if err == nil {
+			break
+		}
+	}
 	switch {
 	case err != nil:
 		m.log.ErrorContext(ctx, "idempotency complete failed; the lease will expire", "error", err)
@@ -213,6 +225,9 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 		m.log.WarnContext(ctx, "idempotency response not stored: lease lost to another request", "path", r.URL.Path)
 	}
 }
+
+// completeAttempts bounds the tries to store a response.
+const completeAttempts = 3
 
 func (m *Middleware) release(ctx context.Context, req ClaimRequest) {
 	if _, err := m.store.Release(ctx, req.Key, req.Owner); err != nil {

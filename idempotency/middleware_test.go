@@ -402,3 +402,28 @@ func mustCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus
 	t.Fatalf("metric %s not found", name)
 	return nil
 }
+
+// flakyStore fails the first Complete, then delegates.
+type flakyStore struct {
+	*idempotency.MemoryStore
+	failed atomic.Bool
+}
+
+func (s *flakyStore) Complete(ctx context.Context, req idempotency.CompleteRequest) (bool, error) {
+	if !s.failed.Swap(true) {
+		return false, errors.New("blip")
+	}
+	return s.MemoryStore.Complete(ctx, req)
+}
+
+func TestCompleteIsRetried(t *testing.T) {
+	t.Parallel()
+	m, err := idempotency.New(&flakyStore{MemoryStore: idempotency.NewMemoryStore()})
+	require.NoError(t, err)
+	var runs atomic.Int64
+	h := m.Handler(counting(&runs))
+	do(h, call{key: "k"})
+	rr := do(h, call{key: "k"})
+	assert.Equal(t, "true", rr.Header().Get(idempotency.DefaultReplayHeader), "a transient Complete error does not lose the record")
+	assert.Equal(t, int64(1), runs.Load())
+}

@@ -81,6 +81,11 @@ func (m *Middleware) Sweep(ctx context.Context) (int, error) {
 		if n < m.cfg.sweepBatch {
 			break
 		}
+		// Let other writers take the lock between batches.
+		select {
+		case <-ctx.Done():
+		case <-time.After(sweepPause):
+		}
 	}
 	m.mu.Lock()
 	m.lastSweep, m.lastDel = now, total
@@ -91,7 +96,15 @@ func (m *Middleware) Sweep(ctx context.Context) (int, error) {
 	return total, nil
 }
 
+// sweepPause separates two batches of one sweep.
+const sweepPause = 5 * time.Millisecond
+
+// refreshStats updates the gauges after a sweep. Stores without a sweeper
+// (Redis) are counted only on Status calls: counting them means a scan.
 func (m *Middleware) refreshStats(ctx context.Context) {
+	if _, ok := m.store.(Sweeper); !ok {
+		return
+	}
 	sr, ok := m.store.(StatsReader)
 	if !ok {
 		return

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -207,7 +208,7 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (idempotency.Stats, er
 	ms := now.UnixMilli()
 	scan := func(ctx context.Context, c redis.Cmdable) (idempotency.Stats, error) {
 		var part idempotency.Stats
-		iter := c.Scan(ctx, 0, s.prefix+"{*", 500).Iterator()
+		iter := c.Scan(ctx, 0, globEscape(s.prefix)+"{*", 500).Iterator()
 		var batch []string
 		flush := func() error {
 			if len(batch) == 0 {
@@ -273,4 +274,17 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (idempotency.Stats, er
 		return st, fmt.Errorf("redisstore: stats: %w", err)
 	}
 	return part, nil
+}
+
+// globEscape escapes the SCAN MATCH metacharacters of s.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		switch c {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

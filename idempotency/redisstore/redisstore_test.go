@@ -1,9 +1,12 @@
 package redisstore_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -47,4 +50,22 @@ func TestConformanceCluster(t *testing.T) {
 		require.NoError(t, err)
 		return s
 	})
+}
+
+func TestStatsPrefixIsLiteral(t *testing.T) {
+	srv := testenv.Redis(t)
+	star, err := redisstore.New(srv.Client, redisstore.WithPrefix(srv.Prefix+"a*:"))
+	require.NoError(t, err)
+	other, err := redisstore.New(srv.Client, redisstore.WithPrefix(srv.Prefix+"ab:"))
+	require.NoError(t, err)
+	ctx := context.Background()
+	now := time.Now()
+	_, err = other.Claim(ctx, idempotency.ClaimRequest{Key: "k", Fingerprint: "fp", Owner: "o", Now: now, LockTimeout: time.Second, TTL: time.Hour})
+	require.NoError(t, err)
+	st, err := star.Stats(ctx, now)
+	require.NoError(t, err)
+	assert.Zero(t, st.Keys, "a glob character in the prefix matches only itself")
+	st, err = other.Stats(ctx, now)
+	require.NoError(t, err)
+	assert.Equal(t, idempotency.Stats{Keys: 1, InFlight: 1}, st)
 }
