@@ -1,11 +1,13 @@
 package idempotency_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/systembuilderhub/hardening/idempotency"
 )
@@ -30,6 +32,28 @@ func BenchmarkMemory(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			benchHandler.ServeHTTP(httptest.NewRecorder(), benchRequest(strconv.Itoa(i)))
+		}
+	})
+	b.Run("store_first", func(b *testing.B) {
+		s := idempotency.NewMemoryStore()
+		ctx, now := context.Background(), time.Now()
+		rec := idempotency.Record{StatusCode: 201, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"id":"0123456789abcdef"}`)}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			k := strconv.Itoa(i)
+			_, _ = s.Claim(ctx, idempotency.ClaimRequest{Key: k, Fingerprint: "fp", Owner: "o", Now: now, LockTimeout: time.Minute, TTL: time.Hour})
+			_, _ = s.Complete(ctx, idempotency.CompleteRequest{Key: k, Owner: "o", Record: rec, Now: now, TTL: time.Hour})
+		}
+	})
+	b.Run("store_replay", func(b *testing.B) {
+		s := idempotency.NewMemoryStore()
+		ctx, now := context.Background(), time.Now()
+		req := idempotency.ClaimRequest{Key: "k", Fingerprint: "fp", Owner: "o", Now: now, LockTimeout: time.Minute, TTL: time.Hour}
+		_, _ = s.Claim(ctx, req)
+		_, _ = s.Complete(ctx, idempotency.CompleteRequest{Key: "k", Owner: "o", Record: idempotency.Record{StatusCode: 201, Body: []byte("{}")}, Now: now, TTL: time.Hour})
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = s.Claim(ctx, req)
 		}
 	})
 	b.Run("first", func(b *testing.B) {

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"hash"
+	"io"
 	"strings"
 )
 
@@ -75,10 +77,11 @@ func visible(s string) bool {
 // never share a fingerprint by concatenation.
 func Fingerprint(method, target string, body []byte) string {
 	h := sha256.New()
-	writePart(h, []byte(method))
-	writePart(h, []byte(target))
+	writeString(h, method)
+	writeString(h, target)
 	writePart(h, body)
-	return hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 // ScopedKey returns the store key of an Idempotency-Key: the hex SHA-256
@@ -86,17 +89,24 @@ func Fingerprint(method, target string, body []byte) string {
 // length-prefixed. Two scopes sending the same key never share a record.
 func ScopedKey(scope, method, path, key string) string {
 	h := sha256.New()
-	for _, p := range []string{scope, method, path, key} {
-		writePart(h, []byte(p))
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	writeString(h, scope)
+	writeString(h, method)
+	writeString(h, path)
+	writeString(h, key)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
-type writer interface{ Write([]byte) (int, error) }
-
-func writePart(h writer, p []byte) {
+func writePart(h hash.Hash, p []byte) {
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(len(p)))
 	_, _ = h.Write(n[:])
 	_, _ = h.Write(p)
+}
+
+func writeString(h hash.Hash, s string) {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+	_, _ = h.Write(n[:])
+	_, _ = io.WriteString(h, s)
 }

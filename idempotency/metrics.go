@@ -15,6 +15,7 @@ const (
 
 type metrics struct {
 	requests *prometheus.CounterVec
+	outcome  map[string]prometheus.Counter // resolved children of requests
 	keys     prometheus.Gauge
 	inFlight prometheus.Gauge
 	swept    prometheus.Counter
@@ -44,8 +45,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Responses not stored because their request had lost its lease to another.",
 		}),
 	}
+	m.outcome = make(map[string]prometheus.Counter, 7)
 	for _, o := range []string{OutcomeFirst, OutcomeReplay, OutcomeConflict, OutcomeMismatch, OutcomeInvalid, OutcomeMissing, OutcomeError} {
-		m.requests.WithLabelValues(o)
+		m.outcome[o] = m.requests.WithLabelValues(o)
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.requests, m.keys, m.inFlight, m.swept, m.fenced} {

@@ -76,7 +76,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 	})
 }
 
-func (m *Middleware) count(outcome string) { m.metrics.requests.WithLabelValues(outcome).Inc() }
+func (m *Middleware) count(outcome string) { m.metrics.outcome[outcome].Inc() }
 
 func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	if !m.cfg.methods[r.Method] {
@@ -181,7 +181,7 @@ func (m *Middleware) storeFailed(w http.ResponseWriter, r *http.Request, next ht
 }
 
 func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handler, req ClaimRequest) {
-	rec := &recorder{ResponseWriter: w, max: m.cfg.maxStoredBody}
+	rec := &recorder{ResponseWriter: w, allowed: m.cfg.replayHeaders, max: m.cfg.maxStoredBody}
 	// The store calls outlive a cancelled client: the outcome must be
 	// recorded (or the lease released) whatever happened to the request.
 	ctx := context.WithoutCancel(r.Context())
@@ -199,7 +199,7 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 	}()
 	next.ServeHTTP(rec, r)
 	finished = true
-	out := rec.record(m.cfg.replayHeaders)
+	out := rec.record()
 	if out.StatusCode >= 500 {
 		m.release(ctx, req)
 		return
@@ -259,7 +259,26 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	mr := http.MaxBytesReader(w, r.Body, limit)
+	var body []byte
+	var err error
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		// Known length: one exact allocation, then check the body ends.
+		body = make([]byte, n)
+		if _, err = io.ReadFull(mr, body); err == nil {
+			var one [1]byte
+			switch k, rerr := io.ReadFull(mr, one[:]); {
+			case k == 1: // longer than announced
+				var rest []byte
+				rest, err = io.ReadAll(mr)
+				body = append(append(body, one[0]), rest...)
+			case rerr != io.EOF:
+				err = rerr
+			}
+		}
+	} else {
+		body, err = io.ReadAll(mr)
+	}
 	_ = r.Body.Close()
 	if err != nil {
 		return nil, err

@@ -55,6 +55,7 @@ func counting(n *atomic.Int64) http.Handler {
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("X-Request-Id", fmt.Sprint(k))
+		w.Header().Set("ETag", `"v1"`)
 		w.Header().Set("RateLimit-Remaining", "3")
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprintf(w, "%d:%s", k, b)
@@ -122,6 +123,7 @@ func TestReplayHeadersAndBody(t *testing.T) {
 	assert.Equal(t, "true", second.Header().Get("Idempotent-Replayed"))
 	assert.Equal(t, "text/plain", second.Header().Get("Content-Type"))
 	assert.Equal(t, "1", second.Header().Get("X-Request-Id"))
+	assert.Equal(t, `"v1"`, second.Header().Get("ETag"))
 	assert.Empty(t, second.Header().Get("RateLimit-Remaining"), "rate-limit headers are never replayed")
 	assert.Equal(t, int64(1), runs.Load())
 
@@ -426,4 +428,24 @@ func TestCompleteIsRetried(t *testing.T) {
 	rr := do(h, call{key: "k"})
 	assert.Equal(t, "true", rr.Header().Get(idempotency.DefaultReplayHeader), "a transient Complete error does not lose the record")
 	assert.Equal(t, int64(1), runs.Load())
+}
+
+func TestBodyOfUnknownLength(t *testing.T) {
+	t.Parallel()
+	var runs atomic.Int64
+	h := newMW(t, idempotency.WithMaxRequestBody(8)).Handler(counting(&runs))
+	for _, tc := range []struct {
+		body string
+		code int
+	}{{"12345678", 201}, {"123456789", 413}} {
+		req := httptest.NewRequest(http.MethodPost, "/things", io.NopCloser(strings.NewReader(tc.body)))
+		req.ContentLength = -1
+		req.Header.Set(idempotency.HeaderName, "k"+tc.body)
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, req)
+		assert.Equal(t, tc.code, rr.Code)
+		if tc.code == 201 {
+			assert.Equal(t, "1:"+tc.body, rr.Body.String())
+		}
+	}
 }

@@ -169,6 +169,15 @@ func (c *config) validate() error {
 	if len(c.errs) > 0 {
 		return c.errs[0]
 	}
+	seen := make(map[string]bool, len(c.replayHeaders))
+	names := c.replayHeaders[:0:0]
+	for _, n := range c.replayHeaders {
+		if n = http.CanonicalHeaderKey(n); !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	c.replayHeaders = names
 	switch {
 	case c.ttl <= 0:
 		return fmt.Errorf("idempotency: TTL must be positive, got %s", c.ttl)

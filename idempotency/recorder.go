@@ -11,6 +11,7 @@ import (
 // (status, headers at WriteHeader time, body up to the cap) to store.
 type recorder struct {
 	http.ResponseWriter
+	allowed  []string // canonical names of the replayed headers
 	max      int
 	status   int
 	header   http.Header
@@ -23,7 +24,7 @@ type recorder struct {
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 && code >= 200 {
 		r.status = code
-		r.header = r.ResponseWriter.Header().Clone()
+		r.header = r.snapshot()
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -68,19 +69,26 @@ func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // (deadlines, full duplex) of the underlying writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// record returns the response to store, keeping only allowed headers.
-func (r *recorder) record(allowed []string) Record {
+// snapshot copies the allow-listed headers as they are now.
+func (r *recorder) snapshot() http.Header {
+	h := r.ResponseWriter.Header()
+	out := make(http.Header, len(r.allowed))
+	for _, name := range r.allowed {
+		if vs := h[name]; len(vs) > 0 {
+			out[name] = append([]string(nil), vs...)
+		}
+	}
+	return out
+}
+
+// record returns the response to store.
+func (r *recorder) record() Record {
 	status := r.status
 	if status == 0 {
 		status = http.StatusOK
-		r.header = r.ResponseWriter.Header().Clone()
+		r.header = r.snapshot()
 	}
-	rec := Record{StatusCode: status, Header: http.Header{}}
-	for _, name := range allowed {
-		if vs := r.header.Values(name); len(vs) > 0 {
-			rec.Header[http.CanonicalHeaderKey(name)] = append([]string(nil), vs...)
-		}
-	}
+	rec := Record{StatusCode: status, Header: r.header}
 	if r.overflow || r.streamed || r.hijacked {
 		rec.BodyOmitted = true
 	} else {
