@@ -118,7 +118,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 				"the request body exceeds the limit").With("limit", m.cfg.maxRequestBody))
 			return
 		}
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "body_unreadable", "the request body could not be read"))
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "the request body could not be read"))
 		return
 	}
 	path := r.URL.EscapedPath()
