@@ -261,4 +261,3 @@ func (s *MemoryStore) Audit(_ context.Context, q AuditQuery) (AuditPage, error) 
 	}
 	return page, nil
 }
-

@@ -1,0 +1,22 @@
+package sqlitestore_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/systembuilderhub/hardening/internal/testenv"
+	"github.com/systembuilderhub/hardening/tenancy"
+	"github.com/systembuilderhub/hardening/tenancy/sqlitestore"
+	"github.com/systembuilderhub/hardening/tenancy/storetest"
+)
+
+func newStore(t testing.TB) *sqlitestore.Store {
+	s, err := sqlitestore.New(testenv.SQLite(t))
+	require.NoError(t, err)
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) tenancy.Store { return newStore(t) })
+}
