@@ -41,7 +41,7 @@ return {held and 1 or 0, redis.call('ZCARD', KEYS[1])}
 `)
 
 // GCRA. KEYS: tat key, limits hash. ARGV: limits field, default limit,
-// now µs ('' = Redis TIME), period µs.
+// now µs (empty = Redis TIME), period µs.
 // Returns {allowed, limit, remaining, retry_after µs, reset_after µs}.
 var rateScript = redis.NewScript(`
 local now
@@ -117,7 +117,7 @@ return {found, tonumber(redis.call('HGET', KEYS[2], month) or '0')}
 `)
 
 // KEYS: limits hash, audit list. ARGV[1..3]: defaults; ARGV[4..6]: new
-// values ('' = unchanged); ARGV[7..9]: audit entry JSON per field.
+// values (empty = unchanged); ARGV[7..9]: audit entry JSON per field.
 // Each audit item is "<old value>|<entry JSON>". Returns the stored
 // overrides.
 var updateScript = redis.NewScript(`
@@ -134,7 +134,7 @@ return redis.call('HMGET', KEYS[1], fields[1], fields[2], fields[3])
 `)
 
 // KEYS: slots zset, tat key, limits hash, spent hash, reservations hash.
-// ARGV: now ms, now µs ('' = Redis TIME), month, default rate, period µs.
+// ARGV: now ms, now µs (empty = Redis TIME), month, default rate, period µs.
 // Returns {active, tat, now µs, limit, spent, reserved}.
 var usageScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
