@@ -328,7 +328,7 @@ func MonthEnd(t time.Time) time.Time {
 // none), now the current time in Unix microseconds. It returns the new tat
 // to store (unchanged when refused) and the decision.
 //
-// With emission interval T = RatePeriod/limit: the request is admitted
+// With emission interval T = RatePeriod/limit (at least 1µs): the request is admitted
 // when max(tat, now) + T - limit*T <= now; Remaining is how many more
 // intervals fit; ResetAfter is the time until tat falls back to now.
 func GCRA(tat, now, limit int64) (int64, RateResult) {
@@ -337,8 +337,7 @@ func GCRA(tat, now, limit int64) (int64, RateResult) {
 		res.RetryAfter = RatePeriod
 		return tat, res
 	}
-	period := RatePeriod.Microseconds()
-	interval := period / limit
+	interval := max(RatePeriod.Microseconds()/limit, 1)
 	if tat < now {
 		tat = now
 	}
@@ -362,7 +361,7 @@ func GCRAUsed(tat, now, limit int64) int64 {
 	if limit <= 0 || tat <= now {
 		return 0
 	}
-	interval := RatePeriod.Microseconds() / limit
+	interval := max(RatePeriod.Microseconds()/limit, 1)
 	used := (tat - now + interval - 1) / interval
 	return min(used, limit)
 }

@@ -56,7 +56,7 @@ local limit = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or ARGV[2])
 if limit <= 0 then
   return {0, 0, 0, period, 0}
 end
-local interval = math.floor(period / limit)
+local interval = math.max(1, math.floor(period / limit))
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local new_tat = tat + interval

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/tenancy"
@@ -19,4 +20,11 @@ func newStore(t testing.TB) *sqlitestore.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) tenancy.Store { return newStore(t) })
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestNewValidates(t *testing.T) {
+	_, err := sqlitestore.New(nil)
+	require.Error(t, err)
 }

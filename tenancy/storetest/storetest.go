@@ -199,6 +199,9 @@ func testRate(t *testing.T, s tenancy.Store) {
 
 	assert.True(t, take(t, s, "b", T0, 10).Allowed, "tenants are independent")
 	assert.False(t, take(t, s, "zero", T0, 0).Allowed, "limit 0 admits nothing")
+	r = take(t, s, "huge", T0, 100_000_000)
+	assert.True(t, r.Allowed, "a limit above one per microsecond still works")
+	assert.Equal(t, int64(100_000_000), r.Limit)
 
 	// An override beats the default.
 	two := int64(2)
