@@ -3,6 +3,7 @@ package sqlitestore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -60,4 +61,52 @@ func BenchmarkDecision(b *testing.B) {
 			b.StartTimer()
 		}
 	})
+}
+
+// BenchmarkRatio interleaves the bare one-row UPDATE and one decision in
+// every iteration, so both see the same machine load, and reports the
+// decision rate as a fraction of the UPDATE rate (rate-ratio).
+//
+//	go test ./tenancy/sqlitestore -run '^$' -bench Ratio -benchmem
+func BenchmarkRatio(b *testing.B) {
+	db := testenv.SQLite(b)
+	s, err := sqlitestore.New(db)
+	require.NoError(b, err)
+	ctx := context.Background()
+	db.MustExec(`INSERT INTO hardening_llm_usage (tenant_id, month, spent_micros) VALUES ('bench', 'base', 0)`)
+	update := func() error {
+		_, err := db.ExecContext(ctx, `UPDATE hardening_llm_usage SET spent_micros = spent_micros + 1 WHERE tenant_id = 'bench' AND month = 'base'`)
+		return err
+	}
+	b.Run("snapshot_rate", func(b *testing.B) {
+		ratio(b, update, func() error {
+			_, err := s.TakeRate(ctx, tenancy.RateRequest{Tenant: "bench", Resource: tenancy.ResourceSnapshots, Now: storetest.T0, DefaultLimit: 1_000_000})
+			return err
+		})
+	})
+	b.Run("preview_acquire", func(b *testing.B) {
+		ratio(b, update, func() error {
+			_, err := s.AcquireSlot(ctx, tenancy.SlotRequest{Tenant: "bench", PreviewID: "p", Now: storetest.T0, Lease: 60e9, DefaultLimit: 5})
+			return err
+		})
+	})
+}
+
+func ratio(b *testing.B, baseline, decision func() error) {
+	var base, dec time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if err := baseline(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := decision(); err != nil {
+			b.Fatal(err)
+		}
+		base += t1.Sub(t0)
+		dec += time.Since(t1)
+	}
+	b.ReportMetric(float64(base.Nanoseconds())/float64(b.N), "baseline-ns/op")
+	b.ReportMetric(float64(dec.Nanoseconds())/float64(b.N), "decision-ns/op")
+	b.ReportMetric(float64(base)/float64(dec), "rate-ratio")
 }
