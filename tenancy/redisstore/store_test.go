@@ -22,3 +22,14 @@ func TestConformance(t *testing.T) {
 		return newStore(t, testenv.Redis(t), redisstore.WithRequestTime())
 	})
 }
+
+// TestConformanceCluster runs the suite on a Redis Cluster: every script
+// touches only keys of one hash slot (the tenant's).
+func TestConformanceCluster(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) tenancy.Store {
+		srv := testenv.RedisCluster(t)
+		s, err := redisstore.New(srv.Client, redisstore.WithPrefix(srv.Prefix), redisstore.WithRequestTime())
+		require.NoError(t, err)
+		return s
+	})
+}
