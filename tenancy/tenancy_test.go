@@ -47,7 +47,7 @@ func TestParseID(t *testing.T) {
 func TestContext(t *testing.T) {
 	_, ok := tenancy.FromContext(context.Background())
 	assert.False(t, ok)
-	//nolint:staticcheck // a nil context must not panic
+	//lint:ignore SA1012 a nil context must not panic
 	_, ok = tenancy.FromContext(nil)
 	assert.False(t, ok)
 	id, ok := tenancy.FromContext(tenancy.WithTenant(context.Background(), "acme"))
