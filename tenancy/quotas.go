@@ -244,11 +244,19 @@ func (q *Quotas) ReserveLLM(ctx context.Context, estimate Micros) (Reservation, 
 }
 
 // SettleLLM records actual as spent and returns the rest of the
-// reservation. Found is false when the reservation had already ended
+// reservation. An actual above the reservation is recorded as is (and
+// logged); the budget guarantee holds when callers reserve the call's
+// maximum cost. Found is false when the reservation had already ended
 // (settled, cancelled or expired); nothing is recorded then.
 func (q *Quotas) SettleLLM(ctx context.Context, r Reservation, actual Micros) (SettleResult, error) {
 	if actual < 0 {
 		return SettleResult{}, errors.New("tenancy: negative actual cost")
+	}
+	if actual > r.Amount {
+		// Recorded as is (the ledger stays true), but the budget can now be
+		// overdrawn: reserve the call's maximum cost, not an estimate.
+		q.c.log.WarnContext(ctx, "tenancy: actual LLM cost above its reservation", "tenant", r.Tenant, "reservation", r.ID,
+			"reserved_micros", int64(r.Amount), "actual_micros", int64(actual))
 	}
 	res, err := q.store.Settle(ctx, SettleRequest{Tenant: r.Tenant, ReservationID: r.ID, Actual: actual, Now: q.c.now()})
 	if err != nil {
