@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -210,10 +212,8 @@ func (a *app) createSnapshotHandler(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Label string `json:"label"`
 	}
-	if r.ContentLength != 0 {
-		if !decodeJSON(w, r, &req) {
-			return
-		}
+	if hasBody(r) && !decodeJSON(w, r, &req) {
+		return
 	}
 	ctx := r.Context()
 	tenant, _ := tenancy.FromContext(ctx)
@@ -226,6 +226,26 @@ func (a *app) createSnapshotHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, snapshotCreated{SnapshotID: newID("snap_"), SystemID: systemID, TenantID: string(tenant), Label: req.Label, CreatedAt: a.now().UTC()})
+}
+
+// hasBody reports whether the request has a non-empty body, peeking at a
+// body of unknown length (chunked) without consuming it.
+func hasBody(r *http.Request) bool {
+	switch {
+	case r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0:
+		return false
+	case r.ContentLength > 0:
+		return true
+	}
+	br := bufio.NewReader(r.Body)
+	if _, err := br.Peek(1); err != nil {
+		return false
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{br, r.Body}
+	return true
 }
 
 // modelClient is where a real LLM provider plugs in: it runs the prompt

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -306,4 +308,19 @@ func TestTenancyBadEnv(t *testing.T) {
 	_, err := newApp(t.Context(), cfg, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "DEFAULT_ACTIVE_PREVIEWS_LIMIT")
+}
+
+func TestSnapshotChunkedBody(t *testing.T) {
+	a, url := newTestApp(t)
+	tok := mintToken(t, a, "alice", "acme", false)
+	for body, want := range map[string]int{"": 201, `{"label":"x"}`: 201, `{"nope":1}`: 400} {
+		req, err := http.NewRequest("POST", url+"/api/v1/systems/s1/snapshots", io.NopCloser(strings.NewReader(body)))
+		require.NoError(t, err)
+		req.ContentLength = -1 // sent chunked
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, body)
+	}
 }
