@@ -90,6 +90,8 @@ func (l Limits) Validate() error {
 
 // LimitsPatch is a partial change of a tenant's limits; nil fields stay.
 type LimitsPatch struct {
+	// ActivePreviews, SnapshotsPerMinute and LLMMonthlyBudget, when
+	// non-nil, become the tenant's override for that field.
 	ActivePreviews     *int64
 	SnapshotsPerMinute *int64
 	LLMMonthlyBudget   *Micros
@@ -167,10 +169,14 @@ type Store interface {
 
 // SlotRequest asks for an active-preview slot.
 type SlotRequest struct {
-	Tenant       ID
-	PreviewID    string
-	Now          time.Time
-	Lease        time.Duration
+	Tenant ID
+	// PreviewID keys the slot: the same id held again counts once.
+	PreviewID string
+	// Now is the decision time; leases ending at or before it are over.
+	Now time.Time
+	// Lease is how long the slot stays held from Now without renewal.
+	Lease time.Duration
+	// DefaultLimit applies when the tenant has no override (AcquireSlot).
 	DefaultLimit int64
 }
 
@@ -188,9 +194,12 @@ type SlotResult struct {
 
 // RateRequest asks for one unit of a rate of Limit per RatePeriod.
 type RateRequest struct {
-	Tenant       ID
-	Resource     Resource
-	Now          time.Time
+	Tenant   ID
+	Resource Resource
+	// Now is the decision time (Redis stores use Redis TIME instead
+	// unless built WithRequestTime).
+	Now time.Time
+	// DefaultLimit is N per RatePeriod when the tenant has no override.
 	DefaultLimit int64
 }
 
@@ -209,11 +218,16 @@ type RateResult struct {
 
 // ReserveRequest asks to hold part of the month's LLM budget.
 type ReserveRequest struct {
-	Tenant        ID
+	Tenant ID
+	// ReservationID is unique per tenant (Quotas uses 128 random bits).
 	ReservationID string
-	Amount        Micros
-	Now           time.Time
-	TTL           time.Duration
+	// Amount is the money to hold, > 0.
+	Amount Micros
+	// Now picks the budget month and the reservation's start.
+	Now time.Time
+	// TTL is how long the reservation holds its money if not settled.
+	TTL time.Duration
+	// DefaultBudget applies when the tenant has no override.
 	DefaultBudget Micros
 }
 
@@ -239,8 +253,10 @@ type BudgetResult struct {
 type SettleRequest struct {
 	Tenant        ID
 	ReservationID string
-	Actual        Micros
-	Now           time.Time
+	// Actual is the real cost, recorded in the reservation's month.
+	Actual Micros
+	// Now decides whether the reservation has expired.
+	Now time.Time
 }
 
 // SettleResult is the outcome of Settle.
@@ -252,9 +268,12 @@ type SettleResult struct {
 
 // UpdateRequest changes a tenant's limits.
 type UpdateRequest struct {
-	Tenant    ID
-	Defaults  Limits
-	Patch     LimitsPatch
+	Tenant ID
+	// Defaults give the old value of fields without an override.
+	Defaults Limits
+	// Patch holds the fields to set.
+	Patch LimitsPatch
+	// ChangedBy, Reason and Now are recorded in the audit entries.
 	ChangedBy string
 	Reason    string
 	Now       time.Time
@@ -262,19 +281,30 @@ type UpdateRequest struct {
 
 // Usage is a tenant's current consumption.
 type Usage struct {
-	ActivePreviews      int64
+	// ActivePreviews is the number of slots held.
+	ActivePreviews int64
+	// SnapshotsLastMinute is the part of the snapshot burst in use
+	// (GCRA: ceil((tat-now)/interval)).
 	SnapshotsLastMinute int64
-	LLMSpent            Micros
-	LLMReserved         Micros
+	// LLMSpent is the month's settled spend.
+	LLMSpent Micros
+	// LLMReserved is the money held by open reservations this month.
+	LLMReserved Micros
 }
 
 // AuditEntry is one recorded quota change.
 type AuditEntry struct {
-	Tenant    ID
-	Field     string
+	Tenant ID
+	// Field is FieldActivePreviews, FieldSnapshotsPerMinute or
+	// FieldLLMMonthlyBudget.
+	Field string
+	// OldValue is the effective value before the change (the default when
+	// there was no override); NewValue the value set. Budgets are in
+	// micro-dollars.
 	OldValue  int64
 	NewValue  int64
 	ChangedBy string
+	// ChangedAt has millisecond precision.
 	ChangedAt time.Time
 	Reason    string
 }
