@@ -1,6 +1,8 @@
 package sqlitestore_test
 
 import (
+	"context"
+
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,4 +29,22 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestNewValidates(t *testing.T) {
 	_, err := sqlitestore.New(nil)
 	require.Error(t, err)
+}
+
+// A database that fails makes every check fail closed.
+func TestUnavailableFailsClosed(t *testing.T) {
+	db := testenv.SQLite(t)
+	s, err := sqlitestore.New(db)
+	require.NoError(t, err)
+	q, err := tenancy.NewQuotas(s)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	ctx := tenancy.WithTenant(context.Background(), "acme")
+	var un *tenancy.UnavailableError
+	_, err = q.AcquirePreview(ctx, "p")
+	require.ErrorAs(t, err, &un)
+	_, err = q.AllowSnapshot(ctx)
+	require.ErrorAs(t, err, &un)
+	_, err = q.ReserveLLM(ctx, 1)
+	require.ErrorAs(t, err, &un)
 }
