@@ -103,3 +103,29 @@ func ExampleDB() {
 	// [anvil] <nil>
 	// tenancy: query does not reference :tenant_id
 }
+
+func ExampleQuotas_AcquirePreview() {
+	q, _ := tenancy.NewQuotas(tenancy.NewMemoryStore(),
+		tenancy.WithDefaults(tenancy.Limits{ActivePreviews: 2, SnapshotsPerMinute: 10, LLMMonthlyBudget: 0}))
+	ctx := tenancy.WithTenant(context.Background(), "acme")
+	for _, id := range []string{"p1", "p2", "p1", "p3"} {
+		slot, err := q.AcquirePreview(ctx, id)
+		fmt.Println(id, err == nil, slot.Current)
+	}
+	_, _ = q.ReleasePreview(ctx, "p1")
+	_, err := q.AcquirePreview(ctx, "p3")
+	fmt.Println("p3 after release:", err == nil)
+
+	// An HTTP handler answers a refusal with the problem+json response.
+	_, err = q.AcquirePreview(ctx, "p4")
+	w := httptest.NewRecorder()
+	tenancy.WriteError(w, httptest.NewRequest(http.MethodPost, "/previews", nil), err)
+	fmt.Println(w.Code, w.Header().Get("Content-Type"))
+	// Output:
+	// p1 true 1
+	// p2 true 2
+	// p1 true 2
+	// p3 false 2
+	// p3 after release: true
+	// 429 application/problem+json
+}
