@@ -36,6 +36,7 @@ func (a *app) setupFeatures(ctx context.Context) error {
 	for _, setup := range []func(context.Context) error{
 		// features: one line each
 		a.setupIdempotency,
+		a.setupTenancy,
 	} {
 		if err := setup(ctx); err != nil {
 			return err
@@ -50,6 +51,7 @@ func (a *app) routes() []route {
 	rs = append(rs, a.coreRoutes()...)
 	// features: one append each
 	rs = append(rs, a.idempotencyRoutes()...)
+	rs = append(rs, a.tenancyRoutes()...)
 	return rs
 }
 

@@ -1,5 +1,5 @@
 -- Per-tenant quotas, usage and the quota audit log (package tenancy, sqlitestore).
--- Times are Unix milliseconds (UTC); money is integer micro-dollars.
+-- Times are Unix milliseconds (UTC) unless noted; money is integer micro-dollars.
 CREATE TABLE hardening_quota_limits (
     tenant_id                 TEXT PRIMARY KEY,
     active_previews           INTEGER,              -- NULL: the default applies
@@ -8,18 +8,21 @@ CREATE TABLE hardening_quota_limits (
     updated_at                INTEGER NOT NULL
 );
 
+-- One row per changed field, written in the same transaction as the change.
 CREATE TABLE hardening_quota_audit (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id  TEXT    NOT NULL,
     field      TEXT    NOT NULL,
-    old_value  TEXT,
-    new_value  TEXT    NOT NULL,
+    old_value  INTEGER NOT NULL,                    -- effective value before (the default if none)
+    new_value  INTEGER NOT NULL,
     changed_by TEXT    NOT NULL,
     changed_at INTEGER NOT NULL,
     reason     TEXT    NOT NULL DEFAULT ''
 );
 CREATE INDEX hardening_quota_audit_tenant ON hardening_quota_audit (tenant_id, id);
+CREATE INDEX hardening_quota_audit_changed ON hardening_quota_audit (changed_at);
 
+-- Active-preview semaphore: one row per held slot.
 CREATE TABLE hardening_active_previews (
     tenant_id        TEXT    NOT NULL,
     preview_id       TEXT    NOT NULL,
@@ -27,6 +30,7 @@ CREATE TABLE hardening_active_previews (
     PRIMARY KEY (tenant_id, preview_id)
 );
 
+-- GCRA state of a rate.
 CREATE TABLE hardening_rate_gcra (
     tenant_id TEXT    NOT NULL,
     resource  TEXT    NOT NULL,
@@ -34,6 +38,7 @@ CREATE TABLE hardening_rate_gcra (
     PRIMARY KEY (tenant_id, resource)
 );
 
+-- Settled LLM spend per calendar month.
 CREATE TABLE hardening_llm_usage (
     tenant_id    TEXT    NOT NULL,
     month        TEXT    NOT NULL,                  -- YYYY-MM, UTC
@@ -41,11 +46,13 @@ CREATE TABLE hardening_llm_usage (
     PRIMARY KEY (tenant_id, month)
 );
 
+-- Open LLM budget reservations; expired rows are returned (deleted) lazily.
 CREATE TABLE hardening_llm_reservations (
-    id            TEXT    PRIMARY KEY,
     tenant_id     TEXT    NOT NULL,
+    id            TEXT    NOT NULL,
     month         TEXT    NOT NULL,
     amount_micros INTEGER NOT NULL,
-    expires_at    INTEGER NOT NULL
+    expires_at    INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
 );
-CREATE INDEX hardening_llm_reservations_tenant ON hardening_llm_reservations (tenant_id, month);
+CREATE INDEX hardening_llm_reservations_month ON hardening_llm_reservations (tenant_id, month);

@@ -1,0 +1,498 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening/tenancy"
+	"github.com/systembuilderhub/hardening/tenancy/redisstore"
+	"github.com/systembuilderhub/hardening/tenancy/sqlitestore"
+)
+
+// envRedisPrefix prefixes the hub's Redis keys (tests set it to their
+// per-test prefix); unset means the store's default.
+const envRedisPrefix = "HUB_REDIS_PREFIX"
+
+// previewLease is how long an active-preview slot stays held without
+// renewal. The hub's previews are records, not running containers, so the
+// lease matches the preview token lifetime; a real preview runner calls
+// Quotas.RenewPreview while the preview runs and the lease only frees the
+// slot of a runner that crashed.
+const previewLease = 60 * time.Minute
+
+// tenancyHub is the hub's tenancy feature: quotas on the configured store,
+// the tenant middleware and the model client.
+type tenancyHub struct {
+	quotas *tenancy.Quotas
+	model  modelClient
+}
+
+// tenancyFeatures holds each app's feature state (the app struct belongs
+// to the skeleton; the state lives here, keyed by app).
+var tenancyFeatures sync.Map // *app -> *tenancyHub
+
+func (a *app) tenancy() *tenancyHub {
+	v, _ := tenancyFeatures.Load(a)
+	return v.(*tenancyHub)
+}
+
+// setupTenancy builds the quotas on Redis when the hub has it, else on
+// SQLite, with the defaults of DEFAULT_ACTIVE_PREVIEWS_LIMIT,
+// DEFAULT_SNAPSHOT_RATE_PER_MINUTE and DEFAULT_LLM_MONTHLY_BUDGET_USD.
+func (a *app) setupTenancy(ctx context.Context) error {
+	defaults, err := tenancy.FromEnv()
+	if err != nil {
+		return err
+	}
+	var store tenancy.Store
+	if a.rdb != nil {
+		var opts []redisstore.Option
+		if p, ok := os.LookupEnv(envRedisPrefix); ok {
+			opts = append(opts, redisstore.WithPrefix(p))
+		}
+		if store, err = redisstore.New(a.rdb, opts...); err != nil {
+			return fmt.Errorf("%s: %w", envRedisPrefix, err)
+		}
+	} else if store, err = sqlitestore.New(a.db); err != nil {
+		return err
+	}
+	q, err := tenancy.NewQuotas(store, defaults,
+		tenancy.WithClock(func() time.Time { return a.now() }),
+		tenancy.WithLogger(a.log),
+		tenancy.WithRegisterer(a.reg),
+		tenancy.WithLeaseTTL(previewLease))
+	if err != nil {
+		return err
+	}
+	tenancyFeatures.Store(a, &tenancyHub{quotas: q, model: stubModel{}})
+	a.onClose(func(context.Context) error { tenancyFeatures.Delete(a); return nil })
+	return nil
+}
+
+func (a *app) tenancyRoutes() []route {
+	// The tenant is the "tid" claim of the bearer token the skeleton
+	// verified; no client header is trusted.
+	mw, err := tenancy.New(func(r *http.Request) (string, error) {
+		p, _ := principalFrom(r.Context())
+		return p.TenantID, nil
+	}, tenancy.WithLogger(a.log))
+	if err != nil {
+		panic(err) // only a nil identity function fails
+	}
+	scoped := func(h http.HandlerFunc) http.Handler { return mw.Handler(h) }
+	return []route{
+		{Method: http.MethodPost, Pattern: "/api/v1/previews", Access: user, Idempotent: true, Handler: scoped(a.createPreviewHandler)},
+		{Method: http.MethodDelete, Pattern: "/api/v1/previews/{id}", Access: user, Handler: scoped(a.deletePreviewHandler)},
+		{Method: http.MethodPost, Pattern: "/api/v1/systems/{system_id}/snapshots", Access: user, Idempotent: true, Handler: scoped(a.createSnapshotHandler)},
+		{Method: http.MethodPost, Pattern: "/api/v1/llm/completions", Access: user, Idempotent: true, Handler: scoped(a.completionHandler)},
+		{Method: http.MethodGet, Pattern: "/api/v1/tenancy/quotas/{tenant_id}", Access: user, Handler: http.HandlerFunc(a.getQuotasHandler)},
+		{Method: http.MethodPost, Pattern: "/api/v1/tenancy/quotas/{tenant_id}/update", Access: admin, Handler: http.HandlerFunc(a.updateQuotasHandler)},
+		{Method: http.MethodGet, Pattern: "/api/v1/tenancy/audit", Access: admin, Handler: http.HandlerFunc(a.auditHandler)},
+	}
+}
+
+// previewCreated is the body of 201 POST /api/v1/previews: the one place
+// the response is built (the preview-token feature adds token, expires_at
+// and url here).
+type previewCreated struct {
+	PreviewID      string    `json:"preview_id"`
+	TenantID       string    `json:"tenant_id"`
+	SystemID       string    `json:"system_id"`
+	DevicePreset   string    `json:"device_preset"`
+	CreatedAt      time.Time `json:"created_at"`
+	LeaseExpiresAt time.Time `json:"lease_expires_at"`
+}
+
+func validName(field, v string) error {
+	if v == "" || len(v) > 128 || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fmt.Errorf("%s must be 1 to 128 printable characters", field)
+	}
+	return nil
+}
+
+func (a *app) createPreviewHandler(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		SystemID     string `json:"system_id"`
+		DevicePreset string `json:"device_preset"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.DevicePreset == "" {
+		req.DevicePreset = "desktop"
+	}
+	for _, err := range []error{validName("system_id", req.SystemID), validName("device_preset", req.DevicePreset)} {
+		if err != nil {
+			problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", err.Error()))
+			return
+		}
+	}
+	ctx := r.Context()
+	tenant, _ := tenancy.FromContext(ctx)
+	p, _ := principalFrom(ctx)
+	q := a.tenancy().quotas
+	id := newID("pv_")
+	slot, err := q.AcquirePreview(ctx, id)
+	if err != nil {
+		tenancy.WriteError(w, r, err)
+		return
+	}
+	rec := previewRecord{ID: id, TenantID: string(tenant), SystemID: req.SystemID, DevicePreset: req.DevicePreset, CreatedBy: p.UserID, CreatedAt: a.now().UTC()}
+	if err := a.createPreview(ctx, rec); err != nil {
+		if _, rerr := q.ReleasePreview(context.WithoutCancel(ctx), id); rerr != nil {
+			a.log.ErrorContext(ctx, "release preview slot after failed create", "preview_id", id, "err", rerr)
+		}
+		a.log.ErrorContext(ctx, "create preview", "err", err)
+		problem.Write(w, r, problem.New(http.StatusInternalServerError, "internal_error", "the preview could not be stored"))
+		return
+	}
+	resp := previewCreated{PreviewID: id, TenantID: rec.TenantID, SystemID: rec.SystemID, DevicePreset: rec.DevicePreset, CreatedAt: rec.CreatedAt, LeaseExpiresAt: slot.ExpiresAt.UTC()}
+	a.publish(rec.TenantID, "preview.created", resp)
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+func (a *app) deletePreviewHandler(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	tenant, _ := tenancy.FromContext(ctx)
+	p, _ := principalFrom(ctx)
+	id := r.PathValue("id")
+	rec, found, err := a.lookupPreview(ctx, id)
+	if err != nil {
+		a.log.ErrorContext(ctx, "lookup preview", "err", err)
+		problem.Write(w, r, problem.New(http.StatusInternalServerError, "internal_error", "the preview could not be read"))
+		return
+	}
+	// Another tenant's preview answers like a missing one (no existence
+	// oracle), unless the caller is an admin.
+	if !found || (rec.TenantID != string(tenant) && !p.isAdmin()) {
+		problem.Write(w, r, problem.New(http.StatusNotFound, "preview_not_found", "no such preview"))
+		return
+	}
+	if _, err := a.deletePreview(ctx, id); err != nil {
+		a.log.ErrorContext(ctx, "delete preview", "err", err)
+		problem.Write(w, r, problem.New(http.StatusInternalServerError, "internal_error", "the preview could not be deleted"))
+		return
+	}
+	// Release in the preview's own tenant (an admin may delete any).
+	if _, err := a.tenancy().quotas.ReleasePreview(tenancy.WithTenant(context.WithoutCancel(ctx), tenancy.ID(rec.TenantID)), id); err != nil {
+		// The record is gone; the slot's lease frees it at the latest.
+		a.log.ErrorContext(ctx, "release preview slot", "preview_id", id, "err", err)
+	}
+	a.publish(rec.TenantID, "preview.deleted", map[string]string{"preview_id": id, "tenant_id": rec.TenantID})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// snapshotCreated is the body of 201 POST /api/v1/systems/{id}/snapshots.
+type snapshotCreated struct {
+	SnapshotID string    `json:"snapshot_id"`
+	SystemID   string    `json:"system_id"`
+	TenantID   string    `json:"tenant_id"`
+	Label      string    `json:"label,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+func (a *app) createSnapshotHandler(w http.ResponseWriter, r *http.Request) {
+	systemID := r.PathValue("system_id")
+	if err := validName("system_id", systemID); err != nil {
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_path", err.Error()))
+		return
+	}
+	// The body is optional: empty, or a JSON object with an optional label.
+	var req struct {
+		Label string `json:"label"`
+	}
+	if hasBody(r) && !decodeJSON(w, r, &req) {
+		return
+	}
+	ctx := r.Context()
+	tenant, _ := tenancy.FromContext(ctx)
+	res, err := a.tenancy().quotas.AllowSnapshot(ctx)
+	if res.Limit > 0 || err == nil {
+		tenancy.SetRateLimitHeaders(w.Header(), res)
+	}
+	if err != nil {
+		tenancy.WriteError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, snapshotCreated{SnapshotID: newID("snap_"), SystemID: systemID, TenantID: string(tenant), Label: req.Label, CreatedAt: a.now().UTC()})
+}
+
+// hasBody reports whether the request has a non-empty body, peeking at a
+// body of unknown length (chunked) without consuming it.
+func hasBody(r *http.Request) bool {
+	switch {
+	case r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0:
+		return false
+	case r.ContentLength > 0:
+		return true
+	}
+	br := bufio.NewReader(r.Body)
+	if _, err := br.Peek(1); err != nil {
+		return false
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{br, r.Body}
+	return true
+}
+
+// modelClient is where a real LLM provider plugs in: it runs the prompt
+// and reports what the call really cost. The hub reserves maxCost from the
+// tenant's budget before the call and settles the returned cost after.
+type modelClient interface {
+	Complete(ctx context.Context, prompt string, maxCost tenancy.Micros) (text string, cost tenancy.Micros, err error)
+}
+
+// stubModel is the hub's stand-in model: deterministic, free of network,
+// and priced from the prompt length (2,000 micro-dollars per call plus 100
+// per byte of prompt, capped at maxCost as a provider's max-tokens would).
+type stubModel struct{}
+
+func (stubModel) Complete(_ context.Context, prompt string, maxCost tenancy.Micros) (string, tenancy.Micros, error) {
+	cost := min(tenancy.Micros(2_000+100*len(prompt)), maxCost)
+	return fmt.Sprintf("stub completion of a %d-byte prompt", len(prompt)), cost, nil
+}
+
+func (a *app) completionHandler(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Prompt     string   `json:"prompt"`
+		MaxCostUSD *float64 `json:"max_cost_usd"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.Prompt == "" {
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "prompt is required"))
+		return
+	}
+	if req.MaxCostUSD == nil || *req.MaxCostUSD <= 0 || math.IsInf(*req.MaxCostUSD, 0) {
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "max_cost_usd must be a positive amount"))
+		return
+	}
+	estimate, err := tenancy.MicrosFromUSD(*req.MaxCostUSD)
+	if err != nil || estimate <= 0 {
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "max_cost_usd must be at least 0.000001 and reasonable"))
+		return
+	}
+	ctx := r.Context()
+	t := a.tenancy()
+	res, err := t.quotas.ReserveLLM(ctx, estimate)
+	if err != nil {
+		tenancy.WriteError(w, r, err)
+		return
+	}
+	text, cost, err := t.model.Complete(ctx, req.Prompt, estimate)
+	// Settling must not be cut short by a client that went away.
+	done := context.WithoutCancel(ctx)
+	if err != nil {
+		if _, cerr := t.quotas.CancelLLM(done, res); cerr != nil {
+			a.log.ErrorContext(ctx, "cancel llm reservation", "err", cerr)
+		}
+		a.log.ErrorContext(ctx, "model call failed", "err", err)
+		problem.Write(w, r, problem.New(http.StatusBadGateway, "model_unavailable", "the model call failed; nothing was charged"))
+		return
+	}
+	if _, err := t.quotas.SettleLLM(done, res, cost); err != nil {
+		tenancy.WriteError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"completion": text, "cost_usd": cost.USD(), "reserved_usd": estimate.USD()})
+}
+
+// limitsJSON is the hub's view of tenancy.Limits (money in USD).
+type limitsJSON struct {
+	ActivePreviews      int64   `json:"active_previews"`
+	SnapshotsPerMinute  int64   `json:"snapshots_per_minute"`
+	LLMMonthlyBudgetUSD float64 `json:"llm_monthly_budget_usd"`
+}
+
+func toLimitsJSON(l tenancy.Limits) limitsJSON {
+	return limitsJSON{ActivePreviews: l.ActivePreviews, SnapshotsPerMinute: l.SnapshotsPerMinute, LLMMonthlyBudgetUSD: l.LLMMonthlyBudget.USD()}
+}
+
+// pathTenant reads {tenant_id}; it writes the problem and returns false
+// when the caller may not see it or it is malformed.
+func pathTenant(w http.ResponseWriter, r *http.Request) (tenancy.ID, bool) {
+	raw := r.PathValue("tenant_id")
+	p, _ := principalFrom(r.Context())
+	if !p.isAdmin() && raw != p.TenantID {
+		problem.Write(w, r, problem.New(http.StatusForbidden, "forbidden", "only admins may read another tenant's quotas"))
+		return "", false
+	}
+	id, err := tenancy.ParseID(raw)
+	if err != nil {
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "tenant_invalid", "the tenant id is malformed"))
+		return "", false
+	}
+	return id, true
+}
+
+func (a *app) getQuotasHandler(w http.ResponseWriter, r *http.Request) {
+	tenant, ok := pathTenant(w, r)
+	if !ok {
+		return
+	}
+	q := a.tenancy().quotas
+	ctx := r.Context()
+	l, err := q.Limits(ctx, tenant)
+	if err != nil {
+		a.quotaStoreFailed(w, r, err)
+		return
+	}
+	u, err := q.Usage(ctx, tenant)
+	if err != nil {
+		a.quotaStoreFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"tenant_id": tenant,
+		"limits":    toLimitsJSON(l),
+		"usage": map[string]any{
+			"active_previews":       u.ActivePreviews,
+			"snapshots_last_minute": u.SnapshotsLastMinute,
+			"llm_spent_usd":         u.LLMSpent.USD(),
+			"llm_reserved_usd":      u.LLMReserved.USD(),
+		},
+	})
+}
+
+func (a *app) updateQuotasHandler(w http.ResponseWriter, r *http.Request) {
+	tenant, ok := pathTenant(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		ActivePreviews      *int64   `json:"active_previews"`
+		SnapshotsPerMinute  *int64   `json:"snapshots_per_minute"`
+		LLMMonthlyBudgetUSD *float64 `json:"llm_monthly_budget_usd"`
+		Reason              string   `json:"reason"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	bad := func(detail string) { problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", detail)) }
+	patch := tenancy.LimitsPatch{ActivePreviews: req.ActivePreviews, SnapshotsPerMinute: req.SnapshotsPerMinute}
+	if req.LLMMonthlyBudgetUSD != nil {
+		m, err := tenancy.MicrosFromUSD(*req.LLMMonthlyBudgetUSD)
+		if err != nil {
+			bad("llm_monthly_budget_usd must be a non-negative amount")
+			return
+		}
+		patch.LLMMonthlyBudget = &m
+	}
+	switch {
+	case patch.Empty():
+		bad("give at least one of active_previews, snapshots_per_minute, llm_monthly_budget_usd")
+		return
+	case patch.Validate() != nil:
+		bad("limits must not be negative")
+		return
+	case len(req.Reason) > 500:
+		bad("reason must be at most 500 characters")
+		return
+	}
+	p, _ := principalFrom(r.Context())
+	l, err := a.tenancy().quotas.UpdateLimits(r.Context(), tenant, patch, p.UserID, req.Reason)
+	if err != nil {
+		a.quotaStoreFailed(w, r, err)
+		return
+	}
+	lj := toLimitsJSON(l)
+	a.publish(string(tenant), "quota.changed", map[string]any{"tenant_id": tenant, "limits": lj, "changed_by": p.UserID, "reason": req.Reason})
+	// The new limits, as "limits" (the shape of GET quotas) and flat.
+	writeJSON(w, http.StatusOK, map[string]any{
+		"tenant_id":              tenant,
+		"limits":                 lj,
+		"active_previews":        lj.ActivePreviews,
+		"snapshots_per_minute":   lj.SnapshotsPerMinute,
+		"llm_monthly_budget_usd": lj.LLMMonthlyBudgetUSD,
+	})
+}
+
+// auditEntryJSON is one entry of GET /api/v1/tenancy/audit; the budget is
+// reported as llm_monthly_budget_usd in dollars, like the limits.
+type auditEntryJSON struct {
+	TenantID  string    `json:"tenant_id"`
+	Field     string    `json:"field"`
+	OldValue  any       `json:"old_value"`
+	NewValue  any       `json:"new_value"`
+	ChangedBy string    `json:"changed_by"`
+	ChangedAt time.Time `json:"changed_at"`
+	Reason    string    `json:"reason"`
+}
+
+func (a *app) auditHandler(w http.ResponseWriter, r *http.Request) {
+	bad := func(detail string) { problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_query", detail)) }
+	v := r.URL.Query()
+	var q tenancy.AuditQuery
+	if s := v.Get("tenant_id"); s != "" {
+		id, err := tenancy.ParseID(s)
+		if err != nil {
+			bad("tenant_id is malformed")
+			return
+		}
+		q.Tenant = id
+	}
+	if s := v.Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			bad("since must be an RFC 3339 time, for example 2026-01-02T15:04:05Z")
+			return
+		}
+		q.Since = t
+	}
+	q.Limit = 50
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			bad("limit must be an integer from 1 to 1000")
+			return
+		}
+		q.Limit = n
+	}
+	q.Cursor = v.Get("cursor")
+	page, err := a.tenancy().quotas.Audit(r.Context(), q)
+	if errors.Is(err, tenancy.ErrBadCursor) {
+		bad("cursor is not one this endpoint returned")
+		return
+	}
+	if err != nil {
+		a.quotaStoreFailed(w, r, err)
+		return
+	}
+	entries := make([]auditEntryJSON, 0, len(page.Entries))
+	for _, e := range page.Entries {
+		j := auditEntryJSON{TenantID: string(e.Tenant), Field: e.Field, OldValue: e.OldValue, NewValue: e.NewValue, ChangedBy: e.ChangedBy, ChangedAt: e.ChangedAt.UTC(), Reason: e.Reason}
+		if e.Field == tenancy.FieldLLMMonthlyBudget {
+			j.Field = "llm_monthly_budget_usd"
+			j.OldValue, j.NewValue = tenancy.Micros(e.OldValue).USD(), tenancy.Micros(e.NewValue).USD()
+		}
+		entries = append(entries, j)
+	}
+	var next any
+	if page.NextCursor != "" {
+		next = page.NextCursor
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries, "next_cursor": next})
+}
+
+// quotaStoreFailed answers a failed limits, usage or audit read or write:
+// 503, fail closed, without the internal error.
+func (a *app) quotaStoreFailed(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.ErrorContext(r.Context(), "quota store", "path", r.URL.Path, "err", err)
+	p := problem.New(http.StatusServiceUnavailable, "quota_store_unavailable", "the quota store is unreachable; try again")
+	p.RetryAfter = time.Second
+	problem.Write(w, r, p)
+}

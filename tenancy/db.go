@@ -1,0 +1,206 @@
+package tenancy
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// TenantParam is the named parameter every query through DB must use
+// (as ":tenant_id"); DB binds it to the context's tenant.
+const TenantParam = "tenant_id"
+
+var (
+	// ErrUnscopedQuery is returned when a query through DB does not
+	// reference :tenant_id. The query does not reach the database.
+	ErrUnscopedQuery = errors.New("tenancy: query does not reference :tenant_id")
+	// ErrNoTenant is returned when the context carries no tenant. Nothing
+	// reaches the database (or the quota store).
+	ErrNoTenant = errors.New("tenancy: no tenant in context")
+	// ErrNoReason is returned by DB.CrossTenant without a reason.
+	ErrNoReason = errors.New("tenancy: cross-tenant access needs a reason")
+)
+
+// Args are the named arguments of a query through DB. The "tenant_id"
+// entry, if any, is ignored: DB always binds the context's tenant.
+type Args map[string]any
+
+// DB wraps a *sqlx.DB for the application's own tenant-owned tables and
+// enforces one rule: every query names the parameter :tenant_id, and DB
+// binds it to the tenant of the call's context, overriding any value in
+// the arguments. A query that does not reference :tenant_id fails with
+// ErrUnscopedQuery, a context without a tenant with ErrNoTenant, and in
+// both cases nothing is sent to the database.
+//
+// The rule is a guard rail checked on the query's parameters, not a SQL
+// parser: "WHERE tenant_id = :tenant_id OR 1=1" passes it. Review queries
+// as usual; the wrapper makes forgetting the tenant impossible, not
+// subverting it.
+//
+// Deliberate cross-tenant queries (admin reports, migrations) go through
+// CrossTenant, which needs a reason and logs every use.
+type DB struct {
+	db  *sqlx.DB
+	log *slog.Logger
+}
+
+// NewDB wraps db. The option that applies is WithLogger (CrossTenant
+// logs there).
+func NewDB(db *sqlx.DB, opts ...Option) (*DB, error) {
+	if db == nil {
+		return nil, errors.New("tenancy: NewDB: nil *sqlx.DB")
+	}
+	c := newConfig(opts)
+	return &DB{db: db, log: c.log}, nil
+}
+
+type sentinelT struct{ _ byte }
+
+// tenantSentinel stands for the tenant while sqlx compiles the named query,
+// so the check uses sqlx's own parser: the query is scoped exactly when the
+// sentinel shows up among the bound arguments.
+var tenantSentinel = &sentinelT{}
+
+// bind compiles query with args for tenant, returning the positional query.
+func bind(db *sqlx.DB, ctx context.Context, query string, args Args) (string, []any, error) {
+	tenant, ok := FromContext(ctx)
+	if !ok {
+		return "", nil, ErrNoTenant
+	}
+	m := make(map[string]any, len(args)+1)
+	for k, v := range args {
+		m[k] = v
+	}
+	m[TenantParam] = tenantSentinel
+	q, bound, err := sqlx.Named(query, m)
+	if err != nil {
+		return "", nil, fmt.Errorf("tenancy: bind query: %w", err)
+	}
+	scoped := false
+	for i, a := range bound {
+		if a == any(tenantSentinel) {
+			bound[i] = string(tenant)
+			scoped = true
+		}
+	}
+	if !scoped {
+		return "", nil, ErrUnscopedQuery
+	}
+	return db.Rebind(q), bound, nil
+}
+
+// ExecContext runs a statement scoped to the context's tenant.
+func (d *DB) ExecContext(ctx context.Context, query string, args Args) (sql.Result, error) {
+	q, a, err := bind(d.db, ctx, query, args)
+	if err != nil {
+		return nil, err
+	}
+	return d.db.ExecContext(ctx, q, a...)
+}
+
+// GetContext scans one row scoped to the context's tenant into dest.
+func (d *DB) GetContext(ctx context.Context, dest any, query string, args Args) error {
+	q, a, err := bind(d.db, ctx, query, args)
+	if err != nil {
+		return err
+	}
+	return d.db.GetContext(ctx, dest, q, a...)
+}
+
+// SelectContext scans all rows scoped to the context's tenant into dest.
+func (d *DB) SelectContext(ctx context.Context, dest any, query string, args Args) error {
+	q, a, err := bind(d.db, ctx, query, args)
+	if err != nil {
+		return err
+	}
+	return d.db.SelectContext(ctx, dest, q, a...)
+}
+
+// QueryxContext runs a query scoped to the context's tenant.
+func (d *DB) QueryxContext(ctx context.Context, query string, args Args) (*sqlx.Rows, error) {
+	q, a, err := bind(d.db, ctx, query, args)
+	if err != nil {
+		return nil, err
+	}
+	return d.db.QueryxContext(ctx, q, a...)
+}
+
+// BeginTxx starts a transaction bound to the context's tenant: every
+// statement of the returned Tx is scoped to that tenant, whatever the
+// context passed to the statement carries.
+func (d *DB) BeginTxx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
+	tenant, ok := FromContext(ctx)
+	if !ok {
+		return nil, ErrNoTenant
+	}
+	tx, err := d.db.BeginTxx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{tx: tx, db: d.db, tenant: tenant}, nil
+}
+
+// CrossTenant returns the unwrapped database for a deliberate query across
+// tenants. It is the wrapper's only escape hatch: it needs a non-empty
+// reason, logs every call at Warn level with the reason and the caller's
+// file and line, and its name is easy to grep for in review.
+func (d *DB) CrossTenant(ctx context.Context, reason string) (*sqlx.DB, error) {
+	if reason == "" {
+		return nil, ErrNoReason
+	}
+	_, file, line, _ := runtime.Caller(1)
+	d.log.WarnContext(ctx, "tenancy: cross-tenant database access", "reason", reason, "caller", fmt.Sprintf("%s:%d", file, line))
+	return d.db, nil
+}
+
+// Tx is a transaction of DB bound to one tenant.
+type Tx struct {
+	tx     *sqlx.Tx
+	db     *sqlx.DB
+	tenant ID
+}
+
+func (t *Tx) bind(query string, args Args) (string, []any, error) {
+	return bind(t.db, WithTenant(context.Background(), t.tenant), query, args)
+}
+
+// ExecContext runs a statement in the transaction, scoped to its tenant.
+func (t *Tx) ExecContext(ctx context.Context, query string, args Args) (sql.Result, error) {
+	q, a, err := t.bind(query, args)
+	if err != nil {
+		return nil, err
+	}
+	return t.tx.ExecContext(ctx, q, a...)
+}
+
+// GetContext scans one row in the transaction, scoped to its tenant.
+func (t *Tx) GetContext(ctx context.Context, dest any, query string, args Args) error {
+	q, a, err := t.bind(query, args)
+	if err != nil {
+		return err
+	}
+	return t.tx.GetContext(ctx, dest, q, a...)
+}
+
+// SelectContext scans all rows in the transaction, scoped to its tenant.
+func (t *Tx) SelectContext(ctx context.Context, dest any, query string, args Args) error {
+	q, a, err := t.bind(query, args)
+	if err != nil {
+		return err
+	}
+	return t.tx.SelectContext(ctx, dest, q, a...)
+}
+
+// Tenant returns the tenant the transaction is bound to.
+func (t *Tx) Tenant() ID { return t.tenant }
+
+// Commit commits the transaction.
+func (t *Tx) Commit() error { return t.tx.Commit() }
+
+// Rollback aborts the transaction.
+func (t *Tx) Rollback() error { return t.tx.Rollback() }

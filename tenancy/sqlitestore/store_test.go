@@ -1,0 +1,50 @@
+package sqlitestore_test
+
+import (
+	"context"
+
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/systembuilderhub/hardening/internal/testenv"
+	"github.com/systembuilderhub/hardening/tenancy"
+	"github.com/systembuilderhub/hardening/tenancy/sqlitestore"
+	"github.com/systembuilderhub/hardening/tenancy/storetest"
+)
+
+func newStore(t testing.TB) *sqlitestore.Store {
+	s, err := sqlitestore.New(testenv.SQLite(t))
+	require.NoError(t, err)
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) tenancy.Store { return newStore(t) })
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestNewValidates(t *testing.T) {
+	_, err := sqlitestore.New(nil)
+	require.Error(t, err)
+}
+
+// A database that fails makes every check fail closed.
+func TestUnavailableFailsClosed(t *testing.T) {
+	db := testenv.SQLite(t)
+	s, err := sqlitestore.New(db)
+	require.NoError(t, err)
+	q, err := tenancy.NewQuotas(s)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	ctx := tenancy.WithTenant(context.Background(), "acme")
+	var un *tenancy.UnavailableError
+	_, err = q.AcquirePreview(ctx, "p")
+	require.ErrorAs(t, err, &un)
+	_, err = q.AllowSnapshot(ctx)
+	require.ErrorAs(t, err, &un)
+	_, err = q.ReserveLLM(ctx, 1)
+	require.ErrorAs(t, err, &un)
+}
