@@ -491,10 +491,10 @@ func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
 	c := Claims{
 		Issuer: wire.Issuer, Audience: Audience, Subject: wire.Subject,
 		TenantID: wire.TenantID, PreviewID: wire.PreviewID, SystemID: wire.SystemID, Device: wire.Device,
-		IssuedAt: wire.IssuedAt.Time, ExpiresAt: wire.ExpiresAt.Time, ID: wire.ID, KeyID: kid,
+		IssuedAt: wire.IssuedAt.UTC(), ExpiresAt: wire.ExpiresAt.UTC(), ID: wire.ID, KeyID: kid,
 	}
 	if wire.NotBefore != nil {
-		c.NotBefore = wire.NotBefore.Time
+		c.NotBefore = wire.NotBefore.UTC()
 	}
 	if v.revocations != nil {
 		if err := v.revocations.check(ctx, c); err != nil {
