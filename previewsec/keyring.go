@@ -448,13 +448,16 @@ func (r *KeyRing) refreshLocked(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// KeyIDs returns the ids of the keys the ring currently holds in memory,
-// oldest first (for status pages and tests).
+// KeyIDs returns the ids of the keys the ring holds in memory that still
+// verify, oldest first (for status pages and tests).
 func (r *KeyRing) KeyIDs() []string {
 	st := r.state.Load()
+	now := r.now()
 	keys := make([]Key, 0, len(st.byID))
 	for _, k := range st.byID {
-		keys = append(keys, k)
+		if now.Before(k.ExpiresAt) {
+			keys = append(keys, k)
+		}
 	}
 	SortKeys(keys)
 	ids := make([]string, len(keys))

@@ -128,7 +128,9 @@ func claims() map[string]any {
 	}
 }
 
-func hs256(kid string) map[string]any { return map[string]any{"alg": "HS256", "typ": "JWT", "kid": kid} }
+func hs256(kid string) map[string]any {
+	return map[string]any{"alg": "HS256", "typ": "JWT", "kid": kid}
+}
 
 func with(m map[string]any, kv ...any) map[string]any {
 	for i := 0; i < len(kv); i += 2 {
