@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,7 +36,7 @@ type PreviewAuth struct {
 	idFunc  func(*http.Request) string
 	owner   PreviewOwnerFunc
 	cookie  string
-	secure  bool
+	secure  func(*http.Request) bool
 	forward bool
 	log     *slog.Logger
 }
@@ -89,7 +90,40 @@ func WithCookieName(name string) MiddlewareOption {
 // WithSecureCookie sets the cookie's Secure attribute (default true). Turn
 // it off only for plain-HTTP local development.
 func WithSecureCookie(secure bool) MiddlewareOption {
-	return func(m *PreviewAuth) error { m.secure = secure; return nil }
+	return func(m *PreviewAuth) error {
+		m.secure = func(*http.Request) bool { return secure }
+		return nil
+	}
+}
+
+// WithSecureCookieFunc decides the cookie's Secure attribute per request,
+// for example SecureUnlessLoopback.
+func WithSecureCookieFunc(f func(*http.Request) bool) MiddlewareOption {
+	return func(m *PreviewAuth) error {
+		if f == nil {
+			return errors.New("previewsec: nil secure cookie func")
+		}
+		m.secure = f
+		return nil
+	}
+}
+
+// SecureUnlessLoopback marks the cookie Secure except for a plain-HTTP
+// request to a loopback host (local development). Behind a TLS-terminating
+// proxy the Host is public, so the cookie is Secure.
+func SecureUnlessLoopback(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip == nil || !ip.IsLoopback()
 }
 
 // WithTokenForwarding keeps the token's Authorization header and cookie on
@@ -128,7 +162,7 @@ func RequirePreviewToken(v *Verifier, opts ...MiddlewareOption) (*PreviewAuth, e
 	if v == nil {
 		return nil, errors.New("previewsec: RequirePreviewToken needs a Verifier")
 	}
-	m := &PreviewAuth{v: v, prefix: DefaultPreviewPathPrefix, cookie: DefaultCookieName, secure: true}
+	m := &PreviewAuth{v: v, prefix: DefaultPreviewPathPrefix, cookie: DefaultCookieName, secure: func(*http.Request) bool { return true }}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -265,7 +299,7 @@ func (m *PreviewAuth) exchange(w http.ResponseWriter, r *http.Request, pid, toke
 	maxAge := int(c.ExpiresAt.Sub(m.v.now()) / time.Second)
 	http.SetCookie(w, &http.Cookie{
 		Name: m.cookie, Value: token, Path: m.cookiePath(pid),
-		MaxAge: max(maxAge, 1), HttpOnly: true, Secure: m.secure, SameSite: http.SameSiteLaxMode,
+		MaxAge: max(maxAge, 1), HttpOnly: true, Secure: m.secure(r), SameSite: http.SameSiteLaxMode,
 	})
 	q := r.URL.Query()
 	q.Del(QueryParam)
@@ -286,7 +320,7 @@ func (m *PreviewAuth) unauthorized(w http.ResponseWriter, r *http.Request, pid, 
 	if src == tokenFromCookie {
 		// Drop the bad cookie so the browser stops sending it.
 		http.SetCookie(w, &http.Cookie{Name: m.cookie, Value: "", Path: m.cookiePath(pid), MaxAge: -1,
-			HttpOnly: true, Secure: m.secure, SameSite: http.SameSiteLaxMode})
+			HttpOnly: true, Secure: m.secure(r), SameSite: http.SameSiteLaxMode})
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="preview"`)
 	problem.Write(w, r, problem.New(http.StatusUnauthorized, "preview_token_required",
