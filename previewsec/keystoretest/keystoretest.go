@@ -268,6 +268,11 @@ func Run(t *testing.T, newStores NewStores) {
 		runReplicaRotation(t, a, b)
 	})
 
+	t.Run("ConcurrentMintVerifyAcrossRotation", func(t *testing.T) {
+		a, b := newStores(t)
+		runConcurrentAcrossRotation(t, a, b)
+	})
+
 	t.Run("KeyRingPurgesAfterOverlap", func(t *testing.T) {
 		s, _ := newStores(t)
 		runPurge(t, s)

@@ -191,3 +191,46 @@ func runRevocationAcrossReplicas(t *testing.T, a, b Store) {
 	require.NoError(t, err)
 	assert.Empty(t, revs)
 }
+
+// runConcurrentAcrossRotation mints on one replica and verifies on the
+// other from several goroutines while the clock crosses a rotation.
+func runConcurrentAcrossRotation(t *testing.T, a, b Store) {
+	ctx := context.Background()
+	clk := NewClock(base.Add(-3 * time.Second))
+	reps := []replica{newReplica(t, a, clk, nil), newReplica(t, b, clk, nil)}
+	const workers, rounds = 4, 25
+	errs := make(chan error, workers*rounds)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				tok, _, _, err := reps[(w+i)%2].iss.Mint(ctx, grant, 0)
+				if err == nil {
+					_, err = reps[(w+i+1)%2].ver.Verify(ctx, tok)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 6; i++ {
+			clk.Advance(time.Second)
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	keys, err := a.Keys(ctx, clk.Now())
+	require.NoError(t, err)
+	require.Len(t, keys, 2, "one key per period")
+	assert.Equal(t, previewsec.KeyIDForPeriod(base), keys[1].ID)
+}

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -16,6 +17,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if url := os.Getenv("PREVIEWSEC_HELPER_REDIS"); url != "" {
+		os.Exit(helperProcess(url, os.Getenv("PREVIEWSEC_HELPER_PREFIX")))
+	}
 	goleak.VerifyTestMain(m)
 }
 
