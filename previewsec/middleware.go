@@ -143,7 +143,8 @@ func WithMiddlewareLogger(l *slog.Logger) MiddlewareOption {
 //
 // The token is read from, in order, "Authorization: Bearer", the preview
 // cookie, and the preview_token query parameter; the first present source
-// is the only one tried. A valid query token is exchanged for an HttpOnly,
+// is the one used, except that a rejected cookie gives way to a query token
+// (a fresh link must work despite a stale cookie). A valid query token is exchanged for an HttpOnly,
 // SameSite=Lax cookie scoped to the preview's path and answered with a 303
 // to the same URL without the token, so it does not linger in history,
 // logs or Referer.
@@ -205,6 +206,16 @@ func (m *PreviewAuth) Handler(next http.Handler) http.Handler {
 			return
 		}
 		claims, err := m.v.Verify(r.Context(), token)
+		if err != nil && src == tokenFromCookie && !errors.Is(err, ErrUnavailable) {
+			// A stale cookie must not block a fresh link: try the query
+			// token, exchanged for a new cookie below.
+			if q := tokenFromQueryOf(r); q != "" {
+				m.log.LogAttrs(r.Context(), slog.LevelInfo, "previewsec: preview cookie rejected, trying query token",
+					slog.String("pid", pid), slog.String("reason", RejectionReason(err)))
+				token, src = q, tokenFromQuery
+				claims, err = m.v.Verify(r.Context(), token)
+			}
+		}
 		if err != nil {
 			if errors.Is(err, ErrUnavailable) {
 				m.log.LogAttrs(r.Context(), slog.LevelError, "previewsec: preview token check unavailable",
@@ -280,12 +291,17 @@ func (m *PreviewAuth) token(r *http.Request) (string, tokenSource) {
 	if c, err := r.Cookie(m.cookie); err == nil && c.Value != "" {
 		return c.Value, tokenFromCookie
 	}
-	if r.URL.RawQuery != "" {
-		if tok := r.URL.Query().Get(QueryParam); tok != "" {
-			return tok, tokenFromQuery
-		}
+	if tok := tokenFromQueryOf(r); tok != "" {
+		return tok, tokenFromQuery
 	}
 	return "", tokenFromNone
+}
+
+func tokenFromQueryOf(r *http.Request) string {
+	if r.URL.RawQuery == "" {
+		return ""
+	}
+	return r.URL.Query().Get(QueryParam)
 }
 
 // cookiePath is the path the preview cookie is scoped to.

@@ -125,6 +125,19 @@ func TestMiddlewareQueryExchange(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
 }
 
+func TestMiddlewareStaleCookieGivesWayToQueryToken(t *testing.T) {
+	f := newFixture(t)
+	srv, _ := newPreviewServer(t, f)
+	tok := f.mint(t, testGrant)
+	resp, _ := get(t, srv.URL+"/preview/prev-a/?preview_token="+tok, "Cookie", "preview_token=stale")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Len(t, resp.Cookies(), 1)
+	assert.Equal(t, tok, resp.Cookies()[0].Value)
+	// A good cookie wins over a bad query token.
+	resp, body := get(t, srv.URL+"/preview/prev-a/?preview_token=junk", "Cookie", "preview_token="+tok)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+}
+
 func TestMiddlewareSecureCookieByDefault(t *testing.T) {
 	f := newFixture(t)
 	auth, err := previewsec.RequirePreviewToken(f.ver)
