@@ -236,11 +236,11 @@ func (a *app) handleMintPreviewJWT(w http.ResponseWriter, r *http.Request) {
 	rec, found, err := a.lookupPreview(r.Context(), req.PreviewID)
 	if err != nil {
 		a.log.ErrorContext(r.Context(), "preview lookup failed", "err", err)
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "store_unavailable", "the preview could not be looked up"))
+		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "db_unavailable", "the preview could not be looked up"))
 		return
 	}
 	if !found {
-		problem.Write(w, r, problem.New(http.StatusNotFound, "preview_not_found", "no such preview"))
+		problem.Write(w, r, problem.New(http.StatusNotFound, "not_found", "no such preview"))
 		return
 	}
 	if rec.TenantID != p.TenantID {

@@ -103,7 +103,7 @@ func TestPreviewJWTValidation(t *testing.T) {
 		{"tenant in the body is not a field", alice, good(`,"tenant_id":"globex"`), 400, "invalid_body"},
 		{"not JSON", alice, `nope`, 400, "invalid_body"},
 		{"another tenant's preview", bob, good(""), 403, "forbidden"},
-		{"unknown preview", alice, `{"preview_id":"prv_nope","system_id":"sys-1","device_preset":"desktop"}`, 404, "preview_not_found"},
+		{"unknown preview", alice, `{"preview_id":"prv_nope","system_id":"sys-1","device_preset":"desktop"}`, 404, "not_found"},
 		{"no bearer", "", good(""), 401, "unauthenticated"},
 	}
 	for _, tc := range cases {
