@@ -187,6 +187,7 @@ const (
 	tokenFromQuery
 )
 
+// String names the source for logs.
 func (s tokenSource) String() string {
 	return [...]string{"none", "header", "cookie", "query"}[s]
 }
