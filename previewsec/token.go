@@ -88,12 +88,6 @@ type tokenWireClaims struct {
 	jwt.RegisteredClaims
 }
 
-// tokenMetrics are shared by the Issuer, the Verifier and the middleware.
-type tokenMetrics struct {
-	issued     prometheus.Counter
-	rejections *prometheus.CounterVec
-}
-
 // Rejection reasons: the bounded label values of
 // hardening_previewsec_token_rejections_total.
 const (
