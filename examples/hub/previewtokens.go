@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -162,6 +163,24 @@ func (a *app) issuePreviewTokenTTL(ctx context.Context, p principal, rec preview
 	return pt.issuer.Mint(ctx, previewsec.Grant{
 		UserID: p.UserID, TenantID: p.TenantID, PreviewID: rec.ID, SystemID: rec.SystemID, Device: rec.DevicePreset,
 	}, ttl)
+}
+
+// previewAccess is what POST /api/v1/previews adds to its response.
+type previewAccess struct {
+	Token     string `json:"token"`
+	ExpiresAt string `json:"expires_at"`
+	URL       string `json:"url"`
+}
+
+// previewAccessFor mints a token for p on rec (issuePreviewToken) and
+// returns the response fields token, expires_at (RFC 3339) and url
+// (/preview/{id}/).
+func (a *app) previewAccessFor(ctx context.Context, p principal, rec previewRecord) (previewAccess, error) {
+	tok, exp, _, err := a.issuePreviewToken(ctx, p, rec)
+	if err != nil {
+		return previewAccess{}, err
+	}
+	return previewAccess{Token: tok, ExpiresAt: exp.UTC().Format(time.RFC3339), URL: "/preview/" + url.PathEscape(rec.ID) + "/"}, nil
 }
 
 // revokePreviewTokens revokes every token issued so far for previewID.

@@ -209,3 +209,23 @@ func TestPreviewTokensBadEnv(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "PREVIEW_TOKEN_TTL")
 }
+
+func TestPreviewAccessAndDeletion(t *testing.T) {
+	a, base := newTestApp(t)
+	rec := seedPreview(t, a, "acme")
+	acc, err := a.previewAccessFor(context.Background(), principal{UserID: "alice", TenantID: "acme"}, rec)
+	require.NoError(t, err)
+	assert.Equal(t, "/preview/"+rec.ID+"/", acc.URL)
+	_, err = time.Parse(time.RFC3339, acc.ExpiresAt)
+	require.NoError(t, err)
+	resp, _ := call(t, "GET", base+acc.URL, acc.Token, "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	// What DELETE /api/v1/previews/{id} does: delete the record and revoke.
+	deleted, err := a.deletePreview(context.Background(), rec.ID)
+	require.NoError(t, err)
+	require.True(t, deleted)
+	require.NoError(t, a.revokePreviewTokens(context.Background(), rec.ID))
+	resp, b := call(t, "GET", base+acc.URL, acc.Token, "")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, string(b))
+}
