@@ -32,8 +32,9 @@ const (
 	MinRotation = time.Minute
 	// KeySize is the size in bytes of a signing key (256 bits).
 	KeySize = 32
-	// MinSecretSize is the shortest master secret NewDerivedKeyRing accepts.
-	MinSecretSize = 32
+	// MinSecretSize is the shortest master secret NewDerivedKeyRing accepts
+	// (128 bits if random; 32 random bytes are recommended).
+	MinSecretSize = 16
 )
 
 // keyIDLayout formats a period start as a key id: compact ISO 8601 in UTC,

@@ -407,7 +407,7 @@ func TestTokenConfigFromEnv(t *testing.T) {
 	for name, val := range map[string]string{
 		previewsec.EnvTokenTTL:    "soon",
 		previewsec.EnvKeyRotation: "7h",
-		previewsec.EnvJWTSecret:   "short",
+		previewsec.EnvJWTSecret:   "too-short",
 		previewsec.EnvTokenLeeway: "5m",
 		previewsec.EnvTokenMaxTTL: "10m",
 	} {
