@@ -256,6 +256,14 @@ func (m *PreviewAuth) Handler(next http.Handler) http.Handler {
 		r2 := r.WithContext(context.WithValue(r.Context(), tokenClaimsCtxKey, &claims))
 		if !m.forward {
 			r2.Header = tokenStripCredentials(r.Header, src, m.cookie)
+			if tokenFromQueryOf(r) != "" { // an ignored query token: drop it too
+				u := *r.URL
+				q := u.Query()
+				q.Del(QueryParam)
+				u.RawQuery = q.Encode()
+				r2.URL = &u
+				r2.RequestURI = u.RequestURI()
+			}
 		}
 		next.ServeHTTP(w, r2)
 	})

@@ -23,6 +23,7 @@ type seen struct {
 	claims previewsec.Claims
 	auth   string
 	cookie string
+	query  string
 }
 
 func newPreviewServer(t *testing.T, f *fixture, opts ...previewsec.MiddlewareOption) (*httptest.Server, *seen) {
@@ -45,7 +46,7 @@ func newPreviewServer(t *testing.T, f *fixture, opts ...previewsec.MiddlewareOpt
 			http.Error(w, "no claims", 500)
 			return
 		}
-		last = seen{claims: c, auth: r.Header.Get("Authorization"), cookie: r.Header.Get("Cookie")}
+		last = seen{claims: c, auth: r.Header.Get("Authorization"), cookie: r.Header.Get("Cookie"), query: r.URL.RawQuery}
 		_, _ = io.WriteString(w, "preview "+c.PreviewID)
 	})))
 	srv := httptest.NewServer(mux)
@@ -127,15 +128,16 @@ func TestMiddlewareQueryExchange(t *testing.T) {
 
 func TestMiddlewareStaleCookieGivesWayToQueryToken(t *testing.T) {
 	f := newFixture(t)
-	srv, _ := newPreviewServer(t, f)
+	srv, last := newPreviewServer(t, f)
 	tok := f.mint(t, testGrant)
 	resp, _ := get(t, srv.URL+"/preview/prev-a/?preview_token="+tok, "Cookie", "preview_token=stale")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	require.Len(t, resp.Cookies(), 1)
 	assert.Equal(t, tok, resp.Cookies()[0].Value)
 	// A good cookie wins over a bad query token.
-	resp, body := get(t, srv.URL+"/preview/prev-a/?preview_token=junk", "Cookie", "preview_token="+tok)
+	resp, body := get(t, srv.URL+"/preview/prev-a/?a=1&preview_token=junk", "Cookie", "preview_token="+tok)
 	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, "a=1", last.query, "the ignored query token is not forwarded")
 }
 
 func TestMiddlewareSecureCookieByDefault(t *testing.T) {
