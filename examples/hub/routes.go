@@ -37,6 +37,7 @@ func (a *app) setupFeatures(ctx context.Context) error {
 		// features: one line each
 		a.setupIdempotency,
 		a.setupTenancy,
+		a.setupPreviewTokens,
 	} {
 		if err := setup(ctx); err != nil {
 			return err
@@ -52,6 +53,7 @@ func (a *app) routes() []route {
 	// features: one append each
 	rs = append(rs, a.idempotencyRoutes()...)
 	rs = append(rs, a.tenancyRoutes()...)
+	rs = append(rs, a.previewTokensRoutes()...)
 	return rs
 }
 

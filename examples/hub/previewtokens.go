@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/redisstore"
+	"github.com/systembuilderhub/hardening/previewsec/sqlitestore"
+)
+
+// previewTokens is the hub's preview-token feature: the key ring, issuer,
+// verifier, revocation list and the preview middleware.
+type previewTokens struct {
+	mode     string // "redis", "derived" or "sqlite"
+	ring     *previewsec.KeyRing
+	issuer   *previewsec.Issuer
+	verifier *previewsec.Verifier
+	revs     *previewsec.RevocationList
+	auth     *previewsec.PreviewAuth
+}
+
+// previewTokensByApp holds each app's feature state (the app struct is the
+// skeleton's; this keeps the feature in its own file).
+var previewTokensByApp sync.Map // *app -> *previewTokens
+
+func (a *app) previewTokens() *previewTokens {
+	v, _ := previewTokensByApp.Load(a)
+	pt, _ := v.(*previewTokens)
+	return pt
+}
+
+// errPreviewTokensOff is returned when setupPreviewTokens has not run.
+var errPreviewTokensOff = errors.New("preview tokens are not set up")
+
+// errPreviewOfOtherTenant is returned by issuePreviewToken for a preview
+// the caller's tenant does not own.
+var errPreviewOfOtherTenant = errors.New("the preview belongs to another tenant")
+
+// setupPreviewTokens builds the preview-token feature. Keys: the Redis key
+// store when REDIS_URL is set, else keys derived from PREVIEW_JWT_SECRET
+// when it is set, else the SQLite key store. Revocations live in Redis or
+// SQLite. Settings come from PREVIEW_TOKEN_TTL, PREVIEW_TOKEN_MAX_TTL,
+// PREVIEW_KEY_ROTATION and PREVIEW_TOKEN_LEEWAY; HUB_REDIS_PREFIX (default
+// "hub:") prefixes the Redis keys.
+func (a *app) setupPreviewTokens(ctx context.Context) error {
+	cfg, err := previewsec.TokenConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	clock := func() time.Time { return a.now() }
+	ringOpts := append(cfg.KeyRingOptions(), previewsec.WithKeyRingClock(clock), previewsec.WithKeyRingLogger(a.log))
+	revOpts := append(cfg.RevocationOptions(), previewsec.WithRevocationClock(clock), previewsec.WithRevocationLogger(a.log))
+
+	pt := &previewTokens{}
+	var revStore previewsec.RevocationStore
+	switch {
+	case a.rdb != nil:
+		prefix := os.Getenv("HUB_REDIS_PREFIX")
+		if prefix == "" {
+			prefix = "hub:"
+		}
+		s, err := redisstore.New(a.rdb, redisstore.WithKeyPrefix(prefix))
+		if err != nil {
+			return fmt.Errorf("HUB_REDIS_PREFIX: %w", err)
+		}
+		pt.mode, revStore = "redis", s
+		pt.ring, err = previewsec.NewKeyRing(s, ringOpts...)
+		if err != nil {
+			return err
+		}
+	default:
+		s, err := sqlitestore.New(a.db)
+		if err != nil {
+			return err
+		}
+		revStore = s
+		if len(cfg.Secret) > 0 {
+			pt.mode = "derived"
+			pt.ring, err = previewsec.NewDerivedKeyRing(cfg.Secret, ringOpts...)
+		} else {
+			pt.mode = "sqlite"
+			pt.ring, err = previewsec.NewKeyRing(s, ringOpts...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if pt.revs, err = previewsec.NewRevocationList(revStore, revOpts...); err != nil {
+		return err
+	}
+	if pt.issuer, err = previewsec.NewIssuer(pt.ring, append(cfg.IssuerOptions(),
+		previewsec.WithIssuerClock(clock), previewsec.WithIssuerLogger(a.log), previewsec.WithIssuerRegisterer(a.reg))...); err != nil {
+		return err
+	}
+	if pt.verifier, err = previewsec.NewVerifier(pt.ring, previewsec.WithRevocations(pt.revs),
+		previewsec.WithVerifierClock(clock), previewsec.WithVerifierLogger(a.log), previewsec.WithVerifierRegisterer(a.reg)); err != nil {
+		return err
+	}
+	if pt.auth, err = previewsec.RequirePreviewToken(pt.verifier,
+		previewsec.WithPreviewOwner(a.previewOwner),
+		previewsec.WithSecureCookieFunc(previewsec.SecureUnlessLoopback),
+		previewsec.WithMiddlewareLogger(a.log)); err != nil {
+		return err
+	}
+
+	// Fail fast on an unreachable store, then keep keys and revocations
+	// fresh in the background.
+	if err := pt.ring.Refresh(ctx); err != nil {
+		return fmt.Errorf("preview tokens: %w", err)
+	}
+	if err := pt.revs.Refresh(ctx); err != nil {
+		return fmt.Errorf("preview tokens: %w", err)
+	}
+	bg := context.WithoutCancel(ctx)
+	if err := pt.ring.Start(bg); err != nil {
+		return err
+	}
+	if err := pt.revs.Start(bg); err != nil {
+		_ = pt.ring.Close(bg)
+		return err
+	}
+	previewTokensByApp.Store(a, pt)
+	a.onClose(func(ctx context.Context) error {
+		previewTokensByApp.Delete(a)
+		return errors.Join(pt.revs.Close(ctx), pt.ring.Close(ctx))
+	})
+	a.log.Info("preview tokens ready", "keys", pt.mode, "rotation", cfg.Rotation.String(), "max_ttl", cfg.MaxTTL.String())
+	return nil
+}
+
+// previewOwner tells the middleware which tenant owns a preview.
+func (a *app) previewOwner(ctx context.Context, previewID string) (string, bool, error) {
+	rec, found, err := a.lookupPreview(ctx, previewID)
+	if err != nil || !found {
+		return "", found, err
+	}
+	return rec.TenantID, true, nil
+}
+
+// issuePreviewToken mints a preview token for p on rec with the default
+// TTL. p's tenant must own rec. POST /api/v1/previews calls it.
+func (a *app) issuePreviewToken(ctx context.Context, p principal, rec previewRecord) (token string, expiresAt time.Time, kid string, err error) {
+	return a.issuePreviewTokenTTL(ctx, p, rec, 0)
+}
+
+func (a *app) issuePreviewTokenTTL(ctx context.Context, p principal, rec previewRecord, ttl time.Duration) (string, time.Time, string, error) {
+	pt := a.previewTokens()
+	if pt == nil {
+		return "", time.Time{}, "", errPreviewTokensOff
+	}
+	if rec.TenantID != p.TenantID {
+		return "", time.Time{}, "", errPreviewOfOtherTenant
+	}
+	return pt.issuer.Mint(ctx, previewsec.Grant{
+		UserID: p.UserID, TenantID: p.TenantID, PreviewID: rec.ID, SystemID: rec.SystemID, Device: rec.DevicePreset,
+	}, ttl)
+}
+
+// previewAccess is what POST /api/v1/previews adds to its response.
+type previewAccess struct {
+	Token     string `json:"token"`
+	ExpiresAt string `json:"expires_at"`
+	URL       string `json:"url"`
+}
+
+// previewAccessFor mints a token for p on rec (issuePreviewToken) and
+// returns the response fields token, expires_at (RFC 3339) and url
+// (/preview/{id}/).
+func (a *app) previewAccessFor(ctx context.Context, p principal, rec previewRecord) (previewAccess, error) {
+	tok, exp, _, err := a.issuePreviewToken(ctx, p, rec)
+	if err != nil {
+		return previewAccess{}, err
+	}
+	return previewAccess{Token: tok, ExpiresAt: exp.UTC().Format(time.RFC3339), URL: "/preview/" + url.PathEscape(rec.ID) + "/"}, nil
+}
+
+// revokePreviewTokens revokes every token issued so far for previewID.
+// DELETE /api/v1/previews/{id} calls it.
+func (a *app) revokePreviewTokens(ctx context.Context, previewID string) error {
+	pt := a.previewTokens()
+	if pt == nil {
+		return errPreviewTokensOff
+	}
+	return pt.revs.RevokePreview(ctx, previewID)
+}
+
+func (a *app) previewTokensRoutes() []route {
+	return []route{
+		{Method: http.MethodPost, Pattern: "/api/v1/preview-security/jwt", Access: user, Handler: http.HandlerFunc(a.handleMintPreviewJWT)},
+		// Public for the hub's bearer auth: RequirePreviewToken authenticates.
+		{Method: http.MethodGet, Pattern: "/preview/{preview_id}/", Access: public, Handler: a.previewPageHandler()},
+	}
+}
+
+type mintPreviewJWTRequest struct {
+	PreviewID    string `json:"preview_id"`
+	SystemID     string `json:"system_id"`
+	DevicePreset string `json:"device_preset"`
+	TTLMinutes   *int   `json:"ttl_minutes"`
+}
+
+type mintPreviewJWTResponse struct {
+	Token     string `json:"token"`
+	ExpiresAt string `json:"expires_at"`
+	KID       string `json:"kid"`
+}
+
+// handleMintPreviewJWT serves POST /api/v1/preview-security/jwt. Tenant and
+// user come from the caller's bearer token, never from the body.
+func (a *app) handleMintPreviewJWT(w http.ResponseWriter, r *http.Request) {
+	p, _ := principalFrom(r.Context())
+	pt := a.previewTokens()
+	if pt == nil {
+		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "preview_tokens_unavailable", "preview tokens are not configured"))
+		return
+	}
+	var req mintPreviewJWTRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"preview_id", req.PreviewID}, {"system_id", req.SystemID}, {"device_preset", req.DevicePreset}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "missing_field", "required fields are missing").With("fields", missing))
+		return
+	}
+	maxMinutes := int(pt.issuer.MaxTTL() / time.Minute)
+	var ttl time.Duration
+	if req.TTLMinutes != nil {
+		switch n := *req.TTLMinutes; {
+		case n <= 0:
+			problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_ttl", "ttl_minutes must be positive").With("limit", maxMinutes))
+			return
+		case n > maxMinutes:
+			problem.Write(w, r, problem.New(http.StatusBadRequest, "ttl_too_long",
+				fmt.Sprintf("ttl_minutes may be at most %d", maxMinutes)).With("limit", maxMinutes).With("current", n))
+			return
+		default:
+			ttl = time.Duration(n) * time.Minute
+		}
+	}
+	rec, found, err := a.lookupPreview(r.Context(), req.PreviewID)
+	if err != nil {
+		a.log.ErrorContext(r.Context(), "preview lookup failed", "err", err)
+		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "db_unavailable", "the preview could not be looked up"))
+		return
+	}
+	if !found {
+		problem.Write(w, r, problem.New(http.StatusNotFound, "not_found", "no such preview"))
+		return
+	}
+	if rec.TenantID != p.TenantID {
+		a.log.WarnContext(r.Context(), "preview token refused: preview of another tenant",
+			"user", p.UserID, "tenant", p.TenantID, "preview", rec.ID)
+		problem.Write(w, r, problem.New(http.StatusForbidden, "forbidden", "the preview belongs to another tenant"))
+		return
+	}
+	// The preview record is the authority for the system; the device preset
+	// is the caller's choice of view.
+	if rec.SystemID == "" {
+		rec.SystemID = req.SystemID
+	}
+	rec.DevicePreset = req.DevicePreset
+	tok, exp, kid, err := a.issuePreviewTokenTTL(r.Context(), p, rec, ttl)
+	if err != nil {
+		if errors.Is(err, previewsec.ErrTTLTooLong) {
+			problem.Write(w, r, problem.New(http.StatusBadRequest, "ttl_too_long", "ttl_minutes is over the maximum").With("limit", maxMinutes))
+			return
+		}
+		a.log.ErrorContext(r.Context(), "preview token mint failed", "err", err)
+		problem.Write(w, r, problem.Problem{Status: http.StatusServiceUnavailable, Reason: "preview_tokens_unavailable",
+			Detail: "preview tokens cannot be issued right now", RetryAfter: time.Second})
+		return
+	}
+	writeJSON(w, http.StatusOK, mintPreviewJWTResponse{Token: tok, ExpiresAt: exp.UTC().Format(time.RFC3339), KID: kid})
+}
+
+var previewPage = template.Must(template.New("preview").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Preview {{.ID}}</title></head>
+<body>
+<h1>Preview {{.ID}}</h1>
+<p>System <code>{{.SystemID}}</code>, device <code>{{.Device}}</code>, tenant <code>{{.TenantID}}</code>.</p>
+<p>Path <code>{{.Path}}</code>. Access expires at {{.Expires}}.</p>
+</body></html>
+`))
+
+// previewPageHandler serves a small page for every path under
+// /preview/{preview_id}/ behind RequirePreviewToken; a real deployment
+// proxies to the preview's container here.
+func (a *app) previewPageHandler() http.Handler {
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := previewsec.ClaimsFromContext(r.Context())
+		if !ok {
+			problem.Write(w, r, problem.New(http.StatusUnauthorized, "preview_token_required", "a valid preview token is required"))
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'self'")
+		w.WriteHeader(http.StatusOK)
+		_ = previewPage.Execute(w, map[string]string{
+			"ID": c.PreviewID, "SystemID": c.SystemID, "Device": c.Device, "TenantID": c.TenantID,
+			"Path": r.URL.Path, "Expires": c.ExpiresAt.UTC().Format(time.RFC3339),
+		})
+	})
+	pt := a.previewTokens()
+	if pt == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "preview_tokens_unavailable", "preview tokens are not configured"))
+		})
+	}
+	return pt.auth.Handler(page)
+}

@@ -1,0 +1,41 @@
+// Package previewsec secures previews: running copies of a user's app
+// reachable behind a URL. It has two halves.
+//
+// # Preview tokens
+//
+// Only the holder of a short-lived token for one preview, issued to the
+// tenant that owns it, may reach that preview. An Issuer mints HS256 JWTs
+// (built on github.com/golang-jwt/jwt/v5) with the claims iss, aud
+// ("preview"), sub, tid, pid, sys, dev, iat, nbf, exp and jti, and a kid
+// header. A Verifier pins the algorithm, requires exp, iat, aud, iss, pid
+// and tid, bounds exp-iat by the max TTL, allows a small leeway, caps the
+// token length before parsing, and returns typed errors (ErrExpired,
+// ErrUnknownKey, ErrMalformed, ...). A RevocationList rejects tokens of a
+// revoked preview or jti.
+//
+// Keys live in a KeyRing that rotates every PREVIEW_KEY_ROTATION (24h),
+// aligned to UTC midnight, keeping old keys verifying for the longest token
+// lifetime plus the leeway. Replicas share random keys through a KeyStore
+// (NewMemoryKeyStore here, previewsec/sqlitestore, previewsec/redisstore;
+// creation is an atomic create-if-absent per period), or derive them with
+// HKDF-SHA256 from PREVIEW_JWT_SECRET (NewDerivedKeyRing). Keys and the
+// revocation list are cached, so verification makes no store round trip in
+// steady state.
+//
+// RequirePreviewToken is the middleware for /preview/{preview_id}/...: it
+// takes the token from the Authorization header, the preview cookie or the
+// preview_token query parameter (exchanged for an HttpOnly cookie with a
+// 303), checks the preview and tenant binding, and answers failures with
+// one generic 401 problem (403 for a token of another preview or tenant).
+//
+// # Egress and containers
+//
+// The other half limits what a preview's container may do: an egress
+// policy (PREVIEW_EGRESS_ALLOWLIST / PREVIEW_EGRESS_DENYLIST) enforced by a
+// dialer and proxy that decide on the resolved IP and dial exactly that IP,
+// and a verification of the container's runtime settings (CPU and memory
+// limits, network mode, security options).
+//
+// See docs/previewsec-tokens.md for configuration, the hub endpoints and
+// benchmarks.
+package previewsec

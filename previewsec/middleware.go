@@ -1,0 +1,411 @@
+package previewsec
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/systembuilderhub/hardening/internal/problem"
+)
+
+// Defaults of RequirePreviewToken.
+const (
+	// DefaultPreviewPathPrefix is the path prefix of preview routes; the
+	// preview id is the path segment after it.
+	DefaultPreviewPathPrefix = "/preview/"
+	// DefaultCookieName is the cookie carrying the preview token.
+	DefaultCookieName = "preview_token"
+	// QueryParam is the query parameter a token may arrive in once; it is
+	// exchanged for the cookie.
+	QueryParam = "preview_token"
+)
+
+// PreviewOwnerFunc returns the tenant owning previewID. found=false means
+// no such preview; an error means the lookup failed (answered with 503).
+type PreviewOwnerFunc func(ctx context.Context, previewID string) (tenantID string, found bool, err error)
+
+// PreviewAuth is the middleware built by RequirePreviewToken.
+type PreviewAuth struct {
+	v       *Verifier
+	prefix  string
+	idFunc  func(*http.Request) string
+	owner   PreviewOwnerFunc
+	cookie  string
+	secure  func(*http.Request) bool
+	forward bool
+	log     *slog.Logger
+}
+
+// MiddlewareOption configures RequirePreviewToken.
+type MiddlewareOption func(*PreviewAuth) error
+
+// WithPreviewPathPrefix sets the prefix before the preview id in the path
+// (default DefaultPreviewPathPrefix). It must start and end with "/".
+func WithPreviewPathPrefix(prefix string) MiddlewareOption {
+	return func(m *PreviewAuth) error {
+		if !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") {
+			return errors.New(`previewsec: preview path prefix must start and end with "/"`)
+		}
+		m.prefix = prefix
+		return nil
+	}
+}
+
+// WithPreviewIDFunc overrides how the preview id is read from a request
+// (default: r.PathValue("preview_id"), else the path segment after the
+// prefix). An empty id is answered with 404.
+func WithPreviewIDFunc(f func(*http.Request) string) MiddlewareOption {
+	return func(m *PreviewAuth) error {
+		if f == nil {
+			return errors.New("previewsec: nil preview id func")
+		}
+		m.idFunc = f
+		return nil
+	}
+}
+
+// WithPreviewOwner makes the middleware check that the token's tenant owns
+// the preview (403 otherwise, 404 when the preview does not exist). Without
+// it only the preview id binding is checked.
+func WithPreviewOwner(f PreviewOwnerFunc) MiddlewareOption {
+	return func(m *PreviewAuth) error { m.owner = f; return nil }
+}
+
+// WithCookieName sets the preview cookie's name (default DefaultCookieName).
+func WithCookieName(name string) MiddlewareOption {
+	return func(m *PreviewAuth) error {
+		if name == "" || strings.ContainsAny(name, "=;, \t") {
+			return errors.New("previewsec: invalid cookie name")
+		}
+		m.cookie = name
+		return nil
+	}
+}
+
+// WithSecureCookie sets the cookie's Secure attribute (default true). Turn
+// it off only for plain-HTTP local development.
+func WithSecureCookie(secure bool) MiddlewareOption {
+	return func(m *PreviewAuth) error {
+		m.secure = func(*http.Request) bool { return secure }
+		return nil
+	}
+}
+
+// WithSecureCookieFunc decides the cookie's Secure attribute per request,
+// for example SecureUnlessLoopback.
+func WithSecureCookieFunc(f func(*http.Request) bool) MiddlewareOption {
+	return func(m *PreviewAuth) error {
+		if f == nil {
+			return errors.New("previewsec: nil secure cookie func")
+		}
+		m.secure = f
+		return nil
+	}
+}
+
+// SecureUnlessLoopback marks the cookie Secure except for a plain-HTTP
+// request to a loopback host (local development). Behind a TLS-terminating
+// proxy the Host is public, so the cookie is Secure.
+func SecureUnlessLoopback(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip == nil || !ip.IsLoopback()
+}
+
+// WithTokenForwarding keeps the token's Authorization header and cookie on
+// the request passed to the next handler. By default they are removed so
+// the previewed app never sees the token.
+func WithTokenForwarding(forward bool) MiddlewareOption {
+	return func(m *PreviewAuth) error { m.forward = forward; return nil }
+}
+
+// WithMiddlewareLogger sets the logger for rejected requests (nil = discard).
+func WithMiddlewareLogger(l *slog.Logger) MiddlewareOption {
+	return func(m *PreviewAuth) error { m.log = l; return nil }
+}
+
+// RequirePreviewToken returns middleware that lets a request through to a
+// preview only with a valid preview token for that preview.
+//
+// The token is read from, in order, "Authorization: Bearer", the preview
+// cookie, and the preview_token query parameter; the first present source
+// is the one used, except that a rejected cookie gives way to a query token
+// (a fresh link must work despite a stale cookie). A valid query token is exchanged for an HttpOnly,
+// SameSite=Lax cookie scoped to the preview's path and answered with a 303
+// to the same URL without the token, so it does not linger in history,
+// logs or Referer.
+//
+// The token's pid must equal the preview id of the path and, with
+// WithPreviewOwner, its tid the owning tenant; otherwise 403. Any other
+// failure is a 401 problem with WWW-Authenticate: Bearer realm="preview"
+// and one generic message; the reason is logged and counted, never
+// returned. A store failure is a 503. Verified claims are in the request
+// context (ClaimsFromContext).
+//
+// Preview tokens have audience "preview": mount this middleware on preview
+// routes only, and make every other route verify its own audience, so a
+// preview token never authenticates an API call.
+func RequirePreviewToken(v *Verifier, opts ...MiddlewareOption) (*PreviewAuth, error) {
+	if v == nil {
+		return nil, errors.New("previewsec: RequirePreviewToken needs a Verifier")
+	}
+	m := &PreviewAuth{v: v, prefix: DefaultPreviewPathPrefix, cookie: DefaultCookieName, secure: func(*http.Request) bool { return true }}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(m); err != nil {
+			return nil, err
+		}
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	return m, nil
+}
+
+type tokenSource int
+
+const (
+	tokenFromNone tokenSource = iota
+	tokenFromHeader
+	tokenFromCookie
+	tokenFromQuery
+)
+
+// String names the source for logs.
+func (s tokenSource) String() string {
+	return [...]string{"none", "header", "cookie", "query"}[s]
+}
+
+// Handler wraps next.
+func (m *PreviewAuth) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pid := m.previewID(r)
+		if pid == "" {
+			problem.Write(w, r, problem.New(http.StatusNotFound, "not_found", "no such preview"))
+			return
+		}
+		token, src := m.token(r)
+		if src == tokenFromNone {
+			m.v.reject(ReasonMissing)
+			m.unauthorized(w, r, pid, ReasonMissing, src, nil)
+			return
+		}
+		claims, err := m.v.Verify(r.Context(), token)
+		if err != nil && src == tokenFromCookie && !errors.Is(err, ErrUnavailable) {
+			// A stale cookie must not block a fresh link: try the query
+			// token, exchanged for a new cookie below.
+			if q := tokenFromQueryOf(r); q != "" {
+				m.log.LogAttrs(r.Context(), slog.LevelInfo, "previewsec: preview cookie rejected, trying query token",
+					slog.String("pid", pid), slog.String("reason", RejectionReason(err)))
+				token, src = q, tokenFromQuery
+				claims, err = m.v.Verify(r.Context(), token)
+			}
+		}
+		if err != nil {
+			if errors.Is(err, ErrUnavailable) {
+				m.log.LogAttrs(r.Context(), slog.LevelError, "previewsec: preview token check unavailable",
+					slog.String("pid", pid), slog.String("err", err.Error()))
+				problem.Write(w, r, problem.Problem{Status: http.StatusServiceUnavailable, Reason: "preview_auth_unavailable",
+					Detail: "preview authentication is temporarily unavailable", RetryAfter: time.Second})
+				return
+			}
+			m.unauthorized(w, r, pid, RejectionReason(err), src, err)
+			return
+		}
+		if claims.PreviewID != pid {
+			m.forbidden(w, r, pid, ReasonWrongPreview, claims)
+			return
+		}
+		if m.owner != nil {
+			tenant, found, err := m.owner(r.Context(), pid)
+			switch {
+			case err != nil:
+				m.log.LogAttrs(r.Context(), slog.LevelError, "previewsec: preview owner lookup failed",
+					slog.String("pid", pid), slog.String("err", err.Error()))
+				problem.Write(w, r, problem.Problem{Status: http.StatusServiceUnavailable, Reason: "preview_auth_unavailable",
+					Detail: "preview authentication is temporarily unavailable", RetryAfter: time.Second})
+				return
+			case !found:
+				problem.Write(w, r, problem.New(http.StatusNotFound, "not_found", "no such preview"))
+				return
+			case tenant != claims.TenantID:
+				m.forbidden(w, r, pid, ReasonWrongTenant, claims)
+				return
+			}
+		}
+		if src == tokenFromQuery {
+			m.exchange(w, r, pid, token, claims)
+			return
+		}
+		r2 := r.WithContext(context.WithValue(r.Context(), tokenClaimsCtxKey, &claims))
+		if !m.forward {
+			r2.Header = tokenStripCredentials(r.Header, src, m.cookie)
+			if tokenFromQueryOf(r) != "" { // an ignored query token: drop it too
+				u := *r.URL
+				q := u.Query()
+				q.Del(QueryParam)
+				u.RawQuery = q.Encode()
+				r2.URL = &u
+				r2.RequestURI = u.RequestURI()
+			}
+		}
+		next.ServeHTTP(w, r2)
+	})
+}
+
+// previewID reads the preview id of r.
+func (m *PreviewAuth) previewID(r *http.Request) string {
+	if m.idFunc != nil {
+		return m.idFunc(r)
+	}
+	if id := r.PathValue("preview_id"); id != "" {
+		return id
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, m.prefix)
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, "/")
+	if id == "." || id == ".." {
+		return ""
+	}
+	return id
+}
+
+// token finds the request's token and where it came from.
+func (m *PreviewAuth) token(r *http.Request) (string, tokenSource) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return "", tokenFromHeader // present but unusable: do not fall back
+		}
+		return strings.TrimSpace(tok), tokenFromHeader
+	}
+	if c, err := r.Cookie(m.cookie); err == nil && c.Value != "" {
+		return c.Value, tokenFromCookie
+	}
+	if tok := tokenFromQueryOf(r); tok != "" {
+		return tok, tokenFromQuery
+	}
+	return "", tokenFromNone
+}
+
+func tokenFromQueryOf(r *http.Request) string {
+	if r.URL.RawQuery == "" {
+		return ""
+	}
+	return r.URL.Query().Get(QueryParam)
+}
+
+// cookiePath is the path the preview cookie is scoped to.
+func (m *PreviewAuth) cookiePath(pid string) string {
+	return m.prefix + url.PathEscape(pid) + "/"
+}
+
+// exchange sets the cookie from a valid query token and redirects to the
+// same URL without it.
+func (m *PreviewAuth) exchange(w http.ResponseWriter, r *http.Request, pid, token string, c Claims) {
+	maxAge := int(c.ExpiresAt.Sub(m.v.now()) / time.Second)
+	http.SetCookie(w, &http.Cookie{
+		Name: m.cookie, Value: token, Path: m.cookiePath(pid),
+		MaxAge: max(maxAge, 1), HttpOnly: true, Secure: m.secure(r), SameSite: http.SameSiteLaxMode,
+	})
+	q := r.URL.Query()
+	q.Del(QueryParam)
+	u := url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: q.Encode()}
+	h := w.Header()
+	h.Set("Location", u.String())
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+func (m *PreviewAuth) unauthorized(w http.ResponseWriter, r *http.Request, pid, reason string, src tokenSource, err error) {
+	attrs := []slog.Attr{slog.String("pid", pid), slog.String("reason", reason), slog.String("source", src.String())}
+	if err != nil {
+		attrs = append(attrs, slog.String("err", err.Error()))
+	}
+	m.log.LogAttrs(r.Context(), slog.LevelWarn, "previewsec: preview token rejected", attrs...)
+	if src == tokenFromCookie {
+		// Drop the bad cookie so the browser stops sending it.
+		http.SetCookie(w, &http.Cookie{Name: m.cookie, Value: "", Path: m.cookiePath(pid), MaxAge: -1,
+			HttpOnly: true, Secure: m.secure(r), SameSite: http.SameSiteLaxMode})
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="preview"`)
+	problem.Write(w, r, problem.New(http.StatusUnauthorized, "preview_token_required",
+		"a valid preview token is required"))
+}
+
+func (m *PreviewAuth) forbidden(w http.ResponseWriter, r *http.Request, pid, reason string, c Claims) {
+	m.v.reject(reason)
+	m.log.LogAttrs(r.Context(), slog.LevelWarn, "previewsec: preview token for another preview or tenant",
+		slog.String("pid", pid), slog.String("reason", reason),
+		slog.String("token_pid", c.PreviewID), slog.String("token_tid", c.TenantID), slog.String("jti", c.ID))
+	problem.Write(w, r, problem.New(http.StatusForbidden, "preview_forbidden",
+		"the preview token does not grant access to this preview"))
+}
+
+// tokenStripCredentials returns a copy of h without the credential the
+// token came from.
+func tokenStripCredentials(h http.Header, src tokenSource, cookieName string) http.Header {
+	out := h.Clone()
+	switch src {
+	case tokenFromHeader:
+		out.Del("Authorization")
+	case tokenFromCookie:
+		var keep []string
+		for _, line := range out.Values("Cookie") {
+			for part := range strings.SplitSeq(line, ";") {
+				p := strings.TrimSpace(part)
+				if p == "" {
+					continue
+				}
+				if name, _, _ := strings.Cut(p, "="); name == cookieName {
+					continue
+				}
+				keep = append(keep, p)
+			}
+		}
+		out.Del("Cookie")
+		if len(keep) > 0 {
+			out.Set("Cookie", strings.Join(keep, "; "))
+		}
+	}
+	return out
+}
+
+type tokenCtxKey struct{ name string }
+
+var tokenClaimsCtxKey = &tokenCtxKey{"previewsec claims"}
+
+// ClaimsFromContext returns the verified claims RequirePreviewToken put in
+// ctx.
+func ClaimsFromContext(ctx context.Context) (Claims, bool) {
+	c, ok := ctx.Value(tokenClaimsCtxKey).(*Claims)
+	if !ok || c == nil {
+		return Claims{}, false
+	}
+	return *c, true
+}
+
+// NewContextWithClaims returns ctx carrying c, as RequirePreviewToken does
+// (for tests of handlers behind it).
+func NewContextWithClaims(ctx context.Context, c Claims) context.Context {
+	return context.WithValue(ctx, tokenClaimsCtxKey, &c)
+}

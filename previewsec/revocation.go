@@ -1,0 +1,269 @@
+package previewsec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultRevocationMaxAge is how old the in-memory copy of the revocation
+// list may be before Verify reloads it from the store.
+const DefaultRevocationMaxAge = 5 * time.Second
+
+// RevocationList is the list of revoked preview ids and token ids, kept in
+// a RevocationStore and mirrored in memory so that Verify makes no store
+// round trip while the mirror is fresh.
+//
+// A revocation made through this list is effective here at once; on other
+// replicas within the mirror's max age (WithRevocationMaxAge, default 5s).
+// When the mirror is older and the store cannot be read, Verify fails
+// closed with ErrUnavailable. Start keeps the mirror fresh in the
+// background so requests never wait for the store.
+//
+// Entries are kept only as long as a token they revoke could still be
+// valid (the retention: max TTL plus leeway), so the list stays small.
+type RevocationList struct {
+	store     RevocationStore
+	retention time.Duration
+	maxAge    time.Duration
+	now       func() time.Time
+	log       *slog.Logger
+
+	snap atomic.Pointer[revocationSnapshot]
+	mu   sync.Mutex // serialises reloads and local inserts
+
+	loopMu   sync.Mutex
+	cancel   context.CancelFunc
+	loopDone chan struct{}
+}
+
+type revocationSnapshot struct {
+	loadedAt time.Time // by the list's clock; zero = never loaded
+	pids     map[string]Revocation
+	jtis     map[string]Revocation
+}
+
+// RevocationOption configures a RevocationList.
+type RevocationOption func(*RevocationList) error
+
+// WithRevocationRetention sets how long a preview revocation is kept
+// (default DefaultMaxTTL + MaxLeeway). It must be at least the key ring's
+// max TTL plus leeway; NewVerifier checks.
+func WithRevocationRetention(d time.Duration) RevocationOption {
+	return func(l *RevocationList) error {
+		if d <= 0 {
+			return fmt.Errorf("previewsec: revocation retention %s must be positive", d)
+		}
+		l.retention = d
+		return nil
+	}
+}
+
+// WithRevocationMaxAge sets how stale the in-memory mirror may be before
+// Verify reloads it (default DefaultRevocationMaxAge).
+func WithRevocationMaxAge(d time.Duration) RevocationOption {
+	return func(l *RevocationList) error {
+		if d <= 0 {
+			return fmt.Errorf("previewsec: revocation max age %s must be positive", d)
+		}
+		l.maxAge = d
+		return nil
+	}
+}
+
+// WithRevocationClock sets the clock (default time.Now).
+func WithRevocationClock(now func() time.Time) RevocationOption {
+	return func(l *RevocationList) error {
+		if now == nil {
+			return errors.New("previewsec: nil clock")
+		}
+		l.now = now
+		return nil
+	}
+}
+
+// WithRevocationLogger sets the logger (nil = discard).
+func WithRevocationLogger(lg *slog.Logger) RevocationOption {
+	return func(l *RevocationList) error { l.log = lg; return nil }
+}
+
+// NewRevocationList returns a list backed by store. It does not read the
+// store until first needed.
+func NewRevocationList(store RevocationStore, opts ...RevocationOption) (*RevocationList, error) {
+	if store == nil {
+		return nil, errors.New("previewsec: NewRevocationList needs a RevocationStore")
+	}
+	l := &RevocationList{store: store, retention: DefaultMaxTTL + MaxLeeway, maxAge: DefaultRevocationMaxAge, now: time.Now}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(l); err != nil {
+			return nil, err
+		}
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	l.snap.Store(&revocationSnapshot{pids: map[string]Revocation{}, jtis: map[string]Revocation{}})
+	return l, nil
+}
+
+// RevokePreview revokes every token of previewID issued until now. Tokens
+// minted for the preview later are not affected.
+func (l *RevocationList) RevokePreview(ctx context.Context, previewID string) error {
+	now := l.now()
+	return l.revoke(ctx, Revocation{Kind: RevokePreviewID, Value: previewID, RevokedAt: now, ExpiresAt: now.Add(l.retention)})
+}
+
+// RevokeToken revokes the token with id jti. expiresAt is the token's
+// expiry (Claims.ExpiresAt); the entry is kept a leeway beyond it.
+func (l *RevocationList) RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error {
+	now := l.now()
+	return l.revoke(ctx, Revocation{Kind: RevokeTokenID, Value: jti, RevokedAt: now, ExpiresAt: expiresAt.Add(MaxLeeway)})
+}
+
+func (l *RevocationList) revoke(ctx context.Context, rev Revocation) error {
+	if err := l.store.Revoke(ctx, rev); err != nil {
+		return fmt.Errorf("previewsec: revoke %s %q: %w", rev.Kind, rev.Value, err)
+	}
+	// Make it effective here at once.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := l.snap.Load()
+	next := &revocationSnapshot{loadedAt: old.loadedAt, pids: old.pids, jtis: old.jtis}
+	switch rev.Kind {
+	case RevokePreviewID:
+		next.pids = revocationWith(old.pids, rev)
+	case RevokeTokenID:
+		next.jtis = revocationWith(old.jtis, rev)
+	}
+	l.snap.Store(next)
+	l.log.Info("previewsec: token revoked", "kind", string(rev.Kind), "value", rev.Value)
+	return nil
+}
+
+func revocationWith(m map[string]Revocation, rev Revocation) map[string]Revocation {
+	out := make(map[string]Revocation, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	if cur, ok := out[rev.Value]; ok {
+		rev = MergeRevocations(cur, rev)
+	}
+	out[rev.Value] = rev
+	return out
+}
+
+// Refresh reloads the mirror from the store and deletes expired entries.
+func (l *RevocationList) Refresh(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.refreshLocked(ctx, l.now())
+}
+
+func (l *RevocationList) refreshLocked(ctx context.Context, now time.Time) error {
+	if _, err := l.store.DeleteExpiredRevocations(ctx, now); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	revs, err := l.store.Revocations(ctx, now)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	next := &revocationSnapshot{loadedAt: now, pids: map[string]Revocation{}, jtis: map[string]Revocation{}}
+	for _, r := range revs {
+		switch r.Kind {
+		case RevokePreviewID:
+			next.pids[r.Value] = r
+		case RevokeTokenID:
+			next.jtis[r.Value] = r
+		}
+	}
+	l.snap.Store(next)
+	return nil
+}
+
+// fresh reports whether s may be used at now.
+func (l *RevocationList) fresh(s *revocationSnapshot, now time.Time) bool {
+	return !s.loadedAt.IsZero() && now.Sub(s.loadedAt) < l.maxAge && !now.Before(s.loadedAt.Add(-l.maxAge))
+}
+
+// check returns ErrRevoked when c is revoked, ErrUnavailable when the
+// mirror is stale and the store cannot be read.
+func (l *RevocationList) check(ctx context.Context, c Claims) error {
+	now := l.now()
+	s := l.snap.Load()
+	if !l.fresh(s, now) {
+		l.mu.Lock()
+		s = l.snap.Load()
+		if !l.fresh(s, now) {
+			if err := l.refreshLocked(ctx, now); err != nil {
+				l.mu.Unlock()
+				l.log.Warn("previewsec: revocation list unavailable", "err", err)
+				return err
+			}
+			s = l.snap.Load()
+		}
+		l.mu.Unlock()
+	}
+	if r, ok := s.pids[c.PreviewID]; ok && now.Before(r.ExpiresAt) && !c.IssuedAt.After(r.RevokedAt) {
+		return ErrRevoked
+	}
+	if c.ID != "" {
+		if r, ok := s.jtis[c.ID]; ok && now.Before(r.ExpiresAt) {
+			return ErrRevoked
+		}
+	}
+	return nil
+}
+
+// Start keeps the mirror fresh in the background (reloading at half the max
+// age) until ctx ends or Close is called. Optional; calling it twice is an
+// error.
+func (l *RevocationList) Start(ctx context.Context) error {
+	l.loopMu.Lock()
+	defer l.loopMu.Unlock()
+	if l.loopDone != nil {
+		return errors.New("previewsec: revocation list already started")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	l.cancel = cancel
+	l.loopDone = make(chan struct{})
+	go func(done chan struct{}) {
+		defer close(done)
+		t := time.NewTicker(l.maxAge / 2)
+		defer t.Stop()
+		for {
+			if err := l.Refresh(ctx); err != nil && ctx.Err() == nil {
+				l.log.Warn("previewsec: revocation refresh failed", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}(l.loopDone)
+	return nil
+}
+
+// Close stops the loop started by Start and waits for it or for ctx.
+func (l *RevocationList) Close(ctx context.Context) error {
+	l.loopMu.Lock()
+	cancel, done := l.cancel, l.loopDone
+	l.loopMu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
