@@ -86,11 +86,7 @@ func normalizeHostAddr(host string) (string, netip.Addr, error) {
 	if strings.ContainsAny(host, "[]:") {
 		return "", netip.Addr{}, egressMalformed("not a host name or IP address")
 	}
-	h := strings.TrimSuffix(host, ".")
-	if h == "" {
-		return "", netip.Addr{}, egressMalformed("empty host")
-	}
-	ascii, err := egressIDNA.ToASCII(h)
+	ascii, err := egressIDNA.ToASCII(host)
 	if err != nil {
 		return "", netip.Addr{}, egressMalformed("invalid international name")
 	}
