@@ -86,15 +86,21 @@ func normalizeHostAddr(host string) (string, netip.Addr, error) {
 	if strings.ContainsAny(host, "[]:") {
 		return "", netip.Addr{}, egressMalformed("not a host name or IP address")
 	}
-	ascii, err := egressIDNA.ToASCII(host)
-	if err != nil {
-		return "", netip.Addr{}, egressMalformed("invalid international name")
+	var ascii string
+	if egressPlainASCII(host) {
+		// Fast path: already lowercase letters, digits, dots and hyphens,
+		// no punycode label: UTS #46 mapping would not change it.
+		ascii = strings.TrimSuffix(host, ".")
+	} else {
+		var err error
+		if ascii, err = egressToASCII(host); err != nil {
+			return "", netip.Addr{}, err
+		}
 	}
 	// UTS #46 mapping turns full-width digits and ideographic full stops
 	// into ASCII, so the mapped form may be an address or a numeric form.
-	ascii = strings.ToLower(strings.TrimSuffix(ascii, "."))
 	if a, err := netip.ParseAddr(ascii); err == nil {
-		if a.Zone() != "" || !a.Is4() {
+		if !a.Is4() {
 			return "", netip.Addr{}, egressMalformed("not a host name or IP address")
 		}
 		return a.String(), a, nil
@@ -103,6 +109,52 @@ func normalizeHostAddr(host string) (string, netip.Addr, error) {
 		return "", netip.Addr{}, err
 	}
 	return ascii, netip.Addr{}, nil
+}
+
+// egressPlainASCII reports whether h holds only a-z, 0-9, '.' and '-' and
+// no punycode ("xn--") label.
+func egressPlainASCII(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return !strings.HasPrefix(h, "xn--") && !strings.Contains(h, ".xn--")
+}
+
+// egressLabelSeparators are the full stops UTS #46 maps to '.'.
+var egressLabelSeparators = strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".")
+
+// egressToASCII maps a host name label by label: plain ASCII labels are
+// lowercased (so names such as "r3---sn-abc.example" that the strict
+// UTS #46 hyphen rule would refuse stay usable), other labels go through
+// IDNA lookup mapping and validation, punycode labels included. One
+// trailing dot is dropped.
+func egressToASCII(host string) (string, error) {
+	labels := strings.Split(egressLabelSeparators.Replace(host), ".")
+	if len(labels) > 1 && labels[len(labels)-1] == "" {
+		labels = labels[:len(labels)-1]
+	}
+	for i, l := range labels {
+		if l == "" {
+			return "", egressMalformed("empty label")
+		}
+		plain := true
+		for j := 0; j < len(l) && plain; j++ {
+			plain = l[j] < 0x80
+		}
+		if plain && !strings.HasPrefix(strings.ToLower(l), "xn--") {
+			labels[i] = strings.ToLower(l)
+			continue
+		}
+		a, err := egressIDNA.ToASCII(l)
+		if err != nil || a == "" {
+			return "", egressMalformed("invalid international name")
+		}
+		labels[i] = strings.ToLower(a)
+	}
+	return strings.Join(labels, "."), nil
 }
 
 // egressCheckHostname checks an ASCII, lowercased host name: 1..253 octets,

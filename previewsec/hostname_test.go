@@ -22,6 +22,10 @@ func TestNormalizeHost(t *testing.T) {
 		{"api。openai。com", "api.openai.com"},
 		{"ⓛⓞⓒⓐⓛⓗⓞⓢⓣ", "localhost"},
 		{"localhost", "localhost"},
+		{"r3---sn-abc.googlevideo.com", "r3---sn-abc.googlevideo.com"},
+		{"R3---SN.bücher.example", "r3---sn.xn--bcher-kva.example"},
+		{"XN--BCHER-KVA.example", "xn--bcher-kva.example"},
+		{"bücher.example.", "xn--bcher-kva.example"},
 		{"ex\u200bample.com", "example.com"},
 		{"a-b.c-d.example", "a-b.c-d.example"},
 		{"1.2.3.4", "1.2.3.4"},
@@ -56,7 +60,7 @@ func TestNormalizeHost(t *testing.T) {
 		"%31%32%37.0.0.1", "example.com:443", "-leading.example", "trailing-.example",
 		"under_score.example", "*.example.com", "xn--zz-.example", strings.Repeat("a", 64) + ".example",
 		strings.Repeat("abcdefghi.", 26) + "com", strings.Repeat("x", 2000),
-		"\u202eexample.com", "a.b.0x10",
+		"\u202eexample.com", "a.b.0x10", "xn--a.example", "bücher..example", "bücher。。example", "a.xn--",
 	}
 	for _, in := range bad {
 		got, err := NormalizeHost(in)
