@@ -86,6 +86,25 @@ var egressSpecialV6 = egressMustRanges(
 	"ff00::/8", "multicast (RFC 4291)",
 )
 
+// egressV4Index and egressV6Index hold, for each first byte of an address,
+// the ranges that may contain it (in table order), so most ordinary
+// addresses are judged without scanning the tables.
+var egressV4Index, egressV6Index = egressIndex(egressSpecialV4), egressIndex(egressSpecialV6)
+
+func egressIndex(ranges []egressRange) (idx [256][]egressRange) {
+	for _, r := range ranges {
+		first := r.prefix.Addr().AsSlice()[0]
+		span := 1
+		if r.prefix.Bits() < 8 {
+			span = 1 << (8 - r.prefix.Bits())
+		}
+		for b := int(first); b < int(first)+span && b < 256; b++ {
+			idx[b] = append(idx[b], r)
+		}
+	}
+	return idx
+}
+
 var (
 	egressMapped     = netip.MustParsePrefix("::ffff:0:0/96")
 	egressTranslated = netip.MustParsePrefix("::ffff:0:0:0/96") // SIIT, RFC 2765
@@ -133,7 +152,7 @@ func SpecialPurpose(a netip.Addr) (name string, special bool) {
 	}
 	a = a.WithZone("")
 	if a.Is4() {
-		for _, r := range egressSpecialV4 {
+		for _, r := range egressV4Index[a.As4()[0]] {
 			if r.prefix.Contains(a) {
 				return r.prefix.String() + " " + r.name, true
 			}
@@ -148,7 +167,7 @@ func SpecialPurpose(a netip.Addr) (name string, special bool) {
 		}
 		return "", false
 	}
-	for _, r := range egressSpecialV6 {
+	for _, r := range egressV6Index[a.As16()[0]] {
 		if r.prefix.Contains(a) {
 			return r.prefix.String() + " " + r.name, true
 		}

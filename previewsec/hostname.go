@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -58,6 +59,9 @@ func normalizeHostAddr(host string) (string, netip.Addr, error) {
 	if len(host) > maxHostInput {
 		return "", netip.Addr{}, egressMalformed("host too long")
 	}
+	if !utf8.ValidString(host) {
+		return "", netip.Addr{}, egressMalformed("invalid UTF-8")
+	}
 	for i := 0; i < len(host); i++ {
 		switch c := host[i]; {
 		case c == '@':
@@ -80,8 +84,10 @@ func normalizeHostAddr(host string) (string, netip.Addr, error) {
 		}
 		return a.String(), a, nil
 	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		return a.String(), a, nil
+	if egressMaybeIP(host) {
+		if a, err := netip.ParseAddr(host); err == nil {
+			return a.String(), a, nil
+		}
 	}
 	if strings.ContainsAny(host, "[]:") {
 		return "", netip.Addr{}, egressMalformed("not a host name or IP address")
@@ -99,7 +105,9 @@ func normalizeHostAddr(host string) (string, netip.Addr, error) {
 	}
 	// UTS #46 mapping turns full-width digits and ideographic full stops
 	// into ASCII, so the mapped form may be an address or a numeric form.
-	if a, err := netip.ParseAddr(ascii); err == nil {
+	if !egressMaybeIP(ascii) {
+		// not an address: fall through to the host name checks
+	} else if a, err := netip.ParseAddr(ascii); err == nil {
 		if !a.Is4() {
 			return "", netip.Addr{}, egressMalformed("not a host name or IP address")
 		}
@@ -109,6 +117,12 @@ func normalizeHostAddr(host string) (string, netip.Addr, error) {
 		return "", netip.Addr{}, err
 	}
 	return ascii, netip.Addr{}, nil
+}
+
+// egressMaybeIP is a cheap filter before netip.ParseAddr: an address
+// starts with a digit or holds a colon.
+func egressMaybeIP(s string) bool {
+	return s != "" && (s[0] >= '0' && s[0] <= '9' || strings.IndexByte(s, ':') >= 0)
 }
 
 // egressPlainASCII reports whether h holds only a-z, 0-9, '.' and '-' and
