@@ -159,10 +159,27 @@ func NewEgressProxy(policy *EgressPolicy, opts ...ProxyOption) (*EgressProxy, er
 			pr.Out.Header.Add("Via", "1.1 "+p.via)
 		},
 		Transport:    p.transport,
+		BufferPool:   proxyBufferPool{},
 		ErrorLog:     slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
 		ErrorHandler: p.forwardError,
 	}
 	return p, nil
+}
+
+// proxyBuffers recycles the 32 KiB copy buffers of forwarded bodies and
+// tunnels.
+var proxyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// proxyBufferPool adapts proxyBuffers to httputil.BufferPool.
+type proxyBufferPool struct{}
+
+func (proxyBufferPool) Get() []byte { return *(proxyBuffers.Get().(*[]byte)) }
+
+func (proxyBufferPool) Put(b []byte) {
+	if cap(b) == 32<<10 {
+		b = b[:cap(b)]
+		proxyBuffers.Put(&b)
+	}
 }
 
 type egressProxyDecisionKey struct{}
@@ -260,7 +277,11 @@ func (p *EgressProxy) release() { <-p.sem }
 
 func (p *EgressProxy) serveConnect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	d := p.policy.DecideHostPort(ctx, r.Host)
+	target := r.URL.Host // the authority-form request target
+	if target == "" {
+		target = r.Host
+	}
+	d := p.policy.DecideHostPort(ctx, target)
 	if !d.Allowed {
 		p.deny(w, r, http.StatusForbidden, d.Reason, "egress to this destination is not allowed")
 		return
@@ -339,8 +360,9 @@ func (p *EgressProxy) pipe(a, b net.Conn) {
 	last.Store(time.Now().UnixNano())
 	done := make(chan struct{}, 2)
 	cp := func(dst, src net.Conn) {
-		defer func() { done <- struct{}{} }()
-		buf := make([]byte, 32<<10)
+		bp := proxyBuffers.Get().(*[]byte)
+		defer func() { proxyBuffers.Put(bp); done <- struct{}{} }()
+		buf := *bp
 		for {
 			_ = src.SetReadDeadline(time.Now().Add(p.idleTimeout))
 			n, err := src.Read(buf)
