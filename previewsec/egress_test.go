@@ -426,3 +426,28 @@ func TestEgressTransportIgnoresProxyEnv(t *testing.T) {
 }
 
 func egressItoa(i int) string { return strconv.Itoa(i) }
+
+// TestEgressEtcHostsLoopback uses the system resolver: "localhost" comes
+// from /etc/hosts (no DNS query leaves the machine) and resolves to
+// loopback, so even allowlisted it is denied and never dialled.
+func TestEgressEtcHostsLoopback(t *testing.T) {
+	t.Parallel()
+	victim := newEgressCountingListener(t)
+	p, err := NewEgressPolicy(WithEgressAllow("localhost", "LOCALHOST."), WithEgressDefaultPorts(victim.port()))
+	require.NoError(t, err)
+	ctx := context.Background()
+	for _, h := range []string{"localhost", "LocalHost.", "ⓛⓞⓒⓐⓛⓗⓞⓢⓣ"} {
+		d := p.Decide(ctx, h, victim.port())
+		assert.False(t, d.Allowed, h)
+		assert.Contains(t, []string{ReasonSpecialPurpose, ReasonDNSError}, d.Reason, h)
+		c, err := p.DialContext(ctx, "tcp", net.JoinHostPort(h, egressItoa(victim.port())))
+		if !assert.Error(t, err, h) {
+			_ = c.Close()
+		}
+		resp, err := p.Client().Get("http://" + net.JoinHostPort(h, egressItoa(victim.port())) + "/")
+		if !assert.Error(t, err, h) {
+			_ = resp.Body.Close()
+		}
+	}
+	assert.Equal(t, int64(0), victim.accepted.Load())
+}
