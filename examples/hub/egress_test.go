@@ -191,8 +191,9 @@ func TestContainerVerifyDockerDown(t *testing.T) {
 	assert.Contains(t, string(body), "docker_unavailable")
 }
 
-// TestEgressProxySubcommand runs `hub egress-proxy` in-process: an empty
-// allowlist denies every CONNECT with 403 and the reason header.
+// TestEgressProxySubcommand runs `hub egress-proxy` in-process on
+// EGRESS_PROXY_ADDR: a destination off the allowlist gets 403 with the
+// reason header.
 func TestEgressProxySubcommand(t *testing.T) {
 	t.Setenv("PREVIEW_EGRESS_ALLOWLIST", "api.openai.com:443")
 	t.Setenv("PREVIEW_EGRESS_DENYLIST", "")
