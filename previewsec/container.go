@@ -292,6 +292,13 @@ func ContainerVerifierFromEnv(opts ...ContainerOption) (*ContainerVerifier, erro
 	return v, err
 }
 
+// Close releases the verifier's idle connections to the daemon. The
+// verifier stays usable.
+func (v *ContainerVerifier) Close() error {
+	v.client.CloseIdleConnections()
+	return nil
+}
+
 // Limits returns the limits the verifier checks against.
 func (v *ContainerVerifier) Limits() ContainerLimits { return v.limits }
 

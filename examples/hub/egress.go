@@ -48,8 +48,14 @@ func (a *app) setupEgress(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	egressStates.Store(a, &egressState{policy: policy, verifier: verifier})
-	a.onClose(func(context.Context) error { egressStates.Delete(a); return nil })
+	st := &egressState{policy: policy, verifier: verifier}
+	egressStates.Store(a, st)
+	a.onClose(func(context.Context) error {
+		egressStates.Delete(a)
+		st.mu.RLock()
+		defer st.mu.RUnlock()
+		return st.verifier.Close()
+	})
 	return nil
 }
 
