@@ -74,6 +74,10 @@ func newEgressProxyFixture(t *testing.T, opts ...ProxyOption) *egressProxyFixtur
 	t.Helper()
 	f := &egressProxyFixture{gotVia: make(chan string, 16)}
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-r.Context().Done()
+			return
+		}
 		select {
 		case f.gotVia <- r.Header.Get("Via") + "|" + r.Header.Get("X-Forwarded-For"):
 		default:
@@ -230,6 +234,38 @@ func TestEgressProxyEndToEnd(t *testing.T) {
 	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
 }
 
+// TestEgressProxyConnectEdges: bytes the client sends right behind the
+// CONNECT header reach the destination; an allowed destination that refuses
+// the connection is a 502.
+func TestEgressProxyConnectEdges(t *testing.T) {
+	t.Parallel()
+	f := newEgressProxyFixture(t)
+	c, err := net.DialTimeout("tcp", f.proxyURL.Host, 5*time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	dest := "echo.test:" + egressItoa(f.echoPort)
+	_, err = fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\nearly bytes\n", dest, dest)
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "early bytes\n", line)
+
+	var closedPort int
+	for _, r := range f.proxy.policy.allow {
+		if r.host == "closed.test" {
+			closedPort = r.port
+		}
+	}
+	c2, _, resp2 := f.connect(t, "closed.test:"+egressItoa(closedPort))
+	defer c2.Close()
+	assert.Equal(t, http.StatusBadGateway, resp2.StatusCode)
+}
+
 func TestEgressProxyTunnelLimit(t *testing.T) {
 	t.Parallel()
 	f := newEgressProxyFixture(t, WithProxyMaxTunnels(2))
@@ -280,6 +316,12 @@ func TestEgressProxyIdleTimeout(t *testing.T) {
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, err := br.ReadByte()
 	require.Error(t, err)
+
+	// The idle timeout also bounds the wait for a forwarded response.
+	resp, err = f.client.Get(fmt.Sprintf("http://upstream.test:%d/slow", f.httpPort))
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusGatewayTimeout, resp.StatusCode)
 	var ne net.Error
 	assert.False(t, errorsAsNetTimeout(err, &ne), "the proxy closed the idle tunnel before the client's deadline: %v", err)
 }
