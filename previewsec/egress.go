@@ -138,6 +138,7 @@ type EgressPolicy struct {
 	log          *slog.Logger
 	decisions    *prometheus.CounterVec
 	dialTimeout  time.Duration
+	cache        *egressResolveCache // nil: no caching
 }
 
 type egressConfig struct {
@@ -148,6 +149,8 @@ type egressConfig struct {
 	log          *slog.Logger
 	reg          prometheus.Registerer
 	dialTimeout  time.Duration
+	cacheTTL     time.Duration
+	now          func() time.Time
 }
 
 // EgressOption configures an EgressPolicy.
@@ -203,6 +206,22 @@ func WithEgressDialTimeout(d time.Duration) EgressOption {
 	return func(c *egressConfig) { c.dialTimeout = d }
 }
 
+// WithEgressResolveCache keeps successful DNS answers for ttl (at most 4096
+// names), so repeated decisions for the same host skip the resolver. The
+// decision and the dial still use one and the same answer, so caching does
+// not weaken the rebinding protection; it only delays seeing a changed
+// answer by up to ttl. Failed lookups are not cached. 0 (the default)
+// disables the cache.
+func WithEgressResolveCache(ttl time.Duration) EgressOption {
+	return func(c *egressConfig) { c.cacheTTL = ttl }
+}
+
+// WithEgressClock sets the clock of the resolution cache (default
+// time.Now).
+func WithEgressClock(now func() time.Time) EgressOption {
+	return func(c *egressConfig) { c.now = now }
+}
+
 // NewEgressPolicy builds a policy from options. It returns an error naming
 // the first entry that does not parse.
 func NewEgressPolicy(opts ...EgressOption) (*EgressPolicy, error) {
@@ -225,6 +244,15 @@ func NewEgressPolicy(opts ...EgressOption) (*EgressPolicy, error) {
 	}
 	if p.dialTimeout <= 0 {
 		return nil, errors.New("previewsec: egress dial timeout must be positive")
+	}
+	if c.cacheTTL < 0 {
+		return nil, errors.New("previewsec: egress resolve cache TTL must not be negative")
+	}
+	if c.cacheTTL > 0 {
+		if c.now == nil {
+			c.now = time.Now
+		}
+		p.cache = &egressResolveCache{ttl: c.cacheTTL, now: c.now, m: map[string]egressCacheEntry{}}
 	}
 	for _, port := range p.defaultPorts {
 		if port < 1 || port > 65535 {
@@ -439,7 +467,7 @@ func (p *EgressPolicy) decide(ctx context.Context, rawHost string, port int) Dec
 	if addr.IsValid() {
 		d.Addrs = []netip.Addr{addr}
 	} else {
-		addrs, err := p.resolver.LookupNetIP(ctx, "ip", host)
+		addrs, err := p.lookup(ctx, host)
 		if err != nil || len(addrs) == 0 {
 			d.Reason = ReasonDNSError
 			return d

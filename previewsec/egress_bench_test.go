@@ -36,11 +36,12 @@ var egressBenchAllow = []string{"api.openai.com:443", "*.anthropic.com", "api.mi
 	"*.githubusercontent.com", "registry.npmjs.org:443", "proxy.golang.org:443", "pypi.org:443", "files.pythonhosted.org:443", "*.example.com"}
 
 // BenchmarkEgressDecideCached: a full Decide (normalisation, deny and allow
-// rules, ports, special-purpose checks) with the resolution answered from
-// memory, as a caching resolver would.
+// rules, ports, special-purpose checks on both addresses) with the
+// resolution answered by the policy's resolve cache.
 func BenchmarkEgressDecideCached(b *testing.B) {
 	res := newEgressTestResolver().set("api.openai.com", "104.18.33.45", "2606:4700::6812:212d")
-	p, err := NewEgressPolicy(WithEgressAllow(egressBenchAllow...), WithEgressDeny("*.evil.example.com"), WithEgressResolver(res))
+	p, err := NewEgressPolicy(WithEgressAllow(egressBenchAllow...), WithEgressDeny("*.evil.example.com"), WithEgressResolver(res),
+		WithEgressResolveCache(time.Hour))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func BenchmarkEgressDecideCached(b *testing.B) {
 // (the IDNA mapping path).
 func BenchmarkEgressDecideCachedIDN(b *testing.B) {
 	res := newEgressTestResolver().set("xn--bcher-kva.example.com", "93.184.215.14")
-	p, err := NewEgressPolicy(WithEgressAllow(egressBenchAllow...), WithEgressResolver(res))
+	p, err := NewEgressPolicy(WithEgressAllow(egressBenchAllow...), WithEgressResolver(res), WithEgressResolveCache(time.Hour))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package previewsec
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -49,12 +51,12 @@ func (r *egressTestResolver) set(host string, addrs ...string) *egressTestResolv
 func (r *egressTestResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	i := r.calls[host]
+	r.calls[host]++
 	seq, ok := r.answers[host]
 	if !ok {
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}
-	i := r.calls[host]
-	r.calls[host]++
 	if i >= len(seq) {
 		i = len(seq) - 1
 	}
@@ -450,4 +452,49 @@ func TestEgressEtcHostsLoopback(t *testing.T) {
 		}
 	}
 	assert.Equal(t, int64(0), victim.accepted.Load())
+}
+
+func TestEgressResolveCache(t *testing.T) {
+	t.Parallel()
+	res := newEgressTestResolver().
+		set("api.openai.com", "104.18.33.45").set("api.openai.com", "127.0.0.1")
+	now := time.Unix(1_700_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	p, err := NewEgressPolicy(WithEgressAllow("api.openai.com:443", "nope.example"), WithEgressResolver(res),
+		WithEgressResolveCache(time.Minute), WithEgressClock(clock))
+	require.NoError(t, err)
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		d := p.Decide(ctx, "api.openai.com", 443)
+		assert.True(t, d.Allowed)
+		assert.Equal(t, []netip.Addr{netip.MustParseAddr("104.18.33.45")}, d.Addrs)
+		d.Addrs[0] = netip.MustParseAddr("127.0.0.1") // a caller scribbling on its Decision
+	}
+	res.mu.Lock()
+	assert.Equal(t, 1, res.calls["api.openai.com"], "answered from the cache")
+	res.mu.Unlock()
+	// Failures are not cached.
+	assert.Equal(t, ReasonDNSError, p.Decide(ctx, "nope.example", 443).Reason)
+	assert.Equal(t, ReasonDNSError, p.Decide(ctx, "nope.example", 443).Reason)
+	res.mu.Lock()
+	assert.Equal(t, 2, res.calls["nope.example"])
+	res.mu.Unlock()
+	// After the TTL the new (rebound) answer is seen, and denied.
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	assert.Equal(t, ReasonSpecialPurpose, p.Decide(ctx, "api.openai.com", 443).Reason)
+
+	_, err = NewEgressPolicy(WithEgressResolveCache(-time.Second))
+	assert.Error(t, err)
+}
+
+func TestEgressResolveCacheBounded(t *testing.T) {
+	t.Parallel()
+	c := &egressResolveCache{ttl: time.Minute, now: time.Now, m: map[string]egressCacheEntry{}}
+	for i := 0; i < egressCacheMax+10; i++ {
+		c.put(fmt.Sprintf("h%d.example", i), []netip.Addr{netip.MustParseAddr("93.184.215.14")})
+	}
+	assert.LessOrEqual(t, len(c.m), egressCacheMax)
 }

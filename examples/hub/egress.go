@@ -155,10 +155,11 @@ func runEgressProxy(ctx context.Context, args []string, _ io.Writer, log *slog.L
 	fs := flag.NewFlagSet("egress-proxy", flag.ContinueOnError)
 	addr := fs.String("addr", envOr("EGRESS_PROXY_ADDR", "127.0.0.1:8081"), "listen address (EGRESS_PROXY_ADDR)")
 	maxTunnels := fs.Int("max-tunnels", 256, "concurrent tunnels and requests")
+	dnsCache := fs.Duration("dns-cache", 0, "keep DNS answers this long (0: resolve every request)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	policy, err := previewsec.EgressPolicyFromEnv(previewsec.WithEgressLogger(log))
+	policy, err := previewsec.EgressPolicyFromEnv(previewsec.WithEgressLogger(log), previewsec.WithEgressResolveCache(*dnsCache))
 	if err != nil {
 		return err
 	}
