@@ -67,8 +67,7 @@ func (p *EgressPolicy) lookup(ctx context.Context, host string) ([]netip.Addr, e
 	}
 	addrs, err := p.resolver.LookupNetIP(ctx, "ip", host)
 	if err == nil && len(addrs) > 0 {
-		addrs = append([]netip.Addr(nil), addrs...)
-		p.cache.put(host, addrs)
+		p.cache.put(host, append([]netip.Addr(nil), addrs...))
 	}
 	return addrs, err
 }
