@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -32,8 +33,9 @@ const (
 // configured.
 const DefaultDockerHost = "unix:///var/run/docker.sock"
 
-// DefaultDockerAPIVersion is the Engine API version the verifier asks for
-// (supported by Docker 20.10 and later).
+// DefaultDockerAPIVersion is the Engine API version the verifier falls
+// back to when the daemon does not announce its own (see
+// WithContainerAPIVersion).
 const DefaultDockerAPIVersion = "v1.41"
 
 var (
@@ -174,7 +176,8 @@ type ContainerVerifier struct {
 	limits     ContainerLimits
 	client     *http.Client
 	base       string
-	version    string
+	version    string // pinned or negotiated; guarded by verMu
+	verMu      sync.Mutex
 	remote     bool
 	cgroupRoot string
 	procRoot   string
@@ -200,8 +203,11 @@ func WithContainerDockerHost(host string) ContainerOption {
 	return func(c *containerConfig) { c.dockerHost = host }
 }
 
-// WithContainerAPIVersion sets the Engine API version path element
-// (default DefaultDockerAPIVersion).
+// WithContainerAPIVersion pins the Engine API version path element
+// ("v1.41"). By default the verifier asks the daemon once (GET /_ping,
+// header Api-Version) and uses the version it announces, since recent
+// daemons refuse old versions; DefaultDockerAPIVersion when it announces
+// none.
 func WithContainerAPIVersion(v string) ContainerOption {
 	return func(c *containerConfig) { c.version = v }
 }
@@ -229,7 +235,7 @@ func WithContainerLogger(l *slog.Logger) ContainerOption {
 
 // NewContainerVerifier returns a verifier for limits.
 func NewContainerVerifier(limits ContainerLimits, opts ...ContainerOption) (*ContainerVerifier, error) {
-	c := containerConfig{dockerHost: DefaultDockerHost, version: DefaultDockerAPIVersion, timeout: 5 * time.Second, cgroupRoot: "/sys/fs/cgroup", procRoot: "/proc"}
+	c := containerConfig{dockerHost: DefaultDockerHost, timeout: 5 * time.Second, cgroupRoot: "/sys/fs/cgroup", procRoot: "/proc"}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -239,7 +245,7 @@ func NewContainerVerifier(limits ContainerLimits, opts ...ContainerOption) (*Con
 	if c.timeout <= 0 {
 		return nil, errors.New("previewsec: container verifier timeout must be positive")
 	}
-	if !regexp.MustCompile(`^v1\.[0-9]{1,3}$`).MatchString(c.version) {
+	if c.version != "" && !containerVersionPattern.MatchString(c.version) {
 		return nil, fmt.Errorf("previewsec: docker API version %q: want v1.NN", c.version)
 	}
 	if c.log == nil {
@@ -302,6 +308,36 @@ func (v *ContainerVerifier) Close() error {
 // Limits returns the limits the verifier checks against.
 func (v *ContainerVerifier) Limits() ContainerLimits { return v.limits }
 
+var containerVersionPattern = regexp.MustCompile(`^v1\.[0-9]{1,3}$`)
+
+// apiVersion returns the pinned version, or asks the daemon once.
+// Connection failures are ErrDockerUnavailable and are not remembered.
+func (v *ContainerVerifier) apiVersion(ctx context.Context) (string, error) {
+	v.verMu.Lock()
+	defer v.verMu.Unlock()
+	if v.version != "" {
+		return v.version, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.base+"/_ping", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrDockerUnavailable, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		return "", fmt.Errorf("%w: ping answered %d", ErrDockerUnavailable, resp.StatusCode)
+	}
+	v.version = DefaultDockerAPIVersion
+	if ver := "v" + resp.Header.Get("Api-Version"); containerVersionPattern.MatchString(ver) {
+		v.version = ver
+	}
+	return v.version, nil
+}
+
 var containerIDPattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
 
 // containerInspect is the part of the Engine API's inspect answer the
@@ -362,7 +398,11 @@ func (v *ContainerVerifier) Verify(ctx context.Context, id string) (Report, erro
 
 func (v *ContainerVerifier) inspect(ctx context.Context, id string) (containerInspect, error) {
 	var ci containerInspect
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.base+"/"+v.version+"/containers/"+url.PathEscape(id)+"/json", nil)
+	version, err := v.apiVersion(ctx)
+	if err != nil {
+		return ci, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.base+"/"+version+"/containers/"+url.PathEscape(id)+"/json", nil)
 	if err != nil {
 		return ci, err
 	}

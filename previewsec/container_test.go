@@ -75,6 +75,13 @@ func newFakeDockerDaemon(t *testing.T, tcp bool) *fakeDockerDaemon {
 	}
 	require.NoError(t, err)
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_ping", func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		d.paths = append(d.paths, r.URL.Path)
+		d.mu.Unlock()
+		w.Header().Set("Api-Version", "1.47")
+		_, _ = w.Write([]byte("OK"))
+	})
 	mux.HandleFunc("GET /{version}/containers/{id}/json", func(w http.ResponseWriter, r *http.Request) {
 		d.mu.Lock()
 		d.paths = append(d.paths, r.URL.Path)
@@ -242,9 +249,28 @@ func TestContainerVerifier(t *testing.T) {
 	_, err = v.Verify(ctx, "broken")
 	assert.ErrorIs(t, err, ErrDockerUnavailable)
 
+	// The API version was asked once and then used.
 	daemon.mu.Lock()
-	assert.Contains(t, daemon.paths, "/v1.41/containers/compliant/json")
+	assert.Contains(t, daemon.paths, "/v1.47/containers/compliant/json")
+	pings := 0
+	for _, p := range daemon.paths {
+		if p == "/_ping" {
+			pings++
+		}
+	}
+	assert.Equal(t, 1, pings)
 	daemon.mu.Unlock()
+
+	// A pinned version is used as is, without asking.
+	pinned, err := NewContainerVerifier(limits, WithContainerDockerHost(daemon.host), WithContainerAPIVersion("v1.44"),
+		WithContainerCgroupRoot(cgRoot), WithContainerProcRoot(procRoot))
+	require.NoError(t, err)
+	_, err = pinned.Verify(ctx, "compliant")
+	require.NoError(t, err)
+	daemon.mu.Lock()
+	assert.Equal(t, "/v1.44/containers/compliant/json", daemon.paths[len(daemon.paths)-1])
+	daemon.mu.Unlock()
+	require.NoError(t, pinned.Close())
 }
 
 func TestContainerVerifierOptionalChecks(t *testing.T) {
