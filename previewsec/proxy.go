@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/systembuilderhub/hardening/internal/problem"
 )
 
@@ -73,6 +75,7 @@ type proxyConfig struct {
 	idleTimeout    time.Duration
 	log            *slog.Logger
 	self           []netip.AddrPort
+	reg            prometheus.Registerer
 }
 
 // ProxyOption configures an EgressProxy.
@@ -102,6 +105,15 @@ func WithProxyIdleTimeout(d time.Duration) ProxyOption {
 // policy's logger). nil (the default) discards.
 func WithProxyLogger(l *slog.Logger) ProxyOption {
 	return func(c *proxyConfig) { c.log = l }
+}
+
+// WithProxyRegisterer exports hardening_previewsec_egress_proxy_active (a
+// gauge of open tunnels plus forwarded requests) and
+// hardening_previewsec_egress_proxy_max (the limit) on reg. nil (the
+// default) means no metrics. Decisions are counted by the policy's
+// registerer.
+func WithProxyRegisterer(reg prometheus.Registerer) ProxyOption {
+	return func(c *proxyConfig) { c.reg = reg }
 }
 
 // WithProxySelfAddrs declares addresses the proxy is reachable at (beyond
@@ -143,6 +155,21 @@ func NewEgressProxy(policy *EgressPolicy, opts ...ProxyOption) (*EgressProxy, er
 	}
 	for _, a := range c.self {
 		p.addSelf(a)
+	}
+	if c.reg != nil {
+		active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hardening_previewsec_egress_proxy_active",
+			Help: "Open CONNECT tunnels plus forwarded requests of the egress proxy.",
+		}, func() float64 { return float64(len(p.sem)) })
+		limit := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hardening_previewsec_egress_proxy_max",
+			Help: "The egress proxy's limit on concurrent tunnels plus forwarded requests.",
+		}, func() float64 { return float64(cap(p.sem)) })
+		for _, col := range []prometheus.Collector{active, limit} {
+			if err := c.reg.Register(col); err != nil {
+				return nil, fmt.Errorf("previewsec: register egress proxy metrics: %w", err)
+			}
+		}
 	}
 	p.transport = &http.Transport{
 		Proxy:                 nil,

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -268,7 +270,8 @@ func TestEgressProxyConnectEdges(t *testing.T) {
 
 func TestEgressProxyTunnelLimit(t *testing.T) {
 	t.Parallel()
-	f := newEgressProxyFixture(t, WithProxyMaxTunnels(2))
+	reg := prometheus.NewRegistry()
+	f := newEgressProxyFixture(t, WithProxyMaxTunnels(2), WithProxyRegisterer(reg))
 	echo := "echo.test:" + egressItoa(f.echoPort)
 	var open []net.Conn
 	for i := 0; i < 2; i++ {
@@ -281,6 +284,17 @@ func TestEgressProxyTunnelLimit(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("ping%d\n", i), line)
 		open = append(open, c)
 	}
+	active, err := testutil.GatherAndCount(reg, "hardening_previewsec_egress_proxy_active")
+	require.NoError(t, err)
+	assert.Equal(t, 1, active)
+	assert.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP hardening_previewsec_egress_proxy_active Open CONNECT tunnels plus forwarded requests of the egress proxy.
+# TYPE hardening_previewsec_egress_proxy_active gauge
+hardening_previewsec_egress_proxy_active 2
+# HELP hardening_previewsec_egress_proxy_max The egress proxy's limit on concurrent tunnels plus forwarded requests.
+# TYPE hardening_previewsec_egress_proxy_max gauge
+hardening_previewsec_egress_proxy_max 2
+`)))
 	c, _, resp := f.connect(t, echo)
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	assert.Equal(t, ReasonTunnelLimit, resp.Header.Get(EgressReasonHeader))
