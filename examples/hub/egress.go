@@ -82,6 +82,10 @@ type egressCheckResponse struct {
 	Addrs   []string `json:"addrs"`
 }
 
+// egressCheckTimeout bounds the DNS resolution of one egress check; a
+// resolver that does not answer in time is a dns_error decision.
+const egressCheckTimeout = 5 * time.Second
+
 // handleEgressCheck answers whether a preview sandbox may reach a
 // destination, resolving DNS the way the dialer does.
 func (a *app) handleEgressCheck(w http.ResponseWriter, r *http.Request) {
@@ -97,16 +101,18 @@ func (a *app) handleEgressCheck(w http.ResponseWriter, r *http.Request) {
 	st.mu.RLock()
 	policy := st.policy
 	st.mu.RUnlock()
+	ctx, cancel := context.WithTimeout(r.Context(), egressCheckTimeout)
+	defer cancel()
 	var d previewsec.Decision
 	switch {
 	case req.URL != nil && req.Host == nil && req.Port == nil:
-		d = policy.DecideURL(r.Context(), *req.URL)
+		d = policy.DecideURL(ctx, *req.URL)
 	case req.URL == nil && req.Host != nil:
 		port := 443
 		if req.Port != nil {
 			port = *req.Port
 		}
-		d = policy.Decide(r.Context(), *req.Host, port)
+		d = policy.Decide(ctx, *req.Host, port)
 	default:
 		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", `send {"url": "..."} or {"host": "...", "port": 443}`))
 		return
