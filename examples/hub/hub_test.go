@@ -255,3 +255,12 @@ func TestPublishFansOut(t *testing.T) {
 	a.publish("acme", "preview.created", nil)
 	assert.Equal(t, []string{"acme:preview.created"}, got)
 }
+
+func TestDemoPage(t *testing.T) {
+	_, url := newTestApp(t)
+	resp, b := call(t, "GET", url+"/", "", "")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Content-Type"), "text/html")
+	assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "script-src 'sha256-")
+	assert.Contains(t, string(b), "EventSource")
+}

@@ -65,6 +65,7 @@ func (a *app) coreRoutes() []route {
 		},
 	}))
 	return []route{
+		{Method: http.MethodGet, Pattern: "/{$}", Access: public, Handler: demoHandler()},
 		{Method: http.MethodGet, Pattern: "/livez", Access: public, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		})},
