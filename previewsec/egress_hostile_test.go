@@ -25,6 +25,9 @@ type egressHostile struct {
 	// parseable hostile destination is allowlisted, so only the
 	// normalisation and address checks stand between it and the victim).
 	noAllow bool
+	// rebind: the first answer is public (so the first check allows), every
+	// later answer is special-purpose: the dial must still be refused.
+	rebind bool
 }
 
 func egressHostileTable() []egressHostile {
@@ -88,6 +91,10 @@ func egressHostileTable() []egressHostile {
 		egressHostile{dest: "127.0.0.1", reason: ReasonMalformedHost},
 		egressHostile{dest: ":PORT", reason: ReasonMalformedHost},
 		egressHostile{dest: "::1:PORT", reason: ReasonMalformedHost},
+		egressHostile{dest: "rebind1.test:PORT", rebind: true},
+		egressHostile{dest: "rebind2.test:PORT", rebind: true},
+		egressHostile{dest: "rebind3.test:PORT", rebind: true},
+		egressHostile{dest: "rebind4.test:PORT", rebind: true},
 	)
 	return hs
 }
@@ -114,6 +121,11 @@ func egressHostileResolver() *egressTestResolver {
 	} {
 		r.set(host, addrs...)
 	}
+	// DNS answers that change between the check and the dial.
+	r.set("rebind1.test", "93.184.215.14").set("rebind1.test", "127.0.0.1")
+	r.set("rebind2.test", "93.184.215.14").set("rebind2.test", "169.254.169.254")
+	r.set("rebind3.test", "2606:4700::1111").set("rebind3.test", "::ffff:127.0.0.1")
+	r.set("rebind4.test", "93.184.215.14").set("rebind4.test", "93.184.215.14", "127.0.0.1")
 	return r
 }
 
@@ -151,7 +163,7 @@ func TestEgressHostileDestinations(t *testing.T) {
 	for _, h := range table {
 		dest := strings.ReplaceAll(h.dest, "PORT", port)
 		d := p.DecideHostPort(ctx, dest)
-		assert.False(t, d.Allowed, "%s: %+v", dest, d)
+		assert.Equal(t, h.rebind, d.Allowed, "%s: %+v", dest, d)
 		if h.reason != "" {
 			assert.Equal(t, h.reason, d.Reason, "%s: %+v", dest, d)
 		}
