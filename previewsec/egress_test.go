@@ -498,3 +498,46 @@ func TestEgressResolveCacheBounded(t *testing.T) {
 	}
 	assert.LessOrEqual(t, len(c.m), egressCacheMax)
 }
+
+// TestEgressConcurrentDecide runs decisions from many goroutines through
+// the resolve cache and the metrics; every decision is counted once.
+func TestEgressConcurrentDecide(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	res := newEgressTestResolver().set("api.openai.com", "104.18.33.45").set("bad.example", "10.0.0.1")
+	p, err := NewEgressPolicy(WithEgressAllow("api.openai.com:443", "bad.example"), WithEgressResolver(res),
+		WithEgressResolveCache(time.Minute), WithEgressRegisterer(reg))
+	require.NoError(t, err)
+	const workers, each = 8, 200
+	var wg sync.WaitGroup
+	var wrong atomic.Int64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				switch i % 3 {
+				case 0:
+					if !p.Decide(context.Background(), "api.openai.com", 443).Allowed {
+						wrong.Add(1)
+					}
+				case 1:
+					if p.Decide(context.Background(), "bad.example", 443).Allowed {
+						wrong.Add(1)
+					}
+				default:
+					if p.Decide(context.Background(), "0x7f.1", 443).Allowed {
+						wrong.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Zero(t, wrong.Load())
+	total := 0.0
+	for _, lv := range [][2]string{{"allow", ReasonAllowed}, {"deny", ReasonSpecialPurpose}, {"deny", ReasonMalformedHost}} {
+		total += testutil.ToFloat64(p.decisions.WithLabelValues(lv[0], lv[1]))
+	}
+	assert.Equal(t, float64(workers*each), total)
+}

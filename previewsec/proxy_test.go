@@ -394,3 +394,74 @@ func TestEgressProxyOptions(t *testing.T) {
 	assert.False(t, px.isSelf(Decision{Port: 8081, Addrs: []netip.Addr{netip.MustParseAddr("93.184.215.14")}}))
 	px.Close()
 }
+
+// TestEgressProxyConcurrentClients: many clients at once against a small
+// limit get either the upstream's answer or 503 tunnel_limit, nothing
+// else, and every slot is free again afterwards.
+func TestEgressProxyConcurrentClients(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	f := newEgressProxyFixture(t, WithProxyMaxTunnels(3), WithProxyRegisterer(reg))
+	const clients = 24
+	var wg sync.WaitGroup
+	statuses := make(chan int, clients*2)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if i%2 == 0 {
+				resp, err := f.client.Get(fmt.Sprintf("http://upstream.test:%d/c%d", f.httpPort, i))
+				if err != nil {
+					statuses <- -1
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				statuses <- resp.StatusCode
+				return
+			}
+			c, err := net.DialTimeout("tcp", f.proxyURL.Host, 5*time.Second)
+			if err != nil {
+				statuses <- -1
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			dest := "echo.test:" + egressItoa(f.echoPort)
+			_, _ = fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", dest, dest)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+			if err != nil {
+				statuses <- -1
+				return
+			}
+			if resp.StatusCode == http.StatusOK {
+				_, _ = fmt.Fprintf(c, "hi%d\n", i)
+				if line, err := br.ReadString('\n'); err != nil || line != fmt.Sprintf("hi%d\n", i) {
+					statuses <- -2
+					return
+				}
+			}
+			statuses <- resp.StatusCode
+		}(i)
+	}
+	wg.Wait()
+	close(statuses)
+	ok := 0
+	for s := range statuses {
+		require.Contains(t, []int{http.StatusOK, http.StatusServiceUnavailable}, s)
+		if s == http.StatusOK {
+			ok++
+		}
+	}
+	assert.Positive(t, ok)
+	// Every slot is released once the clients are done.
+	free := false
+	for i := 0; i < 200 && !free; i++ {
+		free = len(f.proxy.sem) == 0
+		if !free {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	assert.True(t, free)
+}
