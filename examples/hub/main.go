@@ -35,6 +35,8 @@ var subcommands = map[string]func(ctx context.Context, args []string, stdout io.
 	"migrate": runMigrate,
 	"token":   runToken,
 	// subcommands: one entry each
+
+	"egress-proxy": runEgressProxy, // previewsec egress proxy on EGRESS_PROXY_ADDR
 }
 
 func main() {

@@ -34,6 +34,7 @@ type route struct {
 // Each feature lives in its own file with a setup<Feature> method.
 func (a *app) setupFeatures(ctx context.Context) error {
 	for _, setup := range []func(context.Context) error{
+		a.setupEgress,
 		// features: one line each
 		a.setupIdempotency,
 		a.setupTenancy,
@@ -50,6 +51,7 @@ func (a *app) setupFeatures(ctx context.Context) error {
 func (a *app) routes() []route {
 	var rs []route
 	rs = append(rs, a.coreRoutes()...)
+	rs = append(rs, a.egressRoutes()...)
 	// features: one append each
 	rs = append(rs, a.idempotencyRoutes()...)
 	rs = append(rs, a.tenancyRoutes()...)

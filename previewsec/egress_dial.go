@@ -1,0 +1,155 @@
+package previewsec
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// egressDialKey carries the addresses a dial was decided for, so the
+// dialer's ControlContext can insist the connect goes to one of them.
+type egressDialKey struct{}
+
+// Dialer returns a net.Dialer whose ControlContext checks the exact IP of
+// every connect attempt against the address-level policy (denylist CIDRs,
+// special-purpose registries, allowed CIDRs) just before the socket
+// connects, after any DNS resolution. Used on its own it enforces only that
+// address-level policy, since it never sees the host name; DialContext adds
+// the host allowlist. A denied connect fails with an *EgressDeniedError.
+func (p *EgressPolicy) Dialer() *net.Dialer {
+	return &net.Dialer{
+		Timeout:        p.dialTimeout,
+		KeepAlive:      30 * time.Second,
+		ControlContext: p.egressControl,
+	}
+}
+
+// egressControl is the dialer's ControlContext.
+func (p *EgressPolicy) egressControl(ctx context.Context, network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		d := Decision{Reason: ReasonMalformedHost}
+		p.record(ctx, d)
+		return &EgressDeniedError{Decision: d}
+	}
+	a := ap.Addr()
+	d := Decision{Host: a.String(), Port: int(ap.Port()), Addrs: []netip.Addr{a}}
+	if reason, rule := p.checkAddr(a); reason != "" {
+		d.Reason, d.Rule = reason, rule
+		p.record(ctx, d)
+		return &EgressDeniedError{Decision: d}
+	}
+	if allowed, ok := ctx.Value(egressDialKey{}).([]netip.Addr); ok {
+		if !slices.ContainsFunc(allowed, func(b netip.Addr) bool { return b.Unmap() == a.Unmap() }) {
+			d.Reason, d.Rule = ReasonNotInAllowlist, "address not in the checked answer"
+			p.record(ctx, d)
+			return &EgressDeniedError{Decision: d}
+		}
+	}
+	return nil
+}
+
+// DialContext connects to address ("host:port") if the policy allows it:
+// it decides once (resolving the host), then connects only to the checked
+// addresses, in order, each connect re-checked in ControlContext. Only TCP
+// networks are supported. It has the signature of
+// net.Dialer.DialContext, so it plugs into http.Transport and friends.
+func (p *EgressPolicy) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return nil, fmt.Errorf("previewsec: egress dial: network %q not supported", network)
+	}
+	d := p.DecideHostPort(ctx, address)
+	if !d.Allowed {
+		return nil, &EgressDeniedError{Decision: d}
+	}
+	return p.dialDecided(ctx, network, d)
+}
+
+// dialDecided connects to one of the addresses of an allowing decision.
+func (p *EgressPolicy) dialDecided(ctx context.Context, network string, d Decision) (net.Conn, error) {
+	ctx = context.WithValue(ctx, egressDialKey{}, d.Addrs)
+	dialer := p.Dialer()
+	var errs []error
+	for _, a := range d.Addrs {
+		a = a.Unmap()
+		if network == "tcp4" && !a.Is4() || network == "tcp6" && !a.Is6() {
+			continue
+		}
+		c, err := dialer.DialContext(ctx, network, net.JoinHostPort(a.String(), strconv.Itoa(d.Port)))
+		if err == nil {
+			return c, nil
+		}
+		var denied *EgressDeniedError
+		if errors.As(err, &denied) {
+			return nil, denied
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("previewsec: egress dial %s: no %s address", d.Host, network)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// Transport returns an http.Transport that dials through DialContext,
+// ignores the proxy environment variables (HTTP_PROXY, HTTPS_PROXY,
+// NO_PROXY: a proxy would make the policy judge the proxy, not the
+// destination) and has bounded connect, TLS handshake and idle timeouts.
+// Each call returns a new Transport with its own connection pool.
+func (p *EgressPolicy) Transport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           p.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   10,
+	}
+}
+
+// egressMaxRedirects is how many redirects Client follows.
+const egressMaxRedirects = 10
+
+// Client returns an http.Client using Transport that re-checks every
+// redirect target with the policy before following it (and follows at most
+// 10). The dial of each hop is checked again by the transport. It has no
+// overall timeout: set Timeout or use request contexts.
+func (p *EgressPolicy) Client() *http.Client {
+	return &http.Client{
+		Transport: p.Transport(),
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= egressMaxRedirects {
+				return fmt.Errorf("previewsec: stopped after %d redirects", egressMaxRedirects)
+			}
+			host, port, err := egressURLTarget(req.URL)
+			var d Decision
+			if err != nil {
+				d = Decision{Reason: ReasonMalformedHost}
+				p.record(req.Context(), d)
+			} else {
+				d = p.Decide(req.Context(), host, port)
+			}
+			if !d.Allowed {
+				return &EgressDeniedError{Decision: d}
+			}
+			return nil
+		},
+	}
+}

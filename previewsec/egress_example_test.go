@@ -1,0 +1,142 @@
+package previewsec_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+
+	"github.com/systembuilderhub/hardening/previewsec"
+)
+
+// egressExampleResolver answers from a fixed table, standing in for DNS.
+type egressExampleResolver map[string][]netip.Addr
+
+func (r egressExampleResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := r[host]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+func ExampleNormalizeHost() {
+	for _, h := range []string{"API.OpenAI.com.", "Bücher.example", "１２７.０.０.１", "[::FFFF:127.0.0.1]", "0x7f.1", "user@host"} {
+		n, err := previewsec.NormalizeHost(h)
+		if err != nil {
+			fmt.Printf("%s: malformed\n", h)
+			continue
+		}
+		fmt.Printf("%s: %s\n", h, n)
+	}
+	// Output:
+	// API.OpenAI.com.: api.openai.com
+	// Bücher.example: xn--bcher-kva.example
+	// １２７.０.０.１: 127.0.0.1
+	// [::FFFF:127.0.0.1]: ::ffff:127.0.0.1
+	// 0x7f.1: malformed
+	// user@host: malformed
+}
+
+func ExampleSpecialPurpose() {
+	for _, s := range []string{"169.254.169.254", "64:ff9b::a9fe:a9fe", "8.8.8.8"} {
+		name, special := previewsec.SpecialPurpose(netip.MustParseAddr(s))
+		fmt.Println(s, special, name)
+	}
+	// Output:
+	// 169.254.169.254 true 169.254.0.0/16 link-local, cloud metadata (RFC 3927)
+	// 64:ff9b::a9fe:a9fe true 169.254.0.0/16 link-local, cloud metadata (RFC 3927) embedded in 64:ff9b::a9fe:a9fe
+	// 8.8.8.8 false
+}
+
+func ExampleEgressPolicy_Decide() {
+	policy, err := previewsec.NewEgressPolicy(
+		previewsec.WithEgressAllow("api.openai.com:443", "*.anthropic.com"),
+		previewsec.WithEgressDeny("evil.anthropic.com"),
+		previewsec.WithEgressResolver(egressExampleResolver{
+			"api.openai.com":       {netip.MustParseAddr("104.18.33.45")},
+			"api.anthropic.com":    {netip.MustParseAddr("160.79.104.10")},
+			"rebind.anthropic.com": {netip.MustParseAddr("127.0.0.1")},
+		}),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, dest := range []string{"api.openai.com:443", "API.Anthropic.com.:443", "api.openai.com:80",
+		"evil.anthropic.com:443", "rebind.anthropic.com:443", "169.254.169.254:80", "0x7f000001:80"} {
+		d := policy.DecideHostPort(ctx, dest)
+		fmt.Printf("%-26s allowed=%-5v %s\n", dest, d.Allowed, d.Reason)
+	}
+	// Output:
+	// api.openai.com:443         allowed=true  allowed
+	// API.Anthropic.com.:443     allowed=true  allowed
+	// api.openai.com:80          allowed=false port_not_allowed
+	// evil.anthropic.com:443     allowed=false denylisted
+	// rebind.anthropic.com:443   allowed=false special_purpose_address
+	// 169.254.169.254:80         allowed=false not_in_allowlist
+	// 0x7f000001:80              allowed=false malformed_host
+}
+
+// A client for preview code: every connection, including each redirect,
+// is checked against the policy at dial time.
+func ExampleEgressPolicy_Client() {
+	policy, err := previewsec.NewEgressPolicy(previewsec.WithEgressAllow("api.openai.com:443"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := policy.Client()
+	_, err = client.Get("http://169.254.169.254/latest/meta-data/")
+	var denied *previewsec.EgressDeniedError
+	if errors.As(err, &denied) {
+		fmt.Println(denied.Decision.Reason)
+	}
+	// Output:
+	// not_in_allowlist
+}
+
+// Run the forward proxy sandboxes reach through HTTPS_PROXY/HTTP_PROXY.
+func ExampleEgressProxy() {
+	policy, err := previewsec.EgressPolicyFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	proxy, err := previewsec.NewEgressProxy(policy, previewsec.WithProxyMaxTunnels(128))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:8081")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := proxy.Serve(ctx, ln); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func ExampleContainerVerifier_Verify() {
+	// PREVIEW_CPU_LIMIT, PREVIEW_MEM_LIMIT, PREVIEW_NETWORK_MODE,
+	// PREVIEW_SECURITY_OPTS and DOCKER_HOST.
+	v, err := previewsec.ContainerVerifierFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	report, err := v.Verify(context.Background(), "preview-42")
+	switch {
+	case errors.Is(err, previewsec.ErrContainerNotFound):
+		fmt.Println("no such container")
+	case err != nil:
+		fmt.Println("docker unavailable:", err)
+	default:
+		for _, c := range report.Checks {
+			if !c.OK && !c.Skipped {
+				fmt.Printf("%s: expected %s, got %s\n", c.Name, c.Expected, c.Actual)
+			}
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package previewsec
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// FuzzNormalizeHost: NormalizeHost never panics; what it accepts is a
+// fixed point, plain ASCII, and either a canonical IP address or a valid
+// LDH host name whose last label is not numeric.
+func FuzzNormalizeHost(f *testing.F) {
+	for _, s := range []string{"api.openai.com", "127.0.0.1", "0x7f.1", "[::1]", "bücher.example", "１２７.０.０.１"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := NormalizeHost(in)
+		if err != nil {
+			if out != "" {
+				t.Fatalf("%q: error with output %q", in, out)
+			}
+			return
+		}
+		for i := 0; i < len(out); i++ {
+			if out[i] >= 0x80 || out[i] <= ' ' {
+				t.Fatalf("%q -> %q: not plain ASCII", in, out)
+			}
+		}
+		again, err := NormalizeHost(out)
+		if err != nil || again != out {
+			t.Fatalf("%q -> %q -> %q, %v: not a fixed point", in, out, again, err)
+		}
+		if a, err := netip.ParseAddr(out); err == nil {
+			if a.String() != out || a.Zone() != "" {
+				t.Fatalf("%q -> %q: not canonical", in, out)
+			}
+			return
+		}
+		if err := egressCheckHostname(out); err != nil {
+			t.Fatalf("%q -> %q: %v", in, out, err)
+		}
+	})
+}
+
+// egressFuzzResolver resolves every name: names under special.example to
+// special-purpose addresses, names containing "mixed" to a public and a
+// loopback address, others to a public address.
+type egressFuzzResolver struct{}
+
+func (egressFuzzResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	switch {
+	case strings.HasSuffix(host, ".special.example"):
+		return []netip.Addr{netip.MustParseAddr("169.254.169.254"), netip.MustParseAddr("::ffff:10.0.0.1")}, nil
+	case strings.Contains(host, "mixed"):
+		return []netip.Addr{netip.MustParseAddr("93.184.215.14"), netip.MustParseAddr("::1")}, nil
+	}
+	return []netip.Addr{netip.MustParseAddr("93.184.215.14")}, nil
+}
+
+// FuzzEgressDecide: with the fuzzed destination itself on the allowlist,
+// Decide never panics, answers only known reason codes, and never allows
+// a destination that normalises to, or resolves to, a special-purpose
+// address.
+func FuzzEgressDecide(f *testing.F) {
+	for _, s := range []string{"api.openai.com", "127.0.0.1", "x.special.example", "mixed.example", "::ffff:7f00:1", "0177.0.0.1"} {
+		f.Add(s, uint16(443))
+	}
+	reasons := []string{ReasonAllowed, ReasonNotInAllowlist, ReasonDenylisted, ReasonSpecialPurpose, ReasonMalformedHost, ReasonDNSError, ReasonPortNotAllowed}
+	f.Fuzz(func(t *testing.T, host string, port uint16) {
+		opts := []EgressOption{WithEgressAllow("*.special.example", "*.example"), WithEgressDeny("*.deny.example"),
+			WithEgressResolver(egressFuzzResolver{}), WithEgressDefaultPorts(443, int(max(port, 1)))}
+		if _, err := egressParseRules(host, false); err == nil && !strings.Contains(host, ",") {
+			opts = append(opts, WithEgressAllow(host))
+		}
+		p, err := NewEgressPolicy(opts...)
+		if err != nil {
+			t.Fatalf("policy: %v", err)
+		}
+		d := p.Decide(context.Background(), host, int(port))
+		if !slices.Contains(reasons, d.Reason) {
+			t.Fatalf("%q:%d: unknown reason %q", host, port, d.Reason)
+		}
+		if !d.Allowed {
+			return
+		}
+		if d.Reason != ReasonAllowed || len(d.Addrs) == 0 {
+			t.Fatalf("%q:%d: allowed without reason or addresses: %+v", host, port, d)
+		}
+		if norm, err := NormalizeHost(host); err != nil || norm != d.Host {
+			t.Fatalf("%q:%d: allowed a host that normalises to %q, %v", host, port, norm, err)
+		}
+		if a, err := netip.ParseAddr(d.Host); err == nil {
+			if name, special := SpecialPurpose(a); special {
+				t.Fatalf("%q:%d: allowed special-purpose %s (%s)", host, port, a, name)
+			}
+		}
+		for _, a := range d.Addrs {
+			if name, special := SpecialPurpose(a); special {
+				t.Fatalf("%q:%d: allowed, resolving to special-purpose %s (%s)", host, port, a, name)
+			}
+		}
+	})
+}

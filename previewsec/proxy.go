@@ -1,0 +1,516 @@
+package previewsec
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systembuilderhub/hardening/internal/problem"
+)
+
+// EgressReasonHeader is the response header in which EgressProxy names the
+// reason code of a refusal (a Reason* code, ReasonProxyLoop or
+// ReasonTunnelLimit).
+const EgressReasonHeader = "X-Egress-Reason"
+
+// Reason codes only the proxy gives.
+const (
+	// ReasonProxyLoop: the destination is the proxy itself (one of its
+	// listening addresses, or a request that already passed through it).
+	ReasonProxyLoop = "proxy_loop"
+	// ReasonTunnelLimit: the proxy already carries its maximum number of
+	// concurrent tunnels and requests.
+	ReasonTunnelLimit = "tunnel_limit"
+)
+
+// EgressProxy is an HTTP forward proxy that preview sandboxes reach through
+// HTTPS_PROXY / HTTP_PROXY. It serves CONNECT (tunnels, for HTTPS) and
+// absolute-form requests (plain HTTP, "GET http://host/path"). Every
+// destination is checked by the EgressPolicy and dialled to the checked
+// addresses only; a refusal is a 403 problem+json with the reason code in
+// the X-Egress-Reason header. It limits concurrent tunnels and forwarded
+// requests, bounds connect time and tunnel idle time, and refuses to connect
+// to its own listening addresses or to forward a request that already went
+// through it (Via header).
+//
+// The proxy does not authenticate its clients: run it on a network only the
+// sandboxes reach. Only HTTP/1.1 CONNECT is supported.
+type EgressProxy struct {
+	policy         *EgressPolicy
+	sem            chan struct{}
+	connectTimeout time.Duration
+	idleTimeout    time.Duration
+	log            *slog.Logger
+	via            string
+	transport      *http.Transport
+	rp             *httputil.ReverseProxy
+
+	selfMu sync.RWMutex
+	self   []netip.AddrPort
+	local  []netip.Addr // local interface addresses, for unspecified self addresses
+
+	connsMu sync.Mutex
+	conns   map[net.Conn]struct{}
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+type proxyConfig struct {
+	maxTunnels     int
+	connectTimeout time.Duration
+	idleTimeout    time.Duration
+	log            *slog.Logger
+	self           []netip.AddrPort
+	reg            prometheus.Registerer
+}
+
+// ProxyOption configures an EgressProxy.
+type ProxyOption func(*proxyConfig)
+
+// WithProxyMaxTunnels limits concurrent CONNECT tunnels plus forwarded
+// requests (default 256). Beyond it the proxy answers 503 with reason
+// tunnel_limit.
+func WithProxyMaxTunnels(n int) ProxyOption {
+	return func(c *proxyConfig) { c.maxTunnels = n }
+}
+
+// WithProxyConnectTimeout bounds connecting to the destination (default
+// 10s); a timeout is answered 504.
+func WithProxyConnectTimeout(d time.Duration) ProxyOption {
+	return func(c *proxyConfig) { c.connectTimeout = d }
+}
+
+// WithProxyIdleTimeout closes a tunnel after no byte moved in either
+// direction for d (default 2m); it also bounds the wait for a forwarded
+// response's headers.
+func WithProxyIdleTimeout(d time.Duration) ProxyOption {
+	return func(c *proxyConfig) { c.idleTimeout = d }
+}
+
+// WithProxyLogger logs tunnels and failures (decisions are logged by the
+// policy's logger). nil (the default) discards.
+func WithProxyLogger(l *slog.Logger) ProxyOption {
+	return func(c *proxyConfig) { c.log = l }
+}
+
+// WithProxyRegisterer exports hardening_previewsec_egress_proxy_active (a
+// gauge of open tunnels plus forwarded requests) and
+// hardening_previewsec_egress_proxy_max (the limit) on reg. nil (the
+// default) means no metrics. Decisions are counted by the policy's
+// registerer.
+func WithProxyRegisterer(reg prometheus.Registerer) ProxyOption {
+	return func(c *proxyConfig) { c.reg = reg }
+}
+
+// WithProxySelfAddrs declares addresses the proxy is reachable at (beyond
+// the listeners given to Serve, which are added automatically), so it never
+// connects to itself. An unspecified address (0.0.0.0:8081) covers every
+// loopback and local interface address on that port.
+func WithProxySelfAddrs(addrs ...netip.AddrPort) ProxyOption {
+	return func(c *proxyConfig) { c.self = append(c.self, addrs...) }
+}
+
+// NewEgressProxy returns a proxy enforcing policy.
+func NewEgressProxy(policy *EgressPolicy, opts ...ProxyOption) (*EgressProxy, error) {
+	if policy == nil {
+		return nil, errors.New("previewsec: egress proxy needs a policy")
+	}
+	c := proxyConfig{maxTunnels: 256, connectTimeout: 10 * time.Second, idleTimeout: 2 * time.Minute}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.maxTunnels < 1 {
+		return nil, errors.New("previewsec: egress proxy tunnel limit must be at least 1")
+	}
+	if c.connectTimeout <= 0 || c.idleTimeout <= 0 {
+		return nil, errors.New("previewsec: egress proxy timeouts must be positive")
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	p := &EgressProxy{
+		policy:         policy,
+		sem:            make(chan struct{}, c.maxTunnels),
+		connectTimeout: c.connectTimeout,
+		idleTimeout:    c.idleTimeout,
+		log:            c.log,
+		via:            "hardening-egress-" + hex.EncodeToString(id[:]),
+		conns:          map[net.Conn]struct{}{},
+	}
+	for _, a := range c.self {
+		p.addSelf(a)
+	}
+	if c.reg != nil {
+		active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hardening_previewsec_egress_proxy_active",
+			Help: "Open CONNECT tunnels plus forwarded requests of the egress proxy.",
+		}, func() float64 { return float64(len(p.sem)) })
+		limit := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hardening_previewsec_egress_proxy_max",
+			Help: "The egress proxy's limit on concurrent tunnels plus forwarded requests.",
+		}, func() float64 { return float64(cap(p.sem)) })
+		for _, col := range []prometheus.Collector{active, limit} {
+			if err := c.reg.Register(col); err != nil {
+				return nil, fmt.Errorf("previewsec: register egress proxy metrics: %w", err)
+			}
+		}
+	}
+	p.transport = &http.Transport{
+		Proxy:                 nil,
+		DialContext:           p.dialForRequest,
+		ForceAttemptHTTP2:     false,
+		TLSHandshakeTimeout:   c.connectTimeout,
+		ResponseHeaderTimeout: c.idleTimeout,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   16,
+		DisableCompression:    true,
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.Header.Add("Via", "1.1 "+p.via)
+		},
+		Transport:    p.transport,
+		BufferPool:   proxyBufferPool{},
+		ErrorLog:     slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
+		ErrorHandler: p.forwardError,
+	}
+	return p, nil
+}
+
+// proxyBuffers recycles the 32 KiB copy buffers of forwarded bodies and
+// tunnels.
+var proxyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// proxyBufferPool adapts proxyBuffers to httputil.BufferPool.
+type proxyBufferPool struct{}
+
+func (proxyBufferPool) Get() []byte { return *(proxyBuffers.Get().(*[]byte)) }
+
+func (proxyBufferPool) Put(b []byte) {
+	if cap(b) == 32<<10 {
+		b = b[:cap(b)]
+		proxyBuffers.Put(&b)
+	}
+}
+
+type egressProxyDecisionKey struct{}
+
+// dialForRequest dials for the forwarding transport: only to the addresses
+// of the decision ServeHTTP stored in the request context.
+func (p *EgressProxy) dialForRequest(ctx context.Context, network, _ string) (net.Conn, error) {
+	d, ok := ctx.Value(egressProxyDecisionKey{}).(Decision)
+	if !ok || !d.Allowed {
+		return nil, &EgressDeniedError{Decision: Decision{Reason: ReasonNotInAllowlist}}
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.connectTimeout)
+	defer cancel()
+	return p.policy.dialDecided(ctx, network, d)
+}
+
+// ServeHTTP handles one proxy request.
+func (p *EgressProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		p.serveConnect(w, r)
+		return
+	}
+	if !r.URL.IsAbs() || r.URL.Host == "" {
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "not_a_proxy_request", "send CONNECT or an absolute-form request"))
+		return
+	}
+	for _, v := range r.Header.Values("Via") {
+		if strings.Contains(v, p.via) {
+			p.deny(w, r, http.StatusForbidden, ReasonProxyLoop, "the request already passed through this proxy")
+			return
+		}
+	}
+	host, port, err := egressURLTarget(r.URL)
+	var d Decision
+	if err != nil {
+		d = Decision{Reason: ReasonMalformedHost}
+		p.policy.record(r.Context(), d)
+	} else {
+		d = p.policy.Decide(r.Context(), host, port)
+	}
+	if !d.Allowed {
+		p.deny(w, r, http.StatusForbidden, d.Reason, "egress to this destination is not allowed")
+		return
+	}
+	if p.isSelf(d) {
+		p.deny(w, r, http.StatusForbidden, ReasonProxyLoop, "the destination is this proxy")
+		return
+	}
+	if !p.acquire() {
+		p.deny(w, r, http.StatusServiceUnavailable, ReasonTunnelLimit, "too many concurrent tunnels")
+		return
+	}
+	defer p.release()
+	ctx := context.WithValue(r.Context(), egressProxyDecisionKey{}, d)
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+func (p *EgressProxy) forwardError(w http.ResponseWriter, r *http.Request, err error) {
+	var denied *EgressDeniedError
+	switch {
+	case errors.As(err, &denied):
+		p.deny(w, r, http.StatusForbidden, denied.Decision.Reason, "egress to this destination is not allowed")
+	case errors.Is(err, context.DeadlineExceeded) || egressIsTimeout(err):
+		problem.Write(w, r, problem.New(http.StatusGatewayTimeout, "upstream_timeout", "the destination did not answer in time"))
+	default:
+		p.log.WarnContext(r.Context(), "egress proxy: forward failed", "host", r.URL.Host, "error", err)
+		problem.Write(w, r, problem.New(http.StatusBadGateway, "upstream_unreachable", "the destination could not be reached"))
+	}
+}
+
+func egressIsTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (p *EgressProxy) deny(w http.ResponseWriter, r *http.Request, status int, reason, detail string) {
+	w.Header().Set(EgressReasonHeader, reason)
+	pr := problem.New(status, reason, detail)
+	if status == http.StatusServiceUnavailable {
+		pr.RetryAfter = time.Second
+	}
+	problem.Write(w, r, pr)
+}
+
+func (p *EgressProxy) acquire() bool {
+	select {
+	case p.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *EgressProxy) release() { <-p.sem }
+
+func (p *EgressProxy) serveConnect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	target := r.URL.Host // the authority-form request target
+	if target == "" {
+		target = r.Host
+	}
+	d := p.policy.DecideHostPort(ctx, target)
+	if !d.Allowed {
+		p.deny(w, r, http.StatusForbidden, d.Reason, "egress to this destination is not allowed")
+		return
+	}
+	if p.isSelf(d) {
+		p.deny(w, r, http.StatusForbidden, ReasonProxyLoop, "the destination is this proxy")
+		return
+	}
+	if !p.acquire() {
+		p.deny(w, r, http.StatusServiceUnavailable, ReasonTunnelLimit, "too many concurrent tunnels")
+		return
+	}
+	defer p.release()
+	dctx, cancel := context.WithTimeout(ctx, p.connectTimeout)
+	upstream, err := p.policy.dialDecided(dctx, "tcp", d)
+	cancel()
+	if err != nil {
+		p.forwardError(w, r, err)
+		return
+	}
+	client, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		_ = upstream.Close()
+		problem.Write(w, r, problem.New(http.StatusHTTPVersionNotSupported, "connect_unsupported", "CONNECT needs HTTP/1.1"))
+		return
+	}
+	if !p.track(client, upstream) {
+		_ = client.Close()
+		_ = upstream.Close()
+		return
+	}
+	defer p.untrack(client, upstream)
+	_ = client.SetDeadline(time.Time{})
+	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection Established\r\n\r\n"); err != nil {
+		return
+	}
+	if n := brw.Reader.Buffered(); n > 0 {
+		buf, _ := brw.Reader.Peek(n)
+		if _, err := upstream.Write(buf); err != nil {
+			return
+		}
+	}
+	p.log.DebugContext(ctx, "egress tunnel open", "host", d.Host, "port", d.Port)
+	p.pipe(client, upstream)
+}
+
+// track registers a tunnel's connections so Close can end them; false when
+// the proxy is closed.
+func (p *EgressProxy) track(cs ...net.Conn) bool {
+	p.connsMu.Lock()
+	defer p.connsMu.Unlock()
+	if p.closed {
+		return false
+	}
+	for _, c := range cs {
+		p.conns[c] = struct{}{}
+	}
+	p.wg.Add(1)
+	return true
+}
+
+func (p *EgressProxy) untrack(cs ...net.Conn) {
+	p.connsMu.Lock()
+	for _, c := range cs {
+		_ = c.Close()
+		delete(p.conns, c)
+	}
+	p.connsMu.Unlock()
+	p.wg.Done()
+}
+
+// pipe copies both ways until both directions end or the tunnel is idle
+// for idleTimeout.
+func (p *EgressProxy) pipe(a, b net.Conn) {
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) {
+		bp := proxyBuffers.Get().(*[]byte)
+		defer func() { proxyBuffers.Put(bp); done <- struct{}{} }()
+		buf := *bp
+		for {
+			_ = src.SetReadDeadline(time.Now().Add(p.idleTimeout))
+			n, err := src.Read(buf)
+			if n > 0 {
+				last.Store(time.Now().UnixNano())
+				_ = dst.SetWriteDeadline(time.Now().Add(p.idleTimeout))
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					_ = src.Close()
+					_ = dst.Close()
+					return
+				}
+			}
+			if err != nil {
+				if egressIsTimeout(err) && time.Since(time.Unix(0, last.Load())) < p.idleTimeout {
+					continue
+				}
+				if cw, ok := dst.(interface{ CloseWrite() error }); ok && !egressIsTimeout(err) {
+					_ = cw.CloseWrite()
+				} else {
+					_ = dst.Close()
+					_ = src.Close()
+				}
+				return
+			}
+		}
+	}
+	go cp(b, a)
+	go cp(a, b)
+	<-done
+	<-done
+}
+
+// addSelf records an address the proxy listens on.
+func (p *EgressProxy) addSelf(ap netip.AddrPort) {
+	p.selfMu.Lock()
+	defer p.selfMu.Unlock()
+	ap = netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
+	p.self = append(p.self, ap)
+	if ap.Addr().IsUnspecified() && p.local == nil {
+		if ifaddrs, err := net.InterfaceAddrs(); err == nil {
+			for _, ia := range ifaddrs {
+				if pfx, err := netip.ParsePrefix(ia.String()); err == nil {
+					p.local = append(p.local, pfx.Addr().Unmap())
+				}
+			}
+		}
+	}
+}
+
+// isSelf reports whether any address of d is one of the proxy's own.
+func (p *EgressProxy) isSelf(d Decision) bool {
+	p.selfMu.RLock()
+	defer p.selfMu.RUnlock()
+	for _, a := range d.Addrs {
+		a = a.Unmap()
+		for _, s := range p.self {
+			if int(s.Port()) != d.Port {
+				continue
+			}
+			sa := s.Addr()
+			switch {
+			case sa == a:
+				return true
+			case sa.IsLoopback() && a.IsLoopback():
+				return true
+			case sa.IsUnspecified() && (a.IsLoopback() || a.IsUnspecified() || containsAddr(p.local, a)):
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func containsAddr(list []netip.Addr, a netip.Addr) bool {
+	for _, b := range list {
+		if b == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Serve serves the proxy on ln until ctx is cancelled, then shuts down
+// (waiting up to 5s for forwarded requests) and closes every tunnel. ln's
+// address is added to the proxy's own addresses first. It returns nil after
+// a shutdown caused by ctx.
+func (p *EgressProxy) Serve(ctx context.Context, ln net.Listener) error {
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil {
+		p.addSelf(ap)
+	}
+	srv := &http.Server{
+		Handler:           p,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       p.idleTimeout,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		p.Close()
+		return fmt.Errorf("previewsec: egress proxy: %w", err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		p.Close()
+		_ = srv.Shutdown(sctx)
+		<-errc
+		return nil
+	}
+}
+
+// Close ends every open tunnel, drops idle upstream connections and waits
+// for the tunnels' goroutines. New tunnels are refused afterwards.
+func (p *EgressProxy) Close() {
+	p.connsMu.Lock()
+	p.closed = true
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.connsMu.Unlock()
+	p.wg.Wait()
+	p.transport.CloseIdleConnections()
+}
