@@ -505,6 +505,28 @@ func (r *Registry) Publish(tenantID string, ev Event) int {
 	return n
 }
 
+// Broadcast delivers ev to every live stream, each as an event of its own
+// tenant (for tenant-neutral events such as a heartbeat), and returns the
+// number of streams it was queued for.
+func (r *Registry) Broadcast(ev Event) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.streams {
+		if s.events == nil {
+			continue
+		}
+		e := ev
+		e.TenantID = s.info.TenantID
+		select {
+		case s.events <- e:
+			n++
+		default:
+		}
+	}
+	return n
+}
+
 // eventsChan returns the stream's event channel, creating it on first use
 // so streams that never read events do not pay for a buffer.
 func (s *stream) eventsChan() <-chan Event {
