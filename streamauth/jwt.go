@@ -61,6 +61,10 @@ func WithLeeway(d time.Duration) JWTOption { return func(a *JWTAuthenticator) { 
 // WithJWTClock sets the clock used to check exp and nbf (default time.Now).
 func WithJWTClock(now func() time.Time) JWTOption { return func(a *JWTAuthenticator) { a.now = now } }
 
+// MaxTokenLen is the longest token the authenticator parses; longer ones
+// are invalid.
+const MaxTokenLen = 8 << 10
+
 // MinSecretLen is the shortest HS256 secret NewJWT accepts.
 const MinSecretLen = 16
 
@@ -124,6 +128,9 @@ func (a *JWTAuthenticator) Authenticate(r *http.Request) (Principal, error) {
 func (a *JWTAuthenticator) AuthenticateToken(_ context.Context, token string) (Principal, error) {
 	if token == "" {
 		return Principal{}, ErrNoCredentials
+	}
+	if len(token) > MaxTokenLen {
+		return Principal{}, ErrInvalidToken
 	}
 	var c Claims
 	_, err := a.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.secret, nil })

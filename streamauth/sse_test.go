@@ -335,3 +335,30 @@ func TestClientDisconnectIsCounted(t *testing.T) {
 	assert.EqualValues(t, 1, reg.Status().ByReason[streamauth.ReasonClientClosed])
 	assert.Zero(t, reg.ArmedTimers())
 }
+
+// unwrapOnly hides the ResponseWriter's Flusher; http.ResponseController
+// finds it through Unwrap.
+type unwrapOnly struct{ w http.ResponseWriter }
+
+func (u *unwrapOnly) Header() http.Header         { return u.w.Header() }
+func (u *unwrapOnly) Write(b []byte) (int, error) { return u.w.Write(b) }
+func (u *unwrapOnly) WriteHeader(code int)        { u.w.WriteHeader(code) }
+func (u *unwrapOnly) Unwrap() http.ResponseWriter { return u.w }
+
+func TestSSEFlushesThroughWrappedWriters(t *testing.T) {
+	t.Parallel()
+	auth := newAuth(t)
+	reg := newRegistry(t)
+	h, err := streamauth.SSE(auth, reg, streamauth.SSEHandlerFunc(func(ctx context.Context, s *streamauth.SSEStream) error {
+		if err := s.Send(streamauth.Event{Type: "first", Data: []byte("line1\nline2")}); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
+	}))
+	require.NoError(t, err)
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(&unwrapOnly{w}, r) }))
+	sc := openSSE(t, httpClient(t), srv.URL, token(t, auth, "u", "t", time.Now().Add(time.Hour)))
+	// The event arrives while the handler is still running: it was flushed.
+	assert.Equal(t, "event: first\ndata: line1\ndata: line2\n", sc.until(t, "event: first"))
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,4 +196,29 @@ func TestWebSocketMessages(t *testing.T) {
 	assert.Equal(t, []string{"echo:bye"}, msgs)
 	assert.Equal(t, websocket.StatusNormalClosure, ce.Code)
 	waitFor(t, "completed", func() bool { return reg.Status().ByReason[streamauth.ReasonCompleted] == 1 })
+}
+
+// An Authenticator without AuthenticateToken: refresh tokens are checked
+// through a request carrying only the Authorization header.
+func TestWebSocketRefreshWithPlainAuthenticator(t *testing.T) {
+	t.Parallel()
+	jwtAuth := newAuth(t)
+	var sawHeader atomic.Int32
+	plain := streamauth.AuthenticatorFunc(func(r *http.Request) (streamauth.Principal, error) {
+		if r.Header.Get("Authorization") != "" && r.URL.RawQuery == "" {
+			sawHeader.Add(1)
+		}
+		return jwtAuth.Authenticate(r)
+	})
+	reg := newRegistry(t)
+	url := wsServer(t, plain, reg, streamauth.ForwardWS)
+	c := dialWS(t, url, token(t, jwtAuth, "u1", "t1", time.Now().Add(time.Hour)))
+	msg, _ := json.Marshal(map[string]string{"type": "refresh", "token": token(t, jwtAuth, "u1", "t1", time.Now().Add(2*time.Hour))})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, c.Write(ctx, websocket.MessageText, msg))
+	_, b, err := c.Read(ctx)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"refreshed"`)
+	assert.EqualValues(t, 1, sawHeader.Load())
 }
