@@ -44,3 +44,15 @@ func TestSQLiteIsMigrated(t *testing.T) {
 	require.NoError(t, db.Get(&mode, "PRAGMA journal_mode"))
 	assert.Equal(t, "wal", mode)
 }
+
+func TestRedisClusterCleansUp(t *testing.T) {
+	srv := testenv.RedisCluster(t)
+	ctx := context.Background()
+	// Keys in two different slots, and two sharing one hash tag.
+	for _, k := range []string{"a", "b", "{t}x", "{t}y"} {
+		require.NoError(t, srv.Client.Set(ctx, srv.Prefix+k, "v", 0).Err())
+	}
+	n, err := srv.Client.Exists(ctx, srv.Prefix+"a").Result()
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n)
+}
