@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -221,4 +222,20 @@ func TestNewValidates(t *testing.T) {
 	assert.Equal(t, srv.Prefix+redisbus.DefaultChannel, bus.Channel())
 	assert.ErrorIs(t, bus.BroadcastRevoke(context.Background(), streamauth.Selector{}), streamauth.ErrEmptySelector)
 	assert.NoError(t, bus.Close(context.Background()), "closing an unstarted bus")
+}
+
+// TestRevokeAcrossReplicasOnCluster runs the cross-replica revocation on a
+// Redis Cluster (REDIS_CLUSTER_ADDRS; .ci/run starts one): each replica has
+// its own cluster client.
+func TestRevokeAcrossReplicasOnCluster(t *testing.T) {
+	srv := testenv.RedisCluster(t)
+	second := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(os.Getenv(testenv.EnvRedisClusterAddrs), ",")})
+	t.Cleanup(func() { _ = second.Close() })
+	a := newReplica(t, srv.Client, srv.Prefix, nil)
+	b := newReplica(t, second, srv.Prefix, nil)
+	onB := openStream(t, b.url, "alice", "acme")
+	waitFor(t, "stream", func() bool { return b.reg.Status().Active == 1 })
+	_, err := a.reg.Revoke(context.Background(), streamauth.Selector{TenantID: "acme"})
+	require.NoError(t, err)
+	assert.Contains(t, readToEnd(t, onB), "event: auth_revoked")
 }
