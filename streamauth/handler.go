@@ -151,10 +151,14 @@ func (a *admission) admit(w http.ResponseWriter, r *http.Request, kind Kind) (*s
 					slog.String("scope", le.Scope), slog.String("user_id", p.UserID), slog.String("tenant_id", p.TenantID))...)
 			problem.Write(w, r, problem.New(http.StatusTooManyRequests, "stream_limit_exceeded",
 				"too many concurrent streams for this "+le.Scope).With("limit", le.Limit).With("current", le.Current).With("scope", le.Scope))
-		case errors.Is(err, ErrTokenExpired):
-			a.reg.refused("token_expired", "")
+		case errors.Is(err, ErrTokenExpired), errors.Is(err, ErrRevoked):
+			reason := authReason(err)
+			a.reg.refused(reason, "")
+			log.LogAttrs(r.Context(), slog.LevelWarn, "streamauth: stream rejected",
+				attrs(slog.String("event", "auth_rejected"), slog.String("reason", reason),
+					slog.String("user_id", p.UserID), slog.String("tenant_id", p.TenantID))...)
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			problem.Write(w, r, problem.New(http.StatusUnauthorized, "token_expired", "a valid bearer token is required to open this stream"))
+			problem.Write(w, r, problem.New(http.StatusUnauthorized, reason, "a valid bearer token is required to open this stream"))
 		default:
 			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "shutting_down", "the server is not accepting streams"))
 		}

@@ -143,7 +143,11 @@ func (a *JWTAuthenticator) AuthenticateToken(_ context.Context, token string) (P
 	if c.Subject == "" || c.TenantID == "" || c.ExpiresAt == nil {
 		return Principal{}, ErrInvalidToken
 	}
-	return Principal{UserID: c.Subject, TenantID: c.TenantID, Roles: c.Roles, ExpiresAt: c.ExpiresAt.Time}, nil
+	p := Principal{UserID: c.Subject, TenantID: c.TenantID, Roles: c.Roles, ExpiresAt: c.ExpiresAt.Time}
+	if c.IssuedAt != nil {
+		p.IssuedAt = c.IssuedAt.Time
+	}
+	return p, nil
 }
 
 // Sign returns an HS256 token for the claims, signed with the

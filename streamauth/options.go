@@ -39,6 +39,7 @@ type config struct {
 	maxPerTenant int
 	eventBuffer  int
 	bus          Broadcaster
+	revokeMemory time.Duration
 }
 
 // Option configures a [Registry].
@@ -69,6 +70,18 @@ func WithMaxStreamsPerTenant(n int) Option { return func(c *config) { c.maxPerTe
 // WithEventBuffer sets how many published events a stream buffers before
 // further events to it are dropped (default 16).
 func WithEventBuffer(n int) Option { return func(c *config) { c.eventBuffer = n } }
+
+// DefaultRevocationMemory is how long a user or tenant revocation keeps
+// refusing credentials issued before it.
+const DefaultRevocationMemory = 24 * time.Hour
+
+// WithRevocationMemory sets how long Registry.Revoke for a user or tenant
+// keeps refusing (401 token_revoked) credentials of it issued at or before
+// the revocation, so that clients that reconnect automatically (a browser
+// EventSource) cannot resume with the revoked token. Set it to at least the
+// longest token lifetime; d <= 0 turns it off (Revoke only drops streams).
+// Default 24h.
+func WithRevocationMemory(d time.Duration) Option { return func(c *config) { c.revokeMemory = d } }
 
 // WithBroadcaster sends every Revoke to the other replicas through b.
 func WithBroadcaster(b Broadcaster) Option { return func(c *config) { c.bus = b } }
@@ -103,7 +116,7 @@ func FromEnv() ([]Option, error) {
 }
 
 func newConfig(opts []Option) (config, error) {
-	c := config{now: time.Now, keepAlive: DefaultKeepAlive, eventBuffer: 16}
+	c := config{now: time.Now, keepAlive: DefaultKeepAlive, eventBuffer: 16, revokeMemory: DefaultRevocationMemory}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)

@@ -19,6 +19,10 @@ type Principal struct {
 	// ExpiresAt is when the credential expires; the stream is dropped then.
 	// The zero time means the credential does not expire.
 	ExpiresAt time.Time
+	// IssuedAt is when the credential was issued (the "iat" claim); zero
+	// when unknown. After Registry.Revoke for a user or tenant, credentials
+	// of it issued at or before the revocation's second open no stream.
+	IssuedAt time.Time
 }
 
 // HasRole reports whether p has the role.
@@ -57,6 +61,9 @@ var (
 	// ErrInvalidToken means the token is malformed, badly signed or lacks
 	// required claims.
 	ErrInvalidToken = errors.New("streamauth: invalid token")
+	// ErrRevoked means the credential was issued before a revocation of
+	// its user or tenant (Registry.Revoke).
+	ErrRevoked = errors.New("streamauth: credential revoked")
 	// ErrUnavailable means the authentication backend failed; the request
 	// is answered 503.
 	ErrUnavailable = errors.New("streamauth: authentication unavailable")
@@ -72,6 +79,8 @@ func authReason(err error) string {
 		return "token_expired"
 	case errors.Is(err, ErrInvalidToken):
 		return "invalid_token"
+	case errors.Is(err, ErrRevoked):
+		return "token_revoked"
 	case errors.Is(err, ErrUnavailable):
 		return "auth_unavailable"
 	default:

@@ -143,6 +143,7 @@ type Registry struct {
 	byTenant map[string]map[*stream]struct{}
 	kinds    map[Kind]int
 	reasons  map[Reason]uint64
+	revoked  map[revokeKey]time.Time // revocation watermarks by user / tenant
 	wg       sync.WaitGroup // live streams, for Close
 	timers   atomic.Int64   // armed expiry timers, for leak checks
 
@@ -164,6 +165,7 @@ func NewRegistry(opts ...Option) (*Registry, error) {
 		byTenant: make(map[string]map[*stream]struct{}),
 		kinds:    make(map[Kind]int),
 		reasons:  make(map[Reason]uint64),
+		revoked:  make(map[revokeKey]time.Time),
 	}
 	if cfg.reg != nil {
 		r.gauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -235,6 +237,10 @@ func (r *Registry) open(parent context.Context, kind Kind, p Principal) (*stream
 	if r.closed {
 		r.mu.Unlock()
 		return nil, nil, ErrClosed
+	}
+	if r.revokedLocked(p, now) {
+		r.mu.Unlock()
+		return nil, nil, ErrRevoked
 	}
 	if n := r.byUser[p.UserID]; r.cfg.maxPerUser > 0 && n >= r.cfg.maxPerUser {
 		r.mu.Unlock()
@@ -407,7 +413,9 @@ func (r *Registry) selectLocked(match func(*stream) bool) []*stream {
 	return out
 }
 
-// Revoke drops every local stream sel matches with reason revoked, then,
+// Revoke drops every local stream sel matches with reason revoked and, for
+// a user or tenant selector, refuses credentials of it issued at or before
+// the revocation for WithRevocationMemory (401 token_revoked). Then,
 // when a Broadcaster is set, sends the revocation to the other replicas. It
 // returns the number of local streams dropped; an error means the broadcast
 // failed (the local streams are dropped regardless).
@@ -433,6 +441,15 @@ func (r *Registry) RevokeLocal(ctx context.Context, sel Selector) (int, error) {
 		return 0, ErrEmptySelector
 	}
 	r.mu.Lock()
+	if sel.StreamID == "" && r.cfg.revokeMemory > 0 {
+		now := r.cfg.now()
+		for k, at := range r.revoked {
+			if now.Sub(at) > r.cfg.revokeMemory {
+				delete(r.revoked, k)
+			}
+		}
+		r.revoked[revokeKey{user: sel.UserID, tenant: sel.TenantID}] = now
+	}
 	var victims []*stream
 	switch {
 	case sel.StreamID != "":
@@ -459,6 +476,28 @@ func (r *Registry) RevokeLocal(ctx context.Context, sel Selector) (int, error) {
 		slog.String("event", "revoked"), slog.String("user_id", sel.UserID),
 		slog.String("tenant_id", sel.TenantID), slog.String("stream_id", sel.StreamID), slog.Int("dropped", n))
 	return n, nil
+}
+
+// revokeKey names a user, a tenant, or a user within a tenant.
+type revokeKey struct{ user, tenant string }
+
+// revokedLocked reports whether a user or tenant revocation covers p: p's
+// credential was issued (at whole-second precision, as JWT iat is) at or
+// before the revocation, or has no issue time.
+func (r *Registry) revokedLocked(p Principal, now time.Time) bool {
+	if len(r.revoked) == 0 {
+		return false
+	}
+	for _, k := range [...]revokeKey{{user: p.UserID}, {tenant: p.TenantID}, {user: p.UserID, tenant: p.TenantID}} {
+		at, ok := r.revoked[k]
+		if !ok || now.Sub(at) > r.cfg.revokeMemory {
+			continue
+		}
+		if p.IssuedAt.IsZero() || !p.IssuedAt.After(at.Truncate(time.Second)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Cleanup drops, as expired, every stream whose expiry is not after the

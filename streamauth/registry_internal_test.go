@@ -14,7 +14,7 @@ import (
 // TestRegistryConcurrentUse opens, publishes to, revokes, cleans up and
 // drops streams from many goroutines at once (run it with -race).
 func TestRegistryConcurrentUse(t *testing.T) {
-	reg, err := NewRegistry(WithMaxStreamsPerUser(1000))
+	reg, err := NewRegistry(WithMaxStreamsPerUser(1000), WithRevocationMemory(-1))
 	require.NoError(t, err)
 	const workers, per = 8, 200
 	var wg sync.WaitGroup

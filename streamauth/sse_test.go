@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -361,4 +362,59 @@ func TestSSEFlushesThroughWrappedWriters(t *testing.T) {
 	sc := openSSE(t, httpClient(t), srv.URL, token(t, auth, "u", "t", time.Now().Add(time.Hour)))
 	// The event arrives while the handler is still running: it was flushed.
 	assert.Equal(t, "event: first\ndata: line1\ndata: line2\n", sc.until(t, "event: first"))
+}
+
+func TestRevocationRefusesOlderCredentials(t *testing.T) {
+	t.Parallel()
+	auth := newAuth(t)
+	reg := newRegistry(t)
+	url := sseServer(t, auth, reg, streamauth.ForwardSSE)
+	c := httpClient(t)
+	now := time.Now()
+	signed := func(user, tenant string, iat time.Time) string {
+		claims := streamauth.Claims{TenantID: tenant}
+		claims.Subject = user
+		claims.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour))
+		if !iat.IsZero() {
+			claims.IssuedAt = jwt.NewNumericDate(iat)
+		}
+		tok, err := auth.Sign(claims)
+		require.NoError(t, err)
+		return tok
+	}
+	old := signed("alice", "acme", now.Add(-time.Minute))
+	sc := openSSE(t, c, url, old)
+	require.Equal(t, http.StatusOK, sc.resp.StatusCode)
+	waitFor(t, "stream", func() bool { return reg.Status().Active == 1 })
+	_, err := reg.Revoke(context.Background(), streamauth.Selector{UserID: "alice"})
+	require.NoError(t, err)
+	sc.until(t, "event: auth_revoked")
+
+	tests := []struct {
+		name   string
+		token  string
+		status int
+	}{
+		{"same token reconnects", old, http.StatusUnauthorized},
+		{"token without iat", signed("alice", "acme", time.Time{}), http.StatusUnauthorized},
+		{"token issued after the revocation", signed("alice", "acme", now.Add(2*time.Second)), http.StatusOK},
+		{"other user", signed("bob", "acme", now.Add(-time.Minute)), http.StatusOK},
+	}
+	for _, tt := range tests {
+		s := openSSE(t, c, url, tt.token)
+		assert.Equal(t, tt.status, s.resp.StatusCode, tt.name)
+		if tt.status == http.StatusUnauthorized {
+			body, _ := s.rest()
+			assert.Contains(t, body, `"reason":"token_revoked"`, tt.name)
+		}
+		s.close()
+	}
+
+	// Without revocation memory, Revoke only drops streams.
+	reg2 := newRegistry(t, streamauth.WithRevocationMemory(-1))
+	url2 := sseServer(t, auth, reg2, streamauth.ForwardSSE)
+	_, err = reg2.Revoke(context.Background(), streamauth.Selector{UserID: "alice"})
+	require.NoError(t, err)
+	s := openSSE(t, c, url2, old)
+	assert.Equal(t, http.StatusOK, s.resp.StatusCode)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -88,8 +89,8 @@ type WSConn struct {
 	auth Authenticator
 	log  *slog.Logger
 
-	msgMu sync.Mutex
-	msgs  chan []byte
+	msgs   chan []byte // client messages other than refreshes
+	wanted atomic.Bool  // Messages was called: apply backpressure
 
 	kaMu  sync.Mutex
 	ka    *time.Timer
@@ -110,7 +111,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(h.adm.cfg.readLimit)
 	wc := &WSConn{st: st, ctx: ctx, req: req, c: c, auth: h.adm.auth, log: h.adm.reg.cfg.log,
-		every: h.adm.reg.cfg.keepAlive}
+		every: h.adm.reg.cfg.keepAlive, msgs: make(chan []byte, 8)}
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
@@ -168,7 +169,7 @@ func (wc *WSConn) ping() {
 		return
 	}
 	wc.kaMu.Unlock()
-	ctx, cancel := context.WithTimeout(wc.ctx, wsWriteTimeout)
+	ctx, cancel := writeContext(wc.ctx)
 	err := wc.c.Ping(ctx)
 	cancel()
 	wc.kaMu.Lock()
@@ -200,14 +201,15 @@ func (wc *WSConn) readLoop() {
 				continue
 			}
 		}
-		wc.msgMu.Lock()
-		ch := wc.msgs
-		wc.msgMu.Unlock()
-		if ch == nil {
+		if !wc.wanted.Load() {
+			select { // keep a few until the handler asks; drop the rest
+			case wc.msgs <- b:
+			default:
+			}
 			continue
 		}
 		select {
-		case ch <- b:
+		case wc.msgs <- b:
 		case <-wc.ctx.Done():
 			return
 		}
@@ -237,7 +239,7 @@ func (wc *WSConn) refresh(token string) {
 			Type      string    `json:"type"`
 			ExpiresAt time.Time `json:"expires_at"`
 		}{"refreshed", p.ExpiresAt})
-		ctx, cancel := context.WithTimeout(wc.ctx, wsWriteTimeout)
+		ctx, cancel := writeContext(wc.ctx)
 		_ = wc.c.Write(ctx, websocket.MessageText, msg)
 		cancel()
 		return
@@ -297,15 +299,24 @@ func (wc *WSConn) Send(ctx context.Context, ev Event) error {
 	return wc.Write(ctx, b)
 }
 
+// writeContext bounds a write by wsWriteTimeout but not by ctx's
+// cancellation: coder/websocket closes the connection abruptly when a
+// write's context ends, which would race the close frame the registry's
+// drop sends (4001/4003) when the stream context is cancelled. Values of
+// ctx are kept.
+func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), wsWriteTimeout)
+}
+
 // Write sends one text message. It does not check tenants; prefer Send for
 // tenant data.
 func (wc *WSConn) Write(ctx context.Context, msg []byte) error {
 	if wc.ctx.Err() != nil {
 		return ErrStreamClosed
 	}
-	ctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
+	wctx, cancel := writeContext(ctx)
 	defer cancel()
-	if err := wc.c.Write(ctx, websocket.MessageText, msg); err != nil {
+	if err := wc.c.Write(wctx, websocket.MessageText, msg); err != nil {
 		if wc.ctx.Err() != nil || isClosedConnErr(err) {
 			return ErrStreamClosed
 		}
@@ -315,14 +326,11 @@ func (wc *WSConn) Write(ctx context.Context, msg []byte) error {
 }
 
 // Messages returns the client's messages other than refreshes. Until it is
-// first called, such messages are discarded; after, the server stops
-// reading while the channel is full.
+// first called, the first messages (up to 8) are kept for it and later ones
+// discarded; once called, the server stops reading while the channel is
+// full (refreshes then wait too), so a handler that asks must keep reading.
 func (wc *WSConn) Messages() <-chan []byte {
-	wc.msgMu.Lock()
-	defer wc.msgMu.Unlock()
-	if wc.msgs == nil {
-		wc.msgs = make(chan []byte, 8)
-	}
+	wc.wanted.Store(true)
 	return wc.msgs
 }
 

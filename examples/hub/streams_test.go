@@ -242,7 +242,9 @@ func TestStreamsWebSocket(t *testing.T) {
 	assert.EqualValues(t, 4003, ce.Code)
 	assert.Equal(t, "revoked", ce.Reason)
 
-	// Expiry: 4001 token_expired.
+	// Expiry: 4001 token_expired. The tenant's revocation refuses tokens
+	// issued in its second or before: mint bob's in the next second.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
 	short, err := a.auth.mint("bob", "acme", nil, 2*time.Second)
 	require.NoError(t, err)
 	c2 := dialHubWS(t, url, short)
@@ -259,12 +261,18 @@ func TestStreamsRevokeAcrossReplicas(t *testing.T) {
 	redisMode := func(c *config) { c.RedisURL = srv.URL }
 	a, urlA := newTestApp(t, redisMode)
 	b, urlB := newTestApp(t, redisMode)
-	s := openHubSSE(t, urlB+"/api/v1/streams/events?access_token="+mintToken(t, b, "alice", "acme", false))
+	aliceTok := mintToken(t, b, "alice", "acme", false)
+	s := openHubSSE(t, urlB+"/api/v1/streams/events?access_token="+aliceTok)
 	s.until(t, "event: hello")
 	resp, body := call(t, "POST", urlA+"/api/v1/streaming/revoke", mintToken(t, a, "root", "ops", true), `{"user_id":"alice"}`)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	assert.EqualValues(t, 0, decodeBody(t, body)["dropped"], "no local stream on replica A")
 	s.until(t, "event: auth_revoked")
+	// The revocation reached B's registry: alice's token no longer opens a
+	// stream there.
+	resp, body = call(t, "GET", urlB+"/api/v1/streams/events?access_token="+aliceTok, "", "")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Equal(t, "token_revoked", decodeBody(t, body)["reason"])
 	hubWaitFor(t, "B dropped", func() bool {
 		return streamStatus(t, urlB, mintToken(t, b, "root", "ops", true))["active"] == float64(0)
 	})
