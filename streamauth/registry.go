@@ -144,8 +144,8 @@ type Registry struct {
 	kinds    map[Kind]int
 	reasons  map[Reason]uint64
 	revoked  map[revokeKey]time.Time // revocation watermarks by user / tenant
-	wg       sync.WaitGroup // live streams, for Close
-	timers   atomic.Int64   // armed expiry timers, for leak checks
+	wg       sync.WaitGroup          // live streams, for Close
+	timers   atomic.Int64            // armed expiry timers, for leak checks
 
 	gauge   *prometheus.GaugeVec
 	dropped *prometheus.CounterVec

@@ -90,7 +90,7 @@ type WSConn struct {
 	log  *slog.Logger
 
 	msgs   chan []byte // client messages other than refreshes
-	wanted atomic.Bool  // Messages was called: apply backpressure
+	wanted atomic.Bool // Messages was called: apply backpressure
 
 	kaMu  sync.Mutex
 	ka    *time.Timer
