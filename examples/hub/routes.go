@@ -39,6 +39,7 @@ func (a *app) setupFeatures(ctx context.Context) error {
 		a.setupIdempotency,
 		a.setupTenancy,
 		a.setupPreviewTokens,
+		a.setupStreams,
 	} {
 		if err := setup(ctx); err != nil {
 			return err
@@ -56,6 +57,7 @@ func (a *app) routes() []route {
 	rs = append(rs, a.idempotencyRoutes()...)
 	rs = append(rs, a.tenancyRoutes()...)
 	rs = append(rs, a.previewTokensRoutes()...)
+	rs = append(rs, a.streamsRoutes()...)
 	return rs
 }
 

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening/streamauth"
+	"github.com/systembuilderhub/hardening/streamauth/redisbus"
+)
+
+// Environment of the hub's live streams (besides streamauth.FromEnv's
+// STREAMAUTH_* variables).
+const (
+	// envStreamHeartbeat is the interval of the "heartbeat" event sent to
+	// every stream (default 15s).
+	envStreamHeartbeat = "HUB_STREAM_HEARTBEAT"
+	// envRedisPrefix prefixes the hub's Redis channels (default "hub:").
+	envRedisPrefix = "HUB_REDIS_PREFIX"
+)
+
+// hubStreams is the hub's live-stream feature: one registry, the
+// authenticator for stream tokens, and the handlers.
+type hubStreams struct {
+	reg    *streamauth.Registry
+	sse    http.Handler
+	ws     http.Handler
+	stopHB func()
+}
+
+// streamsByApp holds each app's stream feature (the app struct belongs to
+// the skeleton; features keep their own state beside it).
+var streamsByApp sync.Map // *app -> *hubStreams
+
+func (a *app) streams() *hubStreams {
+	v, _ := streamsByApp.Load(a)
+	hs, _ := v.(*hubStreams)
+	return hs
+}
+
+// setupStreams builds the stream registry (with revocations over Redis
+// pub/sub when the hub has Redis), the SSE and WebSocket handlers, the event
+// sink that fans a.publish out to the tenant's streams, and the heartbeat.
+func (a *app) setupStreams(ctx context.Context) error {
+	heartbeat := 15 * time.Second
+	if v := os.Getenv(envStreamHeartbeat); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%s=%q: want a positive duration", envStreamHeartbeat, v)
+		}
+		heartbeat = d
+	}
+	opts, err := streamauth.FromEnv()
+	if err != nil {
+		return err
+	}
+	opts = append(opts, streamauth.WithLogger(a.log), streamauth.WithRegisterer(a.reg), streamauth.WithClock(a.now))
+	var bus *redisbus.Bus
+	if a.rdb != nil {
+		prefix := "hub:"
+		if v, ok := os.LookupEnv(envRedisPrefix); ok {
+			prefix = v
+		}
+		if bus, err = redisbus.New(a.rdb, redisbus.WithPrefix(prefix), redisbus.WithLogger(a.log)); err != nil {
+			return err
+		}
+		opts = append(opts, streamauth.WithBroadcaster(bus))
+	}
+	reg, err := streamauth.NewRegistry(opts...)
+	if err != nil {
+		return err
+	}
+	// Streams authenticate themselves (browsers pass access_token in the
+	// query): the hub's tokens, audience and issuer "hub".
+	auth, err := streamauth.NewJWT(a.cfg.AuthSecret, streamauth.WithAudience(hubAudience),
+		streamauth.WithIssuer(hubIssuer), streamauth.WithJWTClock(a.now))
+	if err != nil {
+		return err
+	}
+	// ?tenant_id= names the tenant the client expects; another tenant's
+	// token is refused with 403.
+	resource := streamauth.WithResourceTenant(func(r *http.Request) string { return r.URL.Query().Get("tenant_id") })
+	// Each handler subscribes (Events) before saying hello, so a client
+	// that saw hello sees every later event of its tenant.
+	sse, err := streamauth.SSE(auth, reg, streamauth.SSEHandlerFunc(func(ctx context.Context, s *streamauth.SSEStream) error {
+		_ = s.Events()
+		if err := s.Send(helloEvent(s.Info())); err != nil {
+			return err
+		}
+		return streamauth.ForwardSSE.ServeSSE(ctx, s)
+	}), resource)
+	if err != nil {
+		return err
+	}
+	ws, err := streamauth.WebSocket(auth, reg, streamauth.WSHandlerFunc(func(ctx context.Context, c *streamauth.WSConn) error {
+		_ = c.Events()
+		if err := c.Send(ctx, helloEvent(c.Info())); err != nil {
+			return err
+		}
+		return streamauth.ForwardWS.ServeWS(ctx, c)
+	}), resource)
+	if err != nil {
+		return err
+	}
+	if bus != nil {
+		if err := bus.Start(ctx, reg); err != nil {
+			return err
+		}
+	}
+	hs := &hubStreams{reg: reg, sse: sse, ws: ws}
+	a.eventSinks = append(a.eventSinks, func(tenantID, eventType string, data any) {
+		b, err := json.Marshal(data)
+		if err != nil {
+			a.log.Error("stream event not sent: data does not marshal", "event", eventType, "err", err.Error())
+			return
+		}
+		ev := streamauth.Event{Type: eventType, Data: b}
+		if tenantID == "" {
+			reg.Broadcast(ev)
+			return
+		}
+		reg.Publish(tenantID, ev)
+	})
+	hbCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		t := time.NewTicker(heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-t.C:
+				b, _ := json.Marshal(map[string]string{"time": a.now().UTC().Format(time.RFC3339)})
+				reg.Broadcast(streamauth.Event{Type: "heartbeat", Data: b})
+			}
+		}
+	}()
+	hs.stopHB = func() { stop(); <-hbDone }
+	streamsByApp.Store(a, hs)
+	a.onClose(func(ctx context.Context) error {
+		defer streamsByApp.Delete(a)
+		hs.stopHB()
+		err := reg.Close(ctx)
+		if bus != nil {
+			err = errors.Join(err, bus.Close(ctx))
+		}
+		return err
+	})
+	return nil
+}
+
+func helloEvent(info streamauth.StreamInfo) streamauth.Event {
+	b, _ := json.Marshal(map[string]any{"stream_id": info.ID, "kind": info.Kind, "user_id": info.UserID,
+		"tenant_id": info.TenantID, "expires_at": info.ExpiresAt.UTC().Format(time.RFC3339)})
+	return streamauth.Event{Type: "hello", Data: b}
+}
+
+// streamsRoutes are the live streams and their administration.
+func (a *app) streamsRoutes() []route {
+	hs := a.streams()
+	if hs == nil {
+		return nil
+	}
+	return []route{
+		{Method: http.MethodGet, Pattern: "/api/v1/streams/events", Access: public, Handler: hs.sse},
+		{Method: http.MethodGet, Pattern: "/api/v1/streams/ws", Access: public, Handler: hs.ws},
+		{Method: http.MethodGet, Pattern: "/api/v1/streaming/status", Access: admin, Handler: http.HandlerFunc(hs.status)},
+		{Method: http.MethodPost, Pattern: "/api/v1/streaming/cleanup", Access: admin, Handler: http.HandlerFunc(hs.cleanup)},
+		{Method: http.MethodPost, Pattern: "/api/v1/streaming/revoke", Access: admin, Handler: http.HandlerFunc(hs.revoke)},
+	}
+}
+
+func (hs *hubStreams) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, hs.reg.Status())
+}
+
+func (hs *hubStreams) cleanup(w http.ResponseWriter, r *http.Request) {
+	n, err := hs.reg.Cleanup(r.Context())
+	if err != nil {
+		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "cleanup_interrupted", "the cleanup did not finish").With("dropped", n))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"dropped": n})
+}
+
+func (hs *hubStreams) revoke(w http.ResponseWriter, r *http.Request) {
+	var sel streamauth.Selector
+	if !decodeJSON(w, r, &sel) {
+		return
+	}
+	if sel.IsZero() {
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_selector", `send {"user_id":"..."} or {"tenant_id":"..."}`))
+		return
+	}
+	n, err := hs.reg.Revoke(r.Context(), sel)
+	if err != nil {
+		// The local streams are dropped; the other replicas may not be.
+		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "revocation_broadcast_failed",
+			"streams on this replica were dropped; the revocation did not reach the other replicas").With("dropped", n))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"dropped": n})
+}

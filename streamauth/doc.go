@@ -1,0 +1,28 @@
+// Package streamauth makes long-lived HTTP streams (Server-Sent Events and
+// WebSockets) live exactly as long as the credential and the tenant that
+// opened them allow.
+//
+// A request is turned into a [Principal] by an [Authenticator]; the kit ships
+// [JWTAuthenticator] for HS256 bearer tokens read from the Authorization
+// header, a cookie or an access_token query parameter (browsers' EventSource
+// and WebSocket cannot set headers; a query token is redacted before the
+// request reaches the handler and never logged).
+//
+// [SSE] and [WebSocket] wrap a stream handler. Authentication failures are
+// answered with 401 problem+json before any stream byte (or before the
+// WebSocket upgrade), so a browser EventSource stops reconnecting. An
+// accepted stream is recorded in a [Registry], which arms one timer per
+// stream at the credential's expiry and cancels the handler's context when
+// the stream expires, is revoked ([Registry.Revoke]), sees another tenant's
+// event, or the client goes away. SSE streams then end with a final
+// "event: auth_expired" (or auth_revoked / tenant_mismatch); WebSockets close
+// with 4001 token_expired or 4003 revoked / tenant_mismatch, and WebSocket
+// clients may extend their stream in-band with
+// {"type":"refresh","token":"..."}.
+//
+// Across replicas, package streamauth/redisbus carries revocations over
+// Redis pub/sub: pass it to [WithBroadcaster] and start it on the registry.
+//
+// Handlers must return when their context is done; the package never writes
+// to a stream after the handler returned.
+package streamauth

@@ -1,0 +1,177 @@
+package streamauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/coder/websocket"
+
+	"github.com/systembuilderhub/hardening/internal/problem"
+)
+
+// Event is one message for a stream.
+type Event struct {
+	// ID is the SSE "id:" (the client's next Last-Event-ID) and the
+	// WebSocket message's "id". Optional; must not contain newlines.
+	ID string
+	// Type is the SSE "event:" name and the WebSocket message's "event".
+	// Optional; must not contain newlines.
+	Type string
+	// TenantID is the tenant the event belongs to. A stream of another
+	// tenant never sends it: the stream is dropped instead
+	// (tenant_mismatch). Empty means the stream's own tenant.
+	TenantID string
+	// Data is the payload. WebSocket messages embed it as JSON when it is
+	// valid JSON and as a string otherwise.
+	Data []byte
+}
+
+// NewEvent returns an event of type typ whose data is v marshalled as JSON.
+func NewEvent(typ string, v any) (Event, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Event{}, fmt.Errorf("streamauth: marshal event: %w", err)
+	}
+	return Event{Type: typ, Data: b}, nil
+}
+
+// HandlerOption configures [SSE] and [WebSocket].
+type HandlerOption func(*handlerConfig)
+
+type handlerConfig struct {
+	resourceTenant func(*http.Request) string
+	acceptOptions  *websocket.AcceptOptions
+	readLimit      int64
+}
+
+// WithResourceTenant declares the tenant of the resource a stream is opened
+// for (for example from the path). When it returns a tenant other than the
+// principal's, the stream is refused with 403 tenant_mismatch; "" means the
+// resource is not tenant-scoped.
+func WithResourceTenant(fn func(r *http.Request) string) HandlerOption {
+	return func(c *handlerConfig) { c.resourceTenant = fn }
+}
+
+// WithAcceptOptions sets the WebSocket upgrade options (origin patterns,
+// subprotocols, compression). The default checks the Origin header against
+// the request's host, as coder/websocket does.
+func WithAcceptOptions(o *websocket.AcceptOptions) HandlerOption {
+	return func(c *handlerConfig) { c.acceptOptions = o }
+}
+
+// WithReadLimit sets the largest WebSocket message read (default 32 KiB).
+func WithReadLimit(n int64) HandlerOption { return func(c *handlerConfig) { c.readLimit = n } }
+
+// tokenParamer is implemented by authenticators that read a query token
+// under a name of their own.
+type tokenParamer interface{ tokenParam() string }
+
+func (a *JWTAuthenticator) tokenParam() string { return a.queryParam }
+
+type admission struct {
+	auth  Authenticator
+	reg   *Registry
+	cfg   handlerConfig
+	param string
+}
+
+func newAdmission(auth Authenticator, reg *Registry, opts []HandlerOption) (admission, error) {
+	if auth == nil {
+		return admission{}, errors.New("streamauth: nil Authenticator")
+	}
+	if reg == nil {
+		return admission{}, errors.New("streamauth: nil Registry")
+	}
+	a := admission{auth: auth, reg: reg, param: DefaultTokenParam, cfg: handlerConfig{readLimit: 32 << 10}}
+	if tp, ok := auth.(tokenParamer); ok && tp.tokenParam() != "" {
+		a.param = tp.tokenParam()
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&a.cfg)
+		}
+	}
+	return a, nil
+}
+
+// admit authenticates r and opens its stream, answering the request itself
+// (401/403/429/503 problem+json) when it cannot. The returned request has
+// the stream's context and no query token.
+func (a *admission) admit(w http.ResponseWriter, r *http.Request, kind Kind) (*stream, context.Context, *http.Request, bool) {
+	log := a.reg.cfg.log
+	rr := redactRequest(r, a.param)
+	attrs := func(extra ...slog.Attr) []slog.Attr {
+		return append([]slog.Attr{slog.String("kind", string(kind)), slog.String("method", r.Method),
+			slog.String("url", rr.URL.String()), slog.String("remote", r.RemoteAddr)}, extra...)
+	}
+	p, err := a.auth.Authenticate(r)
+	if err != nil {
+		reason := authReason(err)
+		a.reg.refused(reason, "")
+		log.LogAttrs(r.Context(), slog.LevelWarn, "streamauth: stream rejected",
+			attrs(slog.String("event", "auth_rejected"), slog.String("reason", reason))...)
+		if errors.Is(err, ErrUnavailable) {
+			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, reason, "authentication is unavailable"))
+			return nil, nil, nil, false
+		}
+		chal := `Bearer`
+		if reason != "missing_token" {
+			chal = `Bearer error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", chal)
+		problem.Write(w, r, problem.New(http.StatusUnauthorized, reason, "a valid bearer token is required to open this stream"))
+		return nil, nil, nil, false
+	}
+	if a.cfg.resourceTenant != nil {
+		if rt := a.cfg.resourceTenant(r); rt != "" && rt != p.TenantID {
+			a.reg.refused(string(ReasonTenantMismatch), ReasonTenantMismatch)
+			log.LogAttrs(r.Context(), slog.LevelWarn, "streamauth: stream rejected",
+				attrs(slog.String("event", "tenant_mismatch"), slog.String("reason", string(ReasonTenantMismatch)),
+					slog.String("user_id", p.UserID), slog.String("tenant_id", p.TenantID),
+					slog.String("resource_tenant_id", rt))...)
+			problem.Write(w, r, problem.New(http.StatusForbidden, string(ReasonTenantMismatch),
+				"the stream's resource belongs to another tenant"))
+			return nil, nil, nil, false
+		}
+	}
+	s, ctx, err := a.reg.open(r.Context(), kind, p)
+	if err != nil {
+		var le *LimitError
+		switch {
+		case errors.As(err, &le):
+			a.reg.refused("stream_limit_exceeded", "")
+			log.LogAttrs(r.Context(), slog.LevelWarn, "streamauth: stream rejected",
+				attrs(slog.String("event", "limit_exceeded"), slog.String("reason", "stream_limit_exceeded"),
+					slog.String("scope", le.Scope), slog.String("user_id", p.UserID), slog.String("tenant_id", p.TenantID))...)
+			problem.Write(w, r, problem.New(http.StatusTooManyRequests, "stream_limit_exceeded",
+				"too many concurrent streams for this "+le.Scope).With("limit", le.Limit).With("current", le.Current).With("scope", le.Scope))
+		case errors.Is(err, ErrTokenExpired), errors.Is(err, ErrRevoked):
+			reason := authReason(err)
+			a.reg.refused(reason, "")
+			log.LogAttrs(r.Context(), slog.LevelWarn, "streamauth: stream rejected",
+				attrs(slog.String("event", "auth_rejected"), slog.String("reason", reason),
+					slog.String("user_id", p.UserID), slog.String("tenant_id", p.TenantID))...)
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			problem.Write(w, r, problem.New(http.StatusUnauthorized, reason, "a valid bearer token is required to open this stream"))
+		default:
+			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "shutting_down", "the server is not accepting streams"))
+		}
+		return nil, nil, nil, false
+	}
+	log.LogAttrs(r.Context(), slog.LevelInfo, "streamauth: stream accepted",
+		attrs(slog.String("event", "accepted"), slog.String("stream_id", s.info.ID),
+			slog.String("user_id", p.UserID), slog.String("tenant_id", p.TenantID), slog.Time("expires_at", p.ExpiresAt))...)
+	return s, ctx, rr.WithContext(ctx), true
+}
+
+func validLine(s string) bool { return !strings.ContainsAny(s, "\r\n") }
+
+func isClosedConnErr(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled)
+}

@@ -1,0 +1,259 @@
+package redisbus
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/systembuilderhub/hardening/streamauth"
+)
+
+// DefaultChannel is the channel name, after the prefix.
+const DefaultChannel = "streamauth:revocations"
+
+// Revoker is what a Bus applies remote revocations to;
+// *streamauth.Registry implements it.
+type Revoker interface {
+	RevokeLocal(ctx context.Context, sel streamauth.Selector) (int, error)
+}
+
+var _ streamauth.Broadcaster = (*Bus)(nil)
+var _ Revoker = (*streamauth.Registry)(nil)
+
+type config struct {
+	prefix     string
+	channel    string
+	log        *slog.Logger
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	idlePing   time.Duration
+}
+
+// Option configures a Bus.
+type Option func(*config)
+
+// WithPrefix prefixes the channel name (default none), so several
+// applications or tests share one Redis.
+func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
+
+// WithChannel sets the channel name after the prefix (default
+// DefaultChannel).
+func WithChannel(name string) Option { return func(c *config) { c.channel = name } }
+
+// WithLogger sets the logger for connection and revocation events; nil
+// discards.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithBackoff sets the reconnect backoff bounds (default 100ms to 5s,
+// doubling).
+func WithBackoff(min, max time.Duration) Option {
+	return func(c *config) { c.minBackoff, c.maxBackoff = min, max }
+}
+
+// WithIdlePing sets how long the subscription may be silent before the bus
+// pings Redis to detect a dead connection (default 30s).
+func WithIdlePing(d time.Duration) Option { return func(c *config) { c.idlePing = d } }
+
+// Bus publishes and receives revocations on one Redis channel.
+type Bus struct {
+	client redis.UniversalClient
+	cfg    config
+	ch     string
+	origin string
+
+	mu      sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	ps      *redis.PubSub
+	done    chan struct{}
+}
+
+// New returns a Bus on client. It does not connect until Start or the first
+// broadcast.
+func New(client redis.UniversalClient, opts ...Option) (*Bus, error) {
+	if client == nil {
+		return nil, errors.New("redisbus: nil client")
+	}
+	cfg := config{channel: DefaultChannel, minBackoff: 100 * time.Millisecond, maxBackoff: 5 * time.Second, idlePing: 30 * time.Second}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if cfg.log == nil {
+		cfg.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.channel == "" {
+		return nil, errors.New("redisbus: empty channel name")
+	}
+	if cfg.minBackoff <= 0 || cfg.maxBackoff < cfg.minBackoff {
+		return nil, errors.New("redisbus: invalid backoff bounds")
+	}
+	if cfg.idlePing <= 0 {
+		return nil, errors.New("redisbus: idle ping must be positive")
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &Bus{client: client, cfg: cfg, ch: cfg.prefix + cfg.channel, origin: hex.EncodeToString(b[:])}, nil
+}
+
+// Channel returns the Redis channel the bus uses.
+func (b *Bus) Channel() string { return b.ch }
+
+type message struct {
+	Origin   string `json:"origin"`
+	UserID   string `json:"user_id,omitempty"`
+	TenantID string `json:"tenant_id,omitempty"`
+	StreamID string `json:"stream_id,omitempty"`
+}
+
+// BroadcastRevoke publishes a revocation for the other replicas.
+func (b *Bus) BroadcastRevoke(ctx context.Context, sel streamauth.Selector) error {
+	if sel.IsZero() {
+		return streamauth.ErrEmptySelector
+	}
+	payload, err := json.Marshal(message{Origin: b.origin, UserID: sel.UserID, TenantID: sel.TenantID, StreamID: sel.StreamID})
+	if err != nil {
+		return err
+	}
+	if err := b.client.Publish(ctx, b.ch, payload).Err(); err != nil {
+		return fmt.Errorf("redisbus: publish: %w", err)
+	}
+	return nil
+}
+
+// Start subscribes to the channel and applies every revocation from other
+// replicas to r until Close or until ctx is done. It returns once the
+// subscription is confirmed, or the error that prevented it.
+func (b *Bus) Start(ctx context.Context, r Revoker) error {
+	if r == nil {
+		return errors.New("redisbus: nil Revoker")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		return errors.New("redisbus: already started")
+	}
+	ps := b.client.Subscribe(ctx, b.ch)
+	msg, err := ps.Receive(ctx)
+	if err == nil {
+		if _, ok := msg.(*redis.Subscription); !ok {
+			err = fmt.Errorf("unexpected %T", msg)
+		}
+	}
+	if err != nil {
+		_ = ps.Close()
+		return fmt.Errorf("redisbus: subscribe %s: %w", b.ch, err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	b.started, b.cancel, b.ps, b.done = true, cancel, ps, make(chan struct{})
+	b.cfg.log.LogAttrs(ctx, slog.LevelInfo, "redisbus: subscribed", slog.String("channel", b.ch))
+	go func() {
+		defer close(b.done)
+		defer stop()
+		b.run(runCtx, ps, r)
+	}()
+	// ctx ending stops the loop; the blocking read needs the PubSub closed.
+	context.AfterFunc(runCtx, func() { _ = ps.Close() })
+	return nil
+}
+
+func (b *Bus) run(ctx context.Context, ps *redis.PubSub, r Revoker) {
+	log := b.cfg.log
+	lost := false
+	backoff := b.cfg.minBackoff
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, b.cfg.idlePing)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !lost {
+				// Idle: check the connection is alive.
+				if perr := ps.Ping(ctx); perr == nil {
+					continue
+				} else {
+					err = perr
+				}
+			}
+			if !lost {
+				lost = true
+				log.LogAttrs(ctx, slog.LevelWarn, "redisbus: connection lost, reconnecting",
+					slog.String("channel", b.ch), slog.String("error", err.Error()))
+			}
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			backoff = min(2*backoff, b.cfg.maxBackoff)
+			continue
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if lost && m.Kind == "subscribe" {
+				lost = false
+				backoff = b.cfg.minBackoff
+				log.LogAttrs(ctx, slog.LevelInfo, "redisbus: reconnected", slog.String("channel", b.ch))
+			}
+		case *redis.Message:
+			b.apply(ctx, m.Payload, r)
+		}
+	}
+}
+
+func (b *Bus) apply(ctx context.Context, payload string, r Revoker) {
+	var m message
+	if err := json.Unmarshal([]byte(payload), &m); err != nil {
+		b.cfg.log.LogAttrs(ctx, slog.LevelWarn, "redisbus: malformed revocation ignored", slog.String("channel", b.ch))
+		return
+	}
+	if m.Origin == b.origin {
+		return
+	}
+	sel := streamauth.Selector{UserID: m.UserID, TenantID: m.TenantID, StreamID: m.StreamID}
+	if sel.IsZero() {
+		return
+	}
+	n, err := r.RevokeLocal(ctx, sel)
+	if err != nil {
+		b.cfg.log.LogAttrs(ctx, slog.LevelError, "redisbus: applying revocation failed", slog.String("error", err.Error()))
+		return
+	}
+	b.cfg.log.LogAttrs(ctx, slog.LevelInfo, "redisbus: remote revocation applied",
+		slog.String("origin", m.Origin), slog.String("user_id", sel.UserID), slog.String("tenant_id", sel.TenantID),
+		slog.String("stream_id", sel.StreamID), slog.Int("dropped", n))
+}
+
+// Close stops receiving and waits for the receive loop to end (or ctx).
+// It does not close the Redis client.
+func (b *Bus) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if !b.started || b.cancel == nil {
+		b.mu.Unlock()
+		return nil
+	}
+	cancel, done := b.cancel, b.done
+	b.cancel = nil
+	b.mu.Unlock()
+	cancel()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,241 @@
+package redisbus_test
+
+import (
+	"bufio"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/systembuilderhub/hardening/internal/testenv"
+	"github.com/systembuilderhub/hardening/streamauth"
+	"github.com/systembuilderhub/hardening/streamauth/redisbus"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var secret = []byte("0123456789abcdef0123456789abcdef")
+
+// replica is one process's registry, bus and SSE server.
+type replica struct {
+	reg *streamauth.Registry
+	bus *redisbus.Bus
+	url string
+}
+
+func newReplica(t *testing.T, client redis.UniversalClient, prefix string, log *slog.Logger) *replica {
+	t.Helper()
+	bus, err := redisbus.New(client, redisbus.WithPrefix(prefix), redisbus.WithLogger(log),
+		redisbus.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
+	require.NoError(t, err)
+	reg, err := streamauth.NewRegistry(streamauth.WithBroadcaster(bus), streamauth.WithLogger(log))
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, bus.Start(ctx, reg))
+	auth, err := streamauth.NewJWT(secret)
+	require.NoError(t, err)
+	h, err := streamauth.SSE(auth, reg, streamauth.ForwardSSE)
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = reg.Close(ctx)
+		srv.Close()
+		_ = bus.Close(ctx)
+	})
+	return &replica{reg: reg, bus: bus, url: srv.URL}
+}
+
+func openStream(t *testing.T, url, user, tenant string) *bufio.Reader {
+	t.Helper()
+	a, err := streamauth.NewJWT(secret)
+	require.NoError(t, err)
+	tok, err := a.Sign(streamauth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: user,
+		ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}, TenantID: tenant})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"?access_token="+tok, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { cancel(); resp.Body.Close() })
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	return bufio.NewReader(resp.Body)
+}
+
+// readToEnd returns the rest of the stream.
+func readToEnd(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	var b strings.Builder
+	for {
+		line, err := r.ReadString('\n')
+		b.WriteString(line)
+		if err != nil {
+			return b.String()
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestRevokeOnReplicaADropsStreamOnReplicaB(t *testing.T) {
+	srv := testenv.Redis(t)
+	a := newReplica(t, srv.Client, srv.Prefix, nil)
+	b := newReplica(t, srv.NewClient(t), srv.Prefix, nil)
+	assert.True(t, strings.HasPrefix(a.bus.Channel(), srv.Prefix))
+
+	onB := openStream(t, b.url, "alice", "acme")
+	otherOnB := openStream(t, b.url, "bob", "acme")
+	onA := openStream(t, a.url, "alice", "acme")
+	waitFor(t, "streams", func() bool { return a.reg.Status().Active == 1 && b.reg.Status().Active == 2 })
+
+	n, err := a.reg.Revoke(context.Background(), streamauth.Selector{UserID: "alice"})
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "Revoke counts local streams")
+	assert.Contains(t, readToEnd(t, onA), "event: auth_revoked")
+	assert.Contains(t, readToEnd(t, onB), "event: auth_revoked")
+	waitFor(t, "B dropped alice", func() bool { return b.reg.Status().Active == 1 })
+	assert.Equal(t, "bob", b.reg.Streams()[0].UserID)
+	assert.EqualValues(t, 1, b.reg.Status().ByReason[streamauth.ReasonRevoked])
+
+	// By tenant, from B to A.
+	onA2 := openStream(t, a.url, "carol", "acme")
+	waitFor(t, "stream on A", func() bool { return a.reg.Status().Active == 1 })
+	_, err = b.reg.Revoke(context.Background(), streamauth.Selector{TenantID: "acme"})
+	require.NoError(t, err)
+	assert.Contains(t, readToEnd(t, onA2), "event: auth_revoked")
+	assert.Contains(t, readToEnd(t, otherOnB), "event: auth_revoked")
+}
+
+// trackingDialer records the connections it opens so the test can cut them.
+type trackingDialer struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (d *trackingDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err == nil {
+		d.mu.Lock()
+		d.conns = append(d.conns, c)
+		d.mu.Unlock()
+	}
+	return c, err
+}
+
+func (d *trackingDialer) cut() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.conns {
+		_ = c.Close()
+	}
+	d.conns = nil
+}
+
+type logSink struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logSink) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestReconnectsAfterLostConnection(t *testing.T) {
+	srv := testenv.Redis(t)
+	opt, err := redis.ParseURL(srv.URL)
+	require.NoError(t, err)
+	d := &trackingDialer{}
+	opt.Dialer = d.dial
+	client := redis.NewClient(opt)
+	t.Cleanup(func() { _ = client.Close() })
+	var logs logSink
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	b := newReplica(t, client, srv.Prefix, log)
+	a := newReplica(t, srv.Client, srv.Prefix, nil)
+
+	d.cut()
+	waitFor(t, "loss logged", func() bool { return strings.Contains(logs.String(), "connection lost") })
+	waitFor(t, "reconnect logged", func() bool { return strings.Contains(logs.String(), "reconnected") })
+
+	onB := openStream(t, b.url, "alice", "acme")
+	waitFor(t, "stream", func() bool { return b.reg.Status().Active == 1 })
+	_, err = a.reg.Revoke(context.Background(), streamauth.Selector{UserID: "alice"})
+	require.NoError(t, err)
+	assert.Contains(t, readToEnd(t, onB), "event: auth_revoked")
+}
+
+func TestBroadcastFailureIsReported(t *testing.T) {
+	srv := testenv.Redis(t)
+	c := srv.NewClient(t)
+	bus, err := redisbus.New(c, redisbus.WithPrefix(srv.Prefix))
+	require.NoError(t, err)
+	reg, err := streamauth.NewRegistry(streamauth.WithBroadcaster(bus))
+	require.NoError(t, err)
+	defer reg.Close(context.Background())
+	require.NoError(t, c.Close())
+	_, err = reg.Revoke(context.Background(), streamauth.Selector{UserID: "x"})
+	assert.Error(t, err)
+	assert.Error(t, bus.Start(context.Background(), reg), "cannot subscribe on a closed client")
+}
+
+func TestNewValidates(t *testing.T) {
+	srv := testenv.Redis(t)
+	_, err := redisbus.New(nil)
+	assert.Error(t, err)
+	_, err = redisbus.New(srv.Client, redisbus.WithChannel(""))
+	assert.Error(t, err)
+	_, err = redisbus.New(srv.Client, redisbus.WithBackoff(time.Second, time.Millisecond))
+	assert.Error(t, err)
+	bus, err := redisbus.New(srv.Client, redisbus.WithPrefix(srv.Prefix))
+	require.NoError(t, err)
+	assert.Equal(t, srv.Prefix+redisbus.DefaultChannel, bus.Channel())
+	assert.ErrorIs(t, bus.BroadcastRevoke(context.Background(), streamauth.Selector{}), streamauth.ErrEmptySelector)
+	assert.NoError(t, bus.Close(context.Background()), "closing an unstarted bus")
+}
+
+// TestRevokeAcrossReplicasOnCluster runs the cross-replica revocation on a
+// Redis Cluster (REDIS_CLUSTER_ADDRS; .ci/run starts one): each replica has
+// its own cluster client.
+func TestRevokeAcrossReplicasOnCluster(t *testing.T) {
+	srv := testenv.RedisCluster(t)
+	second := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(os.Getenv(testenv.EnvRedisClusterAddrs), ",")})
+	t.Cleanup(func() { _ = second.Close() })
+	a := newReplica(t, srv.Client, srv.Prefix, nil)
+	b := newReplica(t, second, srv.Prefix, nil)
+	onB := openStream(t, b.url, "alice", "acme")
+	waitFor(t, "stream", func() bool { return b.reg.Status().Active == 1 })
+	_, err := a.reg.Revoke(context.Background(), streamauth.Selector{TenantID: "acme"})
+	require.NoError(t, err)
+	assert.Contains(t, readToEnd(t, onB), "event: auth_revoked")
+}

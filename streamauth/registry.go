@@ -1,0 +1,651 @@
+package streamauth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Kind is the transport of a stream.
+type Kind string
+
+// Stream kinds.
+const (
+	KindSSE       Kind = "sse"
+	KindWebSocket Kind = "websocket"
+)
+
+// Reason says why a stream ended or was refused.
+type Reason string
+
+// Reasons a stream ends.
+const (
+	// ReasonExpired: the credential reached its expiry.
+	ReasonExpired Reason = "expired"
+	// ReasonRevoked: Registry.Revoke matched the stream.
+	ReasonRevoked Reason = "revoked"
+	// ReasonTenantMismatch: the stream was opened for, or sent, another
+	// tenant's data.
+	ReasonTenantMismatch Reason = "tenant_mismatch"
+	// ReasonClientClosed: the client went away.
+	ReasonClientClosed Reason = "client_closed"
+	// ReasonCompleted: the handler returned on its own.
+	ReasonCompleted Reason = "completed"
+	// ReasonRefreshRejected: a WebSocket in-band refresh was invalid,
+	// expired or for another user.
+	ReasonRefreshRejected Reason = "refresh_rejected"
+	// ReasonShutdown: Registry.Close ended the stream.
+	ReasonShutdown Reason = "shutdown"
+)
+
+var allReasons = []Reason{ReasonExpired, ReasonRevoked, ReasonTenantMismatch, ReasonClientClosed,
+	ReasonCompleted, ReasonRefreshRejected, ReasonShutdown}
+
+// DropError is the cause (context.Cause) of a stream context the registry
+// cancelled.
+type DropError struct{ Reason Reason }
+
+func (e *DropError) Error() string { return "streamauth: stream dropped: " + string(e.Reason) }
+
+// DropReason returns why the stream whose context ctx is was dropped, once
+// it was.
+func DropReason(ctx context.Context) (Reason, bool) {
+	var de *DropError
+	if errors.As(context.Cause(ctx), &de) {
+		return de.Reason, true
+	}
+	return "", false
+}
+
+// Errors of Registry operations.
+var (
+	// ErrClosed: the registry is closed and accepts no streams.
+	ErrClosed = errors.New("streamauth: registry closed")
+	// ErrEmptySelector: Revoke was given a selector that matches nothing.
+	ErrEmptySelector = errors.New("streamauth: empty selector")
+	// ErrStreamClosed: a send on a stream that has ended.
+	ErrStreamClosed = errors.New("streamauth: stream closed")
+	// ErrTenantMismatch: a send of another tenant's event; the stream is
+	// dropped.
+	ErrTenantMismatch = errors.New("streamauth: event for another tenant")
+)
+
+// LimitError is returned when a concurrent-stream limit is reached; the
+// handlers answer it with 429.
+type LimitError struct {
+	// Scope is "user" or "tenant".
+	Scope string
+	// Limit is the configured limit; Current the streams open now.
+	Limit, Current int
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("streamauth: %s stream limit %d reached", e.Scope, e.Limit)
+}
+
+// StreamInfo describes one live stream.
+type StreamInfo struct {
+	ID        string    `json:"id"`
+	Kind      Kind      `json:"kind"`
+	UserID    string    `json:"user_id"`
+	TenantID  string    `json:"tenant_id"`
+	OpenedAt  time.Time `json:"opened_at"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// Selector picks streams to revoke. Every non-empty field must match; a
+// selector with no field set is rejected.
+type Selector struct {
+	UserID   string `json:"user_id,omitempty"`
+	TenantID string `json:"tenant_id,omitempty"`
+	StreamID string `json:"stream_id,omitempty"`
+}
+
+// IsZero reports whether no field is set.
+func (s Selector) IsZero() bool { return s == Selector{} }
+
+func (s Selector) matches(i *StreamInfo) bool {
+	return (s.UserID == "" || s.UserID == i.UserID) &&
+		(s.TenantID == "" || s.TenantID == i.TenantID) &&
+		(s.StreamID == "" || s.StreamID == i.ID)
+}
+
+// Status is a snapshot of the registry. It marshals to the JSON the hub's
+// status endpoint returns.
+type Status struct {
+	// Active is the number of live streams; SSE and WebSocket split it.
+	Active    int `json:"active"`
+	SSE       int `json:"sse"`
+	WebSocket int `json:"websocket"`
+	// ByReason counts streams ended (or refused, for tenant_mismatch)
+	// since the registry started, by reason.
+	ByReason map[Reason]uint64 `json:"by_reason"`
+}
+
+// Registry tracks every live stream of one process. Each stream has one
+// timer, armed at its credential's expiry; nothing scans. The zero value is
+// not usable: use [NewRegistry]. A Registry is safe for concurrent use.
+type Registry struct {
+	cfg config
+
+	mu       sync.Mutex
+	closed   bool
+	streams  map[string]*stream
+	byUser   map[string]int
+	byTenant map[string]map[*stream]struct{}
+	kinds    map[Kind]int
+	reasons  map[Reason]uint64
+	revoked  map[revokeKey]time.Time // revocation watermarks by user / tenant
+	wg       sync.WaitGroup          // live streams, for Close
+	timers   atomic.Int64            // armed expiry timers, for leak checks
+
+	gauge   *prometheus.GaugeVec
+	dropped *prometheus.CounterVec
+	authRej *prometheus.CounterVec
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry(opts ...Option) (*Registry, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	r := &Registry{
+		cfg:      cfg,
+		streams:  make(map[string]*stream),
+		byUser:   make(map[string]int),
+		byTenant: make(map[string]map[*stream]struct{}),
+		kinds:    make(map[Kind]int),
+		reasons:  make(map[Reason]uint64),
+		revoked:  make(map[revokeKey]time.Time),
+	}
+	if cfg.reg != nil {
+		r.gauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hardening_streamauth_streams",
+			Help: "Live authenticated streams by kind.",
+		}, []string{"kind"})
+		r.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hardening_streamauth_dropped_total",
+			Help: "Streams ended or refused, by reason.",
+		}, []string{"reason"})
+		r.authRej = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hardening_streamauth_auth_rejected_total",
+			Help: "Stream requests refused before the stream opened, by reason.",
+		}, []string{"reason"})
+		for _, c := range []prometheus.Collector{r.gauge, r.dropped, r.authRej} {
+			if err := cfg.reg.Register(c); err != nil {
+				return nil, fmt.Errorf("streamauth: register metrics: %w", err)
+			}
+		}
+		for _, k := range []Kind{KindSSE, KindWebSocket} {
+			r.gauge.WithLabelValues(string(k))
+		}
+		for _, re := range allReasons {
+			r.dropped.WithLabelValues(string(re))
+		}
+	}
+	return r, nil
+}
+
+// stream is one registry entry.
+type stream struct {
+	reg    *Registry
+	cancel context.CancelCauseFunc
+
+	// Guarded by reg.mu.
+	info     StreamInfo
+	deadline time.Time // monotonic deadline of the timer
+	timer    *time.Timer
+	done     bool
+	armed    bool // timer armed (counted in reg.timers)
+	events   chan Event
+	// wgDone is called once when the stream's handler finished.
+	finished bool
+}
+
+func (s *stream) snapshot() StreamInfo {
+	s.reg.mu.Lock()
+	defer s.reg.mu.Unlock()
+	return s.info
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// open records a new stream for p and returns it with its context, which
+// derives from parent and carries the principal.
+func (r *Registry) open(parent context.Context, kind Kind, p Principal) (*stream, context.Context, error) {
+	now := r.cfg.now()
+	if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
+		return nil, nil, ErrTokenExpired
+	}
+	s := &stream{reg: r, info: StreamInfo{ID: newID(), Kind: kind, UserID: p.UserID, TenantID: p.TenantID,
+		OpenedAt: now, ExpiresAt: p.ExpiresAt}}
+
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	if r.revokedLocked(p, now) {
+		r.mu.Unlock()
+		return nil, nil, ErrRevoked
+	}
+	if n := r.byUser[p.UserID]; r.cfg.maxPerUser > 0 && n >= r.cfg.maxPerUser {
+		r.mu.Unlock()
+		return nil, nil, &LimitError{Scope: "user", Limit: r.cfg.maxPerUser, Current: n}
+	}
+	if n := len(r.byTenant[p.TenantID]); r.cfg.maxPerTenant > 0 && n >= r.cfg.maxPerTenant {
+		r.mu.Unlock()
+		return nil, nil, &LimitError{Scope: "tenant", Limit: r.cfg.maxPerTenant, Current: n}
+	}
+	ctx, cancel := context.WithCancelCause(parent)
+	pp := p
+	ctx = context.WithValue(context.WithValue(ctx, principalCtxKey, &pp), streamCtxKey, s)
+	s.cancel = cancel
+	r.streams[s.info.ID] = s
+	r.byUser[p.UserID]++
+	set := r.byTenant[p.TenantID]
+	if set == nil {
+		set = make(map[*stream]struct{})
+		r.byTenant[p.TenantID] = set
+	}
+	set[s] = struct{}{}
+	r.kinds[kind]++
+	r.wg.Add(1)
+	if !p.ExpiresAt.IsZero() {
+		d := p.ExpiresAt.Sub(now)
+		s.deadline = time.Now().Add(d)
+		s.timer = time.AfterFunc(d, s.onTimer)
+		s.timerArmed(true)
+	}
+	r.mu.Unlock()
+
+	if r.gauge != nil {
+		r.gauge.WithLabelValues(string(kind)).Inc()
+	}
+	return s, ctx, nil
+}
+
+// onTimer runs when the stream's timer fires. A refresh may have moved the
+// deadline after the timer fired; then the timer is re-armed.
+func (s *stream) onTimer() {
+	r := s.reg
+	r.mu.Lock()
+	s.timerArmed(false)
+	if s.done {
+		r.mu.Unlock()
+		return
+	}
+	if left := time.Until(s.deadline); left > 0 {
+		s.timer.Reset(left)
+		s.timerArmed(true)
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	s.drop(ReasonExpired)
+}
+
+// timerArmed tracks the stream's timer state for ArmedTimers; the caller
+// holds reg.mu.
+func (s *stream) timerArmed(on bool) {
+	if on == s.armed {
+		return
+	}
+	s.armed = on
+	if on {
+		s.reg.timers.Add(1)
+	} else {
+		s.reg.timers.Add(-1)
+	}
+}
+
+// extend moves the stream's expiry to exp (a refreshed credential).
+func (s *stream) extend(exp time.Time) bool {
+	r := s.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.done {
+		return false
+	}
+	s.info.ExpiresAt = exp
+	if exp.IsZero() {
+		if s.timer != nil && s.timer.Stop() {
+			s.timerArmed(false)
+		}
+		return true
+	}
+	d := exp.Sub(r.cfg.now())
+	s.deadline = time.Now().Add(d)
+	if s.timer == nil {
+		s.timer = time.AfterFunc(d, s.onTimer)
+		s.timerArmed(true)
+	} else if !s.timer.Reset(d) {
+		s.timerArmed(true) // it had fired or been stopped
+	}
+	return true
+}
+
+// drop ends the stream for reason, once: it leaves the registry, its timer
+// stops and its context is cancelled with a *DropError cause. It reports
+// whether this call dropped it.
+func (s *stream) drop(reason Reason) bool {
+	r := s.reg
+	r.mu.Lock()
+	if s.done {
+		r.mu.Unlock()
+		return false
+	}
+	s.done = true
+	r.removeLocked(s)
+	r.reasons[reason]++
+	info := s.info
+	if s.timer != nil && s.timer.Stop() {
+		s.timerArmed(false)
+	}
+	r.mu.Unlock()
+
+	if r.gauge != nil {
+		r.gauge.WithLabelValues(string(info.Kind)).Dec()
+		r.dropped.WithLabelValues(string(reason)).Inc()
+	}
+	s.cancel(&DropError{Reason: reason})
+	lvl := slog.LevelInfo
+	if reason == ReasonClientClosed || reason == ReasonCompleted {
+		lvl = slog.LevelDebug
+	}
+	r.cfg.log.LogAttrs(context.Background(), lvl, "streamauth: stream dropped",
+		slog.String("event", "stream_dropped"), slog.String("reason", string(reason)),
+		slog.String("stream_id", info.ID), slog.String("kind", string(info.Kind)),
+		slog.String("user_id", info.UserID), slog.String("tenant_id", info.TenantID),
+		slog.Time("expires_at", info.ExpiresAt))
+	return true
+}
+
+// finish is called once by the handler wrapper when the stream's handler
+// and every write to the stream are over.
+func (s *stream) finish() {
+	r := s.reg
+	r.mu.Lock()
+	f := s.finished
+	s.finished = true
+	r.mu.Unlock()
+	if !f {
+		r.wg.Done()
+	}
+}
+
+func (r *Registry) removeLocked(s *stream) {
+	delete(r.streams, s.info.ID)
+	if n := r.byUser[s.info.UserID] - 1; n > 0 {
+		r.byUser[s.info.UserID] = n
+	} else {
+		delete(r.byUser, s.info.UserID)
+	}
+	if set := r.byTenant[s.info.TenantID]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(r.byTenant, s.info.TenantID)
+		}
+	}
+	r.kinds[s.info.Kind]--
+}
+
+func (r *Registry) selectLocked(match func(*stream) bool) []*stream {
+	var out []*stream
+	for _, s := range r.streams {
+		if match(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Revoke drops every local stream sel matches with reason revoked and, for
+// a user or tenant selector, refuses credentials of it issued at or before
+// the revocation for WithRevocationMemory (401 token_revoked). Then,
+// when a Broadcaster is set, sends the revocation to the other replicas. It
+// returns the number of local streams dropped; an error means the broadcast
+// failed (the local streams are dropped regardless).
+func (r *Registry) Revoke(ctx context.Context, sel Selector) (int, error) {
+	n, err := r.RevokeLocal(ctx, sel)
+	if err != nil {
+		return 0, err
+	}
+	if r.cfg.bus != nil {
+		if err := r.cfg.bus.BroadcastRevoke(ctx, sel); err != nil {
+			r.cfg.log.LogAttrs(ctx, slog.LevelError, "streamauth: revocation broadcast failed",
+				slog.String("event", "revoke_broadcast_failed"), slog.String("error", err.Error()))
+			return n, fmt.Errorf("streamauth: broadcast revocation: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// RevokeLocal drops the streams of this registry that sel matches, without
+// broadcasting. Broadcasters call it for revocations from other replicas.
+func (r *Registry) RevokeLocal(ctx context.Context, sel Selector) (int, error) {
+	if sel.IsZero() {
+		return 0, ErrEmptySelector
+	}
+	r.mu.Lock()
+	if sel.StreamID == "" && r.cfg.revokeMemory > 0 {
+		now := r.cfg.now()
+		for k, at := range r.revoked {
+			if now.Sub(at) > r.cfg.revokeMemory {
+				delete(r.revoked, k)
+			}
+		}
+		r.revoked[revokeKey{user: sel.UserID, tenant: sel.TenantID}] = now
+	}
+	var victims []*stream
+	switch {
+	case sel.StreamID != "":
+		if s := r.streams[sel.StreamID]; s != nil && sel.matches(&s.info) {
+			victims = []*stream{s}
+		}
+	case sel.TenantID != "":
+		for s := range r.byTenant[sel.TenantID] {
+			if sel.matches(&s.info) {
+				victims = append(victims, s)
+			}
+		}
+	default:
+		victims = r.selectLocked(func(s *stream) bool { return sel.matches(&s.info) })
+	}
+	r.mu.Unlock()
+	n := 0
+	for _, s := range victims {
+		if s.drop(ReasonRevoked) {
+			n++
+		}
+	}
+	r.cfg.log.LogAttrs(ctx, slog.LevelInfo, "streamauth: streams revoked",
+		slog.String("event", "revoked"), slog.String("user_id", sel.UserID),
+		slog.String("tenant_id", sel.TenantID), slog.String("stream_id", sel.StreamID), slog.Int("dropped", n))
+	return n, nil
+}
+
+// revokeKey names a user, a tenant, or a user within a tenant.
+type revokeKey struct{ user, tenant string }
+
+// revokedLocked reports whether a user or tenant revocation covers p: p's
+// credential was issued (at whole-second precision, as JWT iat is) at or
+// before the revocation, or has no issue time.
+func (r *Registry) revokedLocked(p Principal, now time.Time) bool {
+	if len(r.revoked) == 0 {
+		return false
+	}
+	for _, k := range [...]revokeKey{{user: p.UserID}, {tenant: p.TenantID}, {user: p.UserID, tenant: p.TenantID}} {
+		at, ok := r.revoked[k]
+		if !ok || now.Sub(at) > r.cfg.revokeMemory {
+			continue
+		}
+		if p.IssuedAt.IsZero() || !p.IssuedAt.After(at.Truncate(time.Second)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Cleanup drops, as expired, every stream whose expiry is not after the
+// registry clock's now (for example after a clock jump the timers did not
+// see) and returns how many it dropped.
+func (r *Registry) Cleanup(ctx context.Context) (int, error) {
+	now := r.cfg.now()
+	r.mu.Lock()
+	victims := r.selectLocked(func(s *stream) bool {
+		return !s.info.ExpiresAt.IsZero() && !now.Before(s.info.ExpiresAt)
+	})
+	r.mu.Unlock()
+	n := 0
+	for _, s := range victims {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		if s.drop(ReasonExpired) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Publish delivers ev to every live stream of tenantID (ev.TenantID is set
+// to tenantID) and returns the number of streams it was queued for. A
+// stream whose buffer is full misses the event. Handlers receive events
+// with SSEStream.Events or WSConn.Events.
+func (r *Registry) Publish(tenantID string, ev Event) int {
+	ev.TenantID = tenantID
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for s := range r.byTenant[tenantID] {
+		if s.info.TenantID != tenantID || s.events == nil {
+			continue
+		}
+		select {
+		case s.events <- ev:
+			n++
+		default:
+		}
+	}
+	return n
+}
+
+// Broadcast delivers ev to every live stream, each as an event of its own
+// tenant (for tenant-neutral events such as a heartbeat), and returns the
+// number of streams it was queued for.
+func (r *Registry) Broadcast(ev Event) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.streams {
+		if s.events == nil {
+			continue
+		}
+		e := ev
+		e.TenantID = s.info.TenantID
+		select {
+		case s.events <- e:
+			n++
+		default:
+		}
+	}
+	return n
+}
+
+// eventsChan returns the stream's event channel, creating it on first use
+// so streams that never read events do not pay for a buffer.
+func (s *stream) eventsChan() <-chan Event {
+	r := s.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.events == nil {
+		s.events = make(chan Event, r.cfg.eventBuffer)
+	}
+	return s.events
+}
+
+// checkTenant drops the stream when ev belongs to another tenant.
+func (s *stream) checkTenant(ev Event) error {
+	if ev.TenantID == "" || ev.TenantID == s.info.TenantID { // TenantID is immutable
+		return nil
+	}
+	s.drop(ReasonTenantMismatch)
+	return ErrTenantMismatch
+}
+
+// Status returns the registry's counts.
+func (r *Registry) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := Status{Active: len(r.streams), SSE: r.kinds[KindSSE], WebSocket: r.kinds[KindWebSocket],
+		ByReason: make(map[Reason]uint64, len(allReasons))}
+	for _, re := range allReasons {
+		st.ByReason[re] = r.reasons[re]
+	}
+	return st
+}
+
+// ArmedTimers returns the number of expiry timers currently armed: one per
+// live stream that expires. It is meant for leak checks.
+func (r *Registry) ArmedTimers() int { return int(r.timers.Load()) }
+
+// Streams lists the live streams (in no particular order).
+func (r *Registry) Streams() []StreamInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]StreamInfo, 0, len(r.streams))
+	for _, s := range r.streams {
+		out = append(out, s.info)
+	}
+	return out
+}
+
+// Close refuses new streams, drops every live stream with reason shutdown
+// (SSE streams and WebSockets end gracefully) and waits until their
+// handlers returned or ctx is done.
+func (r *Registry) Close(ctx context.Context) error {
+	r.mu.Lock()
+	r.closed = true
+	victims := r.selectLocked(func(*stream) bool { return true })
+	r.mu.Unlock()
+	for _, s := range victims {
+		s.drop(ReasonShutdown)
+	}
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// refused counts a stream refused before it opened.
+func (r *Registry) refused(reason string, countAs Reason) {
+	if countAs != "" {
+		r.mu.Lock()
+		r.reasons[countAs]++
+		r.mu.Unlock()
+		if r.dropped != nil {
+			r.dropped.WithLabelValues(string(countAs)).Inc()
+		}
+	}
+	if r.authRej != nil {
+		r.authRej.WithLabelValues(reason).Inc()
+	}
+}
