@@ -48,17 +48,39 @@ func Open(ctx context.Context, path string, busyTimeout time.Duration) (*sqlx.DB
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	// Switching a new file to WAL takes a lock that busy_timeout does not
+	// cover when several processes create the file at once: retry busy
+	// errors until the busy timeout has passed.
+	deadline := time.Now().Add(busyTimeout)
+	if busyTimeout <= 0 {
+		deadline = time.Now().Add(DefaultBusyTimeout)
+	}
+	for wait := 5 * time.Millisecond; ; wait = min(wait*2, 200*time.Millisecond) {
+		err = probe(ctx, db)
+		if err == nil {
+			return db, nil
+		}
+		if !IsBusy(err) || time.Now().After(deadline) {
+			_ = db.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			_ = db.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// probe runs the queries that prove the file is a usable database.
+func probe(ctx context.Context, db *sqlx.DB) error {
 	var mode string
 	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return err
 	}
 	var n int
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	return db, nil
+	return db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n)
 }
 
 // Immediate runs fn inside one BEGIN IMMEDIATE transaction on a dedicated

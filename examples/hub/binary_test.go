@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/systembuilderhub/hardening/internal/testenv"
+)
+
+var (
+	buildOnce sync.Once
+	hubBin    string
+	buildErr  error
+)
+
+// hubBinary builds the hub once per test run and returns its path.
+func hubBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hub-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		hubBin = filepath.Join(dir, "hub")
+		out, err := exec.Command("go", "build", "-o", hubBin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return hubBin
+}
+
+// hubProc is a running hub binary.
+type hubProc struct {
+	cmd    *exec.Cmd
+	addr   string
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	done   chan error
+}
+
+func (h *hubProc) logs() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stderr.String()
+}
+
+// startHub runs the binary with env (plus HUB_ADDR on a free port) and
+// waits until it logs that it listens.
+func startHub(t *testing.T, env ...string) *hubProc {
+	t.Helper()
+	cmd := exec.Command(hubBinary(t))
+	cmd.Env = append(os.Environ(), append([]string{"HUB_ADDR=127.0.0.1:0", "REDIS_URL="}, env...)...)
+	cmd.Dir = t.TempDir()
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	require.NoError(t, cmd.Start())
+	h := &hubProc{cmd: cmd, done: make(chan error, 1)}
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			h.mu.Lock()
+			h.stderr.WriteString(line + "\n")
+			h.mu.Unlock()
+			var rec struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "hub listening" {
+				addrc <- rec.Addr
+			}
+		}
+	}()
+	go func() { err := cmd.Wait(); _ = pw.Close(); h.done <- err }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-h.done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	select {
+	case h.addr = <-addrc:
+	case err := <-h.done:
+		h.done <- err
+		t.Fatalf("hub exited before listening: %v\n%s", err, h.logs())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("hub did not start:\n%s", h.logs())
+	}
+	return h
+}
+
+// runHub runs the binary to completion and returns its exit code and output.
+func runHub(t *testing.T, dir string, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(hubBinary(t), args...)
+	cmd.Env = append(os.Environ(), append([]string{"HUB_ADDR=127.0.0.1:0", "REDIS_URL="}, env...)...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	require.NoError(t, cmd.Start())
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("hub %v did not exit", args)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+func getJSON(t *testing.T, url, token string) (int, map[string]any) {
+	t.Helper()
+	resp, b := call(t, "GET", url, token, "")
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+func TestBinaryTwoProcessesOneDatabase(t *testing.T) {
+	db := "DATABASE_URL=sqlite:///" + filepath.Join(t.TempDir(), "shared.db")
+	var hubs [2]*hubProc
+	var wg sync.WaitGroup
+	for i := range hubs {
+		wg.Add(1)
+		go func() { defer wg.Done(); hubs[i] = startHub(t, db, "HUB_AUTH_SECRET="+testAuthSecret) }()
+	}
+	wg.Wait()
+	for _, h := range hubs {
+		code, body := getJSON(t, "http://"+h.addr+"/readyz", "")
+		assert.Equal(t, 200, code, "%v\n%s", body, h.logs())
+	}
+	applied := strings.Count(hubs[0].logs(), `"msg":"migration applied"`) + strings.Count(hubs[1].logs(), `"msg":"migration applied"`)
+	assert.Positive(t, applied)
+	sq := testenv.OpenSQLite(t, strings.TrimPrefix(db, "DATABASE_URL=sqlite:///"))
+	var rows int
+	require.NoError(t, sq.Get(&rows, "SELECT count(*) FROM hardening_schema_migrations"))
+	assert.Equal(t, rows, applied, "every migration applied by exactly one of the two processes")
+	code, out, _ := runHub(t, t.TempDir(), []string{db}, "migrate", "status")
+	require.Equal(t, 0, code)
+	assert.NotContains(t, out, "pending")
+}
+
+func TestBinaryDevSecretAndToken(t *testing.T) {
+	dir := t.TempDir()
+	db := "DATABASE_URL=sqlite:///" + filepath.Join(dir, "hub.db")
+	h := startHub(t, db, "HUB_AUTH_SECRET=")
+	assert.Contains(t, h.logs(), "HUB_AUTH_SECRET is unset")
+	code, tok, stderr := runHub(t, dir, []string{db, "HUB_AUTH_SECRET="}, "token", "-sub", "alice", "-tenant", "acme", "-admin")
+	require.Equal(t, 0, code, stderr)
+	status, body := getJSON(t, "http://"+h.addr+"/api/v1/whoami", strings.TrimSpace(tok))
+	require.Equal(t, 200, status, "%v", body)
+	assert.Equal(t, "alice", body["user_id"])
+	assert.Equal(t, "acme", body["tenant_id"])
+	assert.Equal(t, []any{"admin"}, body["roles"])
+
+	status, _ = getJSON(t, "http://"+h.addr+"/api/v1/whoami", "")
+	assert.Equal(t, 401, status)
+}
+
+func TestBinaryStrictRefusesUnknownMigration(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hub.db")
+	db := "DATABASE_URL=sqlite:///" + path
+	code, _, stderr := runHub(t, dir, []string{db}, "migrate", "up")
+	require.Equal(t, 0, code, stderr)
+	sq := testenv.OpenSQLite(t, path)
+	_, err := sq.Exec(`INSERT INTO hardening_schema_migrations (set_name, version, name, checksum, applied_at) VALUES ('kit', 999, 'from_the_future', 'x', '2030-01-01T00:00:00Z')`)
+	require.NoError(t, err)
+	require.NoError(t, sq.Close())
+
+	code, _, stderr = runHub(t, dir, []string{db, "STRICT_DB_STARTUP=true", "HUB_AUTH_SECRET=" + testAuthSecret})
+	assert.Equal(t, 1, code)
+	assert.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one error line:\n%s", stderr)
+	assert.Contains(t, stderr, "schema_ahead")
+	assert.Contains(t, stderr, "0999_from_the_future")
+	assert.Contains(t, stderr, "deploy the newer binary")
+	assert.NotContains(t, stderr, "panic")
+
+	// Lenient: starts degraded and /readyz says why.
+	h := startHub(t, db, "STRICT_DB_STARTUP=false", "HUB_AUTH_SECRET="+testAuthSecret)
+	status, body := getJSON(t, "http://"+h.addr+"/readyz", "")
+	assert.Equal(t, 503, status)
+	assert.Equal(t, "schema_ahead", body["reason"])
+	assert.Contains(t, h.logs(), `"level":"WARN"`)
+	status, _ = getJSON(t, "http://"+h.addr+"/livez", "")
+	assert.Equal(t, 200, status)
+}
+
+func TestBinaryStartupErrors(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.db")
+	require.NoError(t, os.WriteFile(corrupt, bytes.Repeat([]byte("not a database "), 100), 0o600))
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"bad url", []string{"DATABASE_URL=postgres://localhost/hub"}, "DATABASE_URL"},
+		{"unwritable path", []string{"DATABASE_URL=sqlite:///" + filepath.Join(dir, "missing", "dir", "hub.db")}, "DATABASE_URL"},
+		{"corrupt file", []string{"DATABASE_URL=sqlite:///" + corrupt}, "DATABASE_URL"},
+		{"bad strict value", []string{"STRICT_DB_STARTUP=maybe"}, "STRICT_DB_STARTUP"},
+		{"short secret", []string{"HUB_AUTH_SECRET=short"}, "HUB_AUTH_SECRET"},
+		{"redis down", []string{"REDIS_URL=redis://127.0.0.1:1"}, "REDIS_URL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runHub(t, t.TempDir(), tc.env)
+			assert.Equal(t, 1, code, stderr)
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			last := lines[len(lines)-1]
+			assert.True(t, strings.HasPrefix(last, "hub: "), stderr)
+			assert.Contains(t, last, tc.want)
+			assert.NotContains(t, stderr, "panic")
+			assert.NotContains(t, stderr, "goroutine ")
+		})
+	}
+}
+
+func TestBinaryGracefulShutdown(t *testing.T) {
+	h := startHub(t, "DATABASE_URL=sqlite:///"+filepath.Join(t.TempDir(), "hub.db"), "HUB_AUTH_SECRET="+testAuthSecret)
+	resp, err := http.Get("http://" + h.addr + "/livez")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.NoError(t, h.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-h.done:
+		h.done <- err
+		assert.NoError(t, err, h.logs())
+		assert.Contains(t, h.logs(), "shutting down")
+	case <-time.After(20 * time.Second):
+		t.Fatal("hub did not stop on SIGTERM")
+	}
+}
+
+func TestBinaryMigrateCommands(t *testing.T) {
+	dir := t.TempDir()
+	db := "DATABASE_URL=sqlite:///" + filepath.Join(dir, "hub.db")
+	code, out, stderr := runHub(t, dir, []string{db}, "migrate", "status")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "pending")
+	assert.Contains(t, out, "go run ./examples/hub migrate up")
+	code, out, _ = runHub(t, dir, []string{db}, "migrate", "up")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "applied kit/0001")
+	assert.Contains(t, out, "applied hub/0001")
+	code, out, _ = runHub(t, dir, []string{db}, "migrate", "up")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "nothing to apply")
+	code, _, stderr = runHub(t, dir, []string{db}, "migrate", "sideways")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "usage")
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/systembuilderhub/hardening/migrate"
+)
+
+// config is everything the hub reads from its environment.
+type config struct {
+	// Addr is HUB_ADDR (default 127.0.0.1:8080).
+	Addr string
+	// DatabaseURL is DATABASE_URL (default sqlite:///hub.db, relative to
+	// the working directory; sqlite:////abs/path.db for an absolute path).
+	DatabaseURL string
+	// DBPath is the SQLite file named by DatabaseURL.
+	DBPath string
+	// RedisURL is REDIS_URL; empty means every store uses SQLite.
+	RedisURL string
+	// AuthSecret signs and verifies the hub's bearer tokens (HUB_AUTH_SECRET).
+	// Empty in the environment means a development secret kept in the
+	// database (see devAuthSecret).
+	AuthSecret []byte
+	// AuthSecretFromEnv reports whether AuthSecret came from HUB_AUTH_SECRET.
+	AuthSecretFromEnv bool
+	// Migrations is the startup check policy (MIGRATIONS_CHECK_ON_STARTUP,
+	// MIGRATIONS_AUTO_APPLY, STRICT_DB_STARTUP).
+	Migrations migrate.Policy
+}
+
+func configFromEnv() (config, error) {
+	c := config{
+		Addr:        envOr("HUB_ADDR", "127.0.0.1:8080"),
+		DatabaseURL: envOr("DATABASE_URL", "sqlite:///hub.db"),
+		RedisURL:    strings.TrimSpace(os.Getenv("REDIS_URL")),
+	}
+	var err error
+	if c.DBPath, err = sqlitePath(c.DatabaseURL); err != nil {
+		return c, err
+	}
+	if s := os.Getenv("HUB_AUTH_SECRET"); s != "" {
+		if len(s) < 16 {
+			return c, fmt.Errorf("HUB_AUTH_SECRET: must be at least 16 bytes, got %d", len(s))
+		}
+		c.AuthSecret, c.AuthSecretFromEnv = []byte(s), true
+	}
+	if c.Migrations, err = migrate.PolicyFromEnv(); err != nil {
+		return c, err
+	}
+	c.Migrations.UpCommand = "go run ./examples/hub migrate up"
+	return c, nil
+}
+
+// sqlitePath turns sqlite:///relative.db or sqlite:////abs/file.db into a
+// file path.
+func sqlitePath(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "sqlite" {
+		return "", fmt.Errorf("DATABASE_URL=%q: want sqlite:///path/to/file.db (relative) or sqlite:////abs/path.db", raw)
+	}
+	if u.Host != "" || u.RawQuery != "" {
+		return "", fmt.Errorf("DATABASE_URL=%q: want sqlite:///path/to/file.db with no host and no query", raw)
+	}
+	p := strings.TrimPrefix(u.Path, "/")
+	if p == "" || strings.HasSuffix(p, "/") {
+		return "", fmt.Errorf("DATABASE_URL=%q: no database file named", raw)
+	}
+	return p, nil
+}
+
+func envOr(name, def string) string {
+	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening/migrate"
+)
+
+// route is one endpoint of the hub. Every endpoint is listed here, in one
+// place, so the routing table (and the OpenAPI contract test) has a single
+// source.
+type route struct {
+	// Method is the HTTP method; empty matches every method.
+	Method string
+	// Pattern is a Go 1.22 http.ServeMux pattern without the method.
+	Pattern string
+	// Access is who may call it: public, user or admin.
+	Access access
+	// Idempotent routes honour the Idempotency-Key header.
+	Idempotent bool
+	// Handler serves the route.
+	Handler http.Handler
+}
+
+// setupFeatures wires every feature package onto the app's backends.
+// Each feature lives in its own file with a setup<Feature> method.
+func (a *app) setupFeatures(ctx context.Context) error {
+	for _, setup := range []func(context.Context) error{
+		// features: one line each
+	} {
+		if err := setup(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// routes lists every endpoint of the hub.
+func (a *app) routes() []route {
+	var rs []route
+	rs = append(rs, a.coreRoutes()...)
+	// features: one append each
+	return rs
+}
+
+func (a *app) coreRoutes() []route {
+	ready := a.migrator.ReadinessHandler(migrate.CacheFor(2*time.Second), migrate.WithCheck(migrate.Check{
+		Name:   "redis",
+		Reason: "redis_unavailable",
+		Func: func(ctx context.Context) error {
+			if a.rdb == nil {
+				return nil
+			}
+			return a.rdb.Ping(ctx).Err()
+		},
+	}))
+	return []route{
+		{Method: http.MethodGet, Pattern: "/{$}", Access: public, Handler: demoHandler()},
+		{Method: http.MethodGet, Pattern: "/livez", Access: public, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		})},
+		{Method: http.MethodGet, Pattern: "/readyz", Access: public, Handler: ready},
+		{Method: http.MethodGet, Pattern: "/metrics", Access: public, Handler: promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})},
+		{Method: http.MethodGet, Pattern: "/api/v1/whoami", Access: user, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, _ := principalFrom(r.Context())
+			roles := p.Roles
+			if roles == nil {
+				roles = []string{}
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"user_id": p.UserID, "tenant_id": p.TenantID, "roles": roles, "expires_at": p.ExpiresAt.UTC().Format(time.RFC3339)})
+		})},
+	}
+}
+
+// handler builds the hub's http.Handler: the mux of every route, each
+// wrapped (innermost first) by the idempotency middleware where marked and
+// the access check, then the hub-wide middleware.
+func (a *app) handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range a.routes() {
+		h := rt.Handler
+		// idempotency: wrap h here when rt.Idempotent
+		h = a.requireAccess(rt.Access, h)
+		pattern := rt.Pattern
+		if rt.Method != "" {
+			pattern = rt.Method + " " + pattern
+		}
+		mux.Handle(pattern, h)
+	}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, r, problem.New(http.StatusNotFound, "not_found", "no such endpoint"))
+	}))
+	return a.observe(mux)
+}
+
+// observe recovers panics into a 500 problem, logs every request (path
+// only: query strings may carry tokens) and counts it by route pattern.
+func (a *app) observe(next http.Handler) http.Handler {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_http_requests_total",
+		Help: "HTTP requests served by the hub, by route pattern and status code.",
+	}, []string{"route", "code"})
+	a.reg.MustRegister(requests)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", v)
+				if sw.status == 0 {
+					problem.Write(sw, r, problem.New(http.StatusInternalServerError, "internal_error", "the server failed; the error is logged"))
+				}
+			}
+			pattern := r.Pattern
+			if pattern == "" {
+				pattern = "unmatched"
+			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			requests.WithLabelValues(pattern, strconv.Itoa(status)).Inc()
+			a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", status), slog.Duration("duration", time.Since(start)))
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// statusWriter records the status code; Unwrap keeps http.ResponseController
+// (Flush, Hijack, deadlines) working for streams.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -1,0 +1,131 @@
+package sqlitex_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/systembuilderhub/hardening/internal/sqlitex"
+)
+
+func open(t *testing.T, path string, busy time.Duration) *sqlx.DB {
+	t.Helper()
+	db, err := sqlitex.Open(context.Background(), path, busy)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func TestImmediateCommitsAndRollsBack(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "a.db"), 0)
+	_, err := db.Exec("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)")
+	require.NoError(t, err)
+
+	require.NoError(t, sqlitex.Immediate(ctx, db, func(c *sqlx.Conn) error {
+		_, err := c.ExecContext(ctx, "INSERT INTO t (id, n) VALUES (1, 1)")
+		return err
+	}))
+	boom := errors.New("boom")
+	err = sqlitex.Immediate(ctx, db, func(c *sqlx.Conn) error {
+		if _, err := c.ExecContext(ctx, "UPDATE t SET n = 2"); err != nil {
+			return err
+		}
+		return boom
+	})
+	assert.ErrorIs(t, err, boom)
+	assert.Panics(t, func() {
+		_ = sqlitex.Immediate(ctx, db, func(c *sqlx.Conn) error {
+			_, _ = c.ExecContext(ctx, "UPDATE t SET n = 3")
+			panic("handler bug")
+		})
+	})
+	var n int
+	require.NoError(t, db.Get(&n, "SELECT n FROM t WHERE id = 1"))
+	assert.Equal(t, 1, n, "failed and panicking transactions leave no trace")
+}
+
+func TestImmediateSerialisesReadModifyWrite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	db := open(t, path, 10*time.Second)
+	_, err := db.Exec("CREATE TABLE c (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO c VALUES (1, 0)")
+	require.NoError(t, err)
+	other := open(t, path, 10*time.Second) // a second pool, as another process would have
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := db
+			if i%2 == 1 {
+				d = other
+			}
+			assert.NoError(t, sqlitex.Immediate(ctx, d, func(c *sqlx.Conn) error {
+				var n int
+				if err := c.GetContext(ctx, &n, "SELECT n FROM c WHERE id = 1"); err != nil {
+					return err
+				}
+				_, err := c.ExecContext(ctx, "UPDATE c SET n = ? WHERE id = 1", n+1)
+				return err
+			}))
+		}()
+	}
+	wg.Wait()
+	var n int
+	require.NoError(t, db.Get(&n, "SELECT n FROM c WHERE id = 1"))
+	assert.Equal(t, 40, n)
+}
+
+func TestBusyAndUnique(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	db := open(t, path, 0)
+	_, err := db.Exec("CREATE TABLE u (id INTEGER PRIMARY KEY)")
+	require.NoError(t, err)
+	_, err = db.Exec("INSERT INTO u VALUES (1)")
+	require.NoError(t, err)
+	_, err = db.Exec("INSERT INTO u VALUES (1)")
+	assert.True(t, sqlitex.IsUniqueViolation(err))
+	assert.False(t, sqlitex.IsBusy(err))
+
+	impatient := open(t, path, time.Millisecond)
+	release := make(chan struct{})
+	held := make(chan struct{})
+	go func() {
+		_ = sqlitex.Immediate(ctx, db, func(*sqlx.Conn) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	err = sqlitex.Immediate(ctx, impatient, func(*sqlx.Conn) error { return nil })
+	close(release)
+	assert.True(t, sqlitex.IsBusy(err), "%v", err)
+}
+
+func TestOpenFailsClearly(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.db")
+	require.NoError(t, os.WriteFile(corrupt, []byte("this is not a sqlite database, just text padding it out........................................................"), 0o600))
+	for name, path := range map[string]string{
+		"missing directory": filepath.Join(dir, "no", "such", "dir", "a.db"),
+		"corrupt file":      corrupt,
+		"empty path":        "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			db, err := sqlitex.Open(context.Background(), path, 0)
+			assert.Error(t, err)
+			assert.Nil(t, db)
+		})
+	}
+}
