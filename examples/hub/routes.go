@@ -35,6 +35,7 @@ type route struct {
 func (a *app) setupFeatures(ctx context.Context) error {
 	for _, setup := range []func(context.Context) error{
 		// features: one line each
+		a.setupFlags,
 	} {
 		if err := setup(ctx); err != nil {
 			return err
@@ -48,6 +49,7 @@ func (a *app) routes() []route {
 	var rs []route
 	rs = append(rs, a.coreRoutes()...)
 	// features: one append each
+	rs = append(rs, a.flagsRoutes()...)
 	return rs
 }
 

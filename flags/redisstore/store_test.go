@@ -84,3 +84,14 @@ func TestNewNil(t *testing.T) {
 	_, err := redisstore.New(nil)
 	require.Error(t, err)
 }
+
+// TestConformanceCluster runs the suite on a Redis Cluster (CI provides one
+// through REDIS_CLUSTER_ADDRS): the toggle script's keys share one slot.
+func TestConformanceCluster(t *testing.T) {
+	srv := testenv.RedisCluster(t)
+	storetest.Run(t, func(t *testing.T) flags.Store {
+		s, err := redisstore.New(srv.Client, redisstore.WithPrefix(srv.Prefix+t.Name()+":"))
+		require.NoError(t, err)
+		return s
+	})
+}
