@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -91,6 +92,46 @@ func TestConformanceCluster(t *testing.T) {
 	srv := testenv.RedisCluster(t)
 	storetest.Run(t, func(t *testing.T) flags.Store {
 		s, err := redisstore.New(srv.Client, redisstore.WithPrefix(srv.Prefix+t.Name()+":"))
+		require.NoError(t, err)
+		return s
+	})
+}
+
+// TestReplicasCluster: two flag clients over a Redis Cluster; the change
+// notification travels through cluster pub/sub.
+func TestReplicasCluster(t *testing.T) {
+	srv := testenv.RedisCluster(t)
+	storetest.RunReplicas(t, func(t *testing.T) (flags.Store, flags.Store) {
+		a, err := redisstore.New(srv.Client, redisstore.WithPrefix(srv.Prefix+t.Name()+":"))
+		require.NoError(t, err)
+		b, err := redisstore.New(srv.Client, redisstore.WithPrefix(srv.Prefix+t.Name()+":"))
+		require.NoError(t, err)
+		return a, b
+	})
+}
+
+const (
+	envURL    = "FLAGS_REDISSTORE_TEST_URL"
+	envPrefix = "FLAGS_REDISSTORE_TEST_PREFIX"
+)
+
+// TestCrossProcess: three OS processes toggle one flag on one Redis while
+// this process watches: the audit chains and the watcher sees the last
+// value within 1s.
+func TestCrossProcess(t *testing.T) {
+	srv := testenv.Redis(t)
+	s, err := redisstore.New(srv.Client, redisstore.WithPrefix(srv.Prefix))
+	require.NoError(t, err)
+	storetest.RunCrossProcess(t, s, 3, 10, envURL+"="+srv.URL, envPrefix+"="+srv.Prefix)
+}
+
+func TestHelperProcess(t *testing.T) {
+	storetest.HelperProcess(t, func(t *testing.T) flags.Store {
+		opt, err := redis.ParseURL(os.Getenv(envURL))
+		require.NoError(t, err)
+		rdb := redis.NewClient(opt)
+		t.Cleanup(func() { _ = rdb.Close() })
+		s, err := redisstore.New(rdb, redisstore.WithPrefix(os.Getenv(envPrefix)))
 		require.NoError(t, err)
 		return s
 	})

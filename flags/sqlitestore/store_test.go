@@ -1,6 +1,7 @@
 package sqlitestore_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -37,4 +38,24 @@ func TestReplicas(t *testing.T) {
 func TestNewNil(t *testing.T) {
 	_, err := sqlitestore.New(nil)
 	require.Error(t, err)
+}
+
+const envDB = "FLAGS_SQLITESTORE_TEST_DB"
+
+// TestCrossProcess: three OS processes toggle one flag on one SQLite file
+// while this process watches: the audit chains and the watcher sees the
+// last value within 1s.
+func TestCrossProcess(t *testing.T) {
+	db, path := testenv.SQLiteFile(t)
+	s, err := sqlitestore.New(db)
+	require.NoError(t, err)
+	storetest.RunCrossProcess(t, s, 3, 10, envDB+"="+path)
+}
+
+func TestHelperProcess(t *testing.T) {
+	storetest.HelperProcess(t, func(t *testing.T) flags.Store {
+		s, err := sqlitestore.New(testenv.OpenSQLite(t, os.Getenv(envDB)))
+		require.NoError(t, err)
+		return s
+	})
 }
