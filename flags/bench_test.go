@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -116,4 +117,48 @@ func TestEvaluateDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { sink = c.Enabled("unknown", "acme", false) }); n != 0 {
 		t.Errorf("unknown flag: %v allocs per evaluation", n)
 	}
+}
+
+// BenchmarkEvaluateVsMap interleaves blocks of plain map lookups and cached
+// evaluations (tenant override hit) in one loop, so both see the same CPU
+// conditions on a shared machine, and reports the ratio of their costs.
+func BenchmarkEvaluateVsMap(b *testing.B) {
+	ctx := context.Background()
+	c, err := flags.New(flags.NewMemoryStore())
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := make(map[string]bool, 50)
+	for i := range 50 {
+		name := fmt.Sprintf("feature.f%02d", i)
+		m[name] = i%2 == 0
+		if err := c.Register(flags.Flag{Name: name}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range 100 {
+		if _, err := c.Toggle(ctx, "feature.f07", i%2 == 0, flags.Change{By: "bench", TenantID: fmt.Sprintf("tenant-%03d", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const block = 4096
+	var mapNS, evalNS time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		t0 := time.Now()
+		for range block {
+			sink = m["feature.f07"]
+		}
+		t1 := time.Now()
+		for range block {
+			sink = c.Enabled("feature.f07", "tenant-042", false)
+		}
+		t2 := time.Now()
+		mapNS += t1.Sub(t0)
+		evalNS += t2.Sub(t1)
+	}
+	n := float64(b.N) * block
+	b.ReportMetric(float64(mapNS.Nanoseconds())/n, "map-ns/lookup")
+	b.ReportMetric(float64(evalNS.Nanoseconds())/n, "eval-ns/lookup")
+	b.ReportMetric(float64(evalNS)/float64(mapNS), "eval/map")
 }
