@@ -157,7 +157,7 @@ func testAuditFilters(t *testing.T, s flags.Store) {
 	ctx := context.Background()
 	type in struct {
 		flag, tenant, by string
-		at             time.Duration
+		at               time.Duration
 	}
 	ins := []in{
 		{"a", "", "alice", 0},
