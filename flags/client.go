@@ -80,6 +80,7 @@ type Client struct {
 	state    State
 	loaded   bool
 	lastOK   time.Time
+	failing  bool // the last refresh failed (logged once per outage)
 	syncMu   sync.Mutex // serializes refreshes
 	hooksMu  sync.RWMutex
 	hookID   int
@@ -408,6 +409,10 @@ func (c *Client) markFresh(st *State) {
 	c.mu.Lock()
 	old := c.view.Load()
 	c.lastOK = c.cfg.now()
+	if c.failing {
+		c.failing = false
+		c.cfg.log.Info("flags: store reachable again; flag cache refreshed")
+	}
 	if st == nil && !old.stale {
 		c.mu.Unlock()
 		return
@@ -428,9 +433,14 @@ func (c *Client) markFailed(err error) {
 	c.mu.Lock()
 	old := c.view.Load()
 	age := c.cfg.now().Sub(c.lastOK)
+	first := !c.failing
+	c.failing = true
 	if !c.loaded || old.stale || age <= c.cfg.maxStaleness {
 		c.mu.Unlock()
-		c.cfg.log.Warn("flags: cannot refresh the flag cache", slog.Any("error", err), slog.Duration("cache_age", age))
+		if first { // once per outage, not every poll
+			c.cfg.log.Warn("flags: cannot refresh the flag cache; serving cached values", slog.Any("error", err),
+				slog.Duration("max_staleness", c.cfg.maxStaleness))
+		}
 		return
 	}
 	nv := c.buildLocked(true)
