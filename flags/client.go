@@ -535,8 +535,9 @@ func (c *Client) loop(ctx context.Context, done chan struct{}) {
 }
 
 // subscribe keeps a subscription to n open until ctx is done, retrying
-// every poll interval after a failure.
+// after a failure every poll interval, at most every second.
 func (c *Client) subscribe(ctx context.Context, n Notifier, notify chan<- struct{}) {
+	retry := min(c.cfg.pollInterval, time.Second)
 	for {
 		err := n.Subscribe(ctx, func(string) {
 			select {
@@ -551,7 +552,7 @@ func (c *Client) subscribe(ctx context.Context, n Notifier, notify chan<- struct
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(c.cfg.pollInterval):
+		case <-time.After(retry):
 		}
 		// Changes may have been missed while unsubscribed.
 		select {
