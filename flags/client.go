@@ -80,7 +80,7 @@ type Client struct {
 	state    State
 	loaded   bool
 	lastOK   time.Time
-	failing  bool // the last refresh failed (logged once per outage)
+	failing  bool       // the last refresh failed (logged once per outage)
 	syncMu   sync.Mutex // serializes refreshes
 	hooksMu  sync.RWMutex
 	hookID   int
@@ -228,6 +228,11 @@ func (e *entry) eval(tenantID string) Evaluation {
 func (c *Client) Enabled(name, tenantID string, def bool) bool {
 	return c.Evaluate(name, tenantID, def).Value
 }
+
+// Stale reports whether the cache has given up on stored values because
+// the store has been unreachable for longer than the maximum staleness
+// (flags then evaluate to their registered defaults).
+func (c *Client) Stale() bool { return c.view.Load().stale }
 
 // Unknown returns how many evaluations named an unregistered flag.
 func (c *Client) Unknown() uint64 { return c.unknown.Load() }

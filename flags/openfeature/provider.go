@@ -14,7 +14,9 @@
 // Flags are boolean: string, number and object evaluations of a registered
 // flag fail with TYPE_MISMATCH. When any replica toggles a flag, the
 // provider emits PROVIDER_CONFIGURATION_CHANGED with the flag's name in
-// FlagChanges (as soon as this replica's flags.Client cache sees it).
+// FlagChanges (as soon as this replica's flags.Client cache sees it). When
+// the store stays unreachable beyond the client's maximum staleness it
+// emits PROVIDER_STALE, and PROVIDER_READY when the store is back.
 //
 // The provider does not own the flags.Client: start it before registering
 // the provider and close it after shutting the OpenFeature API down.
@@ -50,6 +52,7 @@ type Provider struct {
 
 	mu     sync.Mutex
 	remove func()
+	stale  bool // the last state reported by an event
 }
 
 var (
@@ -115,14 +118,29 @@ func (p *Provider) Shutdown() {
 func (p *Provider) EventChannel() <-chan of.Event { return p.events }
 
 func (p *Provider) emit(changed []string) {
-	ev := of.Event{
+	stale := p.c.Stale()
+	p.mu.Lock()
+	flipped := stale != p.stale
+	p.stale = stale
+	p.mu.Unlock()
+	if flipped {
+		typ, msg := of.ProviderReady, "flag store reachable again"
+		if stale {
+			typ, msg = of.ProviderStale, "flag store unreachable beyond the maximum staleness; serving registered defaults"
+		}
+		p.send(of.Event{ProviderName: Name, EventType: typ, ProviderEventDetails: of.ProviderEventDetails{Message: msg}})
+	}
+	p.send(of.Event{
 		ProviderName: Name,
 		EventType:    of.ProviderConfigChange,
 		ProviderEventDetails: of.ProviderEventDetails{
 			Message:     "flags changed",
 			FlagChanges: changed,
 		},
-	}
+	})
+}
+
+func (p *Provider) send(ev of.Event) {
 	select {
 	case p.events <- ev:
 	default: // the SDK is not draining; evaluations still see the change

@@ -2,6 +2,9 @@ package openfeature_test
 
 import (
 	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,4 +178,68 @@ func TestNew(t *testing.T) {
 	d := p.BooleanEvaluation(context.Background(), "f", false, of.FlattenedContext{"org": "acme", "tenant_id": "globex"})
 	assert.True(t, d.Value)
 	assert.Equal(t, of.TargetingMatchReason, d.Reason)
+}
+
+// downStore fails reads while down is set.
+type downStore struct {
+	flags.Store
+	down atomic.Bool
+}
+
+func (s *downStore) Version(ctx context.Context) (int64, error) {
+	if s.down.Load() {
+		return 0, errors.New("down")
+	}
+	return s.Store.Version(ctx)
+}
+
+// TestStaleAndReadyEvents: past the maximum staleness the provider reports
+// PROVIDER_STALE (evaluations return registered defaults), and
+// PROVIDER_READY when the store answers again.
+func TestStaleAndReadyEvents(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := &downStore{Store: flags.NewMemoryStore()}
+	fc, err := flags.New(s, defs, flags.WithClock(clock), flags.WithPollInterval(time.Hour), flags.WithMaxStaleness(time.Hour))
+	require.NoError(t, err)
+	require.NoError(t, fc.Start(ctx))
+	t.Cleanup(func() { assert.NoError(t, fc.Close(context.Background())) })
+	_, err = fc.Toggle(ctx, "preview.device-presets", false, flags.Change{By: "ops"})
+	require.NoError(t, err)
+	ofc := newOF(t, fc)
+
+	events := make(chan of.EventType, 16)
+	for _, typ := range []of.EventType{of.ProviderStale, of.ProviderReady} {
+		cb := func(d of.EventDetails) { events <- typ }
+		ofc.AddHandler(typ, &cb)
+	}
+	next := func() of.EventType {
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event")
+			return ""
+		}
+	}
+	// AddHandler on a ready client replays PROVIDER_READY once.
+	assert.Equal(t, of.ProviderReady, next())
+
+	s.down.Store(true)
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	require.Error(t, fc.Refresh(ctx))
+	assert.Equal(t, of.ProviderStale, next())
+	d, err := ofc.BooleanValueDetails(ctx, "preview.device-presets", false, of.EvaluationContext{})
+	require.NoError(t, err)
+	assert.True(t, d.Value, "registered default while stale")
+	assert.Equal(t, "stale", d.FlagMetadata["source"])
+
+	s.down.Store(false)
+	require.NoError(t, fc.Refresh(ctx))
+	assert.Equal(t, of.ProviderReady, next())
+	assert.False(t, ofc.Boolean(ctx, "preview.device-presets", true, of.EvaluationContext{}))
 }
