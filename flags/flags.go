@@ -238,7 +238,7 @@ func DecodeCursor(s string) (int64, error) {
 		return 0, ErrInvalidCursor
 	}
 	id, err := strconv.ParseInt(s[1:], 36, 64)
-	if err != nil || id <= 0 {
+	if err != nil || id <= 0 || EncodeCursor(id) != s { // canonical form only
 		return 0, ErrInvalidCursor
 	}
 	return id, nil
