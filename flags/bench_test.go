@@ -60,6 +60,17 @@ func BenchmarkEvaluate(b *testing.B) {
 			sink = c.Enabled("feature.f07", "tenant-042", false)
 		}
 	})
+	b.Run("handle_override", func(b *testing.B) {
+		c := setup(b)
+		h, err := c.Handle("feature.f07")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			sink = h.Enabled("tenant-042")
+		}
+	})
 	b.Run("global", func(b *testing.B) {
 		c := setup(b)
 		b.ReportAllocs()
@@ -114,6 +125,13 @@ func TestEvaluateDoesNotAllocate(t *testing.T) {
 			t.Errorf("tenant %q: %v allocs per evaluation", tenant, n)
 		}
 	}
+	h, err := c.Handle("llm.streaming")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { sink = h.Enabled("acme") }); n != 0 {
+		t.Errorf("handle: %v allocs per evaluation", n)
+	}
 	if n := testing.AllocsPerRun(100, func() { sink = c.Enabled("unknown", "acme", false) }); n != 0 {
 		t.Errorf("unknown flag: %v allocs per evaluation", n)
 	}
@@ -141,8 +159,12 @@ func BenchmarkEvaluateVsMap(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	h, err := c.Handle("feature.f07")
+	if err != nil {
+		b.Fatal(err)
+	}
 	const block = 4096
-	var mapNS, evalNS time.Duration
+	var mapNS, evalNS, handleNS time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
 		t0 := time.Now()
@@ -154,11 +176,17 @@ func BenchmarkEvaluateVsMap(b *testing.B) {
 			sink = c.Enabled("feature.f07", "tenant-042", false)
 		}
 		t2 := time.Now()
+		for range block {
+			sink = h.Enabled("tenant-042")
+		}
+		t3 := time.Now()
 		mapNS += t1.Sub(t0)
 		evalNS += t2.Sub(t1)
+		handleNS += t3.Sub(t2)
 	}
 	n := float64(b.N) * block
 	b.ReportMetric(float64(mapNS.Nanoseconds())/n, "map-ns/lookup")
 	b.ReportMetric(float64(evalNS.Nanoseconds())/n, "eval-ns/lookup")
 	b.ReportMetric(float64(evalNS)/float64(mapNS), "eval/map")
+	b.ReportMetric(float64(handleNS)/float64(mapNS), "handle/map")
 }

@@ -323,3 +323,21 @@ func TestCursorRoundTrip(t *testing.T) {
 		assert.Equal(t, id, got)
 	}
 }
+
+func TestHandle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClient(t, flags.NewMemoryStore())
+	_, err := c.Handle("nope")
+	assert.ErrorIs(t, err, flags.ErrUnknownFlag)
+	h, err := c.Handle("llm.streaming")
+	require.NoError(t, err)
+	assert.Equal(t, "llm.streaming", h.Name())
+	assert.Equal(t, flags.Evaluation{Value: false, Source: flags.SourceDefault}, h.Evaluate("acme"))
+	require.NoError(t, c.Register(flags.Flag{Name: "later"}), "registering more keeps handles valid")
+	_, err = c.Toggle(ctx, "llm.streaming", true, flags.Change{By: "ops", TenantID: "acme"})
+	require.NoError(t, err)
+	assert.True(t, h.Enabled("acme"))
+	assert.Equal(t, flags.Evaluation{Value: false, Source: flags.SourceDefault}, h.Evaluate("globex"))
+	assert.Equal(t, c.Evaluate("llm.streaming", "acme", false), h.Evaluate("acme"))
+}
