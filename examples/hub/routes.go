@@ -40,6 +40,7 @@ func (a *app) setupFeatures(ctx context.Context) error {
 		a.setupTenancy,
 		a.setupPreviewTokens,
 		a.setupStreams,
+		a.setupFlags,
 	} {
 		if err := setup(ctx); err != nil {
 			return err
@@ -58,6 +59,7 @@ func (a *app) routes() []route {
 	rs = append(rs, a.tenancyRoutes()...)
 	rs = append(rs, a.previewTokensRoutes()...)
 	rs = append(rs, a.streamsRoutes()...)
+	rs = append(rs, a.flagsRoutes()...)
 	return rs
 }
 

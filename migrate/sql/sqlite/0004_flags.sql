@@ -1,4 +1,5 @@
--- Feature flag state and the flag audit log (package flags, sqlitestore).
+-- Feature flag state and the flag audit log (package flags, flags/sqlitestore).
+-- The audit is append-only through the API: the store only ever INSERTs into it.
 -- Times are Unix milliseconds (UTC).
 CREATE TABLE hardening_flags (
     name       TEXT    NOT NULL,
@@ -18,7 +19,10 @@ CREATE TABLE hardening_flag_audit (
     changed_at INTEGER NOT NULL,
     reason     TEXT    NOT NULL DEFAULT ''
 );
+-- Audit queries filter by flag, tenant or actor and page newest first by id.
 CREATE INDEX hardening_flag_audit_flag ON hardening_flag_audit (flag_name, id);
+CREATE INDEX hardening_flag_audit_tenant ON hardening_flag_audit (tenant_id, id);
+CREATE INDEX hardening_flag_audit_actor ON hardening_flag_audit (changed_by, id);
 
 -- One row; bumped in every toggle transaction so replicas can poll cheaply.
 CREATE TABLE hardening_flags_version (

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/systembuilderhub/hardening/flags"
+	"github.com/systembuilderhub/hardening/flags/redisstore"
+	"github.com/systembuilderhub/hardening/flags/sqlitestore"
+	"github.com/systembuilderhub/hardening/internal/problem"
+)
+
+// hubFlags are the demo flags the hub registers.
+var hubFlags = []flags.Flag{
+	{Name: "preview.device-presets", Default: true, Description: "Offer device presets (phone, tablet, desktop) when creating a preview."},
+	{Name: "llm.streaming", Default: false, Description: "Stream LLM answers to the browser as they are generated."},
+	{Name: "preview.snapshots", Default: false, Description: "Let users take snapshots of a running preview."},
+}
+
+// flagsRedisPrefix is the key and channel prefix of the flag store in Redis
+// mode (tests set their own).
+var flagsRedisPrefix = redisstore.DefaultPrefix
+
+// flagClients holds each app's flag client: the feature keeps its state in
+// its own file rather than in the shared app struct.
+var flagClients sync.Map // *app -> *flags.Client
+
+func (a *app) flagClient() *flags.Client {
+	c, _ := flagClients.Load(a)
+	return c.(*flags.Client)
+}
+
+// setupFlags builds the flag client on Redis when configured, else on the
+// SQLite database, registers the demo flags, forwards every toggle to the
+// tenant event streams and starts the cache refresh.
+func (a *app) setupFlags(ctx context.Context) error {
+	var store flags.Store
+	var err error
+	if a.rdb != nil {
+		store, err = redisstore.New(a.rdb, redisstore.WithPrefix(flagsRedisPrefix))
+	} else {
+		store, err = sqlitestore.New(a.db)
+	}
+	if err != nil {
+		return err
+	}
+	envOpts, err := flags.FromEnv()
+	if err != nil {
+		return err
+	}
+	opts := append([]flags.Option{
+		flags.WithFlags(hubFlags...),
+		flags.WithLogger(a.log),
+		flags.WithRegisterer(a.reg),
+		flags.WithClock(a.now),
+	}, envOpts...)
+	c, err := flags.New(store, opts...)
+	if err != nil {
+		return err
+	}
+	// A global toggle concerns every tenant; the streams treat "" as a
+	// broadcast.
+	c.OnChange(func(r flags.Record) { a.publish(r.TenantID, "flag.toggled", toggleView(r)) })
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	flagClients.Store(a, c)
+	a.onClose(func(ctx context.Context) error {
+		flagClients.Delete(a)
+		return c.Close(ctx)
+	})
+	return nil
+}
+
+func (a *app) flagsRoutes() []route {
+	return []route{
+		{Method: http.MethodGet, Pattern: "/api/v1/feature-flags", Access: user, Handler: http.HandlerFunc(a.listFlags)},
+		{Method: http.MethodGet, Pattern: "/api/v1/feature-flags/audit", Access: admin, Handler: http.HandlerFunc(a.flagAudit)},
+		{Method: http.MethodPost, Pattern: "/api/v1/feature-flags/{flag_name}/toggle", Access: admin, Idempotent: true, Handler: http.HandlerFunc(a.toggleFlag)},
+	}
+}
+
+// flagView is one flag as GET /api/v1/feature-flags shows it.
+type flagView struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Default     bool   `json:"default"`
+	Enabled     bool   `json:"enabled"`
+	// Source is override, global, default or stale.
+	Source string `json:"source"`
+}
+
+func (a *app) listFlags(w http.ResponseWriter, r *http.Request) {
+	p, _ := principalFrom(r.Context())
+	list := a.flagClient().List(p.TenantID)
+	out := make([]flagView, 0, len(list))
+	for _, s := range list {
+		out = append(out, flagView{Name: s.Name, Description: s.Description, Default: s.Default, Enabled: s.Value, Source: s.Source.String()})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant_id": p.TenantID, "flags": out})
+}
+
+// tenantOrNull shows the global scope as JSON null.
+func tenantOrNull(t string) *string {
+	if t == "" {
+		return nil
+	}
+	return &t
+}
+
+// toggleResponse is the body of a successful toggle and the data of the
+// flag.toggled event.
+type toggleResponse struct {
+	Flag      string  `json:"flag"`
+	TenantID  *string `json:"tenant_id"`
+	OldValue  *bool   `json:"old_value"`
+	NewValue  bool    `json:"new_value"`
+	ChangedBy string  `json:"changed_by"`
+	ChangedAt string  `json:"changed_at"`
+	Reason    string  `json:"reason"`
+}
+
+func toggleView(r flags.Record) toggleResponse {
+	return toggleResponse{
+		Flag: r.Flag, TenantID: tenantOrNull(r.TenantID), OldValue: r.OldValue, NewValue: r.NewValue,
+		ChangedBy: r.ChangedBy, ChangedAt: r.ChangedAt.UTC().Format(time.RFC3339Nano), Reason: r.Reason,
+	}
+}
+
+func (a *app) toggleFlag(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("flag_name")
+	c := a.flagClient()
+	if _, ok := c.Lookup(name); !ok {
+		problem.Write(w, r, problem.New(http.StatusNotFound, "flag_not_found", "no flag is registered under this name"))
+		return
+	}
+	var body struct {
+		Enabled  *bool   `json:"enabled"`
+		TenantID *string `json:"tenant_id"`
+		Reason   string  `json:"reason"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	if body.Enabled == nil {
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", `"enabled" (true or false) is required`))
+		return
+	}
+	ch := flags.Change{Reason: body.Reason}
+	if body.TenantID != nil {
+		if *body.TenantID == "" {
+			problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", `"tenant_id" must not be empty; omit it to change the global value`))
+			return
+		}
+		ch.TenantID = *body.TenantID
+	}
+	p, _ := principalFrom(r.Context())
+	ch.By = p.UserID
+	rec, err := c.Toggle(r.Context(), name, *body.Enabled, ch)
+	switch {
+	case errors.Is(err, flags.ErrInvalidChange):
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body",
+			"tenant_id and the caller must be printable text of at most 200 characters, reason at most 2000 bytes"))
+		return
+	case errors.Is(err, flags.ErrUnknownFlag):
+		problem.Write(w, r, problem.New(http.StatusNotFound, "flag_not_found", "no flag is registered under this name"))
+		return
+	case err != nil:
+		a.log.ErrorContext(r.Context(), "flag toggle failed", "flag", name, "err", err)
+		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "flags_unavailable", "the flag store is unavailable; retry later"))
+		return
+	}
+	writeJSON(w, http.StatusOK, toggleView(rec))
+}
+
+// auditEntry is one audit record as GET /api/v1/feature-flags/audit shows it.
+type auditEntry struct {
+	ID        int64   `json:"id"`
+	FlagName  string  `json:"flag_name"`
+	TenantID  *string `json:"tenant_id"`
+	OldValue  *bool   `json:"old_value"`
+	NewValue  bool    `json:"new_value"`
+	ChangedBy string  `json:"changed_by"`
+	ChangedAt string  `json:"changed_at"`
+	Reason    string  `json:"reason"`
+}
+
+func (a *app) flagAudit(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	q := flags.AuditQuery{
+		Flag:      qs.Get("flag"),
+		TenantID:  qs.Get("tenant_id"),
+		ChangedBy: qs.Get("changed_by"),
+		Cursor:    qs.Get("cursor"),
+	}
+	bad := func(detail string) {
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_query", detail))
+	}
+	for _, tp := range []struct {
+		param string
+		dst   *time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		if v := qs.Get(tp.param); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				bad(tp.param + " must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+				return
+			}
+			*tp.dst = t
+		}
+	}
+	if v := qs.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > flags.MaxAuditLimit {
+			bad("limit must be an integer from 1 to " + strconv.Itoa(flags.MaxAuditLimit))
+			return
+		}
+		q.Limit = n
+	}
+	page, err := a.flagClient().Audit(r.Context(), q)
+	switch {
+	case errors.Is(err, flags.ErrInvalidCursor):
+		bad("cursor is not one this endpoint returned")
+		return
+	case errors.Is(err, flags.ErrInvalidName), errors.Is(err, flags.ErrInvalidChange):
+		bad("flag, tenant_id or changed_by is malformed")
+		return
+	case err != nil:
+		a.log.ErrorContext(r.Context(), "flag audit query failed", "err", err)
+		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "flags_unavailable", "the flag store is unavailable; retry later"))
+		return
+	}
+	entries := make([]auditEntry, 0, len(page.Entries))
+	for _, e := range page.Entries {
+		entries = append(entries, auditEntry{
+			ID: e.ID, FlagName: e.Flag, TenantID: tenantOrNull(e.TenantID), OldValue: e.OldValue, NewValue: e.NewValue,
+			ChangedBy: e.ChangedBy, ChangedAt: e.ChangedAt.UTC().Format(time.RFC3339Nano), Reason: e.Reason,
+		})
+	}
+	var next *string
+	if page.NextCursor != "" {
+		next = &page.NextCursor
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries, "next_cursor": next})
+}

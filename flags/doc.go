@@ -1,0 +1,41 @@
+// Package flags is the kit's feature-flag library: boolean flags registered
+// in code, a global value and optional per-tenant overrides kept in a Store
+// (memory, SQLite or Redis), an append-only audit record for every change,
+// and an in-process cache that makes evaluation a lock-free map lookup.
+//
+// # Evaluation
+//
+// A flag evaluates, for a tenant, to the tenant's override, else the global
+// value, else the default it was registered with. An unregistered flag
+// evaluates to the caller's default and is counted
+// (hardening_flags_unknown_total); evaluation never returns an error and
+// never touches the store.
+//
+// # Changes
+//
+// [Client.Toggle] writes the new value and appends the audit record
+// {flag, old value, new value, changed by, tenant, changed at, reason} in one
+// atomic step of the store (one BEGIN IMMEDIATE transaction in SQLite, one
+// Lua script in Redis). A toggle to the current value is still recorded, with
+// old = new, so the intent is kept. The audit is append-only: the Store
+// interface has no way to change or delete a record.
+//
+// # Cache and replicas
+//
+// [Client.Start] loads the store's state and starts one goroutine that keeps
+// the cache fresh: it checks the store's version every poll interval
+// (a one-row SELECT in SQLite, a GET in Redis) and reloads on a change; a
+// store that implements [Notifier] (the Redis store, over pub/sub) also
+// pushes changes, so other replicas see a toggle at once, and the poll is the
+// safety net that bounds staleness when a notification is lost. When the
+// store cannot be reached for longer than the maximum staleness, the cache
+// stops serving stored values and every flag evaluates to its registered
+// default (result "stale") until the store answers again. [Client.Close]
+// stops the goroutine.
+//
+// Hooks: [Client.OnChange] receives the audit record of every toggle made
+// through this client (forward it to a webhook or a SIEM); [Client.OnUpdate]
+// receives the names of the flags whose cached values changed, whichever
+// replica changed them (the OpenFeature provider in flags/openfeature uses it
+// to emit PROVIDER_CONFIGURATION_CHANGED).
+package flags

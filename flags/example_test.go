@@ -1,0 +1,87 @@
+package flags_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/systembuilderhub/hardening/flags"
+)
+
+func Example() {
+	ctx := context.Background()
+	c, err := flags.New(flags.NewMemoryStore(), // or sqlitestore.New(db), redisstore.New(rdb)
+		flags.WithFlags(
+			flags.Flag{Name: "llm.streaming", Default: false, Description: "stream LLM answers"},
+			flags.Flag{Name: "preview.device-presets", Default: true, Description: "device presets"},
+		))
+	if err != nil {
+		panic(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer c.Close(ctx)
+
+	fmt.Println(c.Enabled("llm.streaming", "acme", false)) // registered default
+
+	_, _ = c.Toggle(ctx, "llm.streaming", true, flags.Change{By: "alice", TenantID: "acme", Reason: "beta customer"})
+	fmt.Println(c.Evaluate("llm.streaming", "acme", false))
+	fmt.Println(c.Evaluate("llm.streaming", "globex", false))
+	fmt.Println(c.Evaluate("no.such.flag", "acme", true), c.Unknown())
+	// Output:
+	// false
+	// {true override}
+	// {false default}
+	// {true unknown} 1
+}
+
+func ExampleClient_Toggle() {
+	ctx := context.Background()
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	c, _ := flags.New(flags.NewMemoryStore(),
+		flags.WithFlags(flags.Flag{Name: "llm.streaming"}),
+		flags.WithClock(func() time.Time { return at }))
+
+	c.OnChange(func(r flags.Record) {
+		fmt.Printf("forward to SIEM: %s %s -> %v by %s\n", r.Flag, r.TenantID, r.NewValue, r.ChangedBy)
+	})
+	rec, err := c.Toggle(ctx, "llm.streaming", true, flags.Change{By: "alice", TenantID: "acme", Reason: "beta"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(rec.ID, rec.OldValue == nil, rec.NewValue, rec.ChangedAt.Format(time.RFC3339))
+
+	_, err = c.Toggle(ctx, "not.registered", true, flags.Change{By: "alice"})
+	fmt.Println(err)
+	// Output:
+	// forward to SIEM: llm.streaming acme -> true by alice
+	// 1 true true 2026-05-01T12:00:00Z
+	// flags: unknown flag: "not.registered"
+}
+
+func ExampleClient_Audit() {
+	ctx := context.Background()
+	c, _ := flags.New(flags.NewMemoryStore(), flags.WithFlags(flags.Flag{Name: "llm.streaming"}))
+	for i, v := range []bool{true, false, true} {
+		_, _ = c.Toggle(ctx, "llm.streaming", v, flags.Change{By: fmt.Sprint("user", i)})
+	}
+	q := flags.AuditQuery{Flag: "llm.streaming", Limit: 2}
+	for {
+		page, err := c.Audit(ctx, q)
+		if err != nil {
+			panic(err)
+		}
+		for _, r := range page.Entries {
+			fmt.Println(r.ID, r.ChangedBy, r.NewValue)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q.Cursor = page.NextCursor
+	}
+	// Output:
+	// 3 user2 true
+	// 2 user1 false
+	// 1 user0 true
+}

@@ -1,0 +1,116 @@
+package flags
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of the client's options.
+const (
+	// DefaultPollInterval is how often the client checks the store's
+	// version: the longest a change made by another replica takes to reach
+	// this replica's cache when no notification arrives.
+	DefaultPollInterval = 250 * time.Millisecond
+	// DefaultMaxStaleness is how long the cache keeps serving stored values
+	// while the store cannot be reached; after it, flags evaluate to their
+	// registered defaults until the store answers again.
+	DefaultMaxStaleness = 30 * time.Second
+)
+
+// Environment variables read by FromEnv.
+const (
+	EnvPollInterval = "FLAGS_POLL_INTERVAL"
+	EnvMaxStaleness = "FLAGS_MAX_STALENESS"
+)
+
+type config struct {
+	now          func() time.Time
+	log          *slog.Logger
+	reg          prometheus.Registerer
+	pollInterval time.Duration
+	maxStaleness time.Duration
+	flags        []Flag
+}
+
+// Option configures a Client.
+type Option func(*config)
+
+// WithClock sets the clock used for audit timestamps and staleness; nil
+// means time.Now.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithLogger sets the logger for toggles and store failures; nil discards.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithRegisterer registers the client's metrics (hardening_flags_*) with r;
+// nil means no metrics. Several clients may share one registerer: they
+// share the collectors.
+func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.reg = r } }
+
+// WithPollInterval sets how often the store's version is checked
+// (default DefaultPollInterval). It bounds how stale the cache can be while
+// the store is reachable, whether or not change notifications arrive.
+func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollInterval = d } }
+
+// WithMaxStaleness sets how long stored values keep being served while the
+// store cannot be reached (default DefaultMaxStaleness); it must be at least
+// the poll interval.
+func WithMaxStaleness(d time.Duration) Option { return func(c *config) { c.maxStaleness = d } }
+
+// WithFlags registers flags, as Client.Register does.
+func WithFlags(flags ...Flag) Option {
+	return func(c *config) { c.flags = append(c.flags, flags...) }
+}
+
+// FromEnv returns the options set by the environment: FLAGS_POLL_INTERVAL
+// and FLAGS_MAX_STALENESS (Go durations, for example "250ms", "30s").
+// Unset variables leave the defaults. A value that does not parse or is not
+// positive is an error naming the variable.
+func FromEnv() ([]Option, error) {
+	var opts []Option
+	for _, v := range []struct {
+		name string
+		set  func(time.Duration) Option
+	}{
+		{EnvPollInterval, WithPollInterval},
+		{EnvMaxStaleness, WithMaxStaleness},
+	} {
+		s, ok := os.LookupEnv(v.name)
+		if !ok || s == "" {
+			continue
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("flags: %s=%q: want a positive Go duration such as 250ms", v.name, s)
+		}
+		opts = append(opts, v.set(d))
+	}
+	return opts, nil
+}
+
+func newConfig(opts []Option) (config, error) {
+	cfg := config{pollInterval: DefaultPollInterval, maxStaleness: DefaultMaxStaleness}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
+	if cfg.log == nil {
+		cfg.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.pollInterval <= 0 {
+		return cfg, fmt.Errorf("flags: poll interval must be positive, got %v", cfg.pollInterval)
+	}
+	if cfg.maxStaleness < cfg.pollInterval {
+		return cfg, fmt.Errorf("flags: max staleness %v is shorter than the poll interval %v", cfg.maxStaleness, cfg.pollInterval)
+	}
+	return cfg, nil
+}
