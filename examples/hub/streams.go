@@ -21,8 +21,6 @@ const (
 	// envStreamHeartbeat is the interval of the "heartbeat" event sent to
 	// every stream (default 15s).
 	envStreamHeartbeat = "HUB_STREAM_HEARTBEAT"
-	// envRedisPrefix prefixes the hub's Redis channels (default "hub:").
-	envRedisPrefix = "HUB_REDIS_PREFIX"
 )
 
 // hubStreams is the hub's live-stream feature: one registry, the

@@ -112,6 +112,7 @@ type previewCreated struct {
 	DevicePreset   string    `json:"device_preset"`
 	CreatedAt      time.Time `json:"created_at"`
 	LeaseExpiresAt time.Time `json:"lease_expires_at"`
+	previewAccess
 }
 
 func validName(field, v string) error {
@@ -158,6 +159,13 @@ func (a *app) createPreviewHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := previewCreated{PreviewID: id, TenantID: rec.TenantID, SystemID: rec.SystemID, DevicePreset: rec.DevicePreset, CreatedAt: rec.CreatedAt, LeaseExpiresAt: slot.ExpiresAt.UTC()}
+	if p, ok := principalFrom(ctx); ok {
+		if acc, err := a.previewAccessFor(ctx, p, rec); err != nil {
+			a.log.ErrorContext(ctx, "mint preview token", "preview_id", id, "err", err)
+		} else {
+			resp.previewAccess = acc
+		}
+	}
 	a.publish(rec.TenantID, "preview.created", resp)
 	writeJSON(w, http.StatusCreated, resp)
 }
@@ -183,6 +191,9 @@ func (a *app) deletePreviewHandler(w http.ResponseWriter, r *http.Request) {
 		a.log.ErrorContext(ctx, "delete preview", "err", err)
 		problem.Write(w, r, problem.New(http.StatusInternalServerError, "internal_error", "the preview could not be deleted"))
 		return
+	}
+	if err := a.revokePreviewTokens(context.WithoutCancel(ctx), id); err != nil {
+		a.log.ErrorContext(ctx, "revoke preview tokens", "preview_id", id, "err", err)
 	}
 	// Release in the preview's own tenant (an admin may delete any).
 	if _, err := a.tenancy().quotas.ReleasePreview(tenancy.WithTenant(context.WithoutCancel(ctx), tenancy.ID(rec.TenantID)), id); err != nil {
