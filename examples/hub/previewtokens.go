@@ -56,7 +56,7 @@ func (a *app) setupPreviewTokens(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	clock := func() time.Time { return a.now() }
+	clock := a.now // captured once: the key ring loop must not read the field tests may replace
 	ringOpts := append(cfg.KeyRingOptions(), previewsec.WithKeyRingClock(clock), previewsec.WithKeyRingLogger(a.log))
 	revOpts := append(cfg.RevocationOptions(), previewsec.WithRevocationClock(clock), previewsec.WithRevocationLogger(a.log))
 
