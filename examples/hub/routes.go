@@ -53,6 +53,7 @@ func (a *app) setupFeatures(ctx context.Context) error {
 func (a *app) routes() []route {
 	var rs []route
 	rs = append(rs, a.coreRoutes()...)
+	rs = append(rs, a.openapiRoutes()...)
 	rs = append(rs, a.egressRoutes()...)
 	// features: one append each
 	rs = append(rs, a.idempotencyRoutes()...)
