@@ -49,9 +49,6 @@ const streamOutcome = `(() => {
 // a preview, see the preview.created event arrive through the page's
 // EventSource, see the auth_expired end, then open the preview link.
 func TestBrowserDemoPage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test: skipped with -short")
-	}
 	chromium := chromiumPath(t)
 	a, base := newTestApp(t)
 	start := time.Now()
@@ -87,12 +84,30 @@ func TestBrowserDemoPage(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.ID("token")),
-	), "load the demo page")
+	), "start the browser and load the demo page")
+	// step bounds one step, so that a step that hangs fails with the
+	// browser still up (for the dump below) rather than at the deadline.
+	step := func(d time.Duration) context.Context {
+		sctx, cancel := context.WithTimeout(ctx, d)
+		t.Cleanup(cancel)
+		return sctx
+	}
+	// From here the browser runs; on failure, show what the page showed
+	// (this runs before the browser is closed).
+	defer func() {
+		if !t.Failed() {
+			return
+		}
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		text, err := chromedp.Run(dctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+		t.Logf("the page at failure (err %v):\n%s", err, text)
+	}()
 	t.Logf("browser up and page loaded after %v", time.Since(start).Round(time.Millisecond))
 	// The strict CSP admits the page's inline style and script by hash:
 	// the style applies (body max-width 60rem) and the script ran (it wires
 	// the buttons; the steps below need it).
-	maxWidth, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.body).maxWidth`))
+	maxWidth, err := chromedp.Run(step(20*time.Second), chromedp.Evaluate[string](`getComputedStyle(document.body).maxWidth`))
 	require.NoError(t, err)
 	assert.Equal(t, "960px", maxWidth, "the inline style is allowed by the CSP")
 
@@ -104,7 +119,7 @@ func TestBrowserDemoPage(t *testing.T) {
 		tok, err := a.auth.mint("alice", "acme", nil, ttl)
 		require.NoError(t, err)
 		stepStart := time.Now()
-		require.NoError(t, chromedp.Do(ctx,
+		require.NoError(t, chromedp.Do(step(20*time.Second),
 			chromedp.Navigate(base+"/"),
 			chromedp.SetValue(chromedp.ID("token"), tok),
 			chromedp.Click(chromedp.ID("connect")),
@@ -113,7 +128,8 @@ func TestBrowserDemoPage(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`#stream-state[data-state="connected"], #stream-state[data-state="refused"]`)),
 			chromedp.Click(chromedp.ID("create")),
 		), "attempt %d: connect and create", attempt)
-		outcome, err := chromedp.Run(ctx, chromedp.Poll[string](streamOutcome, chromedp.WithPollingTimeout(30*time.Second)))
+		outcome, err := chromedp.Run(step(25*time.Second), chromedp.Poll[string](streamOutcome,
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
 		require.NoError(t, err, "attempt %d: wait for the event", attempt)
 		t.Logf("attempt %d (token ttl %v): %q after %v", attempt, ttl, outcome, time.Since(stepStart).Round(time.Millisecond))
 		if outcome == "event" {
@@ -124,11 +140,11 @@ func TestBrowserDemoPage(t *testing.T) {
 	}
 
 	// The create response and the link to open the preview.
-	created, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.ID("create-out")))
+	created, err := chromedp.Run(step(20*time.Second), chromedp.TextContent(chromedp.ID("create-out")))
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(created, "201"), created)
-	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("open"))))
-	open, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.ID("open"), "href"))
+	require.NoError(t, chromedp.Do(step(20*time.Second), chromedp.WaitVisible(chromedp.ID("open"))))
+	open, err := chromedp.Run(step(20*time.Second), chromedp.AttributeValue(chromedp.ID("open"), "href"))
 	require.NoError(t, err)
 	link, err := url.Parse(base + open.Value)
 	require.NoError(t, err)
@@ -136,30 +152,30 @@ func TestBrowserDemoPage(t *testing.T) {
 	assert.NotEmpty(t, link.Query().Get("preview_token"))
 	previewID := strings.TrimSuffix(strings.TrimPrefix(link.Path, "/preview/"), "/")
 
-	event, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#events li[data-type="preview.created"]`)))
+	event, err := chromedp.Run(step(20*time.Second), chromedp.TextContent(chromedp.CSS(`#events li[data-type="preview.created"]`)))
 	require.NoError(t, err)
 	assert.Contains(t, event, previewID, "the event names the created preview")
 
 	// The token expires: the server's last event is auth_expired, and the
 	// page shows the end (and does not reconnect).
-	require.NoError(t, chromedp.Do(ctx,
+	require.NoError(t, chromedp.Do(step(ttl+20*time.Second),
 		chromedp.WaitVisible(chromedp.CSS(`#stream-state[data-state="ended"][data-reason="auth_expired"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#events li[data-type="auth_expired"]`)),
 	), "wait for the auth_expired end")
-	state, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.ID("stream-state")))
+	state, err := chromedp.Run(step(20*time.Second), chromedp.TextContent(chromedp.ID("stream-state")))
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(state, "ended: auth_expired"), state)
 	t.Logf("auth_expired shown after %v", time.Since(start).Round(time.Millisecond))
 
 	// Open the preview (the link's target, in this tab): the preview token
 	// in the query is exchanged for a cookie and the page is served.
-	require.NoError(t, chromedp.Do(ctx,
+	require.NoError(t, chromedp.Do(step(20*time.Second),
 		chromedp.Navigate(link.String()),
 		chromedp.WaitVisible(chromedp.CSS("h1")),
 	), "open the preview")
-	heading, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("h1")))
+	heading, err := chromedp.Run(step(20*time.Second), chromedp.TextContent(chromedp.CSS("h1")))
 	require.NoError(t, err)
-	loc, err := chromedp.Run(ctx, chromedp.Location())
+	loc, err := chromedp.Run(step(20*time.Second), chromedp.Location())
 	require.NoError(t, err)
 	assert.NotContains(t, loc, "preview_token", "the token left the address bar")
 	assert.Equal(t, fmt.Sprintf("Preview %s", previewID), heading)
