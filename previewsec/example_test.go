@@ -57,13 +57,15 @@ func Example_egressTransport() {
 	client := &http.Client{Transport: policy.Transport(), Timeout: 30 * time.Second} // redirects are checked too
 	_, err = client.Get("http://169.254.169.254/latest/meta-data/")
 	var denied *previewsec.EgressDeniedError
-	fmt.Println(errors.As(err, &denied), denied.Decision.Reason)
+	if errors.As(err, &denied) {
+		fmt.Println("denied:", denied.Decision.Reason)
+	}
 
 	_, err = policy.DialContext(context.Background(), "tcp", "127.0.0.1:6379") // database drivers, gRPC, ...
-	fmt.Println(errors.Is(err, previewsec.ErrEgressDenied))
+	fmt.Println("denied:", errors.Is(err, previewsec.ErrEgressDenied))
 	// Output:
-	// true not_in_allowlist
-	// true
+	// denied: not_in_allowlist
+	// denied: true
 }
 
 // Check a running preview container against the configured limits from an
