@@ -18,13 +18,15 @@
 //   - The first request claims the key atomically in the Store with a
 //     lease (an owner token and the lock timeout, 30s by default). A second
 //     request while the first runs gets 409 with Retry-After.
-//   - A 2xx-4xx response is stored with its status, an allow-list of
+//   - A 2xx-4xx response (except 408, 409, 425 and 429 by default: see
+//     WithStoreStatus) is stored with its status, an allow-list of
 //     headers (Content-Type, Location, ETag, Link and WithReplayHeaders;
 //     never Set-Cookie, Date or rate-limit headers) and its body, and kept
 //     for the TTL (24h by default). Later requests get it back with
 //     Idempotent-Replay: true.
-//   - 5xx responses and panics are not stored: the lease is released (the
-//     panic re-raised) so the client can retry. Responses larger than
+//   - 5xx responses, responses WithStoreStatus declines and panics are
+//     not stored: the lease is released (the panic re-raised) so the
+//     client can retry. Responses larger than
 //     WithMaxStoredBody, streamed (flushed) or hijacked ones are stored
 //     without their body; their replay has the status and headers, an
 //     empty body and Idempotency-Body-Omitted: true. The operation is never

@@ -200,7 +200,7 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 	next.ServeHTTP(rec, r)
 	finished = true
 	out := rec.record()
-	if out.StatusCode >= 500 {
+	if out.StatusCode >= 500 || !m.cfg.storeStatus(out.StatusCode) {
 		m.release(ctx, req)
 		return
 	}

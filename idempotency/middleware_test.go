@@ -197,6 +197,55 @@ func TestClientErrorsAreStored(t *testing.T) {
 	assert.Equal(t, int64(1), runs.Load())
 }
 
+// TestRetryLaterStatusesAreNotStored: a 429 (or another "retry later"
+// status, or whatever WithStoreStatus declines) releases the key, so the
+// retry runs once the quota allows it instead of replaying the refusal.
+func TestRetryLaterStatusesAreNotStored(t *testing.T) {
+	t.Parallel()
+	noQuotaRefusals := idempotency.WithStoreStatus(func(s int) bool {
+		return s != http.StatusPaymentRequired && idempotency.DefaultStoreStatus(s)
+	})
+	tests := []struct {
+		name   string
+		opts   []idempotency.Option
+		status int
+		stored bool
+	}{
+		{"429 by default", nil, http.StatusTooManyRequests, false},
+		{"409 by default", nil, http.StatusConflict, false},
+		{"408 by default", nil, http.StatusRequestTimeout, false},
+		{"425 by default", nil, http.StatusTooEarly, false},
+		{"402 stored by default", nil, http.StatusPaymentRequired, true},
+		{"402 declined by the option", []idempotency.Option{noQuotaRefusals}, http.StatusPaymentRequired, false},
+		{"200 still stored with the option", []idempotency.Option{noQuotaRefusals}, http.StatusOK, true},
+		{"nil option is the default", []idempotency.Option{idempotency.WithStoreStatus(nil)}, http.StatusTooManyRequests, false},
+		{"5xx never stored even if the option says so", []idempotency.Option{idempotency.WithStoreStatus(func(int) bool { return true })}, http.StatusBadGateway, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var runs atomic.Int64
+			h := newMW(t, tt.opts...).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if runs.Add(1) == 1 {
+					w.WriteHeader(tt.status)
+					return
+				}
+				w.WriteHeader(http.StatusCreated)
+			}))
+			assert.Equal(t, tt.status, do(h, call{key: "k"}).Code)
+			rr := do(h, call{key: "k"})
+			if tt.stored {
+				assert.Equal(t, tt.status, rr.Code)
+				assert.Equal(t, "true", rr.Header().Get(idempotency.DefaultReplayHeader))
+				assert.Equal(t, int64(1), runs.Load())
+				return
+			}
+			assert.Equal(t, http.StatusCreated, rr.Code, "the key was released: the retry runs")
+			assert.Empty(t, rr.Header().Get(idempotency.DefaultReplayHeader))
+			assert.Equal(t, int64(2), runs.Load())
+		})
+	}
+}
+
 func TestLargeAndStreamedResponsesStoredWithoutBody(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

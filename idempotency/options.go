@@ -52,6 +52,7 @@ type config struct {
 	reg            prometheus.Registerer
 	sweepInterval  time.Duration
 	sweepBatch     int
+	storeStatus    func(int) bool
 	errs           []error
 }
 
@@ -67,6 +68,35 @@ func defaults() config {
 		now:            time.Now,
 		sweepInterval:  DefaultSweepInterval,
 		sweepBatch:     DefaultSweepBatch,
+		storeStatus:    DefaultStoreStatus,
+	}
+}
+
+// DefaultStoreStatus is the default of WithStoreStatus: every 2xx, 3xx and
+// 4xx response is stored except 408, 409, 425 and 429, which say "not now,
+// retry later" and so must not pin that answer on the key for the TTL. A
+// 5xx is never stored, whatever the option says.
+func DefaultStoreStatus(status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooEarly, http.StatusTooManyRequests:
+		return false
+	}
+	return status < 500
+}
+
+// WithStoreStatus decides which response statuses are stored for replay
+// (default DefaultStoreStatus). A response that is not stored releases the
+// key: the next request with it runs the handler again, so return false
+// only for responses of requests that changed nothing, for example a
+// refusal by a quota (429, 402) that may pass once the quota allows it, or
+// a validation error. 5xx responses are never stored. nil restores the
+// default.
+func WithStoreStatus(store func(status int) bool) Option {
+	return func(c *config) {
+		if store == nil {
+			store = DefaultStoreStatus
+		}
+		c.storeStatus = store
 	}
 }
 

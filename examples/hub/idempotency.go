@@ -45,6 +45,10 @@ func (a *app) setupIdempotency(ctx context.Context) error {
 		idempotency.WithScope(idempotencyScope),
 		// Responses carrying tokens are no-store; their replays must be too.
 		idempotency.WithReplayHeaders("Cache-Control"),
+		// Every 4xx of the hub means nothing was done (bad input, not
+		// found, a quota refusal): release the key so a corrected or later
+		// retry runs, instead of replaying the refusal for the TTL.
+		idempotency.WithStoreStatus(func(status int) bool { return status < 400 }),
 	)
 	m, err := idempotency.New(store, opts...)
 	if err != nil {

@@ -65,16 +65,15 @@ func (a *app) routes() []route {
 }
 
 func (a *app) coreRoutes() []route {
-	ready := a.migrator.ReadinessHandler(migrate.CacheFor(2*time.Second), migrate.WithCheck(migrate.Check{
-		Name:   "redis",
-		Reason: "redis_unavailable",
-		Func: func(ctx context.Context) error {
-			if a.rdb == nil {
-				return nil
-			}
-			return a.rdb.Ping(ctx).Err()
-		},
-	}))
+	readyOpts := []migrate.ReadinessOption{migrate.CacheFor(2 * time.Second)}
+	if a.rdb != nil {
+		readyOpts = append(readyOpts, migrate.WithCheck(migrate.Check{
+			Name:   "redis",
+			Reason: "redis_unavailable",
+			Func:   func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
+		}))
+	}
+	ready := a.migrator.ReadinessHandler(readyOpts...)
 	return []route{
 		{Method: http.MethodGet, Pattern: "/{$}", Access: public, Handler: demoHandler()},
 		{Method: http.MethodGet, Pattern: "/livez", Access: public, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
