@@ -130,3 +130,35 @@ func TestIdempotencyOnRedis(t *testing.T) {
 	assert.Equal(t, float64(1), st["keys"])
 	assert.Nil(t, st["last_sweep_at"], "Redis expires keys itself")
 }
+
+// TestQuotaRefusalIsNotReplayed: a 429 from the active-previews quota does
+// not consume the Idempotency-Key; the same request retried once a slot is
+// free creates the preview, and only then is it replayed.
+func TestQuotaRefusalIsNotReplayed(t *testing.T) {
+	a, url := newTestApp(t)
+	admin := mintToken(t, a, "root", "acme", true)
+	alice := mintToken(t, a, "alice", "acme", false)
+	resp, b := call(t, "POST", url+"/api/v1/tenancy/quotas/acme/update", admin, `{"active_previews":1,"reason":"test"}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+
+	resp, b = call(t, "POST", url+"/api/v1/previews", alice, `{"system_id":"s1"}`)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, string(b))
+	held := decodeBody(t, b)["preview_id"].(string)
+
+	const body = `{"system_id":"s2"}`
+	resp, b = call(t, "POST", url+"/api/v1/previews", alice, body, "Idempotency-Key", "retry-me")
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, string(b))
+
+	resp, _ = call(t, "DELETE", url+"/api/v1/previews/"+held, alice, "")
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+
+	resp, b = call(t, "POST", url+"/api/v1/previews", alice, body, "Idempotency-Key", "retry-me")
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "the refusal was not stored: %s", b)
+	assert.Empty(t, resp.Header.Get("Idempotent-Replay"))
+	created := decodeBody(t, b)["preview_id"]
+
+	resp, b = call(t, "POST", url+"/api/v1/previews", alice, body, "Idempotency-Key", "retry-me")
+	require.Equal(t, http.StatusCreated, resp.StatusCode, string(b))
+	assert.Equal(t, "true", resp.Header.Get("Idempotent-Replay"))
+	assert.Equal(t, created, decodeBody(t, b)["preview_id"])
+}
