@@ -42,8 +42,9 @@ func (a *app) streams() *hubStreams {
 	return hs
 }
 
-// setupStreams builds the stream registry (with revocations over Redis
-// pub/sub when the hub has Redis), the SSE and WebSocket handlers, the event
+// setupStreams builds the stream registry (with revocations and tenant
+// events carried to the other replicas over Redis pub/sub when the hub has
+// Redis), the SSE and WebSocket handlers, the event
 // sink that fans a.publish out to the tenant's streams, and the heartbeat.
 func (a *app) setupStreams(ctx context.Context) error {
 	heartbeat := 15 * time.Second
@@ -121,9 +122,17 @@ func (a *app) setupStreams(ctx context.Context) error {
 		ev := streamauth.Event{Type: eventType, Data: b}
 		if tenantID == "" {
 			reg.Broadcast(ev)
-			return
+		} else {
+			reg.Publish(tenantID, ev)
 		}
-		reg.Publish(tenantID, ev)
+		if bus != nil {
+			// The other replicas' streams of the tenant get it too.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := bus.PublishEvent(ctx, tenantID, ev); err != nil {
+				a.log.Warn("stream event not sent to the other replicas", "event", eventType, "err", err.Error())
+			}
+		}
 	})
 	hbCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	hbDone := make(chan struct{})

@@ -277,3 +277,21 @@ func TestStreamsRevokeAcrossReplicas(t *testing.T) {
 		return streamStatus(t, urlB, mintToken(t, b, "root", "ops", true))["active"] == float64(0)
 	})
 }
+
+// TestStreamsEventsReachOtherReplicas: with Redis, a preview created and a
+// flag toggled through replica A appear on a stream held by replica B.
+func TestStreamsEventsReachOtherReplicas(t *testing.T) {
+	srv := testenv.Redis(t)
+	t.Setenv(envRedisPrefix, srv.Prefix)
+	redisMode := func(c *config) { c.RedisURL = srv.URL }
+	a, urlA := newTestApp(t, redisMode)
+	b, urlB := newTestApp(t, redisMode)
+	s := openHubSSE(t, urlB+"/api/v1/streams/events?access_token="+mintToken(t, b, "bob", "acme", false))
+	s.until(t, "event: hello")
+
+	resp, body := call(t, "POST", urlA+"/api/v1/previews", mintToken(t, a, "alice", "acme", false), `{"system_id":"s1"}`)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, string(body))
+	got := s.until(t, "event: preview.created")
+	assert.Contains(t, got, decodeBody(t, body)["preview_id"].(string))
+	assert.NotContains(t, got, decodeBody(t, body)["token"].(string), "the creator's token stays with the creator")
+}

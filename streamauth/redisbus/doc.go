@@ -7,6 +7,11 @@
 //	if err := bus.Start(ctx, reg); err != nil { ... }
 //	defer bus.Close(ctx)
 //
+// Bus.PublishEvent carries stream events the same way: publish to the
+// local registry and to the bus, and every other replica's registry (the
+// Revoker given to Start, when it is also an EventSink) delivers the event
+// to its streams of that tenant.
+//
 // Each Bus has a random origin id and ignores its own messages (the local
 // registry already dropped its streams). A lost Redis connection is logged
 // and re-established with backoff; the subscription is restored on

@@ -26,8 +26,17 @@ type Revoker interface {
 	RevokeLocal(ctx context.Context, sel streamauth.Selector) (int, error)
 }
 
+// EventSink is what a Bus delivers remote events to (see PublishEvent);
+// *streamauth.Registry implements it. The Revoker passed to Start receives
+// remote events only when it also implements EventSink.
+type EventSink interface {
+	Publish(tenantID string, ev streamauth.Event) int
+	Broadcast(ev streamauth.Event) int
+}
+
 var _ streamauth.Broadcaster = (*Bus)(nil)
 var _ Revoker = (*streamauth.Registry)(nil)
+var _ EventSink = (*streamauth.Registry)(nil)
 
 type config struct {
 	prefix     string
@@ -63,7 +72,8 @@ func WithBackoff(min, max time.Duration) Option {
 // pings Redis to detect a dead connection (default 30s).
 func WithIdlePing(d time.Duration) Option { return func(c *config) { c.idlePing = d } }
 
-// Bus publishes and receives revocations on one Redis channel.
+// Bus publishes and receives revocations, and optionally stream events, on
+// one Redis channel.
 type Bus struct {
 	client redis.UniversalClient
 	cfg    config
@@ -109,11 +119,42 @@ func New(client redis.UniversalClient, opts ...Option) (*Bus, error) {
 // Channel returns the Redis channel the bus uses.
 func (b *Bus) Channel() string { return b.ch }
 
+// message is one publication on the channel: a revocation (Selector
+// fields) or, when Event is set, a stream event for EventSink.
 type message struct {
-	Origin   string `json:"origin"`
-	UserID   string `json:"user_id,omitempty"`
-	TenantID string `json:"tenant_id,omitempty"`
-	StreamID string `json:"stream_id,omitempty"`
+	Origin   string        `json:"origin"`
+	UserID   string        `json:"user_id,omitempty"`
+	TenantID string        `json:"tenant_id,omitempty"`
+	StreamID string        `json:"stream_id,omitempty"`
+	Event    *eventMessage `json:"event,omitempty"`
+}
+
+type eventMessage struct {
+	ID   string          `json:"id,omitempty"`
+	Type string          `json:"type,omitempty"`
+	Data json.RawMessage `json:"data,omitempty"`
+	// Broadcast marks an event for every tenant's streams.
+	Broadcast bool `json:"broadcast,omitempty"`
+}
+
+// PublishEvent publishes ev for the streams of tenantID on the other
+// replicas (an empty tenantID means every stream, as Registry.Broadcast).
+// Deliver it to this replica's registry yourself: the bus ignores its own
+// messages. ev.Data must be valid JSON. Like revocations, events are
+// fire-and-forget: a replica disconnected from Redis misses them.
+func (b *Bus) PublishEvent(ctx context.Context, tenantID string, ev streamauth.Event) error {
+	if len(ev.Data) > 0 && !json.Valid(ev.Data) {
+		return errors.New("redisbus: event data is not valid JSON")
+	}
+	payload, err := json.Marshal(message{Origin: b.origin, TenantID: tenantID,
+		Event: &eventMessage{ID: ev.ID, Type: ev.Type, Data: ev.Data, Broadcast: tenantID == ""}})
+	if err != nil {
+		return err
+	}
+	if err := b.client.Publish(ctx, b.ch, payload).Err(); err != nil {
+		return fmt.Errorf("redisbus: publish: %w", err)
+	}
+	return nil
 }
 
 // BroadcastRevoke publishes a revocation for the other replicas.
@@ -132,7 +173,8 @@ func (b *Bus) BroadcastRevoke(ctx context.Context, sel streamauth.Selector) erro
 }
 
 // Start subscribes to the channel and applies every revocation from other
-// replicas to r until Close or until ctx is done. It returns once the
+// replicas to r (and delivers their events, when r is also an EventSink)
+// until Close or until ctx is done. It returns once the
 // subscription is confirmed, or the error that prevented it.
 func (b *Bus) Start(ctx context.Context, r Revoker) error {
 	if r == nil {
@@ -222,6 +264,18 @@ func (b *Bus) apply(ctx context.Context, payload string, r Revoker) {
 		return
 	}
 	if m.Origin == b.origin {
+		return
+	}
+	if m.Event != nil {
+		sink, ok := r.(EventSink)
+		if !ok {
+			return
+		}
+		ev := streamauth.Event{ID: m.Event.ID, Type: m.Event.Type, Data: []byte(m.Event.Data)}
+		if m.Event.Broadcast {
+			sink.Broadcast(ev)
+		} else if m.TenantID != "" {
+		}
 		return
 	}
 	sel := streamauth.Selector{UserID: m.UserID, TenantID: m.TenantID, StreamID: m.StreamID}

@@ -129,6 +129,44 @@ func TestRevokeOnReplicaADropsStreamOnReplicaB(t *testing.T) {
 	assert.Contains(t, readToEnd(t, otherOnB), "event: auth_revoked")
 }
 
+// readUntil reads the stream until a line containing want, or fails.
+func readUntil(t *testing.T, r *bufio.Reader, want string) string {
+	t.Helper()
+	var b strings.Builder
+	for {
+		line, err := r.ReadString('\n')
+		b.WriteString(line)
+		if strings.Contains(line, want) {
+			return b.String()
+		}
+		require.NoError(t, err, "stream ended before %q; got:\n%s", want, b.String())
+	}
+}
+
+func TestPublishEventReachesOtherReplicas(t *testing.T) {
+	srv := testenv.Redis(t)
+	a := newReplica(t, srv.Client, srv.Prefix, nil)
+	b := newReplica(t, srv.NewClient(t), srv.Prefix, nil)
+
+	acmeOnB := openStream(t, b.url, "alice", "acme")
+	globexOnB := openStream(t, b.url, "bob", "globex")
+	waitFor(t, "streams on B", func() bool { return b.reg.Status().Active == 2 })
+
+	ctx := context.Background()
+	// The origin ignores its own message: A's registry gets nothing twice.
+	require.NoError(t, a.bus.PublishEvent(ctx, "acme", streamauth.Event{ID: "1", Type: "preview.created", Data: []byte(`{"preview_id":"pv_1"}`)}))
+	require.NoError(t, a.bus.PublishEvent(ctx, "", streamauth.Event{Type: "heartbeat", Data: []byte(`{"n":1}`)}))
+
+	got := readUntil(t, acmeOnB, `"n":1`)
+	assert.Contains(t, got, "event: preview.created")
+	assert.Contains(t, got, `{"preview_id":"pv_1"}`)
+	other := readUntil(t, globexOnB, `"n":1`)
+	assert.NotContains(t, other, "preview.created", "another tenant's stream never sees the event")
+	assert.Contains(t, other, "event: heartbeat")
+
+	assert.Error(t, a.bus.PublishEvent(ctx, "acme", streamauth.Event{Type: "x", Data: []byte("not json")}))
+}
+
 // trackingDialer records the connections it opens so the test can cut them.
 type trackingDialer struct {
 	mu    sync.Mutex
