@@ -275,6 +275,7 @@ func (b *Bus) apply(ctx context.Context, payload string, r Revoker) {
 		if m.Event.Broadcast {
 			sink.Broadcast(ev)
 		} else if m.TenantID != "" {
+			sink.Publish(m.TenantID, ev)
 		}
 		return
 	}

@@ -129,17 +129,40 @@ func TestRevokeOnReplicaADropsStreamOnReplicaB(t *testing.T) {
 	assert.Contains(t, readToEnd(t, otherOnB), "event: auth_revoked")
 }
 
-// readUntil reads the stream until a line containing want, or fails.
-func readUntil(t *testing.T, r *bufio.Reader, want string) string {
+// lines reads r line by line into a channel until the stream ends.
+func lines(r *bufio.Reader) <-chan string {
+	ch := make(chan string, 64)
+	go func() {
+		defer close(ch)
+		for {
+			line, err := r.ReadString('\n')
+			if line != "" {
+				ch <- line
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// until collects lines from ch until one contains want, or fails.
+func until(t *testing.T, ch <-chan string, want string) string {
 	t.Helper()
 	var b strings.Builder
+	deadline := time.After(10 * time.Second)
 	for {
-		line, err := r.ReadString('\n')
-		b.WriteString(line)
-		if strings.Contains(line, want) {
-			return b.String()
+		select {
+		case line, ok := <-ch:
+			require.True(t, ok, "stream ended before %q; got:\n%s", want, b.String())
+			b.WriteString(line)
+			if strings.Contains(line, want) {
+				return b.String()
+			}
+		case <-deadline:
+			t.Fatalf("timed out waiting for %q; got:\n%s", want, b.String())
 		}
-		require.NoError(t, err, "stream ended before %q; got:\n%s", want, b.String())
 	}
 }
 
@@ -148,19 +171,38 @@ func TestPublishEventReachesOtherReplicas(t *testing.T) {
 	a := newReplica(t, srv.Client, srv.Prefix, nil)
 	b := newReplica(t, srv.NewClient(t), srv.Prefix, nil)
 
-	acmeOnB := openStream(t, b.url, "alice", "acme")
-	globexOnB := openStream(t, b.url, "bob", "globex")
+	acmeOnB := lines(openStream(t, b.url, "alice", "acme"))
+	globexOnB := lines(openStream(t, b.url, "bob", "globex"))
 	waitFor(t, "streams on B", func() bool { return b.reg.Status().Active == 2 })
 
 	ctx := context.Background()
-	// The origin ignores its own message: A's registry gets nothing twice.
+	// A stream receives events once its handler subscribed, a moment after
+	// it is registered: ping through the bus until both streams see one.
+	stop := make(chan struct{})
+	pinged := make(chan struct{})
+	go func() {
+		defer close(pinged)
+		for i := 0; ; i++ {
+			_ = a.bus.PublishEvent(ctx, "", streamauth.Event{Type: "ping", Data: []byte(`{}`)})
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	until(t, acmeOnB, "event: ping")
+	until(t, globexOnB, "event: ping")
+	close(stop)
+	<-pinged
+
 	require.NoError(t, a.bus.PublishEvent(ctx, "acme", streamauth.Event{ID: "1", Type: "preview.created", Data: []byte(`{"preview_id":"pv_1"}`)}))
 	require.NoError(t, a.bus.PublishEvent(ctx, "", streamauth.Event{Type: "heartbeat", Data: []byte(`{"n":1}`)}))
 
-	got := readUntil(t, acmeOnB, `"n":1`)
+	got := until(t, acmeOnB, `"n":1`)
 	assert.Contains(t, got, "event: preview.created")
 	assert.Contains(t, got, `{"preview_id":"pv_1"}`)
-	other := readUntil(t, globexOnB, `"n":1`)
+	other := until(t, globexOnB, `"n":1`)
 	assert.NotContains(t, other, "preview.created", "another tenant's stream never sees the event")
 	assert.Contains(t, other, "event: heartbeat")
 
