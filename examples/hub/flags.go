@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/systembuilderhub/hardening/flags"
@@ -25,14 +24,8 @@ var hubFlags = []flags.Flag{
 // mode (tests set their own).
 var flagsRedisPrefix = redisstore.DefaultPrefix
 
-// flagClients holds each app's flag client: the feature keeps its state in
-// its own file rather than in the shared app struct.
-var flagClients sync.Map // *app -> *flags.Client
-
-func (a *app) flagClient() *flags.Client {
-	c, _ := flagClients.Load(a)
-	return c.(*flags.Client)
-}
+// flagClient returns the app's flag client (set by setupFlags).
+func (a *app) flagClient() *flags.Client { return a.flagsFeature }
 
 // setupFlags builds the flag client on Redis when configured, else on the
 // SQLite database, registers the demo flags, forwards every toggle to the
@@ -68,11 +61,8 @@ func (a *app) setupFlags(ctx context.Context) error {
 	if err := c.Start(ctx); err != nil {
 		return err
 	}
-	flagClients.Store(a, c)
-	a.onClose(func(ctx context.Context) error {
-		flagClients.Delete(a)
-		return c.Close(ctx)
-	})
+	a.flagsFeature = c
+	a.onClose(c.Close)
 	return nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/systembuilderhub/hardening/internal/problem"
@@ -38,14 +37,8 @@ type tenancyHub struct {
 	model  modelClient
 }
 
-// tenancyFeatures holds each app's feature state (the app struct belongs
-// to the skeleton; the state lives here, keyed by app).
-var tenancyFeatures sync.Map // *app -> *tenancyHub
-
-func (a *app) tenancy() *tenancyHub {
-	v, _ := tenancyFeatures.Load(a)
-	return v.(*tenancyHub)
-}
+// tenancy returns the app's tenancy feature (set by setupTenancy).
+func (a *app) tenancy() *tenancyHub { return a.tenancyFeature }
 
 // setupTenancy builds the quotas on Redis when the hub has it, else on
 // SQLite, with the defaults of DEFAULT_ACTIVE_PREVIEWS_LIMIT,
@@ -75,8 +68,7 @@ func (a *app) setupTenancy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tenancyFeatures.Store(a, &tenancyHub{quotas: q, model: stubModel{}})
-	a.onClose(func(context.Context) error { tenancyFeatures.Delete(a); return nil })
+	a.tenancyFeature = &tenancyHub{quotas: q, model: stubModel{}}
 	return nil
 }
 
