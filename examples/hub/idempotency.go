@@ -86,7 +86,7 @@ func (a *app) idempotencyRoutes() []route {
 		echoes = are.ExistingCollector.(prometheus.Counter)
 	}
 	return []route{
-		{Method: http.MethodPost, Pattern: "/api/v1/echo", Access: user, Idempotent: true, Handler: a.echoHandler(echoes)},
+		{Method: http.MethodPost, Pattern: "/api/v1/echo", Access: user, Idempotent: true, Handler: a.echoHandler(echoes), Check: checkJSON[json.RawMessage](false)},
 		{Method: http.MethodGet, Pattern: "/api/v1/idempotency/status", Access: admin, Handler: http.HandlerFunc(a.idempotencyStatus)},
 	}
 }
