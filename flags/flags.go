@@ -100,6 +100,10 @@ type Change struct {
 	Reason string
 }
 
+// Validate reports, wrapping ErrInvalidChange, what Toggle would refuse
+// in c, so a caller can reject a bad change before doing anything else.
+func (c Change) Validate() error { return c.validate() }
+
 func (c Change) validate() error {
 	if c.By == "" || !validText(c.By, MaxActorLen) {
 		return fmt.Errorf("%w: By must be 1..%d printable characters", ErrInvalidChange, MaxActorLen)

@@ -122,9 +122,7 @@ type KeyRing struct {
 	mu          sync.Mutex // serialises refreshes and derived-cache updates
 	lastRefresh time.Time  // by r.now; zero = never
 
-	loopMu   sync.Mutex
-	cancel   context.CancelFunc
-	loopDone chan struct{}
+	bg background
 }
 
 type keyRingState struct {
@@ -474,20 +472,10 @@ func (r *KeyRing) KeyIDs() []string {
 // seconds. Start is optional; without it the ring refreshes lazily. Calling
 // Start twice is an error.
 func (r *KeyRing) Start(ctx context.Context) error {
-	r.loopMu.Lock()
-	defer r.loopMu.Unlock()
-	if r.loopDone != nil {
-		return errors.New("previewsec: key ring already started")
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	r.cancel = cancel
-	r.loopDone = make(chan struct{})
-	go r.loop(ctx, r.loopDone)
-	return nil
+	return r.bg.start(ctx, "key ring", r.loop)
 }
 
-func (r *KeyRing) loop(ctx context.Context, done chan struct{}) {
-	defer close(done)
+func (r *KeyRing) loop(ctx context.Context) {
 	for {
 		wait := 5 * time.Second
 		if err := r.Refresh(ctx); err == nil {
@@ -509,18 +497,4 @@ func (r *KeyRing) loop(ctx context.Context, done chan struct{}) {
 
 // Close stops the background loop started by Start and waits for it, or
 // for ctx to end. It is safe to call without Start and more than once.
-func (r *KeyRing) Close(ctx context.Context) error {
-	r.loopMu.Lock()
-	cancel, done := r.cancel, r.loopDone
-	r.loopMu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (r *KeyRing) Close(ctx context.Context) error { return r.bg.stop(ctx) }

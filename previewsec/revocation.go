@@ -36,9 +36,7 @@ type RevocationList struct {
 	snap atomic.Pointer[revocationSnapshot]
 	mu   sync.Mutex // serialises reloads and local inserts
 
-	loopMu   sync.Mutex
-	cancel   context.CancelFunc
-	loopDone chan struct{}
+	bg background
 }
 
 type revocationSnapshot struct {
@@ -225,16 +223,7 @@ func (l *RevocationList) check(ctx context.Context, c Claims) error {
 // age) until ctx ends or Close is called. Optional; calling it twice is an
 // error.
 func (l *RevocationList) Start(ctx context.Context) error {
-	l.loopMu.Lock()
-	defer l.loopMu.Unlock()
-	if l.loopDone != nil {
-		return errors.New("previewsec: revocation list already started")
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	l.cancel = cancel
-	l.loopDone = make(chan struct{})
-	go func(done chan struct{}) {
-		defer close(done)
+	return l.bg.start(ctx, "revocation list", func(ctx context.Context) {
 		t := time.NewTicker(l.maxAge / 2)
 		defer t.Stop()
 		for {
@@ -247,23 +236,8 @@ func (l *RevocationList) Start(ctx context.Context) error {
 			case <-t.C:
 			}
 		}
-	}(l.loopDone)
-	return nil
+	})
 }
 
 // Close stops the loop started by Start and waits for it or for ctx.
-func (l *RevocationList) Close(ctx context.Context) error {
-	l.loopMu.Lock()
-	cancel, done := l.cancel, l.loopDone
-	l.loopMu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (l *RevocationList) Close(ctx context.Context) error { return l.bg.stop(ctx) }

@@ -286,7 +286,7 @@ func TestQueryTokenNeverLogged(t *testing.T) {
 	t.Parallel()
 	var logs logBuffer
 	auth := newAuth(t)
-	reg := newRegistry(t, streamauth.WithLogger(logs.logger()))
+	reg := newRegistry(t, streamauth.WithLogger(debugLogger(&logs)))
 	url := sseServer(t, auth, reg, streamauth.ForwardSSE)
 	c := httpClient(t)
 	good := token(t, auth, "u1", "t1", time.Now().Add(time.Hour))

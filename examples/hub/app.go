@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/systembuilderhub/hardening/flags"
+	"github.com/systembuilderhub/hardening/idempotency"
 	"github.com/systembuilderhub/hardening/migrate"
 )
 
@@ -47,6 +49,15 @@ type app struct {
 	schema   migrate.Status
 
 	eventSinks []func(tenantID, eventType string, data any)
+
+	// Feature state, each set once by its setup<Feature> before the
+	// handler is built and read-only afterwards; nil when not set up.
+	egressFeature       *egressState
+	idempotencyFeature  *idempotency.Middleware
+	tenancyFeature      *tenancyHub
+	previewTokenFeature *previewTokens
+	streamsFeature      *hubStreams
+	flagsFeature        *flags.Client
 
 	closeMu sync.Mutex
 	closers []func(context.Context) error

@@ -24,16 +24,8 @@ type egressState struct {
 	verifier *previewsec.ContainerVerifier
 }
 
-// egressStates maps each *app to its egress feature (the app struct is
-// shared by every feature; this keeps the feature in its own file).
-var egressStates sync.Map
-
-func (a *app) egress() *egressState {
-	if s, ok := egressStates.Load(a); ok {
-		return s.(*egressState)
-	}
-	return nil
-}
+// egress returns the app's egress feature, nil when it is not set up.
+func (a *app) egress() *egressState { return a.egressFeature }
 
 // setupEgress builds the egress policy from PREVIEW_EGRESS_ALLOWLIST and
 // PREVIEW_EGRESS_DENYLIST and the container verifier from PREVIEW_CPU_LIMIT,
@@ -49,9 +41,8 @@ func (a *app) setupEgress(ctx context.Context) error {
 		return err
 	}
 	st := &egressState{policy: policy, verifier: verifier}
-	egressStates.Store(a, st)
+	a.egressFeature = st
 	a.onClose(func(context.Context) error {
-		egressStates.Delete(a)
 		st.mu.RLock()
 		defer st.mu.RUnlock()
 		return st.verifier.Close()

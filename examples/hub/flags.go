@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/systembuilderhub/hardening/flags"
@@ -25,14 +25,8 @@ var hubFlags = []flags.Flag{
 // mode (tests set their own).
 var flagsRedisPrefix = redisstore.DefaultPrefix
 
-// flagClients holds each app's flag client: the feature keeps its state in
-// its own file rather than in the shared app struct.
-var flagClients sync.Map // *app -> *flags.Client
-
-func (a *app) flagClient() *flags.Client {
-	c, _ := flagClients.Load(a)
-	return c.(*flags.Client)
-}
+// flagClient returns the app's flag client (set by setupFlags).
+func (a *app) flagClient() *flags.Client { return a.flagsFeature }
 
 // setupFlags builds the flag client on Redis when configured, else on the
 // SQLite database, registers the demo flags, forwards every toggle to the
@@ -68,11 +62,8 @@ func (a *app) setupFlags(ctx context.Context) error {
 	if err := c.Start(ctx); err != nil {
 		return err
 	}
-	flagClients.Store(a, c)
-	a.onClose(func(ctx context.Context) error {
-		flagClients.Delete(a)
-		return c.Close(ctx)
-	})
+	a.flagsFeature = c
+	a.onClose(c.Close)
 	return nil
 }
 
@@ -80,7 +71,10 @@ func (a *app) flagsRoutes() []route {
 	return []route{
 		{Method: http.MethodGet, Pattern: "/api/v1/feature-flags", Access: user, Handler: http.HandlerFunc(a.listFlags)},
 		{Method: http.MethodGet, Pattern: "/api/v1/feature-flags/audit", Access: admin, Handler: http.HandlerFunc(a.flagAudit)},
-		{Method: http.MethodPost, Pattern: "/api/v1/feature-flags/{flag_name}/toggle", Access: admin, Idempotent: true, Handler: http.HandlerFunc(a.toggleFlag)},
+		{Method: http.MethodPost, Pattern: "/api/v1/feature-flags/{flag_name}/toggle", Access: admin, Idempotent: true, Handler: http.HandlerFunc(a.toggleFlag),
+			Check: func(w http.ResponseWriter, r *http.Request) bool {
+				return a.toggledFlag(w, r) && checkJSON[toggleRequest](false)(w, r)
+			}},
 	}
 }
 
@@ -131,31 +125,53 @@ func toggleView(r flags.Record) toggleResponse {
 	}
 }
 
+// toggleRequest is the body of POST /api/v1/feature-flags/{flag_name}/toggle.
+type toggleRequest struct {
+	Enabled  *bool   `json:"enabled"`
+	TenantID *string `json:"tenant_id"`
+	Reason   string  `json:"reason"`
+}
+
+// validate checks the body as the flag client will check the change.
+func (body *toggleRequest) validate() error {
+	if body.Enabled == nil {
+		return errors.New(`"enabled" (true or false) is required`)
+	}
+	ch := flags.Change{By: "caller", Reason: body.Reason} // the caller is the verified principal
+	if body.TenantID != nil {
+		if *body.TenantID == "" {
+			return errors.New(`"tenant_id" must not be empty; omit it to change the global value`)
+		}
+		ch.TenantID = *body.TenantID
+	}
+	if ch.Validate() != nil {
+		return fmt.Errorf("tenant_id must be printable text of at most %d characters, reason at most %d bytes of UTF-8", flags.MaxTenantIDLen, flags.MaxReasonLen)
+	}
+	return nil
+}
+
+// toggledFlag answers 404 (and returns false) when {flag_name} is not a
+// registered flag.
+func (a *app) toggledFlag(w http.ResponseWriter, r *http.Request) bool {
+	if _, ok := a.flagClient().Lookup(r.PathValue("flag_name")); !ok {
+		problem.Write(w, r, problem.New(http.StatusNotFound, "flag_not_found", "no flag is registered under this name"))
+		return false
+	}
+	return true
+}
+
 func (a *app) toggleFlag(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("flag_name")
 	c := a.flagClient()
-	if _, ok := c.Lookup(name); !ok {
-		problem.Write(w, r, problem.New(http.StatusNotFound, "flag_not_found", "no flag is registered under this name"))
+	if !a.toggledFlag(w, r) {
 		return
 	}
-	var body struct {
-		Enabled  *bool   `json:"enabled"`
-		TenantID *string `json:"tenant_id"`
-		Reason   string  `json:"reason"`
-	}
+	var body toggleRequest
 	if !decodeJSON(w, r, &body) {
-		return
-	}
-	if body.Enabled == nil {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", `"enabled" (true or false) is required`))
 		return
 	}
 	ch := flags.Change{Reason: body.Reason}
 	if body.TenantID != nil {
-		if *body.TenantID == "" {
-			problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", `"tenant_id" must not be empty; omit it to change the global value`))
-			return
-		}
 		ch.TenantID = *body.TenantID
 	}
 	p, _ := principalFrom(r.Context())
@@ -190,7 +206,10 @@ type auditEntry struct {
 }
 
 func (a *app) flagAudit(w http.ResponseWriter, r *http.Request) {
-	qs := r.URL.Query()
+	qs, ok := queryValues(w, r)
+	if !ok {
+		return
+	}
 	q := flags.AuditQuery{
 		Flag:      qs.Get("flag"),
 		TenantID:  qs.Get("tenant_id"),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -24,8 +25,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// validator is a request body with rules beyond its JSON shape: decodeJSON
+// runs validate after a successful decode (it may also fill defaults).
+type validator interface{ validate() error }
+
 // decodeJSON decodes the request body into dst strictly: unknown fields,
-// trailing data and wrong types are 400, a body over maxBodyBytes is 413.
+// trailing data and wrong types are 400, a body over maxBodyBytes is 413,
+// and a dst with a validate method must pass it (400 otherwise).
 // On failure it writes the problem response and returns false.
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
@@ -58,6 +64,12 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 		}
 	}
 	if err == nil {
+		if v, ok := dst.(validator); ok {
+			if verr := v.validate(); verr != nil {
+				problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", verr.Error()))
+				return false
+			}
+		}
 		return true
 	}
 	var syntaxErr *json.SyntaxError
@@ -77,4 +89,49 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	}
 	problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", detail))
 	return false
+}
+
+// precheck runs a route's Check before next: a request the handler would
+// reject is answered here, before the idempotency middleware stores
+// anything under its key.
+func precheck(check func(http.ResponseWriter, *http.Request) bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if check(w, r) {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// checkJSON returns a route Check that decodes the body strictly into a
+// new T, as the handler will (validate included), then gives the handler
+// the same bytes again. optional lets an absent body through.
+func checkJSON[T any](optional bool) func(http.ResponseWriter, *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if optional && !hasBody(r) {
+			return true
+		}
+		orig := r.Body
+		var buf bytes.Buffer
+		r.Body = readCloser{io.TeeReader(orig, &buf), orig}
+		var v T
+		ok := decodeJSON(w, r, &v)
+		r.Body = readCloser{bytes.NewReader(buf.Bytes()), orig}
+		return ok
+	}
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// queryValues parses the query string strictly: a malformed escape is a
+// 400 invalid_query problem (url.URL.Query drops such pairs silently).
+func queryValues(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_query", "the query string is malformed"))
+		return nil, false
+	}
+	return v, true
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,11 +14,6 @@ import (
 	"github.com/systembuilderhub/hardening/idempotency/sqlitestore"
 	"github.com/systembuilderhub/hardening/internal/problem"
 )
-
-// idempotencyByApp holds each app's idempotency middleware (set by
-// setupIdempotency, read when the routes are wrapped). It lives here, not
-// in the app struct, so that this feature stays in its own file.
-var idempotencyByApp sync.Map // *app -> *idempotency.Middleware
 
 // setupIdempotency builds the Idempotency-Key middleware on Redis when the
 // hub runs with REDIS_URL, else on SQLite, configured from
@@ -57,11 +51,8 @@ func (a *app) setupIdempotency(ctx context.Context) error {
 	if err := m.Start(ctx); err != nil {
 		return err
 	}
-	idempotencyByApp.Store(a, m)
-	a.onClose(func(ctx context.Context) error {
-		idempotencyByApp.Delete(a)
-		return m.Close(ctx)
-	})
+	a.idempotencyFeature = m
+	a.onClose(m.Close)
 	return nil
 }
 
@@ -80,8 +71,8 @@ func idempotencyScope(r *http.Request) (string, error) {
 // idempotent wraps h with the idempotency middleware (routes with
 // Idempotent set). Without setupIdempotency it returns h unchanged.
 func (a *app) idempotent(h http.Handler) http.Handler {
-	if m, ok := idempotencyByApp.Load(a); ok {
-		return m.(*idempotency.Middleware).Handler(h)
+	if m := a.idempotencyFeature; m != nil {
+		return m.Handler(h)
 	}
 	return h
 }
@@ -101,7 +92,7 @@ func (a *app) idempotencyRoutes() []route {
 		echoes = are.ExistingCollector.(prometheus.Counter)
 	}
 	return []route{
-		{Method: http.MethodPost, Pattern: "/api/v1/echo", Access: user, Idempotent: true, Handler: a.echoHandler(echoes)},
+		{Method: http.MethodPost, Pattern: "/api/v1/echo", Access: user, Idempotent: true, Handler: a.echoHandler(echoes), Check: checkJSON[json.RawMessage](false)},
 		{Method: http.MethodGet, Pattern: "/api/v1/idempotency/status", Access: admin, Handler: http.HandlerFunc(a.idempotencyStatus)},
 	}
 }
@@ -132,12 +123,12 @@ func (a *app) echoHandler(executions prometheus.Counter) http.Handler {
 
 // idempotencyStatus serves GET /api/v1/idempotency/status.
 func (a *app) idempotencyStatus(w http.ResponseWriter, r *http.Request) {
-	m, ok := idempotencyByApp.Load(a)
-	if !ok {
+	m := a.idempotencyFeature
+	if m == nil {
 		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "idempotency_unavailable", "idempotency is not set up"))
 		return
 	}
-	st, err := m.(*idempotency.Middleware).Status(r.Context())
+	st, err := m.Status(r.Context())
 	if err != nil {
 		a.log.ErrorContext(r.Context(), "idempotency status", "error", err)
 		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "idempotency_store_unavailable", "the idempotency store is unavailable"))

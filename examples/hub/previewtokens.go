@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/systembuilderhub/hardening/internal/problem"
@@ -28,15 +27,9 @@ type previewTokens struct {
 	auth     *previewsec.PreviewAuth
 }
 
-// previewTokensByApp holds each app's feature state (the app struct is the
-// skeleton's; this keeps the feature in its own file).
-var previewTokensByApp sync.Map // *app -> *previewTokens
-
-func (a *app) previewTokens() *previewTokens {
-	v, _ := previewTokensByApp.Load(a)
-	pt, _ := v.(*previewTokens)
-	return pt
-}
+// previewTokens returns the app's preview-token feature, nil when it is
+// not set up.
+func (a *app) previewTokens() *previewTokens { return a.previewTokenFeature }
 
 // errPreviewTokensOff is returned when setupPreviewTokens has not run.
 var errPreviewTokensOff = errors.New("preview tokens are not set up")
@@ -128,9 +121,8 @@ func (a *app) setupPreviewTokens(ctx context.Context) error {
 		_ = pt.ring.Close(bg)
 		return err
 	}
-	previewTokensByApp.Store(a, pt)
+	a.previewTokenFeature = pt
 	a.onClose(func(ctx context.Context) error {
-		previewTokensByApp.Delete(a)
 		return errors.Join(pt.revs.Close(ctx), pt.ring.Close(ctx))
 	})
 	a.log.Info("preview tokens ready", "keys", pt.mode, "rotation", cfg.Rotation.String(), "max_ttl", cfg.MaxTTL.String())

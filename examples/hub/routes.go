@@ -28,6 +28,11 @@ type route struct {
 	Idempotent bool
 	// Handler serves the route.
 	Handler http.Handler
+	// Check, when set on an Idempotent route, validates the request (path
+	// and body) before the idempotency middleware, so a request the
+	// handler would reject does not use up its key. It writes the problem
+	// and returns false on failure; the handler still validates itself.
+	Check func(http.ResponseWriter, *http.Request) bool
 }
 
 // setupFeatures wires every feature package onto the app's backends.
@@ -102,6 +107,9 @@ func (a *app) handler() http.Handler {
 		// idempotency: wrap h here when rt.Idempotent
 		if rt.Idempotent {
 			h = a.idempotent(h)
+			if rt.Check != nil {
+				h = precheck(rt.Check, h)
+			}
 		}
 		h = a.requireAccess(rt.Access, h)
 		pattern := rt.Pattern

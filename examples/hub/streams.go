@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/systembuilderhub/hardening/internal/problem"
@@ -32,15 +31,8 @@ type hubStreams struct {
 	stopHB func()
 }
 
-// streamsByApp holds each app's stream feature (the app struct belongs to
-// the skeleton; features keep their own state beside it).
-var streamsByApp sync.Map // *app -> *hubStreams
-
-func (a *app) streams() *hubStreams {
-	v, _ := streamsByApp.Load(a)
-	hs, _ := v.(*hubStreams)
-	return hs
-}
+// streams returns the app's stream feature, nil when it is not set up.
+func (a *app) streams() *hubStreams { return a.streamsFeature }
 
 // setupStreams builds the stream registry (with revocations and tenant
 // events carried to the other replicas over Redis pub/sub when the hub has
@@ -151,9 +143,8 @@ func (a *app) setupStreams(ctx context.Context) error {
 		}
 	}()
 	hs.stopHB = func() { stop(); <-hbDone }
-	streamsByApp.Store(a, hs)
+	a.streamsFeature = hs
 	a.onClose(func(ctx context.Context) error {
-		defer streamsByApp.Delete(a)
 		hs.stopHB()
 		err := reg.Close(ctx)
 		if bus != nil {

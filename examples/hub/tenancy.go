@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/systembuilderhub/hardening/internal/problem"
@@ -38,14 +38,8 @@ type tenancyHub struct {
 	model  modelClient
 }
 
-// tenancyFeatures holds each app's feature state (the app struct belongs
-// to the skeleton; the state lives here, keyed by app).
-var tenancyFeatures sync.Map // *app -> *tenancyHub
-
-func (a *app) tenancy() *tenancyHub {
-	v, _ := tenancyFeatures.Load(a)
-	return v.(*tenancyHub)
-}
+// tenancy returns the app's tenancy feature (set by setupTenancy).
+func (a *app) tenancy() *tenancyHub { return a.tenancyFeature }
 
 // setupTenancy builds the quotas on Redis when the hub has it, else on
 // SQLite, with the defaults of DEFAULT_ACTIVE_PREVIEWS_LIMIT,
@@ -75,8 +69,7 @@ func (a *app) setupTenancy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tenancyFeatures.Store(a, &tenancyHub{quotas: q, model: stubModel{}})
-	a.onClose(func(context.Context) error { tenancyFeatures.Delete(a); return nil })
+	a.tenancyFeature = &tenancyHub{quotas: q, model: stubModel{}}
 	return nil
 }
 
@@ -92,10 +85,13 @@ func (a *app) tenancyRoutes() []route {
 	}
 	scoped := func(h http.HandlerFunc) http.Handler { return mw.Handler(h) }
 	return []route{
-		{Method: http.MethodPost, Pattern: "/api/v1/previews", Access: user, Idempotent: true, Handler: scoped(a.createPreviewHandler)},
+		{Method: http.MethodPost, Pattern: "/api/v1/previews", Access: user, Idempotent: true, Handler: scoped(a.createPreviewHandler),
+			Check: checkJSON[createPreviewRequest](false)},
 		{Method: http.MethodDelete, Pattern: "/api/v1/previews/{id}", Access: user, Handler: scoped(a.deletePreviewHandler)},
-		{Method: http.MethodPost, Pattern: "/api/v1/systems/{system_id}/snapshots", Access: user, Idempotent: true, Handler: scoped(a.createSnapshotHandler)},
-		{Method: http.MethodPost, Pattern: "/api/v1/llm/completions", Access: user, Idempotent: true, Handler: scoped(a.completionHandler)},
+		{Method: http.MethodPost, Pattern: "/api/v1/systems/{system_id}/snapshots", Access: user, Idempotent: true, Handler: scoped(a.createSnapshotHandler),
+			Check: checkSnapshot},
+		{Method: http.MethodPost, Pattern: "/api/v1/llm/completions", Access: user, Idempotent: true, Handler: scoped(a.completionHandler),
+			Check: checkJSON[completionRequest](false)},
 		{Method: http.MethodGet, Pattern: "/api/v1/tenancy/quotas/{tenant_id}", Access: user, Handler: http.HandlerFunc(a.getQuotasHandler)},
 		{Method: http.MethodPost, Pattern: "/api/v1/tenancy/quotas/{tenant_id}/update", Access: admin, Handler: http.HandlerFunc(a.updateQuotasHandler)},
 		{Method: http.MethodGet, Pattern: "/api/v1/tenancy/audit", Access: admin, Handler: http.HandlerFunc(a.auditHandler)},
@@ -122,22 +118,24 @@ func validName(field, v string) error {
 	return nil
 }
 
-func (a *app) createPreviewHandler(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		SystemID     string `json:"system_id"`
-		DevicePreset string `json:"device_preset"`
-	}
-	if !decodeJSON(w, r, &req) {
-		return
-	}
+// createPreviewRequest is the body of POST /api/v1/previews.
+type createPreviewRequest struct {
+	SystemID     string `json:"system_id"`
+	DevicePreset string `json:"device_preset"`
+}
+
+// validate checks the names; the device preset defaults to desktop.
+func (req *createPreviewRequest) validate() error {
 	if req.DevicePreset == "" {
 		req.DevicePreset = "desktop"
 	}
-	for _, err := range []error{validName("system_id", req.SystemID), validName("device_preset", req.DevicePreset)} {
-		if err != nil {
-			problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", err.Error()))
-			return
-		}
+	return cmp.Or(validName("system_id", req.SystemID), validName("device_preset", req.DevicePreset))
+}
+
+func (a *app) createPreviewHandler(w http.ResponseWriter, r *http.Request) {
+	var req createPreviewRequest
+	if !decodeJSON(w, r, &req) {
+		return
 	}
 	ctx := r.Context()
 	tenant, _ := tenancy.FromContext(ctx)
@@ -217,16 +215,35 @@ type snapshotCreated struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
-func (a *app) createSnapshotHandler(w http.ResponseWriter, r *http.Request) {
+// snapshotRequest is the optional body of POST .../snapshots.
+type snapshotRequest struct {
+	Label string `json:"label"`
+}
+
+// snapshotSystem reads {system_id}; it writes the problem and returns
+// false when it is malformed.
+func snapshotSystem(w http.ResponseWriter, r *http.Request) (string, bool) {
 	systemID := r.PathValue("system_id")
 	if err := validName("system_id", systemID); err != nil {
 		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_path", err.Error()))
+		return "", false
+	}
+	return systemID, true
+}
+
+// checkSnapshot is the snapshot route's Check: the path, then the body.
+func checkSnapshot(w http.ResponseWriter, r *http.Request) bool {
+	_, ok := snapshotSystem(w, r)
+	return ok && checkJSON[snapshotRequest](true)(w, r)
+}
+
+func (a *app) createSnapshotHandler(w http.ResponseWriter, r *http.Request) {
+	systemID, ok := snapshotSystem(w, r)
+	if !ok {
 		return
 	}
 	// The body is optional: empty, or a JSON object with an optional label.
-	var req struct {
-		Label string `json:"label"`
-	}
+	var req snapshotRequest
 	if hasBody(r) && !decodeJSON(w, r, &req) {
 		return
 	}
@@ -280,27 +297,32 @@ func (stubModel) Complete(_ context.Context, prompt string, maxCost tenancy.Micr
 	return fmt.Sprintf("stub completion of a %d-byte prompt", len(prompt)), cost, nil
 }
 
-func (a *app) completionHandler(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Prompt     string   `json:"prompt"`
-		MaxCostUSD *float64 `json:"max_cost_usd"`
+// completionRequest is the body of POST /api/v1/llm/completions.
+type completionRequest struct {
+	Prompt     string   `json:"prompt"`
+	MaxCostUSD *float64 `json:"max_cost_usd"`
+}
+
+// validate requires a prompt and a positive, representable max cost.
+func (req *completionRequest) validate() error {
+	if req.Prompt == "" {
+		return errors.New("prompt is required")
 	}
+	if req.MaxCostUSD == nil || *req.MaxCostUSD <= 0 || math.IsInf(*req.MaxCostUSD, 0) {
+		return errors.New("max_cost_usd must be a positive amount")
+	}
+	if estimate, err := tenancy.MicrosFromUSD(*req.MaxCostUSD); err != nil || estimate <= 0 {
+		return errors.New("max_cost_usd must be at least 0.000001 and reasonable")
+	}
+	return nil
+}
+
+func (a *app) completionHandler(w http.ResponseWriter, r *http.Request) {
+	var req completionRequest
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	if req.Prompt == "" {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "prompt is required"))
-		return
-	}
-	if req.MaxCostUSD == nil || *req.MaxCostUSD <= 0 || math.IsInf(*req.MaxCostUSD, 0) {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "max_cost_usd must be a positive amount"))
-		return
-	}
-	estimate, err := tenancy.MicrosFromUSD(*req.MaxCostUSD)
-	if err != nil || estimate <= 0 {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "max_cost_usd must be at least 0.000001 and reasonable"))
-		return
-	}
+	estimate, _ := tenancy.MicrosFromUSD(*req.MaxCostUSD) // validate checked it
 	ctx := r.Context()
 	t := a.tenancy()
 	res, err := t.quotas.ReserveLLM(ctx, estimate)
@@ -450,7 +472,10 @@ type auditEntryJSON struct {
 
 func (a *app) auditHandler(w http.ResponseWriter, r *http.Request) {
 	bad := func(detail string) { problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_query", detail)) }
-	v := r.URL.Query()
+	v, ok := queryValues(w, r)
+	if !ok {
+		return
+	}
 	var q tenancy.AuditQuery
 	if s := v.Get("tenant_id"); s != "" {
 		id, err := tenancy.ParseID(s)

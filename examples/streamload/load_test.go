@@ -3,12 +3,13 @@ package main
 import (
 	"bytes"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 // TestHelperProcess is the child client when the test re-executes itself.
@@ -25,28 +26,11 @@ func TestHelperProcess(t *testing.T) {
 // TestSmallLoad runs the load program with a few streams: every expired
 // stream must end with auth_expired.
 func TestSmallLoad(t *testing.T) {
-	var logs lockedBuffer // the child's stderr is copied in another goroutine
+	var logs testenv.Buffer // the child's stderr is copied in another goroutine
 	res, err := run(config{N: 50, Lead: time.Second, Concurrency: 10}, &logs)
 	require.NoError(t, err, logs.String())
 	assert.Equal(t, 50, res.Dropped)
 	var out bytes.Buffer
 	res.writeTable(&out)
 	assert.Contains(t, out.String(), "extra (auth - bare)")
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

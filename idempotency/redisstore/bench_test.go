@@ -2,10 +2,8 @@ package redisstore_test
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,20 +14,9 @@ import (
 
 	"github.com/systembuilderhub/hardening/idempotency"
 	"github.com/systembuilderhub/hardening/idempotency/redisstore"
+	"github.com/systembuilderhub/hardening/idempotency/storetest"
 	"github.com/systembuilderhub/hardening/internal/testenv"
 )
-
-var benchHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	_, _ = w.Write([]byte(`{"id":"0123456789abcdef"}`))
-})
-
-func benchRequest(key string) *http.Request {
-	req := httptest.NewRequest(http.MethodPost, "/things", strings.NewReader(`{"name":"preview"}`))
-	req.Header.Set(idempotency.HeaderName, key)
-	return req
-}
 
 // roundTrips counts commands sent to the server (a pipeline counts once).
 type roundTrips struct{ n atomic.Int64 }
@@ -51,15 +38,15 @@ func TestRoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	m, err := idempotency.New(s)
 	require.NoError(t, err)
-	h := m.Handler(benchHandler)
-	h.ServeHTTP(httptest.NewRecorder(), benchRequest("warm-up")) // loads the scripts
+	h := m.Handler(storetest.BenchHandler)
+	h.ServeHTTP(httptest.NewRecorder(), storetest.BenchRequest("warm-up")) // loads the scripts
 
 	rt.n.Store(0)
-	h.ServeHTTP(httptest.NewRecorder(), benchRequest("first"))
+	h.ServeHTTP(httptest.NewRecorder(), storetest.BenchRequest("first"))
 	assert.Equal(t, int64(2), rt.n.Load(), "a first request: claim + complete")
 	rt.n.Store(0)
 	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, benchRequest("first"))
+	h.ServeHTTP(rr, storetest.BenchRequest("first"))
 	assert.Equal(t, "true", rr.Header().Get(idempotency.DefaultReplayHeader))
 	assert.Equal(t, int64(1), rt.n.Load(), "a replay: one claim")
 }
@@ -91,63 +78,5 @@ func BenchmarkRedis(b *testing.B) {
 			}
 		}
 	})
-	b.Run("store_first", func(b *testing.B) {
-		s, _ := newStore(b)
-		now := time.Now()
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			k := strconv.Itoa(i)
-			res, err := s.Claim(ctx, idempotency.ClaimRequest{Key: k, Fingerprint: "fp", Owner: "o", Now: now, LockTimeout: time.Minute, TTL: time.Hour})
-			if err != nil || res.Status != idempotency.Claimed {
-				b.Fatal(res.Status, err)
-			}
-			ok, err := s.Complete(ctx, idempotency.CompleteRequest{Key: k, Owner: "o", Now: now, TTL: time.Hour,
-				Record: idempotency.Record{StatusCode: 201, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"id":"0123456789abcdef"}`)}})
-			if err != nil || !ok {
-				b.Fatal(ok, err)
-			}
-		}
-	})
-	b.Run("store_replay", func(b *testing.B) {
-		s, _ := newStore(b)
-		now := time.Now()
-		req := idempotency.ClaimRequest{Key: "k", Fingerprint: "fp", Owner: "o", Now: now, LockTimeout: time.Minute, TTL: time.Hour}
-		_, _ = s.Claim(ctx, req)
-		_, _ = s.Complete(ctx, idempotency.CompleteRequest{Key: "k", Owner: "o", Now: now, TTL: time.Hour,
-			Record: idempotency.Record{StatusCode: 201, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"id":"0123456789abcdef"}`)}})
-		b.ReportAllocs()
-		for b.Loop() {
-			res, err := s.Claim(ctx, req)
-			if err != nil || res.Status != idempotency.Completed {
-				b.Fatal(res.Status, err)
-			}
-		}
-	})
-	b.Run("first", func(b *testing.B) {
-		s, _ := newStore(b)
-		m, _ := idempotency.New(s)
-		h := m.Handler(benchHandler)
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			rr := httptest.NewRecorder()
-			h.ServeHTTP(rr, benchRequest(strconv.Itoa(i)))
-			if rr.Code != http.StatusCreated {
-				b.Fatal(rr.Code)
-			}
-		}
-	})
-	b.Run("replay", func(b *testing.B) {
-		s, _ := newStore(b)
-		m, _ := idempotency.New(s)
-		h := m.Handler(benchHandler)
-		h.ServeHTTP(httptest.NewRecorder(), benchRequest("k"))
-		b.ReportAllocs()
-		for b.Loop() {
-			rr := httptest.NewRecorder()
-			h.ServeHTTP(rr, benchRequest("k"))
-			if rr.Header().Get(idempotency.DefaultReplayHeader) != "true" {
-				b.Fatal("not a replay")
-			}
-		}
-	})
+	storetest.Bench(b, func(b *testing.B) idempotency.Store { s, _ := newStore(b); return s }, strconv.Itoa)
 }

@@ -2,30 +2,16 @@ package sqlitestore_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/systembuilderhub/hardening/idempotency"
+	"github.com/systembuilderhub/hardening/idempotency/storetest"
 	"github.com/systembuilderhub/hardening/internal/sqlitex"
 )
-
-var benchHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	_, _ = w.Write([]byte(`{"id":"0123456789abcdef"}`))
-})
-
-func benchRequest(key string) *http.Request {
-	req := httptest.NewRequest(http.MethodPost, "/things", strings.NewReader(`{"name":"preview"}`))
-	req.Header.Set(idempotency.HeaderName, key)
-	return req
-}
 
 // BenchmarkSQLite measures a first request and a replay through the
 // middleware against the raw store round trips in the same run: a bare
@@ -80,63 +66,7 @@ VALUES ('k', 'fp', 'completed', 201, '{}', x'00', 1, 2)`)
 			}
 		}
 	})
-	b.Run("store_first", func(b *testing.B) {
-		s := newStore(b)
-		now := time.Now()
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			k := benchKey(i)
-			res, err := s.Claim(ctx, idempotency.ClaimRequest{Key: k, Fingerprint: "fp", Owner: "o", Now: now, LockTimeout: time.Minute, TTL: time.Hour})
-			if err != nil || res.Status != idempotency.Claimed {
-				b.Fatal(res.Status, err)
-			}
-			ok, err := s.Complete(ctx, idempotency.CompleteRequest{Key: k, Owner: "o", Now: now, TTL: time.Hour,
-				Record: idempotency.Record{StatusCode: 201, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"id":"0123456789abcdef"}`)}})
-			if err != nil || !ok {
-				b.Fatal(ok, err)
-			}
-		}
-	})
-	b.Run("store_replay", func(b *testing.B) {
-		s := newStore(b)
-		now := time.Now()
-		req := idempotency.ClaimRequest{Key: "k", Fingerprint: "fp", Owner: "o", Now: now, LockTimeout: time.Minute, TTL: time.Hour}
-		_, _ = s.Claim(ctx, req)
-		_, _ = s.Complete(ctx, idempotency.CompleteRequest{Key: "k", Owner: "o", Now: now, TTL: time.Hour,
-			Record: idempotency.Record{StatusCode: 201, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"id":"0123456789abcdef"}`)}})
-		b.ReportAllocs()
-		for b.Loop() {
-			res, err := s.Claim(ctx, req)
-			if err != nil || res.Status != idempotency.Completed {
-				b.Fatal(res.Status, err)
-			}
-		}
-	})
-	b.Run("first", func(b *testing.B) {
-		m, _ := idempotency.New(newStore(b))
-		h := m.Handler(benchHandler)
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			rr := httptest.NewRecorder()
-			h.ServeHTTP(rr, benchRequest(strconv.Itoa(i)))
-			if rr.Code != http.StatusCreated {
-				b.Fatal(rr.Code)
-			}
-		}
-	})
-	b.Run("replay", func(b *testing.B) {
-		m, _ := idempotency.New(newStore(b))
-		h := m.Handler(benchHandler)
-		h.ServeHTTP(httptest.NewRecorder(), benchRequest("k"))
-		b.ReportAllocs()
-		for b.Loop() {
-			rr := httptest.NewRecorder()
-			h.ServeHTTP(rr, benchRequest("k"))
-			if rr.Header().Get(idempotency.DefaultReplayHeader) != "true" {
-				b.Fatal("not a replay")
-			}
-		}
-	})
+	storetest.Bench(b, func(b *testing.B) idempotency.Store { return newStore(b) }, benchKey)
 }
 
 // benchKey is a scoped key as the middleware makes them (a SHA-256 in

@@ -2,13 +2,8 @@ package redisstore_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,12 +12,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/systembuilderhub/hardening/internal/testenv"
-	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/keystoretest"
 	"github.com/systembuilderhub/hardening/previewsec/redisstore"
 )
 
-// helperProcess runs in a child: a key ring on the shared Redis rotates at
-// a fixed instant and prints the key id and a hash of its secret.
+// helperProcess runs in a child: keystoretest.RotateChild on the shared
+// Redis.
 func helperProcess(url, prefix string) int {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
@@ -36,46 +31,14 @@ func helperProcess(url, prefix string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	at := time.Date(2031, 5, 6, 0, 0, 0, 0, time.UTC)
-	ring, err := previewsec.NewKeyRing(s, previewsec.WithKeyRingClock(func() time.Time { return at }))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	k, err := ring.SigningKey(context.Background())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	sum := sha256.Sum256(k.Secret)
-	fmt.Printf("%s %s\n", k.ID, hex.EncodeToString(sum[:]))
-	return 0
+	return keystoretest.RotateChild(s)
 }
 
 // TestProcessesRotateToOneKey: several OS processes rotating on one Redis
 // at the same instant end with one key.
 func TestProcessesRotateToOneKey(t *testing.T) {
 	srv := testenv.Redis(t)
-	const n = 4
-	outs := make([]string, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "PREVIEWSEC_HELPER_REDIS="+srv.URL, "PREVIEWSEC_HELPER_PREFIX="+srv.Prefix)
-			out, err := cmd.Output()
-			outs[i], errs[i] = strings.TrimSpace(string(out)), err
-		}()
-	}
-	wg.Wait()
-	for i := 0; i < n; i++ {
-		require.NoError(t, errs[i])
-		assert.Equal(t, outs[0], outs[i])
-	}
-	assert.True(t, strings.HasPrefix(outs[0], "20310506T000000Z "), outs[0])
+	keystoretest.RotateInProcesses(t, 4, "PREVIEWSEC_HELPER_REDIS="+srv.URL, "PREVIEWSEC_HELPER_PREFIX="+srv.Prefix)
 	s, err := redisstore.New(srv.Client, redisstore.WithKeyPrefix(srv.Prefix))
 	require.NoError(t, err)
 	keys, err := s.Keys(context.Background(), time.Time{})

@@ -2,22 +2,15 @@ package sqlitestore_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/systembuilderhub/hardening/internal/testenv"
-	"github.com/systembuilderhub/hardening/previewsec"
 	"github.com/systembuilderhub/hardening/previewsec/keystoretest"
 	"github.com/systembuilderhub/hardening/previewsec/sqlitestore"
 )
@@ -45,58 +38,24 @@ func TestNewRejectsNil(t *testing.T) {
 	assert.Error(t, err)
 }
 
-// helperProcess runs in a child: it makes a key ring on the shared file
-// rotate at a fixed instant and prints the resulting key's id and a hash of
-// its secret.
+// helperProcess runs in a child: keystoretest.RotateChild on the shared
+// file.
 func helperProcess() int {
-	ctx := context.Background()
-	db, err := sqlitestoreOpen(ctx, os.Getenv("PREVIEWSEC_HELPER_DB"))
+	db, err := sqlitestoreOpen(context.Background(), os.Getenv("PREVIEWSEC_HELPER_DB"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
 	defer db.Close()
 	s, _ := sqlitestore.New(db)
-	at := time.Date(2031, 5, 6, 0, 0, 0, 0, time.UTC)
-	ring, err := previewsec.NewKeyRing(s, previewsec.WithKeyRingClock(func() time.Time { return at }))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	k, err := ring.SigningKey(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	sum := sha256.Sum256(k.Secret)
-	fmt.Printf("%s %s\n", k.ID, hex.EncodeToString(sum[:]))
-	return 0
+	return keystoretest.RotateChild(s)
 }
 
 // TestProcessesRotateToOneKey runs several OS processes that rotate on one
 // SQLite file at the same instant: they all end with the same key.
 func TestProcessesRotateToOneKey(t *testing.T) {
 	_, path := testenv.SQLiteFile(t)
-	const n = 4
-	outs := make([]string, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "PREVIEWSEC_HELPER_DB="+path)
-			out, err := cmd.Output()
-			outs[i], errs[i] = strings.TrimSpace(string(out)), err
-		}()
-	}
-	wg.Wait()
-	for i := 0; i < n; i++ {
-		require.NoError(t, errs[i])
-		assert.Equal(t, outs[0], outs[i])
-	}
-	assert.True(t, strings.HasPrefix(outs[0], "20310506T000000Z "), outs[0])
+	keystoretest.RotateInProcesses(t, 4, "PREVIEWSEC_HELPER_DB="+path)
 	db := testenv.OpenSQLite(t, path)
 	var count int
 	require.NoError(t, db.Get(&count, `SELECT count(*) FROM hardening_preview_keys`))

@@ -89,16 +89,7 @@ func readToEnd(t *testing.T, r *bufio.Reader) string {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 500; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
+var waitFor = testenv.WaitFor
 
 func TestRevokeOnReplicaADropsStreamOnReplicaB(t *testing.T) {
 	srv := testenv.Redis(t)
@@ -234,23 +225,6 @@ func (d *trackingDialer) cut() {
 	d.conns = nil
 }
 
-type logSink struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestReconnectsAfterLostConnection(t *testing.T) {
 	srv := testenv.Redis(t)
 	opt, err := redis.ParseURL(srv.URL)
@@ -259,7 +233,7 @@ func TestReconnectsAfterLostConnection(t *testing.T) {
 	opt.Dialer = d.dial
 	client := redis.NewClient(opt)
 	t.Cleanup(func() { _ = client.Close() })
-	var logs logSink
+	var logs testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	b := newReplica(t, client, srv.Prefix, log)
 	a := newReplica(t, srv.Client, srv.Prefix, nil)

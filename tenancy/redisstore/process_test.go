@@ -2,14 +2,8 @@ package redisstore_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -28,9 +22,8 @@ const (
 )
 
 // TestHelperProcess is not a test: TestCrossProcess runs the test binary
-// again with helperURL set, and this function is the child's work. Each
-// child races 50 goroutines for preview slots (limit 5) and 50 for budget
-// reservations (budget fits 100 across all children).
+// again with helperURL set, and this function is the child's work
+// (storetest.CrossProcessChild on the shared Redis).
 func TestHelperProcess(t *testing.T) {
 	url := os.Getenv(helperURL)
 	if url == "" {
@@ -38,75 +31,20 @@ func TestHelperProcess(t *testing.T) {
 	}
 	opt, err := redis.ParseURL(url)
 	require.NoError(t, err)
-	opt.PoolSize = 50
+	opt.PoolSize = storetest.CrossRacers
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	s, err := redisstore.New(rdb, redisstore.WithPrefix(os.Getenv(helperPrefix)))
 	require.NoError(t, err)
-	proc := os.Getenv("TENANCY_HELPER_PROC")
-	var held, reserved atomic.Int64
-	var wg sync.WaitGroup
-	for i := range 50 {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			r, err := s.AcquireSlot(context.Background(), tenancy.SlotRequest{Tenant: "shared", PreviewID: fmt.Sprintf("%s-p%d", proc, i), Now: storetest.T0, Lease: time.Minute, DefaultLimit: 5})
-			if err != nil {
-				fmt.Println("ERROR", err)
-				return
-			}
-			if r.Held {
-				held.Add(1)
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			r, err := s.Reserve(context.Background(), tenancy.ReserveRequest{Tenant: "shared", ReservationID: fmt.Sprintf("%s-r%d", proc, i), Amount: 1_000, Now: storetest.T0, TTL: time.Hour, DefaultBudget: 100_000})
-			if err != nil {
-				fmt.Println("ERROR", err)
-				return
-			}
-			if r.Reserved {
-				reserved.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	fmt.Printf("RESULT held=%d reserved=%d\n", held.Load(), reserved.Load())
+	storetest.CrossProcessChild(s)
 }
 
 func TestCrossProcess(t *testing.T) {
 	srv := testenv.Redis(t)
-	var cmds []*exec.Cmd
-	var outs []*strings.Builder
-	for i := range 4 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), helperURL+"="+srv.URL, helperPrefix+"="+srv.Prefix, fmt.Sprintf("TENANCY_HELPER_PROC=proc%d", i))
-		out := &strings.Builder{}
-		cmd.Stdout, cmd.Stderr = out, out
-		require.NoError(t, cmd.Start())
-		cmds, outs = append(cmds, cmd), append(outs, out)
-	}
-	var held, reserved int
-	for i, cmd := range cmds {
-		require.NoError(t, cmd.Wait(), outs[i].String())
-		out := outs[i].String()
-		assert.NotContains(t, out, "ERROR")
-		var h, r int
-		for _, line := range strings.Split(out, "\n") {
-			if strings.HasPrefix(line, "RESULT ") {
-				_, err := fmt.Sscanf(line, "RESULT held=%d reserved=%d", &h, &r)
-				require.NoError(t, err)
-			}
-		}
-		held += h
-		reserved += r
-	}
-	assert.Equal(t, 5, held, "4 processes x 50 goroutines on one Redis: exactly the limit")
-	assert.Equal(t, 100, reserved, "200 reservations across processes: exactly the budget's worth")
+	storetest.CrossProcess(t, helperURL+"="+srv.URL, helperPrefix+"="+srv.Prefix)
 	s := newStore(t, srv)
 	u, err := s.Usage(context.Background(), "shared", storetest.T0, tenancy.DefaultLimits())
 	require.NoError(t, err)
-	assert.Equal(t, int64(5), u.ActivePreviews)
-	assert.Equal(t, tenancy.Micros(100_000), u.LLMReserved)
+	assert.Equal(t, int64(storetest.CrossSlotLimit), u.ActivePreviews)
+	assert.Equal(t, storetest.CrossBudget, u.LLMReserved)
 }
