@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -453,6 +454,16 @@ func TestOpenAPIContractTour(t *testing.T) {
 	status(401, resp, m)
 	resp, m = do("GET", "/api/v1/streams/ws", "junk", "")
 	status(401, resp, m)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	ws, up, err := websocket.Dial(wctx, "ws"+strings.TrimPrefix(base, "http")+"/api/v1/streams/ws?access_token="+url.QueryEscape(user),
+		&websocket.DialOptions{HTTPClient: &http.Client{Transport: contractTransport(t, nil)}})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusSwitchingProtocols, up.StatusCode)
+	_, msg, err := ws.Read(wctx)
+	require.NoError(t, err)
+	assert.Contains(t, string(msg), `"hello"`)
+	require.NoError(t, ws.Close(websocket.StatusNormalClosure, ""))
 	resp, m = do("GET", "/api/v1/streaming/status", root, "")
 	status(200, resp, m)
 	resp, m = do("POST", "/api/v1/streaming/cleanup", root, "")
