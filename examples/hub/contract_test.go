@@ -126,6 +126,13 @@ func checkContract(t testing.TB, req *http.Request, reqBody []byte, resp *http.R
 		rr.URL = &u
 	}
 	route, pathParams, err := router.FindRoute(rr)
+	if err != nil && req.Method == http.MethodHead {
+		// ServeMux answers HEAD with the GET handler (openapi3filter does
+		// not validate HEAD responses).
+		rr.Method = http.MethodGet
+		route, pathParams, err = router.FindRoute(rr)
+		rr.Method = http.MethodHead
+	}
 	if err != nil {
 		if !isCatchAll(resp, respBody) {
 			t.Errorf("contract: %s is not in openapi.json (%v), but the hub answered %d", where, err, resp.StatusCode)

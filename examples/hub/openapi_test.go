@@ -252,6 +252,7 @@ func TestCheckContract(t *testing.T) {
 		{"invalid request accepted", "POST", "/api/v1/previews", `{"nope":1}`, 400, "application/problem+json", `{"type":"x","title":"Bad Request","status":400,"reason":"invalid_body"}`, ""},
 		{"invalid request served", "POST", "/api/v1/previews", `{"nope":1}`, 201, "application/json", `{}`, "does not allow"},
 		{"body where none is documented", "DELETE", "/api/v1/previews/p", "", 204, "application/json", `{}`, "declares no body"},
+		{"HEAD of a GET operation", "HEAD", "/livez", "", 200, "application/json", ``, ""},
 		{"preview subtree", "GET", "/preview/pv_1/a/b/c.js", "", 200, "text/html; charset=utf-8", `<p>`, ""},
 		{"wrong media type", "GET", "/", "", 200, "application/json", `{}`, "Content-Type"},
 	}
