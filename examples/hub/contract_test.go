@@ -231,11 +231,15 @@ func (c contractRT) RoundTrip(req *http.Request) (*http.Response, error) {
 // httptest, are not the hub).
 var contractServers sync.Map // host:port -> struct{}
 
-// markContractServer declares srvURL a hub server.
-func markContractServer(srvURL string) {
-	if u, err := url.Parse(srvURL); err == nil {
-		contractServers.Store(u.Host, struct{}{})
+// markContractServer declares srvURL a hub server until t ends (its port
+// may then serve something else).
+func markContractServer(t testing.TB, srvURL string) {
+	u, err := url.Parse(srvURL)
+	if err != nil {
+		t.Fatalf("contract: %v", err)
 	}
+	contractServers.Store(u.Host, struct{}{})
+	t.Cleanup(func() { contractServers.Delete(u.Host) })
 }
 
 // isContractServer reports whether u addresses a hub test server.

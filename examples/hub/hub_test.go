@@ -38,7 +38,6 @@ func newTestApp(t *testing.T, mods ...func(*config)) (*app, string) {
 	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	srv := httptest.NewServer(a.handler())
-	markContractServer(srv.URL) // call checks every exchange against openapi.json
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
@@ -46,6 +45,7 @@ func newTestApp(t *testing.T, mods ...func(*config)) (*app, string) {
 		defer cancel()
 		assert.NoError(t, a.Close(ctx))
 	})
+	markContractServer(t, srv.URL) // call checks every exchange against openapi.json
 	return a, srv.URL
 }
 
