@@ -45,6 +45,7 @@ func newTestApp(t *testing.T, mods ...func(*config)) (*app, string) {
 		defer cancel()
 		assert.NoError(t, a.Close(ctx))
 	})
+	markContractServer(t, srv.URL) // call checks every exchange against openapi.json
 	return a, srv.URL
 }
 
@@ -61,7 +62,8 @@ func mintToken(t *testing.T, a *app, sub, tenant string, isAdmin bool) string {
 }
 
 // call sends a request with an optional bearer token and JSON body and
-// returns the response with its body read.
+// returns the response with its body read. Exchanges with a hub started by
+// newTestApp are checked against openapi.json (checkContract).
 func call(t *testing.T, method, url, token, body string, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
 	var rd io.Reader
@@ -84,6 +86,9 @@ func call(t *testing.T, method, url, token, body string, hdr ...string) (*http.R
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
+	if isContractServer(req.URL) {
+		checkContract(t, req, []byte(body), resp, b)
+	}
 	return resp, b
 }
 

@@ -27,7 +27,7 @@ func openHubSSE(t *testing.T, url string) *hubSSE {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Transport: contractTransport(t, nil)}).Do(req) // checked against openapi.json
 	require.NoError(t, err)
 	t.Cleanup(func() { cancel(); resp.Body.Close() })
 	return &hubSSE{resp: resp, r: bufio.NewReader(resp.Body)}
