@@ -96,7 +96,7 @@ func checkContract(t testing.TB, req *http.Request, reqBody []byte, resp *http.R
 		}
 	}
 	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
-		Body: io.NopCloser(bytes.NewReader(respBody)),
+		Body:    io.NopCloser(bytes.NewReader(respBody)),
 		Options: &openapi3filter.Options{IncludeResponseStatus: true, ExcludeResponseBody: streamingResponse(resp)}}
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		t.Errorf("contract: response %d to %s %s: %v\nbody: %.500s", resp.StatusCode, req.Method, req.URL.Path, err, respBody)

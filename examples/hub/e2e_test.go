@@ -431,4 +431,3 @@ func flagEnabled(body []byte, name string) bool {
 	}
 	return false
 }
-
