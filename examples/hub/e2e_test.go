@@ -47,7 +47,7 @@ func TestE2E(t *testing.T) {
 
 // e2eHubEnv is the environment of every hub process of one mode: short
 // intervals so that cross-process propagation is fast.
-func e2eHubEnv(t *testing.T, m e2eMode) []string {
+func e2eHubEnv(t *testing.T, m e2eMode) ([]string, *testenv.RedisServer) {
 	env := []string{
 		"DATABASE_URL=sqlite:///" + filepath.Join(t.TempDir(), "hub.db"),
 		"HUB_AUTH_SECRET=" + testAuthSecret,
@@ -58,15 +58,16 @@ func e2eHubEnv(t *testing.T, m e2eMode) []string {
 		"PREVIEW_EGRESS_ALLOWLIST=1.1.1.1,169.254.169.254,*.example.com",
 		"PREVIEW_EGRESS_DENYLIST=blocked.example.com",
 	}
+	var srv *testenv.RedisServer
 	if m.redis {
-		srv := testenv.Redis(t)
+		srv = testenv.Redis(t)
 		env = append(env, "REDIS_URL="+srv.URL, "HUB_REDIS_PREFIX="+srv.Prefix)
 	}
-	return env
+	return env, srv
 }
 
 func runE2E(t *testing.T, m e2eMode) {
-	env := e2eHubEnv(t, m)
+	env, srv := e2eHubEnv(t, m)
 	var procs []*hubProc
 	for range m.procs {
 		procs = append(procs, startHub(t, env...))
@@ -383,6 +384,16 @@ func runE2E(t *testing.T, m e2eMode) {
 		default:
 		}
 	})
+
+	if srv != nil && srv.Mini != nil {
+		t.Run("every Redis key is under HUB_REDIS_PREFIX", func(t *testing.T) {
+			keys := srv.Mini.Keys()
+			require.NotEmpty(t, keys)
+			for _, k := range keys {
+				assert.True(t, strings.HasPrefix(k, srv.Prefix), "key %q is outside %q: a real Redis keeps it after the test", k, srv.Prefix)
+			}
+		})
+	}
 
 	t.Run("metrics moved", func(t *testing.T) {
 		after := map[string]map[string]float64{a: c.metrics(a), b: c.metrics(b)}
