@@ -53,6 +53,12 @@ var stubKnownGaps = []struct {
 	// A preview deleted (or never created) with a valid token: 404.
 	{http.MethodGet, "/preview/{preview_id}/", http.StatusNotFound},
 	{http.MethodGet, "/preview/{preview_id}/{path}", http.StatusNotFound},
+	// ?tenant_id= naming another tenant: 403 tenant_mismatch (the
+	// parameter is undocumented too).
+	{http.MethodGet, "/api/v1/streams/events", http.StatusForbidden},
+	{http.MethodGet, "/api/v1/streams/ws", http.StatusForbidden},
+	// A GET without the upgrade: coder/websocket answers 426 in text/plain.
+	{http.MethodGet, "/api/v1/streams/ws", http.StatusUpgradeRequired},
 }
 
 // streamingResponse reports whether resp's body is a stream the checker

@@ -368,6 +368,16 @@ func runE2E(t *testing.T, m e2eMode) {
 		assert.Equal(t, http.StatusForbidden, r.Status)
 	})
 
+	t.Run("streams refuse another tenant and a plain GET", func(t *testing.T) {
+		r := c.send(c.bare, "GET", b+"/api/v1/streams/events?tenant_id="+other+"&access_token="+alice, "", nil)
+		assert.Equal(t, http.StatusForbidden, r.Status, r.String())
+		assert.Equal(t, "tenant_mismatch", r.JSON(t)["reason"])
+		r = c.send(c.bare, "GET", b+"/api/v1/streams/ws?access_token="+alice, "", nil)
+		// coder/websocket's own answer (text/plain, not a problem): the
+		// stream was admitted first, then refused.
+		assert.Equal(t, http.StatusUpgradeRequired, r.Status, r.String())
+	})
+
 	t.Run("an expired stream token ends its streams", func(t *testing.T) {
 		ev := expSSE.waitFor(t, "auth_expired", 10*time.Second)
 		assert.Contains(t, ev.Data, "expired")
@@ -383,6 +393,24 @@ func runE2E(t *testing.T, m e2eMode) {
 			t.Error("alice's long-lived SSE stream ended")
 		default:
 		}
+	})
+
+	t.Run("admin status pages", func(t *testing.T) {
+		r := c.do("GET", b+"/api/v1/streaming/status", root, nil)
+		require.Equal(t, http.StatusOK, r.Status, r.String())
+		assert.Equal(t, http.StatusForbidden, c.do("GET", b+"/api/v1/streaming/status", alice, nil).Status)
+		r = c.do("POST", b+"/api/v1/streaming/cleanup", root, nil)
+		assert.Equal(t, http.StatusOK, r.Status, r.String())
+		r = c.do("GET", b+"/api/v1/idempotency/status", root, nil)
+		assert.Equal(t, http.StatusOK, r.Status, r.String())
+		r = c.do("GET", b+"/openapi.json", "", nil)
+		assert.Equal(t, http.StatusOK, r.Status)
+		assert.JSONEq(t, string(openapiDoc), string(r.Body))
+		r = c.do("POST", a+"/api/v1/echo", alice, map[string]any{"n": 1}, "Idempotency-Key", "e2e-echo-"+sfx)
+		assert.Equal(t, http.StatusCreated, r.Status, r.String())
+		// No Docker daemon here: 503 (or 404 where one runs).
+		r = c.do("GET", a+"/api/v1/preview-security/container/verify/nope", root, nil)
+		assert.Contains(t, []int{http.StatusNotFound, http.StatusServiceUnavailable}, r.Status, r.String())
 	})
 
 	if srv != nil && srv.Mini != nil {
