@@ -99,7 +99,7 @@ func runE2E(t *testing.T, m e2eMode) {
 	bob := mint("bob-"+sfx, other, false, time.Hour)
 	carol := mint("carol-"+sfx, tenant, false, time.Hour)
 	// A stream token that expires during the run: its streams must end.
-	short := mint("alice-"+sfx, tenant, false, 3*time.Second)
+	short := mint("alice-"+sfx, tenant, false, 4*time.Second)
 
 	before := map[string]map[string]float64{a: c.metrics(a), b: c.metrics(b)}
 
