@@ -61,9 +61,9 @@ var stubKnownGaps = []struct {
 	{http.MethodGet, "/api/v1/streams/ws", http.StatusUpgradeRequired},
 }
 
-// streamingResponse reports whether resp's body is a stream the checker
+// stubStreamingResponse reports whether resp's body is a stream the checker
 // must not read (SSE, a WebSocket upgrade).
-func streamingResponse(resp *http.Response) bool {
+func stubStreamingResponse(resp *http.Response) bool {
 	return resp.StatusCode == http.StatusSwitchingProtocols ||
 		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 }
@@ -103,7 +103,7 @@ func checkContract(t testing.TB, req *http.Request, reqBody []byte, resp *http.R
 	}
 	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
 		Body:    io.NopCloser(bytes.NewReader(respBody)),
-		Options: &openapi3filter.Options{IncludeResponseStatus: true, ExcludeResponseBody: streamingResponse(resp)}}
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, ExcludeResponseBody: stubStreamingResponse(resp)}}
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		t.Errorf("contract: response %d to %s %s: %v\nbody: %.500s", resp.StatusCode, req.Method, req.URL.Path, err, respBody)
 	}
@@ -116,15 +116,15 @@ func contractTransport(t testing.TB, base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return contractRT{t: t, base: base}
+	return stubContractRT{t: t, base: base}
 }
 
-type contractRT struct {
+type stubContractRT struct {
 	t    testing.TB
 	base http.RoundTripper
 }
 
-func (c contractRT) RoundTrip(req *http.Request) (*http.Response, error) {
+func (c stubContractRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	var reqBody []byte
 	r2 := req
 	if req.Body != nil && req.Body != http.NoBody {
@@ -141,7 +141,7 @@ func (c contractRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if streamingResponse(resp) {
+	if stubStreamingResponse(resp) {
 		checkContract(c.t, req, reqBody, resp, nil)
 		return resp, nil
 	}

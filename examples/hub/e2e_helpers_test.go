@@ -107,13 +107,13 @@ func (e *e2eClient) do(method, url, token string, body any, hdr ...string) e2eRe
 	return e.send(e.api, method, url, token, body, hdr...)
 }
 
-// sseEvent is one Server-Sent Event.
-type sseEvent struct{ Type, Data string }
+// e2eSSEEvent is one Server-Sent Event.
+type e2eSSEEvent struct{ Type, Data string }
 
 // e2eSSE is an open SSE stream read in the background.
 type e2eSSE struct {
 	Status int
-	events chan sseEvent
+	events chan e2eSSEEvent
 	done   chan struct{}
 }
 
@@ -131,7 +131,7 @@ func (e *e2eClient) openSSE(base, token string) *e2eSSE {
 		cancel()
 		require.NoError(e.t, err)
 	}
-	s := &e2eSSE{Status: resp.StatusCode, events: make(chan sseEvent, 256), done: make(chan struct{})}
+	s := &e2eSSE{Status: resp.StatusCode, events: make(chan e2eSSEEvent, 256), done: make(chan struct{})}
 	if resp.StatusCode != http.StatusOK {
 		_ = resp.Body.Close()
 		cancel()
@@ -144,7 +144,7 @@ func (e *e2eClient) openSSE(base, token string) *e2eSSE {
 		defer close(s.done)
 		defer close(s.events)
 		sc := bufio.NewScanner(resp.Body)
-		var ev sseEvent
+		var ev e2eSSEEvent
 		for sc.Scan() {
 			line := sc.Text()
 			switch {
@@ -155,7 +155,7 @@ func (e *e2eClient) openSSE(base, token string) *e2eSSE {
 					default: // a test that stopped reading: drop
 					}
 				}
-				ev = sseEvent{}
+				ev = e2eSSEEvent{}
 			case strings.HasPrefix(line, "event:"):
 				ev.Type = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
 			case strings.HasPrefix(line, "data:"):
@@ -168,7 +168,7 @@ func (e *e2eClient) openSSE(base, token string) *e2eSSE {
 }
 
 // waitFor returns the first event of type typ (skipping others) within d.
-func (s *e2eSSE) waitFor(t *testing.T, typ string, d time.Duration) sseEvent {
+func (s *e2eSSE) waitFor(t *testing.T, typ string, d time.Duration) e2eSSEEvent {
 	t.Helper()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
@@ -197,8 +197,8 @@ func (s *e2eSSE) waitEnd(t *testing.T, d time.Duration) {
 	}
 }
 
-// wsMessage is one message of the hub's WebSocket stream.
-type wsMessage struct {
+// e2eWSMessage is one message of the hub's WebSocket stream.
+type e2eWSMessage struct {
 	Type  string          `json:"type"`
 	ID    string          `json:"id"`
 	Event string          `json:"event"`
@@ -207,7 +207,7 @@ type wsMessage struct {
 
 // e2eWS is an open WebSocket stream read in the background.
 type e2eWS struct {
-	msgs chan wsMessage
+	msgs chan e2eWSMessage
 	done chan struct{}
 	err  error // the read error that ended the stream, set before done closes
 }
@@ -221,7 +221,7 @@ func (e *e2eClient) dialWS(base, token string) *e2eWS {
 	url := "ws" + strings.TrimPrefix(base, "http") + "/api/v1/streams/ws?access_token=" + token
 	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: e.stream})
 	require.NoError(e.t, err)
-	w := &e2eWS{msgs: make(chan wsMessage, 256), done: make(chan struct{})}
+	w := &e2eWS{msgs: make(chan e2eWSMessage, 256), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		defer close(w.msgs)
@@ -231,7 +231,7 @@ func (e *e2eClient) dialWS(base, token string) *e2eWS {
 				w.err = err
 				return
 			}
-			var m wsMessage
+			var m e2eWSMessage
 			if json.Unmarshal(b, &m) == nil {
 				select {
 				case w.msgs <- m:
@@ -245,7 +245,7 @@ func (e *e2eClient) dialWS(base, token string) *e2eWS {
 }
 
 // waitFor returns the first message with event typ within d.
-func (w *e2eWS) waitFor(t *testing.T, typ string, d time.Duration) wsMessage {
+func (w *e2eWS) waitFor(t *testing.T, typ string, d time.Duration) e2eWSMessage {
 	t.Helper()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()

@@ -306,9 +306,9 @@ func runE2E(t *testing.T, m e2eMode) {
 		assert.Contains(t, string(msg.Data), tenant)
 		// The other process picks the value up (notification or poll).
 		assert.Eventually(t, func() bool {
-			return flagEnabled(c.do("GET", b+"/api/v1/feature-flags", alice, nil).Body, "llm.streaming")
+			return e2eFlagEnabled(c.do("GET", b+"/api/v1/feature-flags", alice, nil).Body, "llm.streaming")
 		}, 5*time.Second, 50*time.Millisecond, "the toggle reaches the other process")
-		assert.False(t, flagEnabled(c.do("GET", b+"/api/v1/feature-flags", bob, nil).Body, "llm.streaming"),
+		assert.False(t, e2eFlagEnabled(c.do("GET", b+"/api/v1/feature-flags", bob, nil).Body, "llm.streaming"),
 			"another tenant keeps the default")
 
 		audit := c.do("GET", b+"/api/v1/feature-flags/audit?flag=llm.streaming&tenant_id="+tenant, root, nil)
@@ -451,9 +451,9 @@ func runE2E(t *testing.T, m e2eMode) {
 	})
 }
 
-// flagEnabled reports whether GET /api/v1/feature-flags's body shows name
+// e2eFlagEnabled reports whether GET /api/v1/feature-flags's body shows name
 // enabled.
-func flagEnabled(body []byte, name string) bool {
+func e2eFlagEnabled(body []byte, name string) bool {
 	var resp struct {
 		Flags []struct {
 			Name    string `json:"name"`
