@@ -3,6 +3,9 @@ package flags_test
 import (
 	"context"
 	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"github.com/systembuilderhub/hardening/flags"
@@ -84,4 +87,39 @@ func ExampleClient_Audit() {
 	// 3 user2 true
 	// 2 user1 false
 	// 1 user0 true
+}
+
+// Gate a handler on a flag in a plain net/http service (the README's
+// "Embed it in your service" snippet).
+func Example_service() {
+	ctx := context.Background()
+	c, err := flags.New(flags.NewMemoryStore(), // or sqlitestore.New(db), redisstore.New(rdb)
+		flags.WithFlags(flags.Flag{Name: "checkout.v2", Default: false, Description: "the new checkout"}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil { // keeps the cache fresh until Close
+		log.Fatal(err)
+	}
+	defer c.Close(ctx)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /checkout", func(w http.ResponseWriter, r *http.Request) {
+		tenant := r.URL.Query().Get("tenant") // in a service: the tenant your authentication verified
+		if c.Enabled("checkout.v2", tenant, false) {
+			fmt.Fprint(w, "checkout v2")
+			return
+		}
+		fmt.Fprint(w, "checkout v1")
+	})
+	// An operator turns it on for one tenant; the change is audited (c.Audit).
+	_, _ = c.Toggle(ctx, "checkout.v2", true, flags.Change{By: "ops", TenantID: "acme", Reason: "pilot"})
+
+	for _, tenant := range []string{"acme", "globex"} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/checkout?tenant="+tenant, nil))
+		fmt.Println(tenant, rec.Body)
+	}
+	// Output:
+	// acme checkout v2
+	// globex checkout v1
 }

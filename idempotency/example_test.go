@@ -3,6 +3,7 @@ package idempotency_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -79,4 +80,33 @@ func ExampleFromEnv() {
 		panic(err)
 	}
 	_ = m
+}
+
+// Wire the middleware into a plain net/http service (the README's
+// "Embed it in your service" snippet).
+func Example_service() {
+	idem, err := idempotency.New(idempotency.NewMemoryStore(), // or sqlitestore.New(db), redisstore.New(rdb)
+		idempotency.WithScope(func(r *http.Request) (string, error) {
+			return "acme/alice", nil // the tenant and user your authentication verified
+		}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /orders", idem.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, `{"order":"ord_1"}`)
+	})))
+
+	for range 2 { // a client retrying with the same key
+		req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(`{"sku":"anvil"}`))
+		req.Header.Set("Idempotency-Key", "order-42")
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		fmt.Printf("%d replay=%q %s\n", rec.Code, rec.Header().Get("Idempotent-Replay"), rec.Body)
+	}
+	// Output:
+	// 201 replay="" {"order":"ord_1"}
+	// 201 replay="true" {"order":"ord_1"}
 }

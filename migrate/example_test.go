@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing/fstest"
+	"time"
 
 	"github.com/systembuilderhub/hardening/migrate"
 )
@@ -51,4 +53,32 @@ func Example() {
 	// kit at version 4
 	// app at version 1
 	// readyz: 200
+}
+
+// Run the startup check and serve /readyz in a plain net/http service (the
+// README's "Embed it in your service" snippet).
+func Example_service() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "service") // your data directory
+	defer os.RemoveAll(dir)
+	db, err := migrate.OpenSQLite(ctx, filepath.Join(dir, "app.db"), 5*time.Second)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	m, err := migrate.New(db) // + migrate.WithSet("app", yourMigrations) for your own tables
+	if err != nil {
+		log.Fatal(err)
+	}
+	policy := migrate.DefaultPolicy() // or PolicyFromEnv(): MIGRATIONS_AUTO_APPLY, STRICT_DB_STARTUP, ...
+	if _, err := m.Enforce(ctx, policy); err != nil {
+		log.Fatal(err) // strict mode: names the pending versions and the command to run
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /readyz", m.ReadinessHandler())
+
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	fmt.Println(rec.Code, rec.Body)
+	// Output: 200 {"status":"ready"}
 }

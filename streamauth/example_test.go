@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -89,4 +90,31 @@ func ExampleWebSocket() {
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", ws)
 	// Output: <nil>
+}
+
+// Wire an authenticated SSE endpoint into a plain net/http service (the
+// README's "Embed it in your service" snippet).
+func Example_service() {
+	auth, err := streamauth.NewJWT([]byte("a-secret-of-at-least-16-bytes"), streamauth.WithAudience("myapi"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	reg, err := streamauth.NewRegistry(streamauth.WithMaxStreamsPerUser(5)) // + WithBroadcaster(redisbus) across replicas
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer reg.Close(context.Background()) // ends every stream on shutdown
+	events, err := streamauth.SSE(auth, reg, streamauth.ForwardSSE)
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /events", events) // Authorization: Bearer, cookie or ?access_token=
+	// Anywhere in the service: an event for one tenant's streams.
+	reg.Publish("acme", streamauth.Event{Type: "order.created", Data: []byte(`{"id":"ord_1"}`)})
+
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/events", nil))
+	fmt.Println(rec.Code, rec.Header().Get("Content-Type"))
+	// Output: 401 application/problem+json
 }

@@ -3,6 +3,7 @@ package tenancy_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -128,4 +129,39 @@ func ExampleQuotas_AcquirePreview() {
 	// p3 false 2
 	// p3 after release: true
 	// 429 application/problem+json
+}
+
+// Wire the tenant middleware and a quota into a plain net/http service (the
+// README's "Embed it in your service" snippet).
+func Example_service() {
+	quotas, err := tenancy.NewQuotas(tenancy.NewMemoryStore(), // or sqlitestore.New(db), redisstore.New(rdb)
+		tenancy.WithDefaults(tenancy.Limits{ActivePreviews: 5, SnapshotsPerMinute: 1, LLMMonthlyBudget: 0}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	tenants, err := tenancy.New(func(r *http.Request) (string, error) {
+		return "acme", nil // the tenant of the credential your authentication verified
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /snapshots", tenants.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res, err := quotas.AllowSnapshot(r.Context()) // the tenant comes from the context
+		tenancy.SetRateLimitHeaders(w.Header(), res)
+		if err != nil {
+			tenancy.WriteError(w, r, err) // 429 problem+json with Retry-After
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	})))
+
+	for range 2 {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/snapshots", nil))
+		fmt.Printf("%d RateLimit: %s Retry-After: %q\n", rec.Code, rec.Header().Get("RateLimit"), rec.Header().Get("Retry-After"))
+	}
+	// Output:
+	// 201 RateLimit: "snapshots";r=0;t=60 Retry-After: ""
+	// 429 RateLimit: "snapshots";r=0;t=60 Retry-After: "60"
 }

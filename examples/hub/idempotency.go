@@ -49,6 +49,8 @@ func (a *app) setupIdempotency(ctx context.Context) error {
 		idempotency.WithLogger(a.log),
 		idempotency.WithRegisterer(a.reg),
 		idempotency.WithScope(idempotencyScope),
+		// Responses carrying tokens are no-store; their replays must be too.
+		idempotency.WithReplayHeaders("Cache-Control"),
 	)
 	m, err := idempotency.New(store, opts...)
 	if err != nil {

@@ -41,6 +41,7 @@ func TestEchoIsIdempotent(t *testing.T) {
 	resp, b = call(t, "POST", url+"/api/v1/echo", alice, `{"msg":"hi"}`, "Idempotency-Key", `"k-1"`)
 	require.Equal(t, http.StatusCreated, resp.StatusCode)
 	assert.Equal(t, "true", resp.Header.Get("Idempotent-Replay"))
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"), "a replay is as uncacheable as the original")
 	assert.Equal(t, first["id"], decodeBody(t, b)["id"])
 	assert.Equal(t, 1, echoExecutions(t, url))
 

@@ -165,11 +165,13 @@ func (a *app) issuePreviewTokenTTL(ctx context.Context, p principal, rec preview
 	}, ttl)
 }
 
-// previewAccess is what POST /api/v1/previews adds to its response.
+// previewAccess is what POST /api/v1/previews adds to its response. Its
+// fields are omitted when minting failed and in the preview.created event,
+// which every stream of the tenant receives.
 type previewAccess struct {
-	Token     string `json:"token"`
-	ExpiresAt string `json:"expires_at"`
-	URL       string `json:"url"`
+	Token     string `json:"token,omitempty"`
+	ExpiresAt string `json:"expires_at,omitempty"`
+	URL       string `json:"url,omitempty"`
 }
 
 // previewAccessFor mints a token for p on rec (issuePreviewToken) and

@@ -166,7 +166,11 @@ func (a *app) createPreviewHandler(w http.ResponseWriter, r *http.Request) {
 			resp.previewAccess = acc
 		}
 	}
-	a.publish(rec.TenantID, "preview.created", resp)
+	// The event goes to every stream of the tenant, other users included:
+	// it must not carry the creator's preview token.
+	event := resp
+	event.previewAccess = previewAccess{}
+	a.publish(rec.TenantID, "preview.created", event)
 	writeJSON(w, http.StatusCreated, resp)
 }
 

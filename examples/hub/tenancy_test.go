@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -323,4 +324,30 @@ func TestSnapshotChunkedBody(t *testing.T) {
 		_ = resp.Body.Close()
 		assert.Equal(t, want, resp.StatusCode, body)
 	}
+}
+
+// TestPreviewCreatedEventCarriesNoToken: the preview.created event reaches
+// every stream of the tenant, so it must not hand the creator's preview
+// token to the other users.
+func TestPreviewCreatedEventCarriesNoToken(t *testing.T) {
+	a, url := newTestApp(t)
+	var mu sync.Mutex
+	var events []string
+	a.eventSinks = append(a.eventSinks, func(_, typ string, data any) {
+		b, err := json.Marshal(data)
+		require.NoError(t, err)
+		mu.Lock()
+		events = append(events, typ+" "+string(b))
+		mu.Unlock()
+	})
+	resp, b := call(t, "POST", url+"/api/v1/previews", mintToken(t, a, "alice", "acme", false), `{"system_id":"s1"}`)
+	require.Equal(t, 201, resp.StatusCode, string(b))
+	body := decodeBody(t, b)
+	require.NotEmpty(t, body["token"], "the creator gets the token")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, events, 1)
+	assert.Contains(t, events[0], `"preview_id":"`+body["preview_id"].(string)+`"`)
+	assert.NotContains(t, events[0], `"token"`)
+	assert.NotContains(t, events[0], body["token"].(string))
 }
