@@ -235,6 +235,8 @@ func runE2E(t *testing.T, m e2eMode) {
 			map[string]any{"active_previews": 2, "snapshots_per_minute": 3, "llm_monthly_budget_usd": 0.03, "reason": "e2e"})
 		require.Equal(t, http.StatusOK, upd.Status, upd.String())
 		assert.EqualValues(t, 2, upd.JSON(t)["active_previews"])
+		ev := sseA.waitFor(t, "quota.changed", 5*time.Second)
+		assert.Contains(t, ev.Data, `"changed_by":"root-`+sfx+`"`)
 		assert.Equal(t, http.StatusForbidden, c.do("POST", a+"/api/v1/tenancy/quotas/"+tenant+"/update", alice,
 			map[string]any{"active_previews": 100}).Status)
 
