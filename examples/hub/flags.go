@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -22,7 +23,7 @@ var hubFlags = []flags.Flag{
 }
 
 // flagsRedisPrefix is the key and channel prefix of the flag store in Redis
-// mode (tests set their own).
+// mode when HUB_REDIS_PREFIX is unset (tests set their own).
 var flagsRedisPrefix = redisstore.DefaultPrefix
 
 // flagClient returns the app's flag client (set by setupFlags).
@@ -35,7 +36,11 @@ func (a *app) setupFlags(ctx context.Context) error {
 	var store flags.Store
 	var err error
 	if a.rdb != nil {
-		store, err = redisstore.New(a.rdb, redisstore.WithPrefix(flagsRedisPrefix))
+		prefix := flagsRedisPrefix
+		if p, ok := os.LookupEnv(envRedisPrefix); ok {
+			prefix = p
+		}
+		store, err = redisstore.New(a.rdb, redisstore.WithPrefix(prefix))
 	} else {
 		store, err = sqlitestore.New(a.db)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -16,7 +17,8 @@ import (
 )
 
 // setupIdempotency builds the Idempotency-Key middleware on Redis when the
-// hub runs with REDIS_URL, else on SQLite, configured from
+// hub runs with REDIS_URL (keys under HUB_REDIS_PREFIX when it is set),
+// else on SQLite, configured from
 // IDEMPOTENCY_TTL and IDEMPOTENCY_LOCK_TIMEOUT, and starts its sweeper.
 func (a *app) setupIdempotency(ctx context.Context) error {
 	opts, err := idempotency.FromEnv()
@@ -25,7 +27,11 @@ func (a *app) setupIdempotency(ctx context.Context) error {
 	}
 	var store idempotency.Store
 	if a.rdb != nil {
-		store, err = redisstore.New(a.rdb)
+		var ropts []redisstore.Option
+		if p, ok := os.LookupEnv(envRedisPrefix); ok {
+			ropts = append(ropts, redisstore.WithPrefix(p+"idempotency:"))
+		}
+		store, err = redisstore.New(a.rdb, ropts...)
 	} else {
 		store, err = sqlitestore.New(a.db)
 	}
