@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -28,7 +29,8 @@ import (
 // faultRedis is a Redis server the test stops and starts again on the same
 // address: a redis-server child process when one is on PATH (append-only
 // file fsynced on every write, so a SIGKILL loses nothing acknowledged),
-// else miniredis (Close and Restart keep the data).
+// else miniredis (Close and Restart keep the data). HUB_FAULT_REDIS=miniredis
+// forces miniredis.
 type faultRedis struct {
 	kind  string
 	addr  string
@@ -38,7 +40,7 @@ type faultRedis struct {
 
 func newFaultRedis(t *testing.T) *faultRedis {
 	t.Helper()
-	if bin, err := exec.LookPath("redis-server"); err == nil {
+	if bin, err := exec.LookPath("redis-server"); err == nil && os.Getenv("HUB_FAULT_REDIS") != "miniredis" {
 		dir := t.TempDir()
 		port := freePort(t)
 		fr := &faultRedis{kind: "redis-server", addr: "127.0.0.1:" + port}
