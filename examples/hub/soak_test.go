@@ -511,6 +511,39 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 		})
 	}
 
+	// The admin raises each tenant's LLM budget by $0.05 every 2s, so the
+	// budget check stays at its edge through a long run. budgetCap is the
+	// highest budget that may be in effect: raised before the update is
+	// sent, so a sample read after it can be compared with it.
+	var budgetCap [2]atomic.Int64
+	var budgetUpdates [2]atomic.Int64
+	for ti := range tenants {
+		budgetCap[ti].Store(usd2micros(soakBudgetUSD))
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(2 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			for ti, tn := range tenants {
+				next := budgetCap[ti].Load() + 50_000
+				budgetCap[ti].Store(next)
+				body := fmt.Sprintf(`{"llm_monthly_budget_usd":%s,"reason":"soak raise"}`, strconv.FormatFloat(float64(next)/1e6, 'f', -1, 64))
+				r := c.do(bg, "POST", url(mrand.IntN(soakProcs), "/api/v1/tenancy/quotas/"+tn+"/update"), adminTok, body)
+				stats.record("POST quotas update", r, 200)
+				if r.status == 200 {
+					budgetUpdates[ti].Add(1)
+				}
+			}
+		}
+	}()
+
 	// Flag toggles by the admin (tenant overrides) and flag reads.
 	var toggles atomic.Int64
 	var toggleN atomic.Int64
@@ -536,9 +569,8 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		budget := usd2micros(soakBudgetUSD)
 		for ctx.Err() == nil {
-			for _, tn := range tenants {
+			for ti, tn := range tenants {
 				r := c.do(bg, "GET", url(mrand.IntN(soakProcs), "/api/v1/tenancy/quotas/"+tn), users[tn], "")
 				stats.record("GET quotas", r, 200)
 				if r.status != 200 {
@@ -553,6 +585,7 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 				}
 				_ = json.Unmarshal(r.body, &q)
 				money := usd2micros(q.Usage.Spent) + usd2micros(q.Usage.Reserved)
+				budget := budgetCap[ti].Load()
 				samples.Add(1)
 				if v := q.Usage.Active; v > maxActive.Load() {
 					maxActive.Store(v)
@@ -634,7 +667,9 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 		assert.EqualValues(t, len(live[ti]), usage["active_previews"], "active slots = previews created and not deleted (%s)", tn)
 		spent := usd2micros(usage["llm_spent_usd"].(float64))
 		assert.Equal(t, spentMicros[ti].Load(), spent, "LLM spend = sum of the answered costs (%s)", tn)
-		assert.LessOrEqual(t, spent, usd2micros(soakBudgetUSD), "LLM spend within the budget (%s)", tn)
+		budget := usd2micros(q["limits"].(map[string]any)["llm_monthly_budget_usd"].(float64))
+		assert.Equal(t, budgetCap[ti].Load(), budget, "the last raise is in effect (%s)", tn)
+		assert.LessOrEqual(t, spent, budget, "LLM spend within the budget (%s)", tn)
 		assert.Zero(t, usd2micros(usage["llm_reserved_usd"].(float64)), "no reservation left outstanding (%s)", tn)
 		for id, h := range live[ti] {
 			r := c.do(context.Background(), "DELETE", url(h, "/api/v1/previews/"+id), users[tn], "")
@@ -643,6 +678,13 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 		code, q = getJSON(t, url(soakProcs-1, "/api/v1/tenancy/quotas/"+tn), users[tn])
 		require.Equal(t, 200, code, "%v", q)
 		assert.EqualValues(t, 0, q["usage"].(map[string]any)["active_previews"], tn)
+	}
+
+	// Every quota change has its audit record.
+	for ti, tn := range tenants {
+		code, page := getJSON(t, url(1, "/api/v1/tenancy/audit?limit=1000&tenant_id="+tn), adminTok)
+		require.Equal(t, 200, code, "%v", page)
+		assert.EqualValues(t, budgetUpdates[ti].Load(), len(page["entries"].([]any)), "quota updates answered 200 = audit records (%s)", tn)
 	}
 
 	// Every successful flag change has its audit record.
@@ -671,11 +713,11 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 	}
 
 	n := stats.total()
-	t.Logf("soak %s: %d processes, %s, %d requests (%.0f/s), p50 %s, p99 %s; 503s %v; echo keys %d = executions %.0f; previews created %d+%d, max active sampled %d (limit %d) over %d samples; max LLM spent+reserved $%.6f (budget $%.2f); toggles %d = audit %d; stream events on hub 0: %v",
+	t.Logf("soak %s: %d processes, %s, %d requests (%.0f/s), p50 %s, p99 %s; 503s %v; echo keys %d = executions %.0f; previews created %d+%d, max active sampled %d (limit %d) over %d samples; max LLM spent+reserved $%.6f (budget $%.2f, raised %d+%d times to $%.2f); toggles %d = audit %d; stream events on hub 0: %v",
 		mode, soakProcs, elapsed.Round(time.Millisecond), n, float64(n)/elapsed.Seconds(),
 		stats.percentile(50).Round(10*time.Microsecond), stats.percentile(99).Round(10*time.Microsecond),
 		stats.fail503, len(echoIDs), executions, created[0].Load(), created[1].Load(), maxActive.Load(), soakPreviewLimit, samples.Load(),
-		float64(maxMoney.Load())/1e6, soakBudgetUSD, toggles.Load(), audited, streams[0].events)
+		float64(maxMoney.Load())/1e6, soakBudgetUSD, budgetUpdates[0].Load(), budgetUpdates[1].Load(), float64(budgetCap[0].Load())/1e6, toggles.Load(), audited, streams[0].events)
 	t.Logf("soak %s: statuses %v", mode, stats.counts)
 	if t.Failed() {
 		for i, h := range hubs {
