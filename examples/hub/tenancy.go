@@ -29,7 +29,32 @@ const envRedisPrefix = "HUB_REDIS_PREFIX"
 // lease matches the preview token lifetime; a real preview runner calls
 // Quotas.RenewPreview while the preview runs and the lease only frees the
 // slot of a runner that crashed.
+//
+// HUB_PREVIEW_LEASE overrides it (the fault tests shorten it to watch the
+// slots of a killed process come back).
 const previewLease = 60 * time.Minute
+
+// Knobs of the tenancy feature, for fault tests and demonstrations.
+const (
+	// envPreviewLease sets the active-preview slot lease (default previewLease).
+	envPreviewLease = "HUB_PREVIEW_LEASE"
+	// envStubModelDelay makes each stub model call take this long (default
+	// 0), so a test can kill the hub in the middle of a completion.
+	envStubModelDelay = "HUB_STUB_MODEL_DELAY"
+)
+
+// envDuration reads a positive duration from name, def when unset.
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 30s", name, v)
+	}
+	return d, nil
+}
 
 // tenancyHub is the hub's tenancy feature: quotas on the configured store,
 // the tenant middleware and the model client.
@@ -49,6 +74,14 @@ func (a *app) setupTenancy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	lease, err := envDuration(envPreviewLease, previewLease)
+	if err != nil {
+		return err
+	}
+	modelDelay, err := envDuration(envStubModelDelay, 0)
+	if err != nil {
+		return err
+	}
 	var store tenancy.Store
 	if a.rdb != nil {
 		var opts []redisstore.Option
@@ -65,11 +98,11 @@ func (a *app) setupTenancy(ctx context.Context) error {
 		tenancy.WithClock(func() time.Time { return a.now() }),
 		tenancy.WithLogger(a.log),
 		tenancy.WithRegisterer(a.reg),
-		tenancy.WithLeaseTTL(previewLease))
+		tenancy.WithLeaseTTL(lease))
 	if err != nil {
 		return err
 	}
-	a.tenancyFeature = &tenancyHub{quotas: q, model: stubModel{}}
+	a.tenancyFeature = &tenancyHub{quotas: q, model: stubModel{delay: modelDelay}}
 	return nil
 }
 
@@ -152,8 +185,7 @@ func (a *app) createPreviewHandler(w http.ResponseWriter, r *http.Request) {
 		if _, rerr := q.ReleasePreview(context.WithoutCancel(ctx), id); rerr != nil {
 			a.log.ErrorContext(ctx, "release preview slot after failed create", "preview_id", id, "err", rerr)
 		}
-		a.log.ErrorContext(ctx, "create preview", "err", err)
-		problem.Write(w, r, problem.New(http.StatusInternalServerError, "internal_error", "the preview could not be stored"))
+		a.dbFailed(w, r, "create preview", err)
 		return
 	}
 	resp := previewCreated{PreviewID: id, TenantID: rec.TenantID, SystemID: rec.SystemID, DevicePreset: rec.DevicePreset, CreatedAt: rec.CreatedAt, LeaseExpiresAt: slot.ExpiresAt.UTC()}
@@ -179,8 +211,7 @@ func (a *app) deletePreviewHandler(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	rec, found, err := a.lookupPreview(ctx, id)
 	if err != nil {
-		a.log.ErrorContext(ctx, "lookup preview", "err", err)
-		problem.Write(w, r, problem.New(http.StatusInternalServerError, "internal_error", "the preview could not be read"))
+		a.dbFailed(w, r, "lookup preview", err)
 		return
 	}
 	// Another tenant's preview answers like a missing one (no existence
@@ -190,8 +221,7 @@ func (a *app) deletePreviewHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := a.deletePreview(ctx, id); err != nil {
-		a.log.ErrorContext(ctx, "delete preview", "err", err)
-		problem.Write(w, r, problem.New(http.StatusInternalServerError, "internal_error", "the preview could not be deleted"))
+		a.dbFailed(w, r, "delete preview", err)
 		return
 	}
 	if err := a.revokePreviewTokens(context.WithoutCancel(ctx), id); err != nil {
@@ -290,9 +320,20 @@ type modelClient interface {
 // stubModel is the hub's stand-in model: deterministic, free of network,
 // and priced from the prompt length (2,000 micro-dollars per call plus 100
 // per byte of prompt, capped at maxCost as a provider's max-tokens would).
-type stubModel struct{}
+// A delay (HUB_STUB_MODEL_DELAY) makes each call take that long, like a
+// real model; a cancelled request ends the wait with an error.
+type stubModel struct{ delay time.Duration }
 
-func (stubModel) Complete(_ context.Context, prompt string, maxCost tenancy.Micros) (string, tenancy.Micros, error) {
+func (m stubModel) Complete(ctx context.Context, prompt string, maxCost tenancy.Micros) (string, tenancy.Micros, error) {
+	if m.delay > 0 {
+		t := time.NewTimer(m.delay)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return "", 0, ctx.Err()
+		case <-t.C:
+		}
+	}
 	cost := min(tenancy.Micros(2_000+100*len(prompt)), maxCost)
 	return fmt.Sprintf("stub completion of a %d-byte prompt", len(prompt)), cost, nil
 }
