@@ -303,4 +303,3 @@ func (c *memoryChain) listFlags(w http.ResponseWriter, r *http.Request) {
 	}
 	writeFlags(w, p.TenantID, out)
 }
-

@@ -387,4 +387,3 @@ func parseList(s string, allowed []string) ([]string, error) {
 	}
 	return out, nil
 }
-
