@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -28,6 +30,12 @@ import (
 // Store is an idempotency.Store on SQLite. Create it with New.
 type Store struct {
 	db *sqlx.DB
+
+	// sel is selectRow prepared on the pool (database/sql prepares it once
+	// per connection), so a replay does not parse SQL; nil until the first
+	// successful prepare.
+	sel    atomic.Pointer[sql.Stmt]
+	prepMu sync.Mutex
 }
 
 var (
@@ -48,19 +56,45 @@ func New(db *sqlx.DB) (*Store, error) {
 func (s *Store) String() string { return "sqlite" }
 
 type row struct {
-	Fingerprint string         `db:"fingerprint"`
-	State       string         `db:"state"`
-	Owner       sql.NullString `db:"owner"`
-	Lease       sql.NullInt64  `db:"lease_expires_at"`
-	StatusCode  sql.NullInt64  `db:"status_code"`
-	Headers     sql.NullString `db:"headers"`
-	Body        []byte         `db:"body"`
-	BodyStored  bool           `db:"body_stored"`
-	ExpiresAt   int64          `db:"expires_at"`
+	Fingerprint string
+	State       string
+	Owner       sql.NullString
+	Lease       sql.NullInt64
+	StatusCode  sql.NullInt64
+	Headers     sql.NullString
+	Body        []byte
+	BodyStored  bool
+	ExpiresAt   int64
 }
 
+// selectRow reads one record; scanRow takes its columns in this order.
 const selectRow = `SELECT fingerprint, state, owner, lease_expires_at, status_code, headers, body, body_stored, expires_at
 FROM hardening_idempotency_keys WHERE scope_key = ?`
+
+// scanRow scans a selectRow result (without sqlx's reflection).
+func scanRow(rs *sql.Row, r *row) error {
+	return rs.Scan(&r.Fingerprint, &r.State, &r.Owner, &r.Lease, &r.StatusCode, &r.Headers, &r.Body, &r.BodyStored, &r.ExpiresAt)
+}
+
+// queryRow runs selectRow for key on the pool, through the prepared
+// statement when it can be prepared (the table exists).
+func (s *Store) queryRow(ctx context.Context, key string, r *row) error {
+	st := s.sel.Load()
+	if st == nil {
+		s.prepMu.Lock()
+		if st = s.sel.Load(); st == nil {
+			if p, err := s.db.PrepareContext(ctx, selectRow); err == nil {
+				st = p
+				s.sel.Store(p)
+			}
+		}
+		s.prepMu.Unlock()
+	}
+	if st == nil {
+		return scanRow(s.db.QueryRowContext(ctx, selectRow, key), r)
+	}
+	return scanRow(st.QueryRowContext(ctx, key), r)
+}
 
 const claimSQL = `INSERT INTO hardening_idempotency_keys
   (scope_key, fingerprint, state, owner, lease_expires_at, created_at, expires_at)
@@ -111,7 +145,7 @@ func (r row) record() (idempotency.Record, error) {
 func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempotency.ClaimResult, error) {
 	now := req.Now.UnixMilli()
 	var r row
-	err := s.db.GetContext(ctx, &r, selectRow, req.Key)
+	err := s.queryRow(ctx, req.Key, &r)
 	switch {
 	case err == nil && r.ExpiresAt > now:
 		if res, done, err := decide(r, req); done || err != nil {
@@ -134,7 +168,7 @@ func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempo
 			return nil
 		}
 		var r row
-		if err := c.GetContext(ctx, &r, selectRow, req.Key); err != nil {
+		if err := scanRow(c.QueryRowContext(ctx, selectRow, req.Key), &r); err != nil {
 			return err
 		}
 		var done bool
