@@ -22,9 +22,16 @@ const DriverName = "sqlite3"
 // lock before it fails with SQLITE_BUSY.
 const DefaultBusyTimeout = 5 * time.Second
 
+// StmtCacheSize is how many prepared statements each connection keeps:
+// more than the distinct hot queries of all the kit's stores together.
+const StmtCacheSize = 64
+
 // DSN returns the mattn/go-sqlite3 data source name for the file at path
 // with the pragmas the kit expects: WAL journal, busy timeout, foreign keys
-// on and synchronous=NORMAL (durable in WAL mode across process crashes).
+// on and synchronous=NORMAL (durable in WAL mode across process crashes),
+// and a per-connection cache of StmtCacheSize prepared statements, so the
+// stores' fixed queries are parsed once per connection rather than on every
+// call (the driver re-prepares a cached statement after a schema change).
 func DSN(path string, busyTimeout time.Duration) string {
 	if busyTimeout <= 0 {
 		busyTimeout = DefaultBusyTimeout
@@ -34,6 +41,7 @@ func DSN(path string, busyTimeout time.Duration) string {
 	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	q.Set("_foreign_keys", "on")
 	q.Set("_synchronous", "NORMAL")
+	q.Set("_stmt_cache_size", fmt.Sprint(StmtCacheSize))
 	return "file:" + path + "?" + q.Encode()
 }
 
