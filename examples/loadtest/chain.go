@@ -64,6 +64,8 @@ func principalFrom(ctx context.Context) (principal, bool) {
 // and the flag client.
 type memoryChain struct {
 	secret  []byte
+	parser  *jwt.Parser
+	keyFunc jwt.Keyfunc
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	idem    *idempotency.Middleware
@@ -82,6 +84,10 @@ type memoryChain struct {
 // newMemoryChain sets the chain up; Close stops its background work.
 func newMemoryChain(ctx context.Context, secret []byte) (*memoryChain, error) {
 	c := &memoryChain{secret: secret, log: slog.New(slog.NewJSONHandler(io.Discard, nil)), reg: prometheus.NewRegistry(), previews: map[string]string{}}
+	c.parser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithExpirationRequired(),
+		jwt.WithAudience("hub"), jwt.WithIssuer("hub"), jwt.WithLeeway(30*time.Second))
+	var key any = secret
+	c.keyFunc = func(*jwt.Token) (any, error) { return key, nil }
 	var err error
 	if c.idem, err = idempotency.New(idempotency.NewMemoryStore(),
 		idempotency.WithLogger(c.log), idempotency.WithRegisterer(c.reg), idempotency.WithScope(func(r *http.Request) (string, error) {
@@ -191,9 +197,7 @@ func (c *memoryChain) requireUser(next http.Handler) http.Handler {
 			raw = strings.TrimSpace(h[7:])
 		}
 		var cl hubClaims
-		_, err := jwt.ParseWithClaims(raw, &cl, func(*jwt.Token) (any, error) { return c.secret, nil },
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithExpirationRequired(),
-			jwt.WithAudience("hub"), jwt.WithIssuer("hub"), jwt.WithLeeway(30*time.Second))
+		_, err := c.parser.ParseWithClaims(raw, &cl, c.keyFunc)
 		if err != nil || cl.Subject == "" || cl.TenantID == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hub"`)
 			problem.Write(w, r, problem.New(http.StatusUnauthorized, "unauthenticated", "a valid bearer token is required"))
