@@ -38,7 +38,10 @@ func BenchmarkHubRequest(b *testing.B) {
 			if err := json.Unmarshal(pv, &created); err != nil || created.Token == "" {
 				b.Fatalf("create preview: %v %s", err, pv)
 			}
-			benchCall(b, h, newBenchReq(http.MethodPost, "/api/v1/echo", tok, "replay-1", `{"n":1}`), http.StatusCreated)
+			// The hub's idempotency keys in Redis do not take the test
+			// prefix: fresh keys need a per-run part.
+			run := strconv.FormatInt(time.Now().UnixNano(), 36)
+			benchCall(b, h, newBenchReq(http.MethodPost, "/api/v1/echo", tok, "replay-"+run, `{"n":1}`), http.StatusCreated)
 			for _, sc := range []struct {
 				name   string
 				status int
@@ -48,10 +51,10 @@ func BenchmarkHubRequest(b *testing.B) {
 					return newBenchReq(http.MethodGet, "/preview/"+created.ID+"/", created.Token, "", "")
 				}},
 				{"idem-first", http.StatusCreated, func(i int) *http.Request {
-					return newBenchReq(http.MethodPost, "/api/v1/echo", tok, "first-"+strconv.Itoa(i), `{"n":1}`)
+					return newBenchReq(http.MethodPost, "/api/v1/echo", tok, "first-"+run+"-"+strconv.Itoa(i), `{"n":1}`)
 				}},
 				{"idem-replay", http.StatusCreated, func(int) *http.Request {
-					return newBenchReq(http.MethodPost, "/api/v1/echo", tok, "replay-1", `{"n":1}`)
+					return newBenchReq(http.MethodPost, "/api/v1/echo", tok, "replay-"+run, `{"n":1}`)
 				}},
 				{"quota", http.StatusCreated, func(int) *http.Request {
 					return newBenchReq(http.MethodPost, "/api/v1/systems/sys_load/snapshots", tok, "", "")
