@@ -345,7 +345,10 @@ func (r Result) writeMarkdown(w io.Writer) {
 			rtts = append(rtts, fmt.Sprintf("%s %.0f µs", k, v))
 		}
 	}
-	fmt.Fprintf(w, "Store round trip (median, one write): %s.\n\n", strings.Join(rtts, ", "))
+	fmt.Fprintf(w, "Store round trip (median, one write): %s.\n", strings.Join(rtts, ", "))
+	fmt.Fprintln(w, "chain = the hub binary (sqlite, redis) or the hub's middleware chain on memory stores in-process (memory); bare = the same handlers with no middleware.")
+	fmt.Fprintln(w, "ratio = chain req/s ÷ bare req/s; p99 bound = 2 × bare p99 + the store round trip.")
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| store | scenario | chain req/s | bare req/s | ratio | target | chain p50 | chain p99 | bare p50 | bare p99 | p99 bound | p99 ok | errors |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|")
 	for _, x := range r.Rows {

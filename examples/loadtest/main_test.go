@@ -37,7 +37,7 @@ func TestSmoke(t *testing.T) {
 	res.writeMarkdown(&md)
 	res.writeJSON(&js)
 	assert.Contains(t, md.String(), "| memory | idem-replay |")
-	assert.Equal(t, 2+len(scenarios), strings.Count(md.String(), "\n|"))
+	assert.Equal(t, 2+len(scenarios), strings.Count(md.String(), "\n|"), md.String())
 	assert.Contains(t, js.String(), `"scenario": "flags"`)
 }
 
