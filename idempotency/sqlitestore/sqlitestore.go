@@ -36,6 +36,35 @@ type Store struct {
 	// successful prepare.
 	sel    atomic.Pointer[sql.Stmt]
 	prepMu sync.Mutex
+
+	// headers caches decoded header columns: most responses of one
+	// service store the same few header sets, and decoding their JSON was
+	// the largest cost of a replay after the SELECT.
+	hdrMu   sync.RWMutex
+	headers map[string]http.Header
+}
+
+// maxCachedHeaders bounds Store.headers; the cache is emptied when full.
+const maxCachedHeaders = 64
+
+// decodeHeaders returns a fresh copy of the header set stored as raw.
+func (s *Store) decodeHeaders(raw string) (http.Header, error) {
+	s.hdrMu.RLock()
+	h, ok := s.headers[raw]
+	s.hdrMu.RUnlock()
+	if ok {
+		return h.Clone(), nil
+	}
+	if err := json.Unmarshal([]byte(raw), &h); err != nil {
+		return nil, err
+	}
+	s.hdrMu.Lock()
+	if s.headers == nil || len(s.headers) >= maxCachedHeaders {
+		s.headers = make(map[string]http.Header)
+	}
+	s.headers[raw] = h
+	s.hdrMu.Unlock()
+	return h.Clone(), nil
 }
 
 var (
@@ -107,13 +136,13 @@ WHERE hardening_idempotency_keys.expires_at <= excluded.created_at`
 
 // decide turns a live row into a decision; ok is false when the row allows
 // a takeover (in flight, same fingerprint, lease expired).
-func decide(r row, req idempotency.ClaimRequest) (idempotency.ClaimResult, bool, error) {
+func (s *Store) decide(r row, req idempotency.ClaimRequest) (idempotency.ClaimResult, bool, error) {
 	now := req.Now.UnixMilli()
 	switch {
 	case r.Fingerprint != req.Fingerprint:
 		return idempotency.ClaimResult{Status: idempotency.Mismatch}, true, nil
 	case r.State == "completed":
-		rec, err := r.record()
+		rec, err := s.record(r)
 		if err != nil {
 			return idempotency.ClaimResult{}, true, err
 		}
@@ -124,12 +153,14 @@ func decide(r row, req idempotency.ClaimRequest) (idempotency.ClaimResult, bool,
 	return idempotency.ClaimResult{}, false, nil
 }
 
-func (r row) record() (idempotency.Record, error) {
+func (s *Store) record(r row) (idempotency.Record, error) {
 	rec := idempotency.Record{StatusCode: int(r.StatusCode.Int64), BodyOmitted: !r.BodyStored}
 	if r.Headers.Valid && r.Headers.String != "" {
-		if err := json.Unmarshal([]byte(r.Headers.String), &rec.Header); err != nil {
+		h, err := s.decodeHeaders(r.Headers.String)
+		if err != nil {
 			return rec, fmt.Errorf("sqlitestore: decode headers: %w", err)
 		}
+		rec.Header = h
 	}
 	if rec.Header == nil {
 		rec.Header = http.Header{}
@@ -148,7 +179,7 @@ func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempo
 	err := s.queryRow(ctx, req.Key, &r)
 	switch {
 	case err == nil && r.ExpiresAt > now:
-		if res, done, err := decide(r, req); done || err != nil {
+		if res, done, err := s.decide(r, req); done || err != nil {
 			return res, err
 		}
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
@@ -172,7 +203,7 @@ func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempo
 			return err
 		}
 		var done bool
-		if res, done, err = decide(r, req); done || err != nil {
+		if res, done, err = s.decide(r, req); done || err != nil {
 			return err
 		}
 		if _, err := c.ExecContext(ctx, `UPDATE hardening_idempotency_keys SET owner = ?, lease_expires_at = ?
