@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -54,6 +55,30 @@ type hubClaims struct {
 type authenticator struct {
 	secret []byte
 	now    func() time.Time
+
+	// The parser and key function are built once (jwtParser): building
+	// them per request cost a dozen allocations.
+	parserOnce sync.Once
+	parser     *jwt.Parser
+	keyFunc    jwt.Keyfunc
+}
+
+// jwtParser returns the shared parser (safe for concurrent use) and key
+// function. The parser reads au.now at each call.
+func (au *authenticator) jwtParser() (*jwt.Parser, jwt.Keyfunc) {
+	au.parserOnce.Do(func() {
+		au.parser = jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithExpirationRequired(),
+			jwt.WithAudience(hubAudience),
+			jwt.WithIssuer(hubIssuer),
+			jwt.WithLeeway(authLeeway),
+			jwt.WithTimeFunc(func() time.Time { return au.now() }),
+		)
+		var key any = au.secret
+		au.keyFunc = func(*jwt.Token) (any, error) { return key, nil }
+	})
+	return au.parser, au.keyFunc
 }
 
 var errNoToken = errors.New("no bearer token")
@@ -85,14 +110,8 @@ func (au *authenticator) verify(raw string) (principal, error) {
 		return principal{}, errors.New("token too long")
 	}
 	var c hubClaims
-	_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return au.secret, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithAudience(hubAudience),
-		jwt.WithIssuer(hubIssuer),
-		jwt.WithLeeway(authLeeway),
-		jwt.WithTimeFunc(au.now),
-	)
+	parser, keyFunc := au.jwtParser()
+	_, err := parser.ParseWithClaims(raw, &c, keyFunc)
 	if err != nil {
 		return principal{}, err
 	}

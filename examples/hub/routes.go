@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -132,6 +133,28 @@ func (a *app) observe(next http.Handler) http.Handler {
 		Help: "HTTP requests served by the hub, by route pattern and status code.",
 	}, []string{"route", "code"})
 	a.reg.MustRegister(requests)
+	// counters caches each (route, code) child counter, so a request costs
+	// one map read instead of a label hash and a status-code string.
+	// Routes and codes are few, so it stays small.
+	type routeCode struct {
+		route string
+		code  int
+	}
+	var countersMu sync.RWMutex
+	counters := map[routeCode]prometheus.Counter{}
+	count := func(route string, code int) {
+		k := routeCode{route, code}
+		countersMu.RLock()
+		c, ok := counters[k]
+		countersMu.RUnlock()
+		if !ok {
+			c = requests.WithLabelValues(route, strconv.Itoa(code))
+			countersMu.Lock()
+			counters[k] = c
+			countersMu.Unlock()
+		}
+		c.Inc()
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
@@ -154,7 +177,7 @@ func (a *app) observe(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			requests.WithLabelValues(pattern, strconv.Itoa(status)).Inc()
+			count(pattern, status)
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", status), slog.Duration("duration", time.Since(start)))

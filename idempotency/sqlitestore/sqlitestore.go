@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -28,6 +30,41 @@ import (
 // Store is an idempotency.Store on SQLite. Create it with New.
 type Store struct {
 	db *sqlx.DB
+
+	// sel is selectRow prepared on the pool (database/sql prepares it once
+	// per connection), so a replay does not parse SQL; nil until the first
+	// successful prepare.
+	sel    atomic.Pointer[sql.Stmt]
+	prepMu sync.Mutex
+
+	// headers caches decoded header columns: most responses of one
+	// service store the same few header sets, and decoding their JSON was
+	// the largest cost of a replay after the SELECT.
+	hdrMu   sync.RWMutex
+	headers map[string]http.Header
+}
+
+// maxCachedHeaders bounds Store.headers; the cache is emptied when full.
+const maxCachedHeaders = 64
+
+// decodeHeaders returns a fresh copy of the header set stored as raw.
+func (s *Store) decodeHeaders(raw string) (http.Header, error) {
+	s.hdrMu.RLock()
+	h, ok := s.headers[raw]
+	s.hdrMu.RUnlock()
+	if ok {
+		return h.Clone(), nil
+	}
+	if err := json.Unmarshal([]byte(raw), &h); err != nil {
+		return nil, err
+	}
+	s.hdrMu.Lock()
+	if s.headers == nil || len(s.headers) >= maxCachedHeaders {
+		s.headers = make(map[string]http.Header)
+	}
+	s.headers[raw] = h
+	s.hdrMu.Unlock()
+	return h.Clone(), nil
 }
 
 var (
@@ -48,19 +85,45 @@ func New(db *sqlx.DB) (*Store, error) {
 func (s *Store) String() string { return "sqlite" }
 
 type row struct {
-	Fingerprint string         `db:"fingerprint"`
-	State       string         `db:"state"`
-	Owner       sql.NullString `db:"owner"`
-	Lease       sql.NullInt64  `db:"lease_expires_at"`
-	StatusCode  sql.NullInt64  `db:"status_code"`
-	Headers     sql.NullString `db:"headers"`
-	Body        []byte         `db:"body"`
-	BodyStored  bool           `db:"body_stored"`
-	ExpiresAt   int64          `db:"expires_at"`
+	Fingerprint string
+	State       string
+	Owner       sql.NullString
+	Lease       sql.NullInt64
+	StatusCode  sql.NullInt64
+	Headers     sql.NullString
+	Body        []byte
+	BodyStored  bool
+	ExpiresAt   int64
 }
 
+// selectRow reads one record; scanRow takes its columns in this order.
 const selectRow = `SELECT fingerprint, state, owner, lease_expires_at, status_code, headers, body, body_stored, expires_at
 FROM hardening_idempotency_keys WHERE scope_key = ?`
+
+// scanRow scans a selectRow result (without sqlx's reflection).
+func scanRow(rs *sql.Row, r *row) error {
+	return rs.Scan(&r.Fingerprint, &r.State, &r.Owner, &r.Lease, &r.StatusCode, &r.Headers, &r.Body, &r.BodyStored, &r.ExpiresAt)
+}
+
+// queryRow runs selectRow for key on the pool, through the prepared
+// statement when it can be prepared (the table exists).
+func (s *Store) queryRow(ctx context.Context, key string, r *row) error {
+	st := s.sel.Load()
+	if st == nil {
+		s.prepMu.Lock()
+		if st = s.sel.Load(); st == nil {
+			if p, err := s.db.PrepareContext(ctx, selectRow); err == nil {
+				st = p
+				s.sel.Store(p)
+			}
+		}
+		s.prepMu.Unlock()
+	}
+	if st == nil {
+		return scanRow(s.db.QueryRowContext(ctx, selectRow, key), r)
+	}
+	return scanRow(st.QueryRowContext(ctx, key), r)
+}
 
 const claimSQL = `INSERT INTO hardening_idempotency_keys
   (scope_key, fingerprint, state, owner, lease_expires_at, created_at, expires_at)
@@ -73,13 +136,13 @@ WHERE hardening_idempotency_keys.expires_at <= excluded.created_at`
 
 // decide turns a live row into a decision; ok is false when the row allows
 // a takeover (in flight, same fingerprint, lease expired).
-func decide(r row, req idempotency.ClaimRequest) (idempotency.ClaimResult, bool, error) {
+func (s *Store) decide(r row, req idempotency.ClaimRequest) (idempotency.ClaimResult, bool, error) {
 	now := req.Now.UnixMilli()
 	switch {
 	case r.Fingerprint != req.Fingerprint:
 		return idempotency.ClaimResult{Status: idempotency.Mismatch}, true, nil
 	case r.State == "completed":
-		rec, err := r.record()
+		rec, err := s.record(r)
 		if err != nil {
 			return idempotency.ClaimResult{}, true, err
 		}
@@ -90,12 +153,14 @@ func decide(r row, req idempotency.ClaimRequest) (idempotency.ClaimResult, bool,
 	return idempotency.ClaimResult{}, false, nil
 }
 
-func (r row) record() (idempotency.Record, error) {
+func (s *Store) record(r row) (idempotency.Record, error) {
 	rec := idempotency.Record{StatusCode: int(r.StatusCode.Int64), BodyOmitted: !r.BodyStored}
 	if r.Headers.Valid && r.Headers.String != "" {
-		if err := json.Unmarshal([]byte(r.Headers.String), &rec.Header); err != nil {
+		h, err := s.decodeHeaders(r.Headers.String)
+		if err != nil {
 			return rec, fmt.Errorf("sqlitestore: decode headers: %w", err)
 		}
+		rec.Header = h
 	}
 	if rec.Header == nil {
 		rec.Header = http.Header{}
@@ -111,10 +176,10 @@ func (r row) record() (idempotency.Record, error) {
 func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempotency.ClaimResult, error) {
 	now := req.Now.UnixMilli()
 	var r row
-	err := s.db.GetContext(ctx, &r, selectRow, req.Key)
+	err := s.queryRow(ctx, req.Key, &r)
 	switch {
 	case err == nil && r.ExpiresAt > now:
-		if res, done, err := decide(r, req); done || err != nil {
+		if res, done, err := s.decide(r, req); done || err != nil {
 			return res, err
 		}
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
@@ -134,11 +199,11 @@ func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempo
 			return nil
 		}
 		var r row
-		if err := c.GetContext(ctx, &r, selectRow, req.Key); err != nil {
+		if err := scanRow(c.QueryRowContext(ctx, selectRow, req.Key), &r); err != nil {
 			return err
 		}
 		var done bool
-		if res, done, err = decide(r, req); done || err != nil {
+		if res, done, err = s.decide(r, req); done || err != nil {
 			return err
 		}
 		if _, err := c.ExecContext(ctx, `UPDATE hardening_idempotency_keys SET owner = ?, lease_expires_at = ?

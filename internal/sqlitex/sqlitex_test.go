@@ -129,3 +129,32 @@ func TestOpenFailsClearly(t *testing.T) {
 		})
 	}
 }
+
+// TestImmediateQueuesInProcess: a second writer on the same db waits on the
+// in-process gate, and gives up when its context ends.
+func TestImmediateQueuesInProcess(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "g.db"), 0)
+	_, err := db.Exec("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+	require.NoError(t, err)
+	holding, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- sqlitex.Immediate(context.Background(), db, func(c *sqlx.Conn) error {
+			close(holding)
+			<-release
+			_, err := c.ExecContext(context.Background(), "INSERT INTO t (id) VALUES (1)")
+			return err
+		})
+	}()
+	<-holding
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err = sqlitex.Immediate(ctx, db, func(*sqlx.Conn) error { return errors.New("must not run") })
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	close(release)
+	require.NoError(t, <-done)
+	require.NoError(t, sqlitex.Immediate(context.Background(), db, func(c *sqlx.Conn) error {
+		_, err := c.ExecContext(context.Background(), "INSERT INTO t (id) VALUES (2)")
+		return err
+	}))
+}

@@ -1,0 +1,448 @@
+// Command loadtest measures what the hardening kit's middleware costs a
+// request: it drives the hub (the binary, built from examples/hub unless
+// -hub names one) and a bare net/http server that runs the same handler
+// work with no middleware at all (no bearer auth, idempotency, quotas,
+// preview tokens or flag store), alternating rounds between them in one
+// run, and reports each side's throughput and p50/p99 latency and their
+// ratio for five scenarios:
+//
+//	preview      GET /preview/{id}/ with a valid preview token
+//	idem-first   POST /api/v1/echo with a fresh Idempotency-Key
+//	idem-replay  POST /api/v1/echo repeating a completed key
+//	quota        POST /api/v1/systems/{id}/snapshots (a snapshot-rate decision)
+//	flags        GET /api/v1/feature-flags (every flag evaluated)
+//
+// Stores: "sqlite" and "redis" run the hub binary (redis with
+// REDIS_URL=-redis, which must name a running server: the program starts
+// none); "memory" runs the same middleware chain built in-process on the
+// packages' memory stores, because the hub has no memory mode. The bare
+// server and the memory chain run in child processes (this program
+// re-executed), the hub in its own, so the load generator is alone in
+// its process.
+//
+//	go run ./examples/loadtest                          # ~1-2 min: memory + sqlite
+//	go run ./examples/loadtest -redis redis://127.0.0.1:6379/0 -stores memory,sqlite,redis
+//	go run ./examples/loadtest -duration 10s -rounds 5 -concurrency 16   # the longer run
+//
+// The table it prints is Markdown; -json prints the same figures as JSON.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/systembuilderhub/hardening/migrate"
+)
+
+// serveEnv makes this program a server child: "bare" or "memory".
+const (
+	serveEnv  = "LOADTEST_SERVE"
+	secretEnv = "LOADTEST_SECRET"
+)
+
+// config is one run's settings.
+type config struct {
+	Duration    time.Duration
+	Rounds      int
+	Concurrency int
+	Scenarios   string
+	Stores      string
+	Redis       string
+	Hub         string
+	// InProcess serves bare and memory in this process (the smoke test).
+	InProcess bool
+
+	scenarios []scenario
+	stores    []string
+}
+
+func main() {
+	if kind := os.Getenv(serveEnv); kind != "" {
+		if err := serveChild(kind, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var cfg config
+	flag.DurationVar(&cfg.Duration, "duration", time.Second, "length of one round on one side")
+	flag.IntVar(&cfg.Rounds, "rounds", 3, "rounds per side and scenario (alternating chain and bare)")
+	flag.IntVar(&cfg.Concurrency, "concurrency", 8, "concurrent client connections")
+	flag.StringVar(&cfg.Scenarios, "scenarios", "preview,idem-first,idem-replay,quota,flags", "comma list of scenarios")
+	flag.StringVar(&cfg.Stores, "stores", "", "comma list of memory, sqlite, redis (default memory,sqlite, plus redis when -redis is set)")
+	flag.StringVar(&cfg.Redis, "redis", "", "URL of a running Redis for the redis store (redis://127.0.0.1:6379/0)")
+	flag.StringVar(&cfg.Hub, "hub", "", "hub binary to run (default: go build ./examples/hub into a temp dir)")
+	asJSON := flag.Bool("json", false, "print the result as JSON")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := run(ctx, cfg, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+	if *asJSON {
+		res.writeJSON(os.Stdout)
+	} else {
+		res.writeMarkdown(os.Stdout)
+	}
+}
+
+func (c *config) check() error {
+	if c.Duration <= 0 || c.Rounds < 1 || c.Concurrency < 1 {
+		return errors.New("-duration, -rounds and -concurrency must be positive")
+	}
+	names, err := parseList(c.Scenarios, []string{"preview", "idem-first", "idem-replay", "quota", "flags"})
+	if err != nil {
+		return fmt.Errorf("-scenarios: %w", err)
+	}
+	c.scenarios = nil
+	for _, n := range names {
+		sc, _ := scenarioByName(n)
+		c.scenarios = append(c.scenarios, sc)
+	}
+	if c.Stores == "" {
+		c.Stores = "memory,sqlite"
+		if c.Redis != "" {
+			c.Stores += ",redis"
+		}
+	}
+	if c.stores, err = parseList(c.Stores, []string{"memory", "sqlite", "redis"}); err != nil {
+		return fmt.Errorf("-stores: %w", err)
+	}
+	if slices.Contains(c.stores, "redis") && c.Redis == "" {
+		return errors.New("-stores redis needs -redis URL (of a server you started)")
+	}
+	return nil
+}
+
+// run measures every store of cfg.
+func run(ctx context.Context, cfg config, logw io.Writer) (Result, error) {
+	if err := cfg.check(); err != nil {
+		return Result{}, err
+	}
+	res := Result{GoVersion: runtime.Version(), NumCPU: runtime.NumCPU(), Concurrency: cfg.Concurrency,
+		Duration: cfg.Duration.String(), Rounds: cfg.Rounds, RTTMicros: map[string]float64{}}
+	// The hub takes HUB_AUTH_SECRET's bytes as they are: a hex string.
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	secret := []byte(hex.EncodeToString(raw))
+	tmp, err := os.MkdirTemp("", "loadtest-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(tmp)
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns: cfg.Concurrency * 2, MaxIdleConnsPerHost: cfg.Concurrency * 2, IdleConnTimeout: time.Minute,
+		DisableCompression: true,
+	}, Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+
+	bareURL, stopBare, err := startChild(ctx, cfg, "bare", secret)
+	if err != nil {
+		return res, err
+	}
+	defer stopBare()
+	newTarget := func(kind, base string) (*target, error) {
+		t := &target{kind: kind, base: base, runID: newRunID(), client: client}
+		return t, t.setup(ctx, secret)
+	}
+	for _, store := range cfg.stores {
+		bare, err := newTarget("bare", bareURL)
+		if err != nil {
+			return res, err
+		}
+		var chainURL string
+		var stopChain func()
+		var rtt time.Duration
+		switch store {
+		case "memory":
+			chainURL, stopChain, err = startChild(ctx, cfg, "memory", secret)
+		case "sqlite", "redis":
+			if rtt, err = storeRTT(ctx, store, cfg.Redis, tmp); err != nil {
+				return res, err
+			}
+			var bin string
+			if bin, err = hubBinary(ctx, cfg.Hub, tmp, logw); err == nil {
+				cfg.Hub = bin
+				chainURL, stopChain, err = startHub(ctx, bin, store, cfg.Redis, filepath.Join(tmp, "hub-"+store+".db"), secret)
+			}
+		}
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", store, err)
+		}
+		res.RTTMicros[store] = float64(rtt) / 1e3
+		kind := "hub"
+		if store == "memory" {
+			kind = "chain"
+		}
+		chain, err := newTarget(kind, chainURL)
+		if err == nil {
+			var rows []Row
+			rows, err = measure(ctx, cfg, store, chain, bare, rtt, logw)
+			res.Rows = append(res.Rows, rows...)
+		}
+		client.CloseIdleConnections()
+		stopChain()
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// startChild runs the bare server or the memory chain: in this process
+// with cfg.InProcess, else as a child process of this program.
+func startChild(ctx context.Context, cfg config, kind string, secret []byte) (string, func(), error) {
+	if cfg.InProcess {
+		h, closeH, err := serverHandler(ctx, kind, secret)
+		if err != nil {
+			return "", nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			closeH()
+			return "", nil, err
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		return "http://" + ln.Addr().String(), func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			closeH()
+		}, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), serveEnv+"="+kind, secretEnv+"="+string(secret))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stopIt := func() {
+		_ = stdin.Close() // the child serves until its stdin closes
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stopIt()
+		return "", nil, fmt.Errorf("%s server did not start: %w", kind, err)
+	}
+	return "http://" + strings.TrimSpace(line), stopIt, nil
+}
+
+// serverHandler builds the bare or memory-chain handler.
+func serverHandler(ctx context.Context, kind string, secret []byte) (http.Handler, func(), error) {
+	switch kind {
+	case "bare":
+		return bareHandler(), func() {}, nil
+	case "memory":
+		c, err := newMemoryChain(ctx, secret)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c.Handler(), func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = c.Close(cctx)
+		}, nil
+	}
+	return nil, nil, fmt.Errorf("unknown server kind %q", kind)
+}
+
+// serveChild is the child's main: serve kind on a loopback port, print the
+// address, stop when stdin closes.
+func serveChild(kind string, stdin io.Reader, stdout io.Writer) error {
+	secret := []byte(os.Getenv(secretEnv))
+	if len(secret) == 0 {
+		return errors.New(secretEnv + " is not set")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h, closeH, err := serverHandler(ctx, kind, secret)
+	if err != nil {
+		return err
+	}
+	defer closeH()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Fprintln(stdout, ln.Addr().String())
+	_, _ = io.Copy(io.Discard, stdin)
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	return srv.Shutdown(sctx)
+}
+
+// hubBinary returns bin, or builds examples/hub into dir.
+func hubBinary(ctx context.Context, bin, dir string, logw io.Writer) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	out := filepath.Join(dir, "hub")
+	fmt.Fprintln(logw, "loadtest: go build -o", out, "github.com/systembuilderhub/hardening/examples/hub")
+	b, err := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/systembuilderhub/hardening/examples/hub").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build examples/hub: %v\n%s", err, b)
+	}
+	return out, nil
+}
+
+// startHub runs the hub binary on a loopback port with a fresh SQLite
+// database (and Redis for store "redis"), the quotas set high and the auth
+// secret given, and returns its URL once it listens.
+func startHub(ctx context.Context, bin, store, redisURL, dbPath string, secret []byte) (string, func(), error) {
+	cmd := exec.Command(bin, "serve")
+	env := []string{}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if name == "REDIS_URL" || name == "DATABASE_URL" || strings.HasPrefix(name, "HUB_") || strings.HasPrefix(name, "DEFAULT_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "HUB_ADDR=127.0.0.1:0", "DATABASE_URL=sqlite:///"+dbPath, "HUB_AUTH_SECRET="+string(secret),
+		fmt.Sprintf("DEFAULT_SNAPSHOT_RATE_PER_MINUTE=%d", highLimit), fmt.Sprintf("DEFAULT_ACTIVE_PREVIEWS_LIMIT=%d", highLimit))
+	if store == "redis" {
+		env = append(env, "REDIS_URL="+redisURL, "HUB_REDIS_PREFIX=loadtest:"+newRunID()+":")
+	}
+	cmd.Env = env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	done := make(chan struct{})
+	stopIt := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	addrc := make(chan string, 1)
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		var tail []string
+		found := false
+		for !found && sc.Scan() {
+			var rec struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "hub listening" {
+				addrc <- rec.Addr
+				found = true
+			}
+			tail = append(tail, sc.Text())
+		}
+		if !found { // the hub failed: show why
+			fmt.Fprintln(os.Stderr, strings.Join(tail[max(0, len(tail)-5):], "\n"))
+		}
+		_, _ = io.Copy(io.Discard, stderr) // the request log: read and dropped
+		_ = cmd.Wait()
+	}()
+	select {
+	case addr := <-addrc:
+		return "http://" + addr, stopIt, nil
+	case <-done:
+		return "", nil, errors.New("the hub exited before listening")
+	case <-time.After(60 * time.Second):
+		stopIt()
+		return "", nil, errors.New("the hub did not listen within 60s")
+	case <-ctx.Done():
+		stopIt()
+		return "", nil, ctx.Err()
+	}
+}
+
+// storeRTT is the median of one small write on the store: a SQLite
+// autocommit upsert in a WAL database, or a Redis INCR.
+func storeRTT(ctx context.Context, store, redisURL, dir string) (time.Duration, error) {
+	const n = 200
+	var lat []time.Duration
+	switch store {
+	case "sqlite":
+		db, err := migrate.OpenSQLite(ctx, filepath.Join(dir, "rtt.db"), 5*time.Second)
+		if err != nil {
+			return 0, err
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS rtt (k INTEGER PRIMARY KEY, v INTEGER)`); err != nil {
+			return 0, err
+		}
+		for i := range n {
+			t0 := time.Now()
+			if _, err := db.ExecContext(ctx, `INSERT INTO rtt (k, v) VALUES (1, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, i); err != nil {
+				return 0, err
+			}
+			lat = append(lat, time.Since(t0))
+		}
+	case "redis":
+		opt, err := redis.ParseURL(redisURL)
+		if err != nil {
+			return 0, fmt.Errorf("-redis: %w", err)
+		}
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		key := "loadtest:rtt:" + newRunID()
+		for range n {
+			t0 := time.Now()
+			if err := rdb.Incr(ctx, key).Err(); err != nil {
+				return 0, fmt.Errorf("-redis: %w", err)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		rdb.Del(ctx, key)
+	}
+	slices.Sort(lat)
+	return lat[len(lat)/2], nil
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestSmoke runs every scenario briefly against the in-process memory
+// chain and bare server: each must answer every request as expected, and
+// the table must show one row per scenario. No timing is checked.
+func TestSmoke(t *testing.T) {
+	var logs bytes.Buffer
+	res, err := run(context.Background(), config{
+		Duration: 100 * time.Millisecond, Rounds: 2, Concurrency: 2,
+		Scenarios: "preview,idem-first,idem-replay,quota,flags", Stores: "memory", InProcess: true,
+	}, &logs)
+	require.NoError(t, err, logs.String())
+	require.Len(t, res.Rows, len(scenarios))
+	for i, row := range res.Rows {
+		assert.Equal(t, scenarios[i].Name, row.Scenario)
+		assert.Equal(t, "memory", row.Store)
+		assert.Zero(t, row.Chain.Errors, "%s chain: %s", row.Scenario, row.Chain.FirstErr)
+		assert.Zero(t, row.Bare.Errors, "%s bare: %s", row.Scenario, row.Bare.FirstErr)
+		assert.Positive(t, row.Chain.Requests, row.Scenario)
+		assert.Positive(t, row.Bare.Requests, row.Scenario)
+	}
+	var md, js bytes.Buffer
+	res.writeMarkdown(&md)
+	res.writeJSON(&js)
+	assert.Contains(t, md.String(), "| memory | idem-replay |")
+	assert.Equal(t, 2+len(scenarios), strings.Count(md.String(), "\n|"), md.String())
+	assert.Contains(t, js.String(), `"scenario": "flags"`)
+}
+
+// TestConfigErrors checks the flag validation.
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []config{
+		{Duration: 0, Rounds: 1, Concurrency: 1, Scenarios: "flags", Stores: "memory"},
+		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "nope", Stores: "memory"},
+		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "flags", Stores: "redis"},
+		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "flags", Stores: "mongo"},
+	} {
+		_, err := run(context.Background(), c, &bytes.Buffer{})
+		assert.Error(t, err, "%+v", c)
+	}
+}
