@@ -6,11 +6,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/systembuilderhub/hardening/internal/problem"
 )
 
 // WebSocket close codes sent when the registry drops a stream.
@@ -99,6 +102,15 @@ type WSConn struct {
 }
 
 func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !isWebSocketUpgrade(r) {
+		// Refused before admission: no stream is registered for a request
+		// that cannot become one.
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		problem.Write(w, r, problem.New(http.StatusUpgradeRequired, "websocket_upgrade_required",
+			"this endpoint speaks WebSocket only: send a GET with Connection: Upgrade and Upgrade: websocket"))
+		return
+	}
 	st, ctx, req, ok := h.adm.admit(w, r, KindWebSocket)
 	if !ok {
 		return
@@ -347,3 +359,22 @@ func (wc *WSConn) Info() StreamInfo { return wc.st.snapshot() }
 // Request returns the upgrade request, with the stream's context and no
 // query token.
 func (wc *WSConn) Request() *http.Request { return wc.req }
+
+// isWebSocketUpgrade reports whether r asks for a WebSocket handshake: a GET
+// whose Connection header has the "upgrade" token and whose Upgrade header
+// names "websocket" (RFC 6455 section 4.1). The handshake's other fields are
+// checked by websocket.Accept.
+func isWebSocketUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet && headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -70,6 +70,45 @@ func TestWebSocketRejectsBeforeUpgrade(t *testing.T) {
 	assert.Zero(t, reg.Status().Active)
 }
 
+// TestWebSocketPlainRequestIs426: a request that is not a WebSocket
+// handshake gets a 426 problem, even with a valid token, and no stream is
+// admitted.
+func TestWebSocketPlainRequestIs426(t *testing.T) {
+	t.Parallel()
+	auth := newAuth(t)
+	reg := newRegistry(t)
+	url := "http" + strings.TrimPrefix(wsServer(t, auth, reg, streamauth.ForwardWS), "ws")
+	tok := token(t, auth, "u", "t", time.Now().Add(time.Hour))
+	tests := []struct {
+		name    string
+		method  string
+		headers map[string]string
+	}{
+		{"plain GET", http.MethodGet, nil},
+		{"POST with upgrade headers", http.MethodPost, map[string]string{"Connection": "Upgrade", "Upgrade": "websocket"}},
+		{"upgrade to another protocol", http.MethodGet, map[string]string{"Connection": "Upgrade", "Upgrade": "h2c"}},
+		{"Upgrade without Connection", http.MethodGet, map[string]string{"Upgrade": "websocket"}},
+	}
+	for _, tt := range tests {
+		req, err := http.NewRequest(tt.method, url+"?access_token="+tok, nil)
+		require.NoError(t, err)
+		for k, v := range tt.headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := httpClient(t).Do(req)
+		require.NoError(t, err, tt.name)
+		var p map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&p), tt.name)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusUpgradeRequired, resp.StatusCode, tt.name)
+		assert.Equal(t, problem.ContentType, resp.Header.Get("Content-Type"), tt.name)
+		assert.Equal(t, "websocket", resp.Header.Get("Upgrade"), tt.name)
+		assert.Equal(t, "websocket_upgrade_required", p["reason"], tt.name)
+	}
+	assert.Zero(t, reg.Status().Active)
+	assert.Zero(t, reg.Status().ByReason[streamauth.ReasonClientClosed], "nothing was admitted and dropped")
+}
+
 func TestWebSocketExpiryCloses4001(t *testing.T) {
 	t.Parallel()
 	auth := newAuth(t)

@@ -148,12 +148,17 @@ func pathQueryCases() []badCase {
 		cases = append(cases, badCase{name: "flag audit " + q[:min(len(q), 20)], method: "GET", path: "/api/v1/feature-flags/audit?" + q, admin: true, status: 400, reason: "invalid_query"})
 	}
 	for _, p := range []string{"/api/v1/streams/events", "/api/v1/streams/ws"} {
+		var hdr []string
+		if strings.HasSuffix(p, "/ws") {
+			hdr = []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}
+		}
 		cases = append(cases,
-			badCase{name: p + " garbage token", method: "GET", path: p + "?access_token=garbage", noToken: true, status: 401},
-			badCase{name: p + " long token", method: "GET", path: p + "?access_token=" + long, noToken: true, status: 401},
-			badCase{name: p + " no token", method: "GET", path: p, noToken: true, status: 401},
+			badCase{name: p + " garbage token", method: "GET", path: p + "?access_token=garbage", noToken: true, hdr: hdr, status: 401},
+			badCase{name: p + " long token", method: "GET", path: p + "?access_token=" + long, noToken: true, hdr: hdr, status: 401},
+			badCase{name: p + " no token", method: "GET", path: p, noToken: true, hdr: hdr, status: 401},
 		)
 	}
+	cases = append(cases, badCase{name: "ws without handshake", method: "GET", path: "/api/v1/streams/ws", status: 426, reason: "websocket_upgrade_required"})
 	return cases
 }
 

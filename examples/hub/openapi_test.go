@@ -454,7 +454,7 @@ func TestOpenAPIContractTour(t *testing.T) {
 	resp, m = do("GET", "/api/v1/streams/events", "", "")
 	status(401, resp, m)
 	resp, m = do("GET", "/api/v1/streams/ws", "junk", "")
-	status(401, resp, m)
+	status(426, resp, m) // not a WebSocket handshake: refused before authentication
 	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer wcancel()
 	ws, up, err := websocket.Dial(wctx, "ws"+strings.TrimPrefix(base, "http")+"/api/v1/streams/ws?access_token="+url.QueryEscape(user),
