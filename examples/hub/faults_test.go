@@ -316,7 +316,9 @@ func runHubKilled(t *testing.T, mode string) {
 	const body = `{"prompt":"hello","max_cost_usd":0.01}`
 	beforeClaim := time.Now()
 	inflight := make(chan result, 1)
-	go func() { inflight <- c.do(bg, "POST", urlA("/api/v1/llm/completions"), tok, body, "Idempotency-Key", "llm-1") }()
+	go func() {
+		inflight <- c.do(bg, "POST", urlA("/api/v1/llm/completions"), tok, body, "Idempotency-Key", "llm-1")
+	}()
 	// A has claimed the key once its handler reserved the budget.
 	eventually(t, 10*time.Second, "A's completion reserved its budget", func() (bool, string) {
 		code, q := getJSON(t, urlB("/api/v1/tenancy/quotas/"+tenant), tok)
