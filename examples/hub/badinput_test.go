@@ -364,11 +364,7 @@ func TestBadInput(t *testing.T) {
 		{"sqlite", func(*testing.T) []func(*config) { return nil }},
 		{"redis", func(t *testing.T) []func(*config) {
 			srv := testenv.Redis(t)
-			t.Setenv(envRedisPrefix, srv.Prefix)
-			old := flagsRedisPrefix
-			flagsRedisPrefix = srv.Prefix + "flags:"
-			t.Cleanup(func() { flagsRedisPrefix = old })
-			return []func(*config){func(c *config) { c.RedisURL = srv.URL }}
+			return []func(*config){func(c *config) { c.RedisURL, c.RedisPrefix = srv.URL, srv.Prefix }}
 		}},
 	}
 	for _, m := range modes {

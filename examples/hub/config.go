@@ -20,6 +20,10 @@ type config struct {
 	DBPath string
 	// RedisURL is REDIS_URL; empty means every store uses SQLite.
 	RedisURL string
+	// RedisPrefix is HUB_REDIS_PREFIX (default "hub:"): every Redis key and
+	// channel of the hub starts with it, so several hubs or tests can share
+	// one Redis.
+	RedisPrefix string
 	// AuthSecret signs and verifies the hub's bearer tokens (HUB_AUTH_SECRET).
 	// Empty in the environment means a development secret kept in the
 	// database (see devAuthSecret).
@@ -31,11 +35,19 @@ type config struct {
 	Migrations migrate.Policy
 }
 
+const (
+	// envRedisPrefix names the variable of config.RedisPrefix.
+	envRedisPrefix = "HUB_REDIS_PREFIX"
+	// defaultRedisPrefix is config.RedisPrefix when the variable is unset.
+	defaultRedisPrefix = "hub:"
+)
+
 func configFromEnv() (config, error) {
 	c := config{
 		Addr:        envOr("HUB_ADDR", "127.0.0.1:8080"),
 		DatabaseURL: envOr("DATABASE_URL", "sqlite:///hub.db"),
 		RedisURL:    strings.TrimSpace(os.Getenv("REDIS_URL")),
+		RedisPrefix: envOr(envRedisPrefix, defaultRedisPrefix),
 	}
 	var err error
 	if c.DBPath, err = sqlitePath(c.DatabaseURL); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
@@ -22,10 +21,6 @@ var hubFlags = []flags.Flag{
 	{Name: "preview.snapshots", Default: false, Description: "Let users take snapshots of a running preview."},
 }
 
-// flagsRedisPrefix is the key and channel prefix of the flag store in Redis
-// mode when HUB_REDIS_PREFIX is unset (tests set their own).
-var flagsRedisPrefix = redisstore.DefaultPrefix
-
 // flagClient returns the app's flag client (set by setupFlags).
 func (a *app) flagClient() *flags.Client { return a.flagsFeature }
 
@@ -36,11 +31,7 @@ func (a *app) setupFlags(ctx context.Context) error {
 	var store flags.Store
 	var err error
 	if a.rdb != nil {
-		prefix := flagsRedisPrefix
-		if p, ok := os.LookupEnv(envRedisPrefix); ok {
-			prefix = p
-		}
-		store, err = redisstore.New(a.rdb, redisstore.WithPrefix(prefix))
+		store, err = redisstore.New(a.rdb, redisstore.WithPrefix(a.cfg.RedisPrefix))
 	} else {
 		store, err = sqlitestore.New(a.db)
 	}

@@ -192,10 +192,7 @@ func TestFlagsEndpoints(t *testing.T) {
 // TestFlagsRedisMode: with REDIS_URL the hub keeps flags in Redis.
 func TestFlagsRedisMode(t *testing.T) {
 	srv := testenv.Redis(t)
-	old := flagsRedisPrefix
-	flagsRedisPrefix = srv.Prefix
-	t.Cleanup(func() { flagsRedisPrefix = old })
-	a, base := newTestApp(t, func(c *config) { c.RedisURL = srv.URL })
+	a, base := newTestApp(t, func(c *config) { c.RedisURL, c.RedisPrefix = srv.URL, srv.Prefix })
 	adminTok := mintToken(t, a, "root", "acme", true)
 	resp, b := call(t, "POST", base+"/api/v1/feature-flags/llm.streaming/toggle", adminTok, `{"enabled":true}`)
 	require.Equal(t, 200, resp.StatusCode, string(b))

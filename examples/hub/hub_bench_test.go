@@ -92,11 +92,7 @@ func benchHub(b *testing.B, store string) (http.Handler, string) {
 	cfg.DBPath, _ = sqlitePath(cfg.DatabaseURL)
 	if store == "redis" {
 		srv := testenv.Redis(b)
-		b.Setenv(envRedisPrefix, srv.Prefix)
-		old := flagsRedisPrefix
-		flagsRedisPrefix = srv.Prefix
-		b.Cleanup(func() { flagsRedisPrefix = old })
-		cfg.RedisURL = srv.URL
+		cfg.RedisURL, cfg.RedisPrefix = srv.URL, srv.Prefix
 	}
 	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {

@@ -29,6 +29,8 @@ func newTestApp(t *testing.T, mods ...func(*config)) (*app, string) {
 		Addr:        "127.0.0.1:0",
 		DatabaseURL: "sqlite:///" + filepath.Join(t.TempDir(), "hub.db"),
 		AuthSecret:  []byte(testAuthSecret),
+		// Tests sharing a Redis set HUB_REDIS_PREFIX to their own prefix.
+		RedisPrefix: envOr(envRedisPrefix, defaultRedisPrefix),
 		Migrations:  migrate.DefaultPolicy(),
 	}
 	cfg.DBPath, _ = sqlitePath(cfg.DatabaseURL)

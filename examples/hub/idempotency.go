@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,11 +26,7 @@ func (a *app) setupIdempotency(ctx context.Context) error {
 	}
 	var store idempotency.Store
 	if a.rdb != nil {
-		var ropts []redisstore.Option
-		if p, ok := os.LookupEnv(envRedisPrefix); ok {
-			ropts = append(ropts, redisstore.WithPrefix(p+"idempotency:"))
-		}
-		store, err = redisstore.New(a.rdb, ropts...)
+		store, err = redisstore.New(a.rdb, redisstore.WithPrefix(a.cfg.RedisPrefix+"idempotency:"))
 	} else {
 		store, err = sqlitestore.New(a.db)
 	}

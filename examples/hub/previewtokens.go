@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/systembuilderhub/hardening/internal/problem"
@@ -57,10 +56,7 @@ func (a *app) setupPreviewTokens(ctx context.Context) error {
 	var revStore previewsec.RevocationStore
 	switch {
 	case a.rdb != nil:
-		prefix := os.Getenv("HUB_REDIS_PREFIX")
-		if prefix == "" {
-			prefix = "hub:"
-		}
+		prefix := a.cfg.RedisPrefix
 		s, err := redisstore.New(a.rdb, redisstore.WithKeyPrefix(prefix))
 		if err != nil {
 			return fmt.Errorf("HUB_REDIS_PREFIX: %w", err)

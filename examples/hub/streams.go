@@ -54,10 +54,7 @@ func (a *app) setupStreams(ctx context.Context) error {
 	opts = append(opts, streamauth.WithLogger(a.log), streamauth.WithRegisterer(a.reg), streamauth.WithClock(a.now))
 	var bus *redisbus.Bus
 	if a.rdb != nil {
-		prefix := "hub:"
-		if v, ok := os.LookupEnv(envRedisPrefix); ok {
-			prefix = v
-		}
+		prefix := a.cfg.RedisPrefix
 		if bus, err = redisbus.New(a.rdb, redisbus.WithPrefix(prefix), redisbus.WithLogger(a.log)); err != nil {
 			return err
 		}

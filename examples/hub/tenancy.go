@@ -20,10 +20,6 @@ import (
 	"github.com/systembuilderhub/hardening/tenancy/sqlitestore"
 )
 
-// envRedisPrefix prefixes the hub's Redis keys (tests set it to their
-// per-test prefix); unset means the store's default.
-const envRedisPrefix = "HUB_REDIS_PREFIX"
-
 // previewLease is how long an active-preview slot stays held without
 // renewal. The hub's previews are records, not running containers, so the
 // lease matches the preview token lifetime; a real preview runner calls
@@ -84,11 +80,7 @@ func (a *app) setupTenancy(ctx context.Context) error {
 	}
 	var store tenancy.Store
 	if a.rdb != nil {
-		var opts []redisstore.Option
-		if p, ok := os.LookupEnv(envRedisPrefix); ok {
-			opts = append(opts, redisstore.WithPrefix(p))
-		}
-		if store, err = redisstore.New(a.rdb, opts...); err != nil {
+		if store, err = redisstore.New(a.rdb, redisstore.WithPrefix(a.cfg.RedisPrefix)); err != nil {
 			return fmt.Errorf("%s: %w", envRedisPrefix, err)
 		}
 	} else if store, err = sqlitestore.New(a.db); err != nil {
