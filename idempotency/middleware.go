@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/systembuilderhub/hardening/internal/background"
 	"github.com/systembuilderhub/hardening/internal/problem"
 )
 
@@ -26,9 +27,8 @@ type Middleware struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	mu        sync.Mutex
-	cancel    context.CancelFunc
-	done      chan struct{}
+	sweeper   background.Loop
+	mu        sync.Mutex // guards lastSweep and lastDel
 	lastSweep time.Time
 	lastDel   int
 }

@@ -2,7 +2,6 @@ package idempotency
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -14,38 +13,19 @@ import (
 // Stores with neither ability (Redis expires its keys itself) need no
 // Start, but calling it is harmless.
 func (m *Middleware) Start(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.done != nil {
-		return errors.New("idempotency: sweeper already started")
+	if err := m.sweeper.Start(ctx, m.loop); err != nil {
+		return fmt.Errorf("idempotency: sweeper %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m.cancel = cancel
-	m.done = make(chan struct{})
-	go m.loop(ctx, m.done)
 	return nil
 }
 
 // Close stops the sweeper started by Start and waits for it, or for ctx.
 // It is safe to call without Start and more than once.
 func (m *Middleware) Close(ctx context.Context) error {
-	m.mu.Lock()
-	cancel, done := m.cancel, m.done
-	m.mu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return m.sweeper.Stop(ctx)
 }
 
-func (m *Middleware) loop(ctx context.Context, done chan struct{}) {
-	defer close(done)
+func (m *Middleware) loop(ctx context.Context) {
 	t := time.NewTicker(m.cfg.sweepInterval)
 	defer t.Stop()
 	for {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/systembuilderhub/hardening/internal/background"
 )
 
 // Defaults of the key ring and tokens.
@@ -122,7 +124,7 @@ type KeyRing struct {
 	mu          sync.Mutex // serialises refreshes and derived-cache updates
 	lastRefresh time.Time  // by r.now; zero = never
 
-	bg background
+	bg background.Loop
 }
 
 type keyRingState struct {
@@ -472,7 +474,10 @@ func (r *KeyRing) KeyIDs() []string {
 // seconds. Start is optional; without it the ring refreshes lazily. Calling
 // Start twice is an error.
 func (r *KeyRing) Start(ctx context.Context) error {
-	return r.bg.start(ctx, "key ring", r.loop)
+	if err := r.bg.Start(ctx, r.loop); err != nil {
+		return fmt.Errorf("previewsec: key ring %w", err)
+	}
+	return nil
 }
 
 func (r *KeyRing) loop(ctx context.Context) {
@@ -497,4 +502,4 @@ func (r *KeyRing) loop(ctx context.Context) {
 
 // Close stops the background loop started by Start and waits for it, or
 // for ctx to end. It is safe to call without Start and more than once.
-func (r *KeyRing) Close(ctx context.Context) error { return r.bg.stop(ctx) }
+func (r *KeyRing) Close(ctx context.Context) error { return r.bg.Stop(ctx) }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/systembuilderhub/hardening/internal/background"
 )
 
 // DefaultRevocationMaxAge is how old the in-memory copy of the revocation
@@ -36,7 +38,7 @@ type RevocationList struct {
 	snap atomic.Pointer[revocationSnapshot]
 	mu   sync.Mutex // serialises reloads and local inserts
 
-	bg background
+	bg background.Loop
 }
 
 type revocationSnapshot struct {
@@ -223,7 +225,7 @@ func (l *RevocationList) check(ctx context.Context, c Claims) error {
 // age) until ctx ends or Close is called. Optional; calling it twice is an
 // error.
 func (l *RevocationList) Start(ctx context.Context) error {
-	return l.bg.start(ctx, "revocation list", func(ctx context.Context) {
+	err := l.bg.Start(ctx, func(ctx context.Context) {
 		t := time.NewTicker(l.maxAge / 2)
 		defer t.Stop()
 		for {
@@ -237,7 +239,11 @@ func (l *RevocationList) Start(ctx context.Context) error {
 			}
 		}
 	})
+	if err != nil {
+		return fmt.Errorf("previewsec: revocation list %w", err)
+	}
+	return nil
 }
 
 // Close stops the loop started by Start and waits for it or for ctx.
-func (l *RevocationList) Close(ctx context.Context) error { return l.bg.stop(ctx) }
+func (l *RevocationList) Close(ctx context.Context) error { return l.bg.Stop(ctx) }
