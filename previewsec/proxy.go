@@ -247,16 +247,7 @@ func (p *EgressProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d = p.policy.Decide(r.Context(), host, port)
 	}
-	if !d.Allowed {
-		p.deny(w, r, http.StatusForbidden, d.Reason, "egress to this destination is not allowed")
-		return
-	}
-	if p.isSelf(d) {
-		p.deny(w, r, http.StatusForbidden, ReasonProxyLoop, "the destination is this proxy")
-		return
-	}
-	if !p.acquire() {
-		p.deny(w, r, http.StatusServiceUnavailable, ReasonTunnelLimit, "too many concurrent tunnels")
+	if !p.admit(w, r, d) {
 		return
 	}
 	defer p.release()
@@ -291,6 +282,23 @@ func (p *EgressProxy) deny(w http.ResponseWriter, r *http.Request, status int, r
 	problem.Write(w, r, pr)
 }
 
+// admit answers the request itself and returns false unless d allows it,
+// it does not loop back to the proxy, and a tunnel slot is free; on true the
+// caller holds a slot and must release it.
+func (p *EgressProxy) admit(w http.ResponseWriter, r *http.Request, d Decision) bool {
+	switch {
+	case !d.Allowed:
+		p.deny(w, r, http.StatusForbidden, d.Reason, "egress to this destination is not allowed")
+	case p.isSelf(d):
+		p.deny(w, r, http.StatusForbidden, ReasonProxyLoop, "the destination is this proxy")
+	case !p.acquire():
+		p.deny(w, r, http.StatusServiceUnavailable, ReasonTunnelLimit, "too many concurrent tunnels")
+	default:
+		return true
+	}
+	return false
+}
+
 func (p *EgressProxy) acquire() bool {
 	select {
 	case p.sem <- struct{}{}:
@@ -309,16 +317,7 @@ func (p *EgressProxy) serveConnect(w http.ResponseWriter, r *http.Request) {
 		target = r.Host
 	}
 	d := p.policy.DecideHostPort(ctx, target)
-	if !d.Allowed {
-		p.deny(w, r, http.StatusForbidden, d.Reason, "egress to this destination is not allowed")
-		return
-	}
-	if p.isSelf(d) {
-		p.deny(w, r, http.StatusForbidden, ReasonProxyLoop, "the destination is this proxy")
-		return
-	}
-	if !p.acquire() {
-		p.deny(w, r, http.StatusServiceUnavailable, ReasonTunnelLimit, "too many concurrent tunnels")
+	if !p.admit(w, r, d) {
 		return
 	}
 	defer p.release()
