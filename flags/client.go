@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/systembuilderhub/hardening/internal/background"
 )
 
 // Source says where an evaluated value came from.
@@ -88,11 +90,10 @@ type Client struct {
 	onChange map[int]func(Record)
 	onUpdate map[int]func([]string)
 
-	lifeMu  sync.Mutex
+	lifeMu  sync.Mutex // guards started and closed
 	started bool
 	closed  bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	bg      background.Loop
 }
 
 // view is the immutable cache the hot path reads.
@@ -548,21 +549,14 @@ func (c *Client) Start(ctx context.Context) error {
 	if err := c.Refresh(ctx); err != nil {
 		return err
 	}
-	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c.started, c.cancel, c.done = true, cancel, make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			cancel()
-		case <-loopCtx.Done():
-		}
-	}()
-	go c.loop(loopCtx, c.done)
+	if err := c.bg.Start(ctx, c.loop); err != nil {
+		return err
+	}
+	c.started = true
 	return nil
 }
 
-func (c *Client) loop(ctx context.Context, done chan struct{}) {
-	defer close(done)
+func (c *Client) loop(ctx context.Context) {
 	notify := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	if n, ok := c.store.(Notifier); ok {
@@ -625,16 +619,6 @@ func (c *Client) Close(ctx context.Context) error {
 		return nil
 	}
 	c.closed = true
-	started, cancel, done := c.started, c.cancel, c.done
 	c.lifeMu.Unlock()
-	if !started {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return c.bg.Stop(ctx)
 }
