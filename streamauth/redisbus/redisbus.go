@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/systembuilderhub/hardening/internal/background"
 	"github.com/systembuilderhub/hardening/streamauth"
 )
 
@@ -80,11 +81,9 @@ type Bus struct {
 	ch     string
 	origin string
 
-	mu      sync.Mutex
+	mu      sync.Mutex // serializes Start
 	started bool
-	cancel  context.CancelFunc
-	ps      *redis.PubSub
-	done    chan struct{}
+	loop    background.Loop
 }
 
 // New returns a Bus on client. It does not connect until Start or the first
@@ -196,18 +195,13 @@ func (b *Bus) Start(ctx context.Context, r Revoker) error {
 		_ = ps.Close()
 		return fmt.Errorf("redisbus: subscribe %s: %w", b.ch, err)
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, cancel)
-	b.started, b.cancel, b.ps, b.done = true, cancel, ps, make(chan struct{})
+	b.started = true
 	b.cfg.log.LogAttrs(ctx, slog.LevelInfo, "redisbus: subscribed", slog.String("channel", b.ch))
-	go func() {
-		defer close(b.done)
-		defer stop()
-		b.run(runCtx, ps, r)
-	}()
-	// ctx ending stops the loop; the blocking read needs the PubSub closed.
-	context.AfterFunc(runCtx, func() { _ = ps.Close() })
-	return nil
+	return b.loop.Start(ctx, func(ctx context.Context) {
+		// ctx ending stops the loop; the blocking read needs the PubSub closed.
+		context.AfterFunc(ctx, func() { _ = ps.Close() })
+		b.run(ctx, ps, r)
+	})
 }
 
 func (b *Bus) run(ctx context.Context, ps *redis.PubSub, r Revoker) {
@@ -295,20 +289,4 @@ func (b *Bus) apply(ctx context.Context, payload string, r Revoker) {
 
 // Close stops receiving and waits for the receive loop to end (or ctx).
 // It does not close the Redis client.
-func (b *Bus) Close(ctx context.Context) error {
-	b.mu.Lock()
-	if !b.started || b.cancel == nil {
-		b.mu.Unlock()
-		return nil
-	}
-	cancel, done := b.cancel, b.done
-	b.cancel = nil
-	b.mu.Unlock()
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (b *Bus) Close(ctx context.Context) error { return b.loop.Stop(ctx) }
