@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -97,7 +96,7 @@ func WithSecureCookie(secure bool) MiddlewareOption {
 }
 
 // WithSecureCookieFunc decides the cookie's Secure attribute per request,
-// for example SecureUnlessLoopback.
+// for example SecureFromConnection(trustedProxies...).
 func WithSecureCookieFunc(f func(*http.Request) bool) MiddlewareOption {
 	return func(m *PreviewAuth) error {
 		if f == nil {
@@ -106,24 +105,6 @@ func WithSecureCookieFunc(f func(*http.Request) bool) MiddlewareOption {
 		m.secure = f
 		return nil
 	}
-}
-
-// SecureUnlessLoopback marks the cookie Secure except for a plain-HTTP
-// request to a loopback host (local development). Behind a TLS-terminating
-// proxy the Host is public, so the cookie is Secure.
-func SecureUnlessLoopback(r *http.Request) bool {
-	if r.TLS != nil {
-		return true
-	}
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return false
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip == nil || !ip.IsLoopback()
 }
 
 // WithTokenForwarding keeps the token's Authorization header and cookie on
