@@ -288,3 +288,36 @@ func TestTrustedProxiesConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, c.TrustedProxies)
 }
+
+// TestPreviewFreshLinkOverOtherPreviewsCookie: a browser holding a cookie
+// with another preview's valid token (a previewed app can set one for all
+// of /preview/) is not locked out: a fresh link replaces it (issue 13).
+func TestPreviewFreshLinkOverOtherPreviewsCookie(t *testing.T) {
+	a, base := newTestApp(t)
+	alice := principal{UserID: "alice", TenantID: "acme"}
+	mine, other := seedPreview(t, a, "acme"), seedPreview(t, a, "acme")
+	tok, _, _, err := a.issuePreviewToken(context.Background(), alice, mine)
+	require.NoError(t, err)
+	otherTok, _, _, err := a.issuePreviewToken(context.Background(), alice, other)
+	require.NoError(t, err)
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	u, err := url.Parse(base + "/preview/")
+	require.NoError(t, err)
+	jar.SetCookies(u, []*http.Cookie{{Name: "preview_token", Value: otherTok, Path: "/preview/"}})
+	client := &http.Client{Jar: jar, CheckRedirect: noFollow}
+
+	resp, err := client.Get(base + "/preview/" + mine.ID + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "the other preview's cookie alone")
+
+	resp, err = client.Get(base + "/preview/" + mine.ID + "/?preview_token=" + url.QueryEscape(tok))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	resp, err = client.Get(base + resp.Header.Get("Location"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the fresh link's cookie, on the preview's own path, is sent first")
+}
