@@ -25,8 +25,11 @@
 // RequirePreviewToken is the middleware for /preview/{preview_id}/...: it
 // takes the token from the Authorization header, the preview cookie or the
 // preview_token query parameter (exchanged for an HttpOnly cookie with a
-// 303), checks the preview and tenant binding, and answers failures with
-// one generic 401 problem (403 for a token of another preview or tenant).
+// 303; a query token that fits the preview wins over any cookie), checks
+// the preview and tenant binding, and answers failures with one generic 401
+// problem (403 for a token of another preview or tenant). The cookie's
+// Secure attribute is decided from the connection (SecureFromConnection),
+// never from the Host header.
 //
 // # Egress and containers
 //

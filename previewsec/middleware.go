@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -97,7 +96,7 @@ func WithSecureCookie(secure bool) MiddlewareOption {
 }
 
 // WithSecureCookieFunc decides the cookie's Secure attribute per request,
-// for example SecureUnlessLoopback.
+// for example SecureFromConnection(trustedProxies...).
 func WithSecureCookieFunc(f func(*http.Request) bool) MiddlewareOption {
 	return func(m *PreviewAuth) error {
 		if f == nil {
@@ -106,24 +105,6 @@ func WithSecureCookieFunc(f func(*http.Request) bool) MiddlewareOption {
 		m.secure = f
 		return nil
 	}
-}
-
-// SecureUnlessLoopback marks the cookie Secure except for a plain-HTTP
-// request to a loopback host (local development). Behind a TLS-terminating
-// proxy the Host is public, so the cookie is Secure.
-func SecureUnlessLoopback(r *http.Request) bool {
-	if r.TLS != nil {
-		return true
-	}
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return false
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip == nil || !ip.IsLoopback()
 }
 
 // WithTokenForwarding keeps the token's Authorization header and cookie on
@@ -141,13 +122,18 @@ func WithMiddlewareLogger(l *slog.Logger) MiddlewareOption {
 // RequirePreviewToken returns middleware that lets a request through to a
 // preview only with a valid preview token for that preview.
 //
-// The token is read from, in order, "Authorization: Bearer", the preview
-// cookie, and the preview_token query parameter; the first present source
-// is the one used, except that a rejected cookie gives way to a query token
-// (a fresh link must work despite a stale cookie). A valid query token is exchanged for an HttpOnly,
-// SameSite=Lax cookie scoped to the preview's path and answered with a 303
-// to the same URL without the token, so it does not linger in history,
-// logs or Referer.
+// The token is read from "Authorization: Bearer" when that header is
+// present (and from nowhere else then), else from the preview_token query
+// parameter and the preview cookie. A query token that grants access to
+// this preview wins over whatever cookie is present: a fresh link must work
+// despite a stale cookie or one holding another preview's token (a
+// previewed app can set a cookie for the whole prefix). Otherwise the
+// cookie is used, and the query token is ignored; when the cookie is itself
+// invalid too, the query token's rejection is the answer. A valid query
+// token is exchanged for an HttpOnly, SameSite=Lax cookie scoped to the
+// preview's path, replacing the one present, and answered with a 303 to
+// the same URL without the token, so it does not linger in history, logs
+// or Referer.
 //
 // The token's pid must equal the preview id of the path and, with
 // WithPreviewOwner, its tid the owning tenant; otherwise 403. Any other
@@ -206,66 +192,13 @@ func (m *PreviewAuth) Handler(next http.Handler) http.Handler {
 			m.unauthorized(w, r, pid, ReasonMissing, src, nil)
 			return
 		}
-		claims, err := m.v.Verify(r.Context(), token)
-		if err != nil && src == tokenFromCookie && !errors.Is(err, ErrUnavailable) {
-			// A stale cookie must not block a fresh link: try the query
-			// token, exchanged for a new cookie below.
-			if q := tokenFromQueryOf(r); q != "" {
-				m.log.LogAttrs(r.Context(), slog.LevelInfo, "previewsec: preview cookie rejected, trying query token",
-					slog.String("pid", pid), slog.String("reason", RejectionReason(err)))
-				token, src = q, tokenFromQuery
-				claims, err = m.v.Verify(r.Context(), token)
-			}
+		var v verdict
+		if q := tokenFromQueryOf(r); src == tokenFromCookie && q != "" {
+			token, src, v = m.judgeLinkAndCookie(r, pid, q, token)
+		} else {
+			v = m.judge(r, pid, token)
 		}
-		if err != nil {
-			if errors.Is(err, ErrUnavailable) {
-				m.log.LogAttrs(r.Context(), slog.LevelError, "previewsec: preview token check unavailable",
-					slog.String("pid", pid), slog.String("err", err.Error()))
-				problem.Write(w, r, problem.Problem{Status: http.StatusServiceUnavailable, Reason: "preview_auth_unavailable",
-					Detail: "preview authentication is temporarily unavailable", RetryAfter: time.Second})
-				return
-			}
-			m.unauthorized(w, r, pid, RejectionReason(err), src, err)
-			return
-		}
-		if claims.PreviewID != pid {
-			m.forbidden(w, r, pid, ReasonWrongPreview, claims)
-			return
-		}
-		if m.owner != nil {
-			tenant, found, err := m.owner(r.Context(), pid)
-			switch {
-			case err != nil:
-				m.log.LogAttrs(r.Context(), slog.LevelError, "previewsec: preview owner lookup failed",
-					slog.String("pid", pid), slog.String("err", err.Error()))
-				problem.Write(w, r, problem.Problem{Status: http.StatusServiceUnavailable, Reason: "preview_auth_unavailable",
-					Detail: "preview authentication is temporarily unavailable", RetryAfter: time.Second})
-				return
-			case !found:
-				problem.Write(w, r, problem.New(http.StatusNotFound, "not_found", "no such preview"))
-				return
-			case tenant != claims.TenantID:
-				m.forbidden(w, r, pid, ReasonWrongTenant, claims)
-				return
-			}
-		}
-		if src == tokenFromQuery {
-			m.exchange(w, r, pid, token, claims)
-			return
-		}
-		r2 := r.WithContext(context.WithValue(r.Context(), tokenClaimsCtxKey, &claims))
-		if !m.forward {
-			r2.Header = tokenStripCredentials(r.Header, src, m.cookie)
-			if tokenFromQueryOf(r) != "" { // an ignored query token: drop it too
-				u := *r.URL
-				q := u.Query()
-				q.Del(QueryParam)
-				u.RawQuery = q.Encode()
-				r2.URL = &u
-				r2.RequestURI = u.RequestURI()
-			}
-		}
-		next.ServeHTTP(w, r2)
+		m.answer(w, r, next, pid, token, src, v)
 	})
 }
 

@@ -244,3 +244,58 @@ func TestPreviewTokenIsNotAnAPIToken(t *testing.T) {
 	_, err = f.ver.Verify(context.Background(), apiToken)
 	assert.ErrorIs(t, err, previewsec.ErrInvalidAudience)
 }
+
+// TestMiddlewareFreshLinkWinsOverCookie is the lockout of issue 13: a
+// cookie holding another preview's valid token (a previewed app can set
+// one for Path=/preview/) answered 403 even to a fresh link. A valid query
+// token for this preview wins over any cookie and replaces it on the 303;
+// a cookie that does not fit is ignored then, and still refused alone.
+func TestMiddlewareFreshLinkWinsOverCookie(t *testing.T) {
+	f := newFixture(t)
+	srv, last := newPreviewServer(t, f)
+	tokA := f.mint(t, testGrant)
+	tokA2 := f.mint(t, previewsec.Grant{UserID: "user-2", TenantID: "tenant-a", PreviewID: "prev-a"})
+	tokC := f.mint(t, previewsec.Grant{UserID: "user-1", TenantID: "tenant-a", PreviewID: "prev-c"})
+	tokB := f.mint(t, previewsec.Grant{UserID: "user-1", TenantID: "tenant-b", PreviewID: "prev-b"})
+	expired := forgeExpired(t, f)
+
+	for name, cookie := range map[string]string{
+		"another preview's valid token": tokC,
+		"another tenant's valid token":  tokB,
+		"garbage":                       "junk",
+		"an expired token":              expired,
+		"another valid token for this":  tokA2,
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, body := get(t, srv.URL+"/preview/prev-a/page?x=1&preview_token="+url.QueryEscape(tokA), "Cookie", "preview_token="+cookie)
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+			assert.Equal(t, "/preview/prev-a/page?x=1", resp.Header.Get("Location"))
+			require.Len(t, resp.Cookies(), 1)
+			c := resp.Cookies()[0]
+			assert.Equal(t, tokA, c.Value, "the link's token replaces the cookie")
+			assert.Equal(t, "/preview/prev-a/", c.Path)
+			resp, body = get(t, srv.URL+resp.Header.Get("Location"), "Cookie", c.Name+"="+c.Value)
+			require.Equal(t, http.StatusOK, resp.StatusCode, body)
+			assert.Equal(t, "user-1", last.claims.Subject)
+		})
+	}
+
+	// Without a fresh link, a cookie that does not fit is refused as before.
+	resp, body := get(t, srv.URL+"/preview/prev-a/", "Cookie", "preview_token="+tokC)
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
+	// A query token that does not fit gives way to a cookie that does.
+	resp, body = get(t, srv.URL+"/preview/prev-a/?a=1&preview_token="+url.QueryEscape(tokC), "Cookie", "preview_token="+tokA)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, "a=1", last.query, "the ignored query token is not forwarded")
+	// When neither fits, the answer is the cookie's, as before, unless the
+	// cookie is invalid: then the query token's.
+	resp, body = get(t, srv.URL+"/preview/prev-a/?preview_token=junk", "Cookie", "preview_token="+tokB)
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
+	resp, body = get(t, srv.URL+"/preview/prev-a/?preview_token="+url.QueryEscape(tokC), "Cookie", "preview_token=junk")
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
+	resp, body = get(t, srv.URL+"/preview/prev-a/?preview_token=junk", "Cookie", "preview_token=junk")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
+	// Alone, a query token for another preview is refused.
+	resp, body = get(t, srv.URL+"/preview/prev-a/?preview_token="+url.QueryEscape(tokC))
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
+}

@@ -16,6 +16,10 @@ import (
 // list may be before Verify reloads it from the store.
 const DefaultRevocationMaxAge = 5 * time.Second
 
+// DefaultRevocationRefreshTimeout bounds one reload of the revocation list
+// from its store (WithRevocationRefreshTimeout).
+const DefaultRevocationRefreshTimeout = 2 * time.Second
+
 // RevocationList is the list of revoked preview ids and token ids, kept in
 // a RevocationStore and mirrored in memory so that Verify makes no store
 // round trip while the mirror is fresh.
@@ -26,17 +30,30 @@ const DefaultRevocationMaxAge = 5 * time.Second
 // closed with ErrUnavailable. Start keeps the mirror fresh in the
 // background so requests never wait for the store.
 //
+// A reload is shared: one store read runs at a time, and every check that
+// finds the mirror stale meanwhile waits for that read instead of starting
+// its own. A waiter leaves when its context ends, and all of them give up
+// with ErrUnavailable when the read has not answered within the refresh
+// timeout (WithRevocationRefreshTimeout, default 2s); until the hung read
+// returns, later checks on a stale mirror fail at once. So a store that
+// stops answering costs each request at most the refresh timeout, and
+// never more than one outstanding read.
+//
 // Entries are kept only as long as a token they revoke could still be
 // valid (the retention: max TTL plus leeway), so the list stays small.
 type RevocationList struct {
 	store     RevocationStore
 	retention time.Duration
 	maxAge    time.Duration
+	timeout   time.Duration
 	now       func() time.Time
 	log       *slog.Logger
 
 	snap atomic.Pointer[revocationSnapshot]
-	mu   sync.Mutex // serialises reloads and local inserts
+
+	mu     sync.Mutex   // guards snap updates, call and recent
+	call   *refreshCall // the reload in flight, nil when none
+	recent []Revocation // local revocations made while call runs
 
 	bg background.Loop
 }
@@ -75,6 +92,20 @@ func WithRevocationMaxAge(d time.Duration) RevocationOption {
 	}
 }
 
+// WithRevocationRefreshTimeout bounds how long one reload of the mirror
+// may take (default DefaultRevocationRefreshTimeout). Checks waiting on a
+// stale mirror fail with ErrUnavailable when the store has not answered
+// within it, even if the store ignores its context.
+func WithRevocationRefreshTimeout(d time.Duration) RevocationOption {
+	return func(l *RevocationList) error {
+		if d <= 0 {
+			return fmt.Errorf("previewsec: revocation refresh timeout %s must be positive", d)
+		}
+		l.timeout = d
+		return nil
+	}
+}
+
 // WithRevocationClock sets the clock (default time.Now).
 func WithRevocationClock(now func() time.Time) RevocationOption {
 	return func(l *RevocationList) error {
@@ -97,7 +128,8 @@ func NewRevocationList(store RevocationStore, opts ...RevocationOption) (*Revoca
 	if store == nil {
 		return nil, errors.New("previewsec: NewRevocationList needs a RevocationStore")
 	}
-	l := &RevocationList{store: store, retention: DefaultMaxTTL + MaxLeeway, maxAge: DefaultRevocationMaxAge, now: time.Now}
+	l := &RevocationList{store: store, retention: DefaultMaxTTL + MaxLeeway, maxAge: DefaultRevocationMaxAge,
+		timeout: DefaultRevocationRefreshTimeout, now: time.Now}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -134,17 +166,26 @@ func (l *RevocationList) revoke(ctx context.Context, rev Revocation) error {
 	// Make it effective here at once.
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	old := l.snap.Load()
-	next := &revocationSnapshot{loadedAt: old.loadedAt, pids: old.pids, jtis: old.jtis}
-	switch rev.Kind {
-	case RevokePreviewID:
-		next.pids = revocationWith(old.pids, rev)
-	case RevokeTokenID:
-		next.jtis = revocationWith(old.jtis, rev)
+	l.snap.Store(l.snap.Load().with(rev))
+	if l.call != nil {
+		// The reload in flight may have read the store before rev: it
+		// applies rev again before it replaces the snapshot.
+		l.recent = append(l.recent, rev)
 	}
-	l.snap.Store(next)
 	l.log.Info("previewsec: token revoked", "kind", string(rev.Kind), "value", rev.Value)
 	return nil
+}
+
+// with returns a copy of s holding rev as well.
+func (s *revocationSnapshot) with(rev Revocation) *revocationSnapshot {
+	next := &revocationSnapshot{loadedAt: s.loadedAt, pids: s.pids, jtis: s.jtis}
+	switch rev.Kind {
+	case RevokePreviewID:
+		next.pids = revocationWith(s.pids, rev)
+	case RevokeTokenID:
+		next.jtis = revocationWith(s.jtis, rev)
+	}
+	return next
 }
 
 func revocationWith(m map[string]Revocation, rev Revocation) map[string]Revocation {
@@ -160,19 +201,20 @@ func revocationWith(m map[string]Revocation, rev Revocation) map[string]Revocati
 }
 
 // Refresh reloads the mirror from the store and deletes expired entries.
+// When a reload is already running, Refresh waits for that one. It returns
+// when the reload is done, ctx ends or the refresh timeout passes.
 func (l *RevocationList) Refresh(ctx context.Context) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.refreshLocked(ctx, l.now())
+	return l.reload(ctx, false)
 }
 
-func (l *RevocationList) refreshLocked(ctx context.Context, now time.Time) error {
+// load reads the store at now.
+func (l *RevocationList) load(ctx context.Context, now time.Time) (*revocationSnapshot, error) {
 	if _, err := l.store.DeleteExpiredRevocations(ctx, now); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	revs, err := l.store.Revocations(ctx, now)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	next := &revocationSnapshot{loadedAt: now, pids: map[string]Revocation{}, jtis: map[string]Revocation{}}
 	for _, r := range revs {
@@ -183,8 +225,7 @@ func (l *RevocationList) refreshLocked(ctx context.Context, now time.Time) error
 			next.jtis[r.Value] = r
 		}
 	}
-	l.snap.Store(next)
-	return nil
+	return next, nil
 }
 
 // fresh reports whether s may be used at now.
@@ -198,17 +239,11 @@ func (l *RevocationList) check(ctx context.Context, c Claims) error {
 	now := l.now()
 	s := l.snap.Load()
 	if !l.fresh(s, now) {
-		l.mu.Lock()
-		s = l.snap.Load()
-		if !l.fresh(s, now) {
-			if err := l.refreshLocked(ctx, now); err != nil {
-				l.mu.Unlock()
-				l.log.Warn("previewsec: revocation list unavailable", "err", err)
-				return err
-			}
-			s = l.snap.Load()
+		if err := l.reload(ctx, true); err != nil {
+			l.log.Warn("previewsec: revocation list unavailable", "err", err)
+			return err
 		}
-		l.mu.Unlock()
+		s = l.snap.Load()
 	}
 	if r, ok := s.pids[c.PreviewID]; ok && now.Before(r.ExpiresAt) && !c.IssuedAt.After(r.RevokedAt) {
 		return ErrRevoked
@@ -245,5 +280,22 @@ func (l *RevocationList) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the loop started by Start and waits for it or for ctx.
-func (l *RevocationList) Close(ctx context.Context) error { return l.bg.Stop(ctx) }
+// Close stops the loop started by Start and waits for it and for a store
+// read in flight, or for ctx.
+func (l *RevocationList) Close(ctx context.Context) error {
+	if err := l.bg.Stop(ctx); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	c := l.call
+	l.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

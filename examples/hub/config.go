@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -33,6 +34,10 @@ type config struct {
 	// Migrations is the startup check policy (MIGRATIONS_CHECK_ON_STARTUP,
 	// MIGRATIONS_AUTO_APPLY, STRICT_DB_STARTUP).
 	Migrations migrate.Policy
+	// TrustedProxies is HUB_TRUSTED_PROXIES (default none): the reverse
+	// proxies in front of the hub, whose X-Forwarded-Proto decides whether
+	// the preview cookie is Secure (previewsec.SecureFromConnection).
+	TrustedProxies []netip.Prefix
 }
 
 const (
@@ -63,7 +68,35 @@ func configFromEnv() (config, error) {
 		return c, err
 	}
 	c.Migrations.UpCommand = "go run ./examples/hub migrate up"
+	if c.TrustedProxies, err = parseTrustedProxies(os.Getenv(envTrustedProxies)); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// envTrustedProxies names the variable of config.TrustedProxies.
+const envTrustedProxies = "HUB_TRUSTED_PROXIES"
+
+// parseTrustedProxies reads a comma list of CIDR prefixes and addresses
+// (an address stands for itself alone).
+func parseTrustedProxies(raw string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(raw, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("%s: %q is neither an IP address nor a CIDR prefix", envTrustedProxies, f)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // sqlitePath turns sqlite:///relative.db or sqlite:////abs/file.db into a

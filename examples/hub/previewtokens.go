@@ -96,7 +96,7 @@ func (a *app) setupPreviewTokens(ctx context.Context) error {
 	}
 	if pt.auth, err = previewsec.RequirePreviewToken(pt.verifier,
 		previewsec.WithPreviewOwner(a.previewOwner),
-		previewsec.WithSecureCookieFunc(previewsec.SecureUnlessLoopback),
+		previewsec.WithSecureCookieFunc(previewsec.SecureFromConnection(a.cfg.TrustedProxies...)),
 		previewsec.WithMiddlewareLogger(a.log)); err != nil {
 		return err
 	}

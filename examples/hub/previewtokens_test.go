@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -228,4 +230,94 @@ func TestPreviewAccessAndDeletion(t *testing.T) {
 	require.NoError(t, a.revokePreviewTokens(context.Background(), rec.ID))
 	resp, b := call(t, "GET", base+acc.URL, acc.Token, "")
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, string(b))
+}
+
+// TestPreviewCookieSecureFromConnection: the preview cookie's Secure
+// attribute follows the connection, not the Host header (issue 13): Host:
+// 127.0.0.1 sent to a public listener, or nginx's default Host rewrite,
+// keeps it; a proxy named in HUB_TRUSTED_PROXIES on this machine gets it
+// unless it says X-Forwarded-Proto: http.
+func TestPreviewCookieSecureFromConnection(t *testing.T) {
+	a, _ := newTestApp(t, func(c *config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")} })
+	rec := seedPreview(t, a, "acme")
+	tok, _, _, err := a.issuePreviewToken(context.Background(), principal{UserID: "alice", TenantID: "acme"}, rec)
+	require.NoError(t, err)
+	h := a.previewTokens().auth.Handler(http.NotFoundHandler()) // a.handler() is served by newTestApp already
+	for _, tc := range []struct {
+		name, remote, host, proto string
+		secure                    bool
+	}{
+		{"Host 127.0.0.1 from a public peer", "203.0.113.7:50000", "127.0.0.1", "", true},
+		{"nginx proxy_set_header Host $proxy_host", "10.1.2.3:41000", "127.0.0.1:8080", "", true},
+		{"browser on this machine", "127.0.0.1:50000", "127.0.0.1:8080", "", false},
+		{"untrusted local peer claiming https", "127.0.0.1:50000", "127.0.0.1:8080", "https", false},
+		{"trusted local proxy", "127.0.0.2:50000", "127.0.0.1:8080", "", true},
+		{"trusted local proxy for a plain-HTTP client", "127.0.0.2:50000", "127.0.0.1:8080", "http", false},
+		{"public peer claiming http", "203.0.113.7:50000", "hub.example.com", "http", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/preview/"+rec.ID+"/?preview_token="+url.QueryEscape(tok), nil)
+			r.RemoteAddr, r.Host = tc.remote, tc.host
+			if tc.proto != "" {
+				r.Header.Set("X-Forwarded-Proto", tc.proto)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+			cookies := w.Result().Cookies()
+			require.Len(t, cookies, 1)
+			assert.Equal(t, tc.secure, cookies[0].Secure)
+		})
+	}
+}
+
+func TestTrustedProxiesConfig(t *testing.T) {
+	t.Setenv(envTrustedProxies, " 127.0.0.1, 10.0.0.0/8 ,::1,192.168.1.7/16")
+	c, err := configFromEnv()
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("192.168.0.0/16")}, c.TrustedProxies)
+	for _, bad := range []string{"nginx", "10.0.0.0/33", "fe80::1%eth0", "127.0.0.1:8080"} {
+		t.Setenv(envTrustedProxies, bad)
+		_, err := configFromEnv()
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), envTrustedProxies)
+	}
+	t.Setenv(envTrustedProxies, "")
+	c, err = configFromEnv()
+	require.NoError(t, err)
+	assert.Empty(t, c.TrustedProxies)
+}
+
+// TestPreviewFreshLinkOverOtherPreviewsCookie: a browser holding a cookie
+// with another preview's valid token (a previewed app can set one for all
+// of /preview/) is not locked out: a fresh link replaces it (issue 13).
+func TestPreviewFreshLinkOverOtherPreviewsCookie(t *testing.T) {
+	a, base := newTestApp(t)
+	alice := principal{UserID: "alice", TenantID: "acme"}
+	mine, other := seedPreview(t, a, "acme"), seedPreview(t, a, "acme")
+	tok, _, _, err := a.issuePreviewToken(context.Background(), alice, mine)
+	require.NoError(t, err)
+	otherTok, _, _, err := a.issuePreviewToken(context.Background(), alice, other)
+	require.NoError(t, err)
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	u, err := url.Parse(base + "/preview/")
+	require.NoError(t, err)
+	jar.SetCookies(u, []*http.Cookie{{Name: "preview_token", Value: otherTok, Path: "/preview/"}})
+	client := &http.Client{Jar: jar, CheckRedirect: noFollow}
+
+	resp, err := client.Get(base + "/preview/" + mine.ID + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "the other preview's cookie alone")
+
+	resp, err = client.Get(base + "/preview/" + mine.ID + "/?preview_token=" + url.QueryEscape(tok))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	resp, err = client.Get(base + resp.Header.Get("Location"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the fresh link's cookie, on the preview's own path, is sent first")
 }
