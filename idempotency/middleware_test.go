@@ -296,6 +296,9 @@ func (failingStore) Complete(context.Context, idempotency.CompleteRequest) (bool
 func (failingStore) Release(context.Context, string, string) (bool, error) {
 	return false, errors.New("backend down")
 }
+func (failingStore) Renew(context.Context, idempotency.RenewRequest) (bool, error) {
+	return false, errors.New("backend down")
+}
 
 func TestStoreFailure(t *testing.T) {
 	t.Parallel()
