@@ -47,7 +47,7 @@ func (m *Middleware) renew(ctx context.Context, claim ClaimRequest) bool {
 	defer cancel()
 	ok, err := m.store.Renew(callCtx, RenewRequest{Key: claim.Key, Owner: claim.Owner, Now: m.cfg.now(), LockTimeout: m.cfg.lockTimeout})
 	switch {
-	case ctx.Err() != nil: // stopped: the handler returned
+	case err != nil && ctx.Err() != nil: // stopped mid-call: the handler returned
 		return false
 	case err != nil:
 		m.metrics.renewal[RenewError].Inc()

@@ -372,6 +372,9 @@ func TestNewValidates(t *testing.T) {
 		"nil clock":         {idempotency.WithClock(nil)},
 		"empty replay name": {idempotency.WithReplayHeaderName("")},
 		"bad sweep":         {idempotency.WithSweep(0, 1)},
+		"negative renewal":  {idempotency.WithLeaseRenewal(-time.Second)},
+		"renewal = lock":    {idempotency.WithLockTimeout(time.Second), idempotency.WithLeaseRenewal(time.Second)},
+		"tiny lock":         {idempotency.WithLockTimeout(time.Nanosecond)},
 	} {
 		_, err := idempotency.New(s, opts...)
 		assert.Error(t, err, name)
