@@ -19,7 +19,7 @@ import (
 // A lease lasts as long as its owner keeps renewing it: the middleware
 // calls Renew while the handler runs, so a slow handler keeps its key
 // however long it takes, and the lease lapses (one lock timeout after the
-// last renewal) only when its process stops renewing it: killed, hung or
+// last renewal) only when its process stops renewing it: killed, frozen or
 // cut off from the store.
 //
 // The kit ships NewMemoryStore, sqlitestore.New and redisstore.New; every

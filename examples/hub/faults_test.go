@@ -277,7 +277,9 @@ func TestFaultHubKilled(t *testing.T) {
 // (HUB_STUB_MODEL_DELAY) while it holds preview slots and a live stream,
 // then checks what hub B sees.
 func runHubKilled(t *testing.T, mode string) {
-	const lockTimeout, lease = 3 * time.Second, 4 * time.Second
+	// The slot lease outlasts A's run (held past the lock timeout) and the
+	// key's lapse after the kill, so B sees the slots still held.
+	const lockTimeout, lease = 3 * time.Second, 9 * time.Second
 	env := []string{
 		"HUB_AUTH_SECRET=" + testAuthSecret,
 		"DATABASE_URL=sqlite:///" + filepath.Join(t.TempDir(), "shared.db"),
