@@ -1,14 +1,12 @@
 package idempotency_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/systembuilderhub/hardening/idempotency"
+	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 // renewStore is a memory store whose Renew answers through hook (nil:
@@ -74,6 +73,17 @@ func (s *renewStore) waitRenewals(t *testing.T, n int64) {
 
 const renewEvery = 5 * time.Millisecond
 
+// renewMW returns a middleware on s that renews every renewEvery, with its
+// metrics in reg and its log in logs.
+func renewMW(t *testing.T, s idempotency.Store, opts ...idempotency.Option) (m *idempotency.Middleware, reg *prometheus.Registry, logs *testenv.Buffer) {
+	t.Helper()
+	reg, logs = prometheus.NewRegistry(), &testenv.Buffer{}
+	m, err := idempotency.New(s, append([]idempotency.Option{idempotency.WithLeaseRenewal(renewEvery),
+		idempotency.WithRegisterer(reg), idempotency.WithLogger(slog.New(slog.NewTextHandler(logs, nil)))}, opts...)...)
+	require.NoError(t, err)
+	return m, reg, logs
+}
+
 // renewals returns hardening_idempotency_lease_renewals_total by result.
 func renewals(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
@@ -95,9 +105,7 @@ func renewals(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 func TestLeaseRenewedWhileHandlerRuns(t *testing.T) {
 	t.Parallel()
 	s := newRenewStore(nil)
-	reg := prometheus.NewRegistry()
-	m, err := idempotency.New(s, idempotency.WithLockTimeout(time.Minute), idempotency.WithLeaseRenewal(renewEvery), idempotency.WithRegisterer(reg))
-	require.NoError(t, err)
+	m, reg, _ := renewMW(t, s, idempotency.WithLockTimeout(time.Minute))
 	var runs atomic.Int64
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.waitRenewals(t, 3)
@@ -117,8 +125,7 @@ func TestLeaseRenewedWhileHandlerRuns(t *testing.T) {
 func TestLeaseRenewalSurvivesClientCancel(t *testing.T) {
 	t.Parallel()
 	s := newRenewStore(nil)
-	m, err := idempotency.New(s, idempotency.WithLeaseRenewal(renewEvery))
-	require.NoError(t, err)
+	m, _, _ := renewMW(t, s)
 	var runs atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -143,12 +150,7 @@ func TestLeaseRenewalErrorsAreRetried(t *testing.T) {
 		}
 		return s.MemoryStore.Renew(context.Background(), req)
 	})
-	reg := prometheus.NewRegistry()
-	var logs bytes.Buffer
-	var logMu sync.Mutex
-	m, err := idempotency.New(s, idempotency.WithLeaseRenewal(renewEvery), idempotency.WithRegisterer(reg),
-		idempotency.WithLogger(slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, nil))))
-	require.NoError(t, err)
+	m, reg, logs := renewMW(t, s)
 	var runs atomic.Int64
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.waitRenewals(t, 3)
@@ -159,21 +161,14 @@ func TestLeaseRenewalErrorsAreRetried(t *testing.T) {
 	assert.Equal(t, 2.0, got[idempotency.RenewError])
 	assert.GreaterOrEqual(t, got[idempotency.RenewRenewed], 1.0, "renewing goes on after errors")
 	assert.Zero(t, got[idempotency.RenewLost])
-	logMu.Lock()
 	assert.Contains(t, logs.String(), "lease renewal failed")
-	logMu.Unlock()
 	assert.Equal(t, "true", do(h, call{key: "k"}).Header().Get(idempotency.DefaultReplayHeader))
 }
 
 func TestLeaseLostIsCountedNotKilled(t *testing.T) {
 	t.Parallel()
 	s := newRenewStore(func(int64, idempotency.RenewRequest) (bool, error) { return false, nil })
-	reg := prometheus.NewRegistry()
-	var logs bytes.Buffer
-	var logMu sync.Mutex
-	m, err := idempotency.New(s, idempotency.WithLeaseRenewal(renewEvery), idempotency.WithRegisterer(reg),
-		idempotency.WithLogger(slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, nil))))
-	require.NoError(t, err)
+	m, reg, logs := renewMW(t, s)
 	var runs atomic.Int64
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.waitRenewals(t, 1)
@@ -185,16 +180,13 @@ func TestLeaseLostIsCountedNotKilled(t *testing.T) {
 	assert.Equal(t, http.StatusCreated, rr.Code, "the client gets its answer: %s", rr.Body)
 	assert.Equal(t, int64(1), s.calls.Load(), "renewing stops once the lease is lost")
 	assert.Equal(t, map[string]float64{idempotency.RenewRenewed: 0, idempotency.RenewLost: 1, idempotency.RenewError: 0}, renewals(t, reg))
-	logMu.Lock()
 	assert.Contains(t, logs.String(), "lease lost")
-	logMu.Unlock()
 }
 
 func TestLeaseRenewalStopsOnPanic(t *testing.T) {
 	t.Parallel()
 	s := newRenewStore(nil)
-	m, err := idempotency.New(s, idempotency.WithLeaseRenewal(renewEvery))
-	require.NoError(t, err)
+	m, _, _ := renewMW(t, s)
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.waitRenewals(t, 1)
 		panic("boom")
@@ -206,16 +198,4 @@ func TestLeaseRenewalStopsOnPanic(t *testing.T) {
 	assert.Zero(t, s.late.Load(), "no renewal after Release")
 	var runs atomic.Int64
 	assert.Equal(t, http.StatusCreated, do(m.Handler(counting(&runs)), call{key: "k"}).Code, "the key was released")
-}
-
-// lockedWriter serializes writes to w.
-type lockedWriter struct {
-	w  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
