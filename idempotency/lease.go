@@ -2,13 +2,12 @@ package idempotency
 
 import (
 	"context"
+	"sync"
 	"time"
-
-	"github.com/systembuilderhub/hardening/internal/background"
 )
 
 // keepLease renews the lease of claim every renewal interval until the
-// returned stop is called, which waits for the renewal goroutine to end.
+// returned stop is called, which waits for a renewal in progress to end.
 // Call stop when the handler returns, before Complete or Release.
 //
 // The renewals run on a context detached from the request's cancellation
@@ -19,25 +18,59 @@ import (
 // lock timeout. A renewal that reports the lease lost (another request
 // took the key over) is logged and counted, and renewing stops; the
 // handler is not interrupted, and its Complete will be fenced.
+//
+// Renewals run on a timer (time.AfterFunc): no goroutine exists until the
+// first one is due, so a handler faster than the renewal interval costs
+// one timer.
 func (m *Middleware) keepLease(ctx context.Context, claim ClaimRequest) (stop func()) {
-	var loop background.Loop
-	_ = loop.Start(context.WithoutCancel(ctx), func(ctx context.Context) { m.renewLoop(ctx, claim) })
-	return func() { _ = loop.Stop(context.Background()) }
+	k := &leaseKeeper{m: m, claim: claim}
+	k.ctx, k.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	k.mu.Lock() // tick reads k.timer
+	k.timer = time.AfterFunc(m.cfg.renewInterval, k.tick)
+	k.mu.Unlock()
+	return k.stop
 }
 
-func (m *Middleware) renewLoop(ctx context.Context, claim ClaimRequest) {
-	t := time.NewTicker(m.cfg.renewInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if !m.renew(ctx, claim) {
-			return
-		}
+// leaseKeeper renews one lease from its timer's goroutine.
+type leaseKeeper struct {
+	m       *Middleware
+	claim   ClaimRequest
+	ctx     context.Context // ends with stop
+	cancel  context.CancelFunc
+	timer   *time.Timer
+	mu      sync.Mutex // guards stopped and timer; orders Add before Wait
+	stopped bool
+	running sync.WaitGroup // the renewal in progress
+}
+
+func (k *leaseKeeper) tick() {
+	k.mu.Lock()
+	if k.stopped {
+		k.mu.Unlock()
+		return
 	}
+	k.running.Add(1)
+	k.mu.Unlock()
+	defer k.running.Done()
+	if !k.m.renew(k.ctx, k.claim) {
+		return
+	}
+	k.mu.Lock()
+	if !k.stopped {
+		k.timer.Reset(k.m.cfg.renewInterval)
+	}
+	k.mu.Unlock()
+}
+
+// stop ends the renewals: no new one starts, the one in progress is
+// cancelled and waited for.
+func (k *leaseKeeper) stop() {
+	k.mu.Lock()
+	k.stopped = true
+	k.mu.Unlock()
+	k.timer.Stop()
+	k.cancel()
+	k.running.Wait()
 }
 
 // renew makes one renewal; it reports false when renewing must stop.
