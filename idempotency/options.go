@@ -54,7 +54,7 @@ type config struct {
 	sweepBatch      int
 	storeStatus     func(int) bool
 	renewInterval   time.Duration // 0: lockTimeout / 3
-	completeBackoff time.Duration
+	completeBackoff time.Duration // the first wait between Complete tries
 	errs            []error
 }
 
@@ -111,7 +111,7 @@ func WithTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
 // handler runs (see WithLeaseRenewal), so other requests with the same key
 // get 409 for as long as it runs, however long that is. The lock timeout
 // is how long a key stays locked after its process stopped renewing it
-// (killed, hung, or cut off from the store) before another request may
+// (killed, frozen, or cut off from the store) before another request may
 // take over and run.
 func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
 
