@@ -16,8 +16,10 @@
 //     back to the handler; its SHA-256 Fingerprint with the method and
 //     target must match the record's, else 422.
 //   - The first request claims the key atomically in the Store with a
-//     lease (an owner token and the lock timeout, 30s by default). A second
-//     request while the first runs gets 409 with Retry-After.
+//     lease (an owner token and the lock timeout, 30s by default), which
+//     the middleware renews while the handler runs (every third of the
+//     lock timeout, WithLeaseRenewal). A second request while the first
+//     runs gets 409 with Retry-After, however long the first one takes.
 //   - A 2xx-4xx response (except 408, 409, 425 and 429 by default: see
 //     WithStoreStatus) is stored with its status, an allow-list of
 //     headers (Content-Type, Location, ETag, Link and WithReplayHeaders;
@@ -31,16 +33,20 @@
 //     without their body; their replay has the status and headers, an
 //     empty body and Idempotency-Body-Omitted: true. The operation is never
 //     executed twice.
-//   - If a process dies mid-request its lease expires after the lock
-//     timeout and the next request with that key runs. The owner token
-//     fences the original: if it finishes late, it cannot overwrite the
-//     record of the request that took over.
+//   - A lease lapses only when its process stops renewing it: killed,
+//     frozen as a whole, or cut off from the store. (A handler that never
+//     returns in a live process keeps its key: bound handlers with a
+//     deadline.) One lock timeout after the last
+//     renewal the next request with that key runs. The owner token fences
+//     the original: if it finishes late, it cannot overwrite the record of
+//     the request that took over; if its renewal finds the key taken, that
+//     is logged and counted and the handler is left to finish.
 //   - Store errors fail closed with 503 and the handler does not run,
 //     unless WithFailOpen.
 //
 // # Stores
 //
-// A Store has three verbs, Claim, Complete and Release; expiry decisions
+// A Store has four verbs, Claim, Complete, Release and Renew; expiry decisions
 // use the time the middleware passes in, so every process agrees with its
 // clock (WithClock). NewMemoryStore serves one process; the sqlitestore
 // and redisstore subpackages share records across processes and survive
@@ -58,9 +64,9 @@
 // # Configuration
 //
 // FromEnv reads IDEMPOTENCY_TTL (default 24h) and IDEMPOTENCY_LOCK_TIMEOUT
-// (default 30s). Set the lock timeout above the slowest handler's run
-// time: a lease that expires while its handler still runs lets a retry run
-// the operation again.
+// (default 30s). The lock timeout bounds how long a key stays locked after
+// its process died, not how long a handler may run: a running handler's
+// lease is renewed.
 //
 // # Metrics
 //
@@ -68,6 +74,8 @@
 // outcomes first, replay, conflict, mismatch, invalid, missing and error;
 // hardening_idempotency_stored_keys and hardening_idempotency_in_flight_keys
 // (refreshed by the sweeper loop and Status);
-// hardening_idempotency_sweep_deleted_total; and
-// hardening_idempotency_fenced_completions_total.
+// hardening_idempotency_sweep_deleted_total;
+// hardening_idempotency_fenced_completions_total; and
+// hardening_idempotency_lease_renewals_total{result} with results renewed,
+// lost and error.
 package idempotency

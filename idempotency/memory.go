@@ -104,6 +104,24 @@ func (s *MemoryStore) Release(ctx context.Context, key, owner string) (bool, err
 	return true, nil
 }
 
+// Renew implements Store.
+func (s *MemoryStore) Renew(ctx context.Context, req RenewRequest) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.recs[req.Key]
+	if !ok || r.completed || r.owner != req.Owner || !r.expiresAt.After(req.Now) {
+		return false, nil
+	}
+	r.leaseUntil = req.Now.Add(req.LockTimeout)
+	if r.expiresAt.Before(r.leaseUntil) {
+		r.expiresAt = r.leaseUntil
+	}
+	return true, nil
+}
+
 // Sweep implements Sweeper.
 func (s *MemoryStore) Sweep(ctx context.Context, now time.Time, limit int) (int, error) {
 	if err := ctx.Err(); err != nil {

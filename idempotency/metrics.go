@@ -13,6 +13,13 @@ const (
 	OutcomeError    = "error"    // the store or scope failed
 )
 
+// Results counted by hardening_idempotency_lease_renewals_total.
+const (
+	RenewRenewed = "renewed" // the lease was extended
+	RenewLost    = "lost"    // the owner no longer held the key
+	RenewError   = "error"   // the store failed; retried at the next tick
+)
+
 type metrics struct {
 	requests *prometheus.CounterVec
 	outcome  map[string]prometheus.Counter // resolved children of requests
@@ -20,6 +27,8 @@ type metrics struct {
 	inFlight prometheus.Gauge
 	swept    prometheus.Counter
 	fenced   prometheus.Counter
+	renewals *prometheus.CounterVec
+	renewal  map[string]prometheus.Counter // resolved children of renewals
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -44,13 +53,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hardening_idempotency_fenced_completions_total",
 			Help: "Responses not stored because their request had lost its lease to another.",
 		}),
+		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hardening_idempotency_lease_renewals_total",
+			Help: "Lease renewals of running handlers, by result (renewed, lost, error).",
+		}, []string{"result"}),
 	}
 	m.outcome = make(map[string]prometheus.Counter, 7)
 	for _, o := range []string{OutcomeFirst, OutcomeReplay, OutcomeConflict, OutcomeMismatch, OutcomeInvalid, OutcomeMissing, OutcomeError} {
 		m.outcome[o] = m.requests.WithLabelValues(o)
 	}
+	m.renewal = make(map[string]prometheus.Counter, 3)
+	for _, r := range []string{RenewRenewed, RenewLost, RenewError} {
+		m.renewal[r] = m.renewals.WithLabelValues(r)
+	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.keys, m.inFlight, m.swept, m.fenced} {
+		for _, c := range []prometheus.Collector{m.requests, m.keys, m.inFlight, m.swept, m.fenced, m.renewals} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

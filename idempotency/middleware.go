@@ -185,6 +185,7 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 	// The store calls outlive a cancelled client: the outcome must be
 	// recorded (or the lease released) whatever happened to the request.
 	ctx := context.WithoutCancel(r.Context())
+	stopRenewing := m.keepLease(r.Context(), req)
 	finished := false
 	defer func() {
 		if finished {
@@ -192,6 +193,7 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 		}
 		// The handler panicked (or called runtime.Goexit): free the key
 		// for a retry, then re-raise.
+		stopRenewing()
 		m.release(ctx, req)
 		if v := recover(); v != nil {
 			panic(v)
@@ -199,18 +201,20 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 	}()
 	next.ServeHTTP(rec, r)
 	finished = true
+	stopRenewing()
 	out := rec.record()
 	if out.StatusCode >= 500 || !m.cfg.storeStatus(out.StatusCode) {
 		m.release(ctx, req)
 		return
 	}
 	// A lost Complete would let a retry run the operation again once the
-	// lease expires: try a few times before giving up.
+	// lease expires: try a few times before giving up. The back-off ends
+	// with the request's context; the remaining tries then follow at once.
 	var ok bool
 	var err error
 	for attempt := range completeAttempts {
 		if attempt > 0 {
-			time.Sleep(time.Duration(attempt) * 20 * time.Millisecond)
+			sleep(r.Context(), time.Duration(attempt)*m.cfg.completeBackoff)
 		}
 		ok, err = m.store.Complete(ctx, CompleteRequest{Key: req.Key, Owner: req.Owner, Record: out, Now: m.cfg.now(), TTL: m.cfg.ttl})
 		if err == nil {
@@ -228,6 +232,16 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 
 // completeAttempts bounds the tries to store a response.
 const completeAttempts = 3
+
+// sleep waits for d or until ctx ends, whichever comes first.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
 
 func (m *Middleware) release(ctx context.Context, req ClaimRequest) {
 	if _, err := m.store.Release(ctx, req.Key, req.Owner); err != nil {

@@ -296,6 +296,9 @@ func (failingStore) Complete(context.Context, idempotency.CompleteRequest) (bool
 func (failingStore) Release(context.Context, string, string) (bool, error) {
 	return false, errors.New("backend down")
 }
+func (failingStore) Renew(context.Context, idempotency.RenewRequest) (bool, error) {
+	return false, errors.New("backend down")
+}
 
 func TestStoreFailure(t *testing.T) {
 	t.Parallel()
@@ -369,6 +372,9 @@ func TestNewValidates(t *testing.T) {
 		"nil clock":         {idempotency.WithClock(nil)},
 		"empty replay name": {idempotency.WithReplayHeaderName("")},
 		"bad sweep":         {idempotency.WithSweep(0, 1)},
+		"negative renewal":  {idempotency.WithLeaseRenewal(-time.Second)},
+		"renewal = lock":    {idempotency.WithLockTimeout(time.Second), idempotency.WithLeaseRenewal(time.Second)},
+		"tiny lock":         {idempotency.WithLockTimeout(time.Nanosecond)},
 	} {
 		_, err := idempotency.New(s, opts...)
 		assert.Error(t, err, name)

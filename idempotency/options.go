@@ -37,38 +37,41 @@ const (
 type Option func(*config)
 
 type config struct {
-	ttl            time.Duration
-	lockTimeout    time.Duration
-	methods        map[string]bool
-	requireKey     bool
-	scope          func(*http.Request) (string, error)
-	maxRequestBody int64
-	maxStoredBody  int
-	replayHeaders  []string
-	replayHeader   string
-	failOpen       bool
-	now            func() time.Time
-	log            *slog.Logger
-	reg            prometheus.Registerer
-	sweepInterval  time.Duration
-	sweepBatch     int
-	storeStatus    func(int) bool
-	errs           []error
+	ttl             time.Duration
+	lockTimeout     time.Duration
+	methods         map[string]bool
+	requireKey      bool
+	scope           func(*http.Request) (string, error)
+	maxRequestBody  int64
+	maxStoredBody   int
+	replayHeaders   []string
+	replayHeader    string
+	failOpen        bool
+	now             func() time.Time
+	log             *slog.Logger
+	reg             prometheus.Registerer
+	sweepInterval   time.Duration
+	sweepBatch      int
+	storeStatus     func(int) bool
+	renewInterval   time.Duration // 0: lockTimeout / 3
+	completeBackoff time.Duration // the first wait between Complete tries
+	errs            []error
 }
 
 func defaults() config {
 	return config{
-		ttl:            DefaultTTL,
-		lockTimeout:    DefaultLockTimeout,
-		methods:        map[string]bool{http.MethodPost: true, http.MethodPatch: true},
-		maxRequestBody: DefaultMaxRequestBody,
-		maxStoredBody:  DefaultMaxStoredBody,
-		replayHeaders:  []string{"Content-Type", "Location", "ETag", "Link"},
-		replayHeader:   DefaultReplayHeader,
-		now:            time.Now,
-		sweepInterval:  DefaultSweepInterval,
-		sweepBatch:     DefaultSweepBatch,
-		storeStatus:    DefaultStoreStatus,
+		ttl:             DefaultTTL,
+		lockTimeout:     DefaultLockTimeout,
+		methods:         map[string]bool{http.MethodPost: true, http.MethodPatch: true},
+		maxRequestBody:  DefaultMaxRequestBody,
+		maxStoredBody:   DefaultMaxStoredBody,
+		replayHeaders:   []string{"Content-Type", "Location", "ETag", "Link"},
+		replayHeader:    DefaultReplayHeader,
+		now:             time.Now,
+		sweepInterval:   DefaultSweepInterval,
+		sweepBatch:      DefaultSweepBatch,
+		storeStatus:     DefaultStoreStatus,
+		completeBackoff: 20 * time.Millisecond,
 	}
 }
 
@@ -103,12 +106,23 @@ func WithStoreStatus(store func(status int) bool) Option {
 // WithTTL sets how long a record is kept (default 24h, IDEMPOTENCY_TTL).
 func WithTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
 
-// WithLockTimeout sets the lease of an in-flight request: how long other
-// requests with the same key get 409 before one may take over, as after a
-// crash (default 30s, IDEMPOTENCY_LOCK_TIMEOUT). Set it above the slowest
-// handler's run time: a lease that expires while its handler still runs
-// lets a retry run the operation a second time.
+// WithLockTimeout sets the lease of an in-flight request (default 30s,
+// IDEMPOTENCY_LOCK_TIMEOUT). The middleware renews the lease while the
+// handler runs (see WithLeaseRenewal), so other requests with the same key
+// get 409 for as long as it runs, however long that is. The lock timeout
+// is how long a key stays locked after its process stopped renewing it
+// (killed, frozen, or cut off from the store) before another request may
+// take over and run.
 func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
+
+// WithLeaseRenewal sets how often the lease of a running handler is
+// renewed (default, and 0: a third of the lock timeout). It must be
+// shorter than the lock timeout; a renewal that fails (the store is down)
+// is tried again at the next tick, so the lease lapses only when renewals
+// fail for a whole lock timeout.
+func WithLeaseRenewal(interval time.Duration) Option {
+	return func(c *config) { c.renewInterval = interval }
+}
 
 // WithMethods sets the methods the middleware applies to (default POST and
 // PATCH). Requests with other methods pass through untouched.
@@ -208,6 +222,9 @@ func (c *config) validate() error {
 		}
 	}
 	c.replayHeaders = names
+	if c.renewInterval == 0 {
+		c.renewInterval = max(c.lockTimeout/3, time.Nanosecond)
+	}
 	switch {
 	case c.ttl <= 0:
 		return fmt.Errorf("idempotency: TTL must be positive, got %s", c.ttl)
@@ -223,6 +240,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("idempotency: empty replay header name")
 	case c.now == nil:
 		return fmt.Errorf("idempotency: nil clock")
+	case c.renewInterval <= 0 || c.renewInterval >= c.lockTimeout:
+		return fmt.Errorf("idempotency: lease renewal interval %s must be positive and shorter than the lock timeout %s", c.renewInterval, c.lockTimeout)
 	case c.sweepInterval <= 0 || c.sweepBatch <= 0:
 		return fmt.Errorf("idempotency: sweep interval and batch must be positive")
 	case len(c.methods) == 0:

@@ -11,10 +11,16 @@ import (
 // goroutines, processes and replicas: Claim is the single decision point
 // that lets exactly one request run per key.
 //
-// Time is an argument (ClaimRequest.Now, CompleteRequest.Now) so that every
-// process sharing a store decides on the caller's clock and tests can
-// inject one. A "no" (in flight, mismatch, fenced) is a value; an error
-// means the backend failed.
+// Time is an argument (ClaimRequest.Now, CompleteRequest.Now,
+// RenewRequest.Now) so that every process sharing a store decides on the
+// caller's clock and tests can inject one. A "no" (in flight, mismatch,
+// fenced) is a value; an error means the backend failed.
+//
+// A lease lasts as long as its owner keeps renewing it: the middleware
+// calls Renew while the handler runs, so a slow handler keeps its key
+// however long it takes, and the lease lapses (one lock timeout after the
+// last renewal) only when its process stops renewing it: killed, frozen or
+// cut off from the store.
 //
 // The kit ships NewMemoryStore, sqlitestore.New and redisstore.New; every
 // implementation must pass storetest.Run.
@@ -32,6 +38,15 @@ type Store interface {
 	// so that the client may retry (5xx responses and panics). It reports
 	// whether a record was deleted.
 	Release(ctx context.Context, key, owner string) (bool, error)
+	// Renew extends the lease of req.Key to req.Now+req.LockTimeout if
+	// req.Owner still owns it: the record is in flight, its owner is
+	// req.Owner and it has not expired (its TTL). It reports false,
+	// changing nothing, when the owner lost the key: completed, released,
+	// expired, or taken over by another request after the lease lapsed. A
+	// lapsed lease that nobody took over is renewed. The record's expiry
+	// is moved to the new lease end when it would come first, so a record
+	// never expires while its lease is held.
+	Renew(ctx context.Context, req RenewRequest) (bool, error)
 }
 
 // Sweeper is implemented by stores whose expired records must be deleted
@@ -69,7 +84,7 @@ type ClaimRequest struct {
 	// Now is the caller's current time.
 	Now time.Time
 	// LockTimeout is the lease: how long the claim blocks other requests
-	// before another one may take over.
+	// before another one may take over, unless the owner renews it.
 	LockTimeout time.Duration
 	// TTL is how long the record (in flight or completed) is kept.
 	TTL time.Duration
@@ -141,4 +156,15 @@ type CompleteRequest struct {
 	Now time.Time
 	// TTL is how long the completed record is kept.
 	TTL time.Duration
+}
+
+// RenewRequest is the input of Store.Renew.
+type RenewRequest struct {
+	// Key and Owner identify the claim.
+	Key, Owner string
+	// Now is the caller's current time; the lease then ends at
+	// Now+LockTimeout.
+	Now time.Time
+	// LockTimeout is the length of the renewed lease.
+	LockTimeout time.Duration
 }

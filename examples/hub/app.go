@@ -54,6 +54,7 @@ type app struct {
 	// handler is built and read-only afterwards; nil when not set up.
 	egressFeature       *egressState
 	idempotencyFeature  *idempotency.Middleware
+	echoDelay           time.Duration // HUB_ECHO_DELAY
 	tenancyFeature      *tenancyHub
 	previewTokenFeature *previewTokens
 	streamsFeature      *hubStreams

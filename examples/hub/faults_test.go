@@ -277,7 +277,9 @@ func TestFaultHubKilled(t *testing.T) {
 // (HUB_STUB_MODEL_DELAY) while it holds preview slots and a live stream,
 // then checks what hub B sees.
 func runHubKilled(t *testing.T, mode string) {
-	const lockTimeout, lease = 3 * time.Second, 4 * time.Second
+	// The slot lease outlasts A's run (held past the lock timeout) and the
+	// key's lapse after the kill, so B sees the slots still held.
+	const lockTimeout, lease = 3 * time.Second, 9 * time.Second
 	env := []string{
 		"HUB_AUTH_SECRET=" + testAuthSecret,
 		"DATABASE_URL=sqlite:///" + filepath.Join(t.TempDir(), "shared.db"),
@@ -329,8 +331,16 @@ func runHubKilled(t *testing.T, mode string) {
 		r := c.do(bg, "POST", urlB("/api/v1/llm/completions"), tok, body, "Idempotency-Key", "llm-1")
 		return r.status == 409 && r.str("reason") == "idempotency_key_in_flight", r.String()
 	})
+	// A renews its lease while the completion runs: B's retries stay 409
+	// past the lock timeout, and nothing is charged twice.
+	for held := time.Now(); time.Since(held) < lockTimeout+time.Second; time.Sleep(100 * time.Millisecond) {
+		r := c.do(bg, "POST", urlB("/api/v1/llm/completions"), tok, body, "Idempotency-Key", "llm-1")
+		require.True(t, r.status == 409 && r.str("reason") == "idempotency_key_in_flight",
+			"a retry on B %s after A's claim, while A still runs: %v", time.Since(beforeClaim).Round(time.Millisecond), r)
+	}
 
 	killHub(t, a)
+	killed := time.Now()
 	select {
 	case r := <-inflight:
 		assert.Error(t, r.err, "the in-flight completion's connection must break: %v", r)
@@ -355,7 +365,9 @@ func runHubKilled(t *testing.T, mode string) {
 	})
 	require.Equal(t, 200, done.status, "%v", done)
 	assert.False(t, done.replay())
-	assert.GreaterOrEqual(t, time.Since(beforeClaim), lockTimeout, "the key was locked until its lease ended")
+	// A's last renewal was at most one renewal interval (lockTimeout/3)
+	// before the kill; its lease ran one lock timeout from there.
+	assert.GreaterOrEqual(t, time.Since(killed), lockTimeout-lockTimeout/3, "the key was locked until A's last lease ended")
 	again := c.do(bg, "POST", urlB("/api/v1/llm/completions"), tok, body, "Idempotency-Key", "llm-1")
 	assert.True(t, again.replay(), "%v", again)
 	assert.Equal(t, string(done.body), string(again.body))

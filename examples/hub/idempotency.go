@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,6 +16,10 @@ import (
 	"github.com/systembuilderhub/hardening/internal/problem"
 )
 
+// envEchoDelay makes each run of POST /api/v1/echo take this long (default
+// 0), so a test can hold a key in flight for longer than the lock timeout.
+const envEchoDelay = "HUB_ECHO_DELAY"
+
 // setupIdempotency builds the Idempotency-Key middleware on Redis when the
 // hub runs with REDIS_URL (keys under HUB_REDIS_PREFIX when it is set),
 // else on SQLite, configured from
@@ -22,6 +27,9 @@ import (
 func (a *app) setupIdempotency(ctx context.Context) error {
 	opts, err := idempotency.FromEnv()
 	if err != nil {
+		return err
+	}
+	if a.echoDelay, err = envDuration(envEchoDelay, 0); err != nil {
 		return err
 	}
 	var store idempotency.Store
@@ -101,7 +109,9 @@ func (a *app) idempotencyRoutes() []route {
 // echoHandler answers 201 with a fresh random id and the JSON body: under
 // "echo", and, when the body is an object, its members also at the top
 // level (id and echo excepted). Each run counts in
-// hub_echo_executions_total, which makes duplicate execution visible.
+// hub_echo_executions_total, which makes duplicate execution visible. A
+// delay (HUB_ECHO_DELAY) makes each run take that long after it counted,
+// like a slow operation; a cancelled request ends the wait early.
 func (a *app) echoHandler(executions prometheus.Counter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body json.RawMessage
@@ -109,6 +119,14 @@ func (a *app) echoHandler(executions prometheus.Counter) http.Handler {
 			return
 		}
 		executions.Inc()
+		if a.echoDelay > 0 {
+			t := time.NewTimer(a.echoDelay)
+			select {
+			case <-r.Context().Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		out := map[string]any{}
 		var obj map[string]json.RawMessage
 		if json.Unmarshal(body, &obj) == nil {

@@ -1,16 +1,23 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/systembuilderhub/hardening/idempotency"
+	"github.com/systembuilderhub/hardening/migrate"
 )
 
 var echoCountRE = regexp.MustCompile(`(?m)^hub_echo_executions_total (\d+)$`)
@@ -161,4 +168,54 @@ func TestQuotaRefusalIsNotReplayed(t *testing.T) {
 	require.Equal(t, http.StatusCreated, resp.StatusCode, string(b))
 	assert.Equal(t, "true", resp.Header.Get("Idempotent-Replay"))
 	assert.Equal(t, created, decodeBody(t, b)["preview_id"])
+}
+
+// TestSlowEchoKeepsItsKey: an echo that runs three lock timeouts
+// (HUB_ECHO_DELAY) keeps its key: every retry meanwhile is 409, then the
+// replay; it runs once.
+func TestSlowEchoKeepsItsKey(t *testing.T) {
+	const lock = 300 * time.Millisecond
+	t.Setenv(idempotency.EnvLockTimeout, lock.String())
+	t.Setenv(envEchoDelay, (3 * lock).String())
+	a, url := newTestApp(t)
+	tok := mintToken(t, a, "alice", "acme", false)
+	first := make(chan []byte, 1)
+	go func() {
+		r := newHubClient(t).do(context.Background(), "POST", url+"/api/v1/echo", tok, `{"x":1}`, "Idempotency-Key", "slow-1")
+		assert.Equal(t, http.StatusCreated, r.status, "%v", r)
+		first <- r.body
+	}()
+	start := time.Now()
+	for echoExecutions(t, url) == 0 {
+		require.Less(t, time.Since(start), 10*time.Second, "the slow echo did not start")
+		time.Sleep(10 * time.Millisecond)
+	}
+	conflicts := 0
+	for done := false; !done; {
+		select {
+		case b := <-first:
+			resp, b2 := call(t, "POST", url+"/api/v1/echo", tok, `{"x":1}`, "Idempotency-Key", "slow-1")
+			assert.Equal(t, "true", resp.Header.Get("Idempotent-Replay"))
+			assert.Equal(t, decodeBody(t, b)["id"], decodeBody(t, b2)["id"])
+			done = true
+		default:
+			resp, b := call(t, "POST", url+"/api/v1/echo", tok, `{"x":1}`, "Idempotency-Key", "slow-1")
+			if resp.Header.Get("Idempotent-Replay") != "true" {
+				assert.Equal(t, http.StatusConflict, resp.StatusCode, "a retry while the echo runs: %s", b)
+				conflicts++
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	assert.Equal(t, 1, echoExecutions(t, url), "the slow echo ran once")
+	assert.Positive(t, conflicts)
+}
+
+func TestEchoDelayIsValidated(t *testing.T) {
+	t.Setenv(envEchoDelay, "soon")
+	cfg := config{DatabaseURL: "sqlite:///" + filepath.Join(t.TempDir(), "hub.db"), AuthSecret: []byte(testAuthSecret), Migrations: migrate.DefaultPolicy()}
+	cfg.DBPath, _ = sqlitePath(cfg.DatabaseURL)
+	_, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), envEchoDelay)
 }

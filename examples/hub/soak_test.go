@@ -321,6 +321,7 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 		"DEFAULT_ACTIVE_PREVIEWS_LIMIT=" + strconv.Itoa(soakPreviewLimit),
 		"DEFAULT_LLM_MONTHLY_BUDGET_USD=" + strconv.FormatFloat(soakBudgetUSD, 'f', -1, 64),
 		"HUB_STREAM_HEARTBEAT=500ms",
+		"IDEMPOTENCY_LOCK_TIMEOUT=" + soakLock.String(),
 	}
 	if mode == "redis" {
 		srv := testenv.Redis(t)
@@ -337,6 +338,11 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 		}
 		hubs[i] = startHub(t, append(slices.Clone(env), "DATABASE_URL=sqlite:///"+db)...)
 	}
+	slowDB := sharedDB
+	if mode == "redis" {
+		slowDB = filepath.Join(dir, "slow.db")
+	}
+	slow := startHub(t, append(slices.Clone(env), "DATABASE_URL=sqlite:///"+slowDB, "HUB_ECHO_DELAY="+soakSlowEcho.String())...)
 	url := func(i int, path string) string { return "http://" + hubs[i].addr + path }
 	other := func(i int) int { return (i + 1 + mrand.IntN(soakProcs-1)) % soakProcs }
 
@@ -432,6 +438,14 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 			}
 		})
 	}
+
+	// Slow echoes on the fifth process, retried on the others meanwhile.
+	var slowRounds []slowRound
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		slowRounds = slowEchoes(ctx, c, slow, hubs, users[tenants[1]], recordEcho)
+	}()
 
 	// Previews per tenant: create (same key to two hubs at once), delete,
 	// and a snapshot now and then.
@@ -620,9 +634,10 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 	assert.Empty(t, violations, "a quota was above its limit at a sampled moment")
 	assert.Positive(t, samples.Load())
 
-	// Every idempotent echo key executed exactly once.
+	// Every idempotent echo key executed exactly once, slow ones included.
+	checkSlowRounds(t, slowRounds)
 	var executions float64
-	for _, h := range hubs {
+	for _, h := range append(slices.Clone(hubs), slow) {
 		v, err := c.metric(h.addr, "hub_echo_executions_total")
 		require.NoError(t, err)
 		executions += v
@@ -719,6 +734,10 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 		stats.fail503, len(echoIDs), executions, created[0].Load(), created[1].Load(), maxActive.Load(), soakPreviewLimit, samples.Load(),
 		float64(maxMoney.Load())/1e6, soakBudgetUSD, budgetUpdates[0].Load(), budgetUpdates[1].Load(), float64(budgetCap[0].Load())/1e6, toggles.Load(), audited, streams[0].events)
 	t.Logf("soak %s: statuses %v", mode, stats.counts)
+	for _, rd := range slowRounds {
+		t.Logf("soak %s: slow echo %s ran %s (lock timeout %s); %d retries on the other processes meanwhile, the last 409 %s after it was sent",
+			mode, rd.key, rd.first.dur.Round(time.Millisecond), soakLock, len(rd.retries), rd.lastConflict.Round(time.Millisecond))
+	}
 	if t.Failed() {
 		for i, h := range hubs {
 			logs := h.logs()

@@ -108,6 +108,21 @@ end
 return redis.call('DEL', KEYS[1])
 `)
 
+// renewScript: KEYS[1]; ARGV owner, now, lease_until, lease_ms. The
+// record's expiry moves to the lease end when that is later.
+var renewScript = redis.NewScript(`
+local r = redis.call('HMGET', KEYS[1], 'state', 'owner', 'exp')
+if r[1] ~= 'in_flight' or r[2] ~= ARGV[1] or tonumber(r[3]) <= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'lease', ARGV[3])
+if tonumber(r[3]) < tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], 'exp', ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return 1
+`)
+
 // Claim implements idempotency.Store in one round trip.
 func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempotency.ClaimResult, error) {
 	now := req.Now.UnixMilli()
@@ -196,6 +211,16 @@ func (s *Store) Release(ctx context.Context, key, owner string) (bool, error) {
 	n, err := releaseScript.Run(ctx, s.rdb, []string{s.key(key)}, owner).Int()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: release: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Renew implements idempotency.Store in one round trip.
+func (s *Store) Renew(ctx context.Context, req idempotency.RenewRequest) (bool, error) {
+	n, err := renewScript.Run(ctx, s.rdb, []string{s.key(req.Key)}, req.Owner, req.Now.UnixMilli(),
+		req.Now.Add(req.LockTimeout).UnixMilli(), ttlMillis(req.LockTimeout)).Int()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: renew: %w", err)
 	}
 	return n == 1, nil
 }

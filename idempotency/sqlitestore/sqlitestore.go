@@ -269,6 +269,27 @@ WHERE scope_key = ? AND state = 'in_flight' AND owner = ?`, key, owner)
 	return n == 1, nil
 }
 
+// Renew implements idempotency.Store: one UPDATE, fenced by the owner.
+func (s *Store) Renew(ctx context.Context, req idempotency.RenewRequest) (bool, error) {
+	lease := req.Now.Add(req.LockTimeout).UnixMilli()
+	var n int64
+	err := sqlitex.Immediate(ctx, s.db, func(c *sqlx.Conn) error {
+		out, err := c.ExecContext(ctx, `UPDATE hardening_idempotency_keys
+SET lease_expires_at = ?, expires_at = max(expires_at, ?)
+WHERE scope_key = ? AND state = 'in_flight' AND owner = ? AND expires_at > ?`,
+			lease, lease, req.Key, req.Owner, req.Now.UnixMilli())
+		if err != nil {
+			return err
+		}
+		n, err = out.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlitestore: renew: %w", err)
+	}
+	return n == 1, nil
+}
+
 // Sweep implements idempotency.Sweeper: one short transaction deleting at
 // most limit expired records.
 func (s *Store) Sweep(ctx context.Context, now time.Time, limit int) (int, error) {
