@@ -153,7 +153,14 @@ func (req *createPreviewRequest) validate() error {
 	if req.DevicePreset == "" {
 		req.DevicePreset = "desktop"
 	}
-	return cmp.Or(validName("system_id", req.SystemID), validName("device_preset", req.DevicePreset))
+	return validPreviewTarget(req.SystemID, req.DevicePreset)
+}
+
+// validPreviewTarget checks a preview's system id and device preset (1 to
+// 128 printable characters each), for POST /api/v1/previews and the
+// preview-token mint alike: what the mint signs is what a preview may hold.
+func validPreviewTarget(systemID, devicePreset string) error {
+	return cmp.Or(validName("system_id", systemID), validName("device_preset", devicePreset))
 }
 
 func (a *app) createPreviewHandler(w http.ResponseWriter, r *http.Request) {
