@@ -40,21 +40,32 @@ var (
 )
 
 // numericDate is an exp, iat or nbf claim. It accepts only a JSON number:
-// jwt.NumericDate alone also takes a string of digits ("exp":"1700000000").
-type numericDate struct{ jwt.NumericDate }
+// jwt.NumericDate alone also takes a string of digits ("exp":"1700000000"),
+// and a pointer field would take null as absent. set reports whether the
+// claim is present (omitzero leaves it out of a minted token when not).
+type numericDate struct {
+	jwt.NumericDate
+	set bool
+}
 
-func newNumericDate(t time.Time) *numericDate { return &numericDate{*jwt.NewNumericDate(t)} }
+func newNumericDate(t time.Time) numericDate {
+	return numericDate{NumericDate: *jwt.NewNumericDate(t), set: true}
+}
 
-// UnmarshalJSON refuses anything but a JSON number.
+// UnmarshalJSON refuses anything but a JSON number, null included.
 func (d *numericDate) UnmarshalJSON(b []byte) error {
 	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
 		return errNotJSONNumber
 	}
+	d.set = true
 	return d.NumericDate.UnmarshalJSON(b)
 }
 
+// IsZero reports an absent claim, for omitzero.
+func (d numericDate) IsZero() bool { return !d.set }
+
 func (d *numericDate) get() (*jwt.NumericDate, error) {
-	if d == nil {
+	if !d.set {
 		return nil, nil
 	}
 	return &d.NumericDate, nil
@@ -69,9 +80,9 @@ type hubClaims struct {
 	Issuer    string           `json:"iss,omitempty"`
 	Subject   string           `json:"sub,omitempty"`
 	Audience  jwt.ClaimStrings `json:"aud,omitempty"`
-	ExpiresAt *numericDate     `json:"exp,omitempty"`
-	NotBefore *numericDate     `json:"nbf,omitempty"`
-	IssuedAt  *numericDate     `json:"iat,omitempty"`
+	ExpiresAt numericDate      `json:"exp,omitzero"`
+	NotBefore numericDate      `json:"nbf,omitzero"`
+	IssuedAt  numericDate      `json:"iat,omitzero"`
 }
 
 var _ jwt.Claims = (*hubClaims)(nil)
@@ -159,7 +170,7 @@ func (au *authenticator) verify(raw string) (principal, error) {
 	}
 	exp, maxTTL := c.ExpiresAt.Time, au.lifetimeMax()
 	p := principal{UserID: c.Subject, TenantID: c.TenantID, Roles: c.Roles, ExpiresAt: exp}
-	if c.IssuedAt != nil {
+	if c.IssuedAt.set {
 		p.IssuedAt = c.IssuedAt.Time
 		if exp.Sub(p.IssuedAt) > maxTTL {
 			return principal{}, errLifetimeTooLong

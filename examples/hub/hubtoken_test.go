@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,6 +115,9 @@ func TestBearerTokenRules(t *testing.T) {
 		{"exp as an object", hubClaimsAt(now, time.Hour, func(c jwt.MapClaims) { c["exp"] = map[string]any{"n": 1} }), false, nil},
 		{"exp as an array", hubClaimsAt(now, time.Hour, func(c jwt.MapClaims) { c["exp"] = []int64{now.Add(time.Hour).Unix()} }), false, nil},
 		{"no exp", hubClaimsAt(now, time.Hour, func(c jwt.MapClaims) { delete(c, "exp") }), false, nil},
+		{"exp null", hubClaimsAt(now, time.Hour, func(c jwt.MapClaims) { c["exp"] = nil }), false, nil},
+		{"iat null", hubClaimsAt(now, time.Hour, func(c jwt.MapClaims) { c["iat"] = nil }), false, nil},
+		{"nbf null", hubClaimsAt(now, time.Hour, func(c jwt.MapClaims) { c["nbf"] = nil }), false, nil},
 		{"fractional numbers", hubClaimsAt(now, time.Hour, func(c jwt.MapClaims) { c["iat"] = float64(now.Unix()) + 0.5 }), true, nil},
 	}
 	for _, tc := range cases {
@@ -158,6 +163,11 @@ func TestHubTokenWithinMaxTTL(t *testing.T) {
 	p, err := au.verify(strings.TrimSpace(out.String()))
 	require.NoError(t, err)
 	assert.False(t, p.IssuedAt.IsZero(), "iat is set")
+	var claims map[string]any
+	_, _, err = jwt.NewParser().ParseUnverified(strings.TrimSpace(out.String()), (*jwt.MapClaims)(&claims))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"sub", "tid", "iss", "aud", "exp", "iat"}, slices.Collect(maps.Keys(claims)), "no nbf, no roles for a user")
+	assert.Equal(t, 2*time.Hour, time.Duration(claims["exp"].(float64)-claims["iat"].(float64))*time.Second)
 
 	err = runToken(context.Background(), []string{"-sub", "alice", "-tenant", "acme", "-ttl", "3h"}, &out, nil)
 	require.Error(t, err)
