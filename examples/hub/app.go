@@ -130,7 +130,7 @@ func (a *app) setup(ctx context.Context) error {
 	if a.now == nil {
 		a.now = time.Now
 	}
-	a.auth = &authenticator{secret: a.cfg.AuthSecret, now: a.now}
+	a.auth = &authenticator{secret: a.cfg.AuthSecret, now: a.now, maxTTL: a.cfg.AuthMaxTTL}
 	return a.setupFeatures(ctx)
 }
 

@@ -55,7 +55,8 @@ var jsonEndpoints = []jsonEndpoint{
 	{name: "snapshot", path: "/api/v1/systems/sys1/snapshots", idempotent: true, wrongType: `{"label":["x"]}`, emptyBodyValid: true},
 	{name: "completion", path: "/api/v1/llm/completions", idempotent: true, wrongType: `{"prompt":"hi","max_cost_usd":"1"}`,
 		invalid: []string{`{"prompt":"hi"}`, `{"prompt":"","max_cost_usd":1}`, `{"prompt":"hi","max_cost_usd":-1}`, `{"prompt":"hi","max_cost_usd":0}`,
-			`{"prompt":"hi","max_cost_usd":1e300}`, `{"prompt":"hi","max_cost_usd":1e400}`, `{"prompt":"hi","max_cost_usd":1e-9}`}},
+			`{"prompt":"hi","max_cost_usd":1e300}`, `{"prompt":"hi","max_cost_usd":1e400}`, `{"prompt":"hi","max_cost_usd":1e-9}`,
+			`{"prompt":"hi","max_cost_usd":0.000001}`}},
 	{name: "quota update", path: "/api/v1/tenancy/quotas/acme/update", admin: true, wrongType: `{"active_previews":"9"}`,
 		invalid: []string{`{}`, `{"active_previews":-1}`, `{"active_previews":1.5}`, `{"active_previews":99999999999999999999}`,
 			`{"llm_monthly_budget_usd":-1}`, `{"llm_monthly_budget_usd":1e300}`, `{"active_previews":1,"reason":"` + strings.Repeat("r", 501) + `"}`}},
@@ -68,7 +69,8 @@ var jsonEndpoints = []jsonEndpoint{
 	{name: "preview jwt", path: "/api/v1/preview-security/jwt", wrongType: `{"preview_id":1}`,
 		invalid: []string{`{}`, `{"preview_id":"p","system_id":"s","device_preset":"d","ttl_minutes":-1}`,
 			`{"preview_id":"p","system_id":"s","device_preset":"d","ttl_minutes":100000000}`,
-			`{"preview_id":"p","system_id":"s","device_preset":"d","ttl_minutes":1e30}`}},
+			`{"preview_id":"p","system_id":"s","device_preset":"d","ttl_minutes":1e30}`,
+			`{"preview_id":"p","system_id":"s","device_preset":"` + strings.Repeat("d", 129) + `"}`, `{"preview_id":"p","system_id":"a\u0000b","device_preset":"d"}`}},
 	{name: "stream revoke", path: "/api/v1/streaming/revoke", admin: true, wrongType: `{"user_id":1}`, invalid: []string{`{}`, `null`}},
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/systembuilderhub/hardening/migrate"
 )
@@ -31,6 +32,11 @@ type config struct {
 	AuthSecret []byte
 	// AuthSecretFromEnv reports whether AuthSecret came from HUB_AUTH_SECRET.
 	AuthSecretFromEnv bool
+	// AuthMaxTTL is HUB_AUTH_MAX_TTL (default 24h): the longest lifetime
+	// of a bearer token, exp-iat (or exp-now when iat is absent). Longer
+	// tokens are refused, on the REST routes and the streams alike; zero
+	// means the default.
+	AuthMaxTTL time.Duration
 	// Migrations is the startup check policy (MIGRATIONS_CHECK_ON_STARTUP,
 	// MIGRATIONS_AUTO_APPLY, STRICT_DB_STARTUP).
 	Migrations migrate.Policy
@@ -41,6 +47,8 @@ type config struct {
 }
 
 const (
+	// envAuthMaxTTL names the variable of config.AuthMaxTTL.
+	envAuthMaxTTL = "HUB_AUTH_MAX_TTL"
 	// envRedisPrefix names the variable of config.RedisPrefix.
 	envRedisPrefix = "HUB_REDIS_PREFIX"
 	// defaultRedisPrefix is config.RedisPrefix when the variable is unset.
@@ -63,6 +71,9 @@ func configFromEnv() (config, error) {
 			return c, fmt.Errorf("HUB_AUTH_SECRET: must be at least 16 bytes, got %d", len(s))
 		}
 		c.AuthSecret, c.AuthSecretFromEnv = []byte(s), true
+	}
+	if c.AuthMaxTTL, err = envDuration(envAuthMaxTTL, defaultAuthMaxTTL); err != nil {
+		return c, err
 	}
 	if c.Migrations, err = migrate.PolicyFromEnv(); err != nil {
 		return c, err

@@ -267,13 +267,15 @@ func runE2E(t *testing.T, m e2eMode) {
 
 		r = c.do("POST", a+"/api/v1/llm/completions", alice, map[string]any{"prompt": "hello", "max_cost_usd": 0.02})
 		require.Equal(t, http.StatusOK, r.Status, r.String())
-		// The stub model charged 0.0025 of the 0.02 reserved: 0.03 more
-		// does not fit in the 0.03 budget.
-		r = c.do("POST", b+"/api/v1/llm/completions", alice, map[string]any{"prompt": "hello", "max_cost_usd": 0.03})
+		// The stub model charged 0.00318 of the 0.0045 reserved (the
+		// price): a 300-byte prompt, priced 0.034, does not fit in the
+		// 0.03 budget.
+		r = c.do("POST", b+"/api/v1/llm/completions", alice, map[string]any{"prompt": strings.Repeat("p", 300), "max_cost_usd": 0.05})
 		require.Equal(t, http.StatusPaymentRequired, r.Status, r.String())
 		body = r.JSON(t)
 		assert.Equal(t, "llm_budget_exceeded", body["reason"])
 		assert.InDelta(t, 0.03, body["limit"], 1e-9)
+		assert.InDelta(t, 0.034, body["requested"], 1e-9)
 
 		q := c.do("GET", b+"/api/v1/tenancy/quotas/"+tenant, alice, nil)
 		require.Equal(t, http.StatusOK, q.Status, q.String())

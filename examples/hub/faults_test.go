@@ -325,7 +325,7 @@ func runHubKilled(t *testing.T, mode string) {
 	eventually(t, 10*time.Second, "A's completion reserved its budget", func() (bool, string) {
 		code, q := getJSON(t, urlB("/api/v1/tenancy/quotas/"+tenant), tok)
 		usage, _ := q["usage"].(map[string]any)
-		return code == 200 && usage["llm_reserved_usd"] == 0.01, fmt.Sprint(q)
+		return code == 200 && usage["llm_reserved_usd"] == llmPrice(len("hello")).USD(), fmt.Sprint(q)
 	})
 	eventually(t, 10*time.Second, "B sees A's request in flight", func() (bool, string) {
 		r := c.do(bg, "POST", urlB("/api/v1/llm/completions"), tok, body, "Idempotency-Key", "llm-1")

@@ -29,9 +29,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // runs validate after a successful decode (it may also fill defaults).
 type validator interface{ validate() error }
 
+// problemError is a validate error with a problem of its own (another
+// reason, extension members); other validate errors are 400 invalid_body.
+type problemError interface {
+	error
+	problem() problem.Problem
+}
+
 // decodeJSON decodes the request body into dst strictly: unknown fields,
 // trailing data and wrong types are 400, a body over maxBodyBytes is 413,
-// and a dst with a validate method must pass it (400 otherwise).
+// and a dst with a validate method must pass it (400 invalid_body, or the
+// problem of a problemError).
 // On failure it writes the problem response and returns false.
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
@@ -66,7 +74,12 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	if err == nil {
 		if v, ok := dst.(validator); ok {
 			if verr := v.validate(); verr != nil {
-				problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", verr.Error()))
+				var pe problemError
+				if errors.As(verr, &pe) {
+					problem.Write(w, r, pe.problem())
+				} else {
+					problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", verr.Error()))
+				}
 				return false
 			}
 		}

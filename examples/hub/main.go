@@ -172,8 +172,11 @@ func runToken(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if *isAdmin {
 		roles = []string{"admin"}
 	}
-	au := &authenticator{secret: secret, now: time.Now}
+	au := &authenticator{secret: secret, now: time.Now, maxTTL: cfg.AuthMaxTTL}
 	tok, err := au.mint(*sub, *tenant, roles, *ttl)
+	if errors.Is(err, errMintOverLifetime) {
+		return fmt.Errorf("-ttl %s is over HUB_AUTH_MAX_TTL (%s): the hub would refuse the token", *ttl, au.lifetimeMax())
+	}
 	if err != nil {
 		return err
 	}

@@ -402,9 +402,12 @@ func TestOpenAPIContractTour(t *testing.T) {
 	assert.Equal(t, `"snapshots";q=1;w=60`, resp.Header.Get("RateLimit-Policy"))
 
 	// The LLM budget: 402 with the budget members.
+	resp, m = do("POST", "/api/v1/llm/completions", user, `{"prompt":"hi","max_cost_usd":0.001}`)
+	status(400, resp, m)
+	assert.Equal(t, "max_cost_too_low", m["reason"])
 	resp, m = do("POST", "/api/v1/llm/completions", user, `{"prompt":"hi","max_cost_usd":0.005}`)
 	status(200, resp, m)
-	resp, m = do("POST", "/api/v1/llm/completions", user, `{"prompt":"hi","max_cost_usd":0.01}`)
+	resp, m = do("POST", "/api/v1/llm/completions", user, `{"prompt":"`+strings.Repeat("p", 100)+`","max_cost_usd":0.02}`)
 	status(402, resp, m)
 	assert.Equal(t, "llm_budget_exceeded", m["reason"])
 	resp, m = do("POST", "/api/v1/llm/completions", user, `{"prompt":""}`)

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/systembuilderhub/hardening/internal/problem"
@@ -36,6 +37,15 @@ var errPreviewTokensOff = errors.New("preview tokens are not set up")
 // errPreviewOfOtherTenant is returned by issuePreviewToken for a preview
 // the caller's tenant does not own.
 var errPreviewOfOtherTenant = errors.New("the preview belongs to another tenant")
+
+// errPreviewTokenTooLong is returned by issuePreviewToken for a token the
+// verifier would refuse as too long (a caller identity of hundreds of
+// bytes): such a token is never handed out.
+var errPreviewTokenTooLong = errors.New("the preview token would be longer than the verifier accepts")
+
+// previewTokenMaxLen is the longest preview token the hub's verifier
+// accepts, and so the longest it issues.
+const previewTokenMaxLen = previewsec.DefaultMaxTokenLength
 
 // setupPreviewTokens builds the preview-token feature. Keys: the Redis key
 // store when REDIS_URL is set, else keys derived from PREVIEW_JWT_SECRET
@@ -90,7 +100,7 @@ func (a *app) setupPreviewTokens(ctx context.Context) error {
 		previewsec.WithIssuerClock(clock), previewsec.WithIssuerLogger(a.log), previewsec.WithIssuerRegisterer(a.reg))...); err != nil {
 		return err
 	}
-	if pt.verifier, err = previewsec.NewVerifier(pt.ring, previewsec.WithRevocations(pt.revs),
+	if pt.verifier, err = previewsec.NewVerifier(pt.ring, previewsec.WithRevocations(pt.revs), previewsec.WithMaxTokenLength(previewTokenMaxLen),
 		previewsec.WithVerifierClock(clock), previewsec.WithVerifierLogger(a.log), previewsec.WithVerifierRegisterer(a.reg)); err != nil {
 		return err
 	}
@@ -148,9 +158,13 @@ func (a *app) issuePreviewTokenTTL(ctx context.Context, p principal, rec preview
 	if rec.TenantID != p.TenantID {
 		return "", time.Time{}, "", errPreviewOfOtherTenant
 	}
-	return pt.issuer.Mint(ctx, previewsec.Grant{
+	tok, exp, kid, err := pt.issuer.Mint(ctx, previewsec.Grant{
 		UserID: p.UserID, TenantID: p.TenantID, PreviewID: rec.ID, SystemID: rec.SystemID, Device: rec.DevicePreset,
 	}, ttl)
+	if err == nil && len(tok) > previewTokenMaxLen {
+		return "", time.Time{}, "", fmt.Errorf("%w (%d > %d bytes)", errPreviewTokenTooLong, len(tok), previewTokenMaxLen)
+	}
+	return tok, exp, kid, err
 }
 
 // previewAccess is what POST /api/v1/previews adds to its response. Its
@@ -198,6 +212,34 @@ type mintPreviewJWTRequest struct {
 	TTLMinutes   *int   `json:"ttl_minutes"`
 }
 
+// validate requires preview_id, system_id and device_preset (400
+// missing_field), then checks system_id and device_preset as POST
+// /api/v1/previews does (400 invalid_body).
+func (req *mintPreviewJWTRequest) validate() error {
+	var missing missingFieldsError
+	for _, f := range []struct{ name, v string }{{"preview_id", req.PreviewID}, {"system_id", req.SystemID}, {"device_preset", req.DevicePreset}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return missing
+	}
+	return validPreviewTarget(req.SystemID, req.DevicePreset)
+}
+
+// missingFieldsError names the required fields a body lacks: 400
+// missing_field with the fields member.
+type missingFieldsError []string
+
+func (e missingFieldsError) Error() string {
+	return "required fields are missing: " + strings.Join(e, ", ")
+}
+
+func (e missingFieldsError) problem() problem.Problem {
+	return problem.New(http.StatusBadRequest, "missing_field", "required fields are missing").With("fields", []string(e))
+}
+
 type mintPreviewJWTResponse struct {
 	Token     string `json:"token"`
 	ExpiresAt string `json:"expires_at"`
@@ -214,17 +256,7 @@ func (a *app) handleMintPreviewJWT(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req mintPreviewJWTRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	var missing []string
-	for _, f := range []struct{ name, v string }{{"preview_id", req.PreviewID}, {"system_id", req.SystemID}, {"device_preset", req.DevicePreset}} {
-		if f.v == "" {
-			missing = append(missing, f.name)
-		}
-	}
-	if len(missing) > 0 {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "missing_field", "required fields are missing").With("fields", missing))
+	if !decodeJSON(w, r, &req) { // validate: required fields, system_id and device_preset
 		return
 	}
 	maxMinutes := int(pt.issuer.MaxTTL() / time.Minute)
@@ -268,6 +300,12 @@ func (a *app) handleMintPreviewJWT(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if errors.Is(err, previewsec.ErrTTLTooLong) {
 			problem.Write(w, r, problem.New(http.StatusBadRequest, "ttl_too_long", "ttl_minutes is over the maximum").With("limit", maxMinutes))
+			return
+		}
+		if errors.Is(err, errPreviewTokenTooLong) {
+			a.log.WarnContext(r.Context(), "preview token refused: over the verifier's length cap", "user_len", len(p.UserID), "err", err)
+			problem.Write(w, r, problem.New(http.StatusBadRequest, "preview_token_too_long",
+				fmt.Sprintf("the preview token for this caller would be longer than the %d bytes the verifier accepts", previewTokenMaxLen)).With("limit", previewTokenMaxLen))
 			return
 		}
 		a.log.ErrorContext(r.Context(), "preview token mint failed", "err", err)

@@ -65,12 +65,9 @@ func (a *app) setupStreams(ctx context.Context) error {
 		return err
 	}
 	// Streams authenticate themselves (browsers pass access_token in the
-	// query): the hub's tokens, audience and issuer "hub".
-	auth, err := streamauth.NewJWT(a.cfg.AuthSecret, streamauth.WithAudience(hubAudience),
-		streamauth.WithIssuer(hubIssuer), streamauth.WithJWTClock(a.now))
-	if err != nil {
-		return err
-	}
+	// query) with the REST routes' verifier: one parser, leeway and
+	// maximum lifetime for the hub's tokens.
+	auth := streamAuth{au: a.auth}
 	// ?tenant_id= names the tenant the client expects; another tenant's
 	// token is refused with 403.
 	resource := streamauth.WithResourceTenant(func(r *http.Request) string { return r.URL.Query().Get("tenant_id") })

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
 	"strconv"
@@ -154,7 +153,14 @@ func (req *createPreviewRequest) validate() error {
 	if req.DevicePreset == "" {
 		req.DevicePreset = "desktop"
 	}
-	return cmp.Or(validName("system_id", req.SystemID), validName("device_preset", req.DevicePreset))
+	return validPreviewTarget(req.SystemID, req.DevicePreset)
+}
+
+// validPreviewTarget checks a preview's system id and device preset (1 to
+// 128 printable characters each), for POST /api/v1/previews and the
+// preview-token mint alike: what the mint signs is what a preview may hold.
+func validPreviewTarget(systemID, devicePreset string) error {
+	return cmp.Or(validName("system_id", systemID), validName("device_preset", devicePreset))
 }
 
 func (a *app) createPreviewHandler(w http.ResponseWriter, r *http.Request) {
@@ -300,85 +306,6 @@ func hasBody(r *http.Request) bool {
 		io.Closer
 	}{br, r.Body}
 	return true
-}
-
-// modelClient is where a real LLM provider plugs in: it runs the prompt
-// and reports what the call really cost. The hub reserves maxCost from the
-// tenant's budget before the call and settles the returned cost after.
-type modelClient interface {
-	Complete(ctx context.Context, prompt string, maxCost tenancy.Micros) (text string, cost tenancy.Micros, err error)
-}
-
-// stubModel is the hub's stand-in model: deterministic, free of network,
-// and priced from the prompt length (2,000 micro-dollars per call plus 100
-// per byte of prompt, capped at maxCost as a provider's max-tokens would).
-// A delay (HUB_STUB_MODEL_DELAY) makes each call take that long, like a
-// real model; a cancelled request ends the wait with an error.
-type stubModel struct{ delay time.Duration }
-
-func (m stubModel) Complete(ctx context.Context, prompt string, maxCost tenancy.Micros) (string, tenancy.Micros, error) {
-	if m.delay > 0 {
-		t := time.NewTimer(m.delay)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return "", 0, ctx.Err()
-		case <-t.C:
-		}
-	}
-	cost := min(tenancy.Micros(2_000+100*len(prompt)), maxCost)
-	return fmt.Sprintf("stub completion of a %d-byte prompt", len(prompt)), cost, nil
-}
-
-// completionRequest is the body of POST /api/v1/llm/completions.
-type completionRequest struct {
-	Prompt     string   `json:"prompt"`
-	MaxCostUSD *float64 `json:"max_cost_usd"`
-}
-
-// validate requires a prompt and a positive, representable max cost.
-func (req *completionRequest) validate() error {
-	if req.Prompt == "" {
-		return errors.New("prompt is required")
-	}
-	if req.MaxCostUSD == nil || *req.MaxCostUSD <= 0 || math.IsInf(*req.MaxCostUSD, 0) {
-		return errors.New("max_cost_usd must be a positive amount")
-	}
-	if estimate, err := tenancy.MicrosFromUSD(*req.MaxCostUSD); err != nil || estimate <= 0 {
-		return errors.New("max_cost_usd must be at least 0.000001 and reasonable")
-	}
-	return nil
-}
-
-func (a *app) completionHandler(w http.ResponseWriter, r *http.Request) {
-	var req completionRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	estimate, _ := tenancy.MicrosFromUSD(*req.MaxCostUSD) // validate checked it
-	ctx := r.Context()
-	t := a.tenancy()
-	res, err := t.quotas.ReserveLLM(ctx, estimate)
-	if err != nil {
-		tenancy.WriteError(w, r, err)
-		return
-	}
-	text, cost, err := t.model.Complete(ctx, req.Prompt, estimate)
-	// Settling must not be cut short by a client that went away.
-	done := context.WithoutCancel(ctx)
-	if err != nil {
-		if _, cerr := t.quotas.CancelLLM(done, res); cerr != nil {
-			a.log.ErrorContext(ctx, "cancel llm reservation", "err", cerr)
-		}
-		a.log.ErrorContext(ctx, "model call failed", "err", err)
-		problem.Write(w, r, problem.New(http.StatusBadGateway, "model_unavailable", "the model call failed; nothing was charged"))
-		return
-	}
-	if _, err := t.quotas.SettleLLM(done, res, cost); err != nil {
-		tenancy.WriteError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"completion": text, "cost_usd": cost.USD(), "reserved_usd": estimate.USD()})
 }
 
 // limitsJSON is the hub's view of tenancy.Limits (money in USD).

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/systembuilderhub/hardening/streamauth"
+)
+
+// The hub's bearer tokens: HS256 with HUB_AUTH_SECRET, audience and issuer
+// "hub". Preview tokens (audience "preview", other keys) never pass here.
+// The REST routes (requireAccess) and the streams (streamAuth) verify them
+// with one function, authenticator.verify, so they share one parser, one
+// leeway and one maximum lifetime.
+const (
+	hubAudience = "hub"
+	hubIssuer   = "hub"
+	// authLeeway is the clock skew allowed when checking exp, nbf and iat.
+	authLeeway = 30 * time.Second
+	// defaultAuthMaxTTL is the default of HUB_AUTH_MAX_TTL, the longest
+	// lifetime a bearer token may have.
+	defaultAuthMaxTTL = 24 * time.Hour
+	// maxBearerLen is the longest token verify parses.
+	maxBearerLen = 8 << 10
+)
+
+var (
+	errNoToken          = errors.New("no bearer token")
+	errTokenTooLong     = errors.New("token too long")
+	errNoIdentity       = errors.New("token lacks sub or tid")
+	errLifetimeTooLong  = errors.New("token lifetime over HUB_AUTH_MAX_TTL")
+	errNotJSONNumber    = errors.New("exp, iat and nbf must be JSON numbers")
+	errMintOverLifetime = errors.New("ttl is over HUB_AUTH_MAX_TTL")
+)
+
+// numericDate is an exp, iat or nbf claim. It accepts only a JSON number:
+// jwt.NumericDate alone also takes a string of digits ("exp":"1700000000"),
+// and a pointer field would take null as absent. set reports whether the
+// claim is present (omitzero leaves it out of a minted token when not).
+type numericDate struct {
+	jwt.NumericDate
+	set bool
+}
+
+func newNumericDate(t time.Time) numericDate {
+	return numericDate{NumericDate: *jwt.NewNumericDate(t), set: true}
+}
+
+// UnmarshalJSON refuses anything but a JSON number, null included.
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		return errNotJSONNumber
+	}
+	d.set = true
+	return d.NumericDate.UnmarshalJSON(b)
+}
+
+// IsZero reports an absent claim, for omitzero.
+func (d numericDate) IsZero() bool { return !d.set }
+
+func (d *numericDate) get() (*jwt.NumericDate, error) {
+	if !d.set {
+		return nil, nil
+	}
+	return &d.NumericDate, nil
+}
+
+// hubClaims are the claims of a hub bearer token. They implement
+// jwt.Claims themselves (instead of embedding jwt.RegisteredClaims) so that
+// exp, iat and nbf are numericDates.
+type hubClaims struct {
+	TenantID  string           `json:"tid"`
+	Roles     []string         `json:"roles,omitempty"`
+	Issuer    string           `json:"iss,omitempty"`
+	Subject   string           `json:"sub,omitempty"`
+	Audience  jwt.ClaimStrings `json:"aud,omitempty"`
+	ExpiresAt numericDate      `json:"exp,omitzero"`
+	NotBefore numericDate      `json:"nbf,omitzero"`
+	IssuedAt  numericDate      `json:"iat,omitzero"`
+}
+
+var _ jwt.Claims = (*hubClaims)(nil)
+
+func (c *hubClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.get() }
+func (c *hubClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt.get() }
+func (c *hubClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore.get() }
+func (c *hubClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
+func (c *hubClaims) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c *hubClaims) GetAudience() (jwt.ClaimStrings, error)       { return c.Audience, nil }
+
+// authenticator verifies and mints the hub's bearer tokens.
+type authenticator struct {
+	secret []byte
+	now    func() time.Time
+	// maxTTL is HUB_AUTH_MAX_TTL; zero means defaultAuthMaxTTL.
+	maxTTL time.Duration
+
+	// The parser and key function are built once (jwtParser): building
+	// them per request cost a dozen allocations.
+	parserOnce sync.Once
+	parser     *jwt.Parser
+	keyFunc    jwt.Keyfunc
+}
+
+// lifetimeMax returns the longest lifetime a token may have.
+func (au *authenticator) lifetimeMax() time.Duration {
+	if au.maxTTL > 0 {
+		return au.maxTTL
+	}
+	return defaultAuthMaxTTL
+}
+
+// jwtParser returns the shared parser (safe for concurrent use) and key
+// function. The parser reads au.now at each call.
+func (au *authenticator) jwtParser() (*jwt.Parser, jwt.Keyfunc) {
+	au.parserOnce.Do(func() {
+		au.parser = jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithAudience(hubAudience),
+			jwt.WithIssuer(hubIssuer),
+			jwt.WithLeeway(authLeeway),
+			jwt.WithTimeFunc(func() time.Time { return au.now() }),
+		)
+		var key any = au.secret
+		au.keyFunc = func(*jwt.Token) (any, error) { return key, nil }
+	})
+	return au.parser, au.keyFunc
+}
+
+// mint signs a token for sub in tenant, issued now and valid for ttl (at
+// most the maximum lifetime; a negative ttl mints an expired token).
+func (au *authenticator) mint(sub, tenant string, roles []string, ttl time.Duration) (string, error) {
+	if ttl > au.lifetimeMax() {
+		return "", fmt.Errorf("%w (%s > %s)", errMintOverLifetime, ttl, au.lifetimeMax())
+	}
+	now := au.now()
+	c := &hubClaims{
+		TenantID: tenant, Roles: roles, Issuer: hubIssuer, Subject: sub, Audience: jwt.ClaimStrings{hubAudience},
+		ExpiresAt: newNumericDate(now.Add(ttl)), IssuedAt: newNumericDate(now),
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(au.secret)
+}
+
+// verify checks a raw token: HS256 only; aud and iss "hub"; sub and tid
+// present; exp required; exp, iat and nbf JSON numbers checked against the
+// clock with authLeeway (iat in the future is refused); and a lifetime of at
+// most the maximum: exp-iat, or exp-now (plus the leeway) without iat.
+func (au *authenticator) verify(raw string) (principal, error) {
+	if raw == "" {
+		return principal{}, errNoToken
+	}
+	if len(raw) > maxBearerLen {
+		return principal{}, errTokenTooLong
+	}
+	var c hubClaims
+	parser, keyFunc := au.jwtParser()
+	if _, err := parser.ParseWithClaims(raw, &c, keyFunc); err != nil {
+		return principal{}, err
+	}
+	if c.Subject == "" || c.TenantID == "" {
+		return principal{}, errNoIdentity
+	}
+	exp, maxTTL := c.ExpiresAt.Time, au.lifetimeMax()
+	p := principal{UserID: c.Subject, TenantID: c.TenantID, Roles: c.Roles, ExpiresAt: exp}
+	if c.IssuedAt.set {
+		p.IssuedAt = c.IssuedAt.Time
+		if exp.Sub(p.IssuedAt) > maxTTL {
+			return principal{}, errLifetimeTooLong
+		}
+	} else if exp.Sub(au.now()) > maxTTL+authLeeway {
+		return principal{}, errLifetimeTooLong
+	}
+	return p, nil
+}
+
+// streamAuth authenticates the hub's SSE and WebSocket streams with
+// authenticator.verify, the REST routes' rules. The token comes from
+// "Authorization: Bearer", else the access_token cookie, else the
+// access_token query parameter (browsers cannot set headers on an
+// EventSource), as streamauth.JWTAuthenticator reads it. A token whose exp
+// has passed but is within the leeway passes verify, yet opens no stream:
+// the registry ends a stream at exp, so it answers token_expired at once.
+type streamAuth struct{ au *authenticator }
+
+var (
+	_ streamauth.Authenticator      = streamAuth{}
+	_ streamauth.TokenAuthenticator = streamAuth{}
+)
+
+// Authenticate reads the request's token and verifies it.
+func (s streamAuth) Authenticate(r *http.Request) (streamauth.Principal, error) {
+	return s.AuthenticateToken(r.Context(), streamToken(r))
+}
+
+// AuthenticateToken verifies a raw token (also the WebSocket in-band
+// refresh), mapping the failures to streamauth's errors.
+func (s streamAuth) AuthenticateToken(_ context.Context, tok string) (streamauth.Principal, error) {
+	p, err := s.au.verify(tok)
+	switch {
+	case errors.Is(err, errNoToken):
+		return streamauth.Principal{}, streamauth.ErrNoCredentials
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return streamauth.Principal{}, fmt.Errorf("%w: %w", streamauth.ErrTokenExpired, err)
+	case err != nil:
+		return streamauth.Principal{}, fmt.Errorf("%w: %w", streamauth.ErrInvalidToken, err)
+	}
+	return streamauth.Principal{UserID: p.UserID, TenantID: p.TenantID, Roles: p.Roles, ExpiresAt: p.ExpiresAt, IssuedAt: p.IssuedAt}, nil
+}
+
+// streamToken returns a stream request's token.
+func streamToken(r *http.Request) string {
+	if r.Header.Get("Authorization") != "" {
+		return bearerToken(r)
+	}
+	if c, err := r.Cookie(streamauth.DefaultTokenParam); err == nil && c.Value != "" {
+		return c.Value
+	}
+	return r.URL.Query().Get(streamauth.DefaultTokenParam)
+}
