@@ -44,10 +44,13 @@ const (
 	ReasonRefreshRejected Reason = "refresh_rejected"
 	// ReasonShutdown: Registry.Close ended the stream.
 	ReasonShutdown Reason = "shutdown"
+	// ReasonWriteTimeout: a write to the client did not finish within the
+	// write timeout (WithWriteTimeout): the client stopped reading.
+	ReasonWriteTimeout Reason = "write_timeout"
 )
 
 var allReasons = []Reason{ReasonExpired, ReasonRevoked, ReasonTenantMismatch, ReasonClientClosed,
-	ReasonCompleted, ReasonRefreshRejected, ReasonShutdown}
+	ReasonCompleted, ReasonRefreshRejected, ReasonShutdown, ReasonWriteTimeout}
 
 // DropError is the cause (context.Cause) of a stream context the registry
 // cancelled.
@@ -121,7 +124,9 @@ func (s Selector) matches(i *StreamInfo) bool {
 // Status is a snapshot of the registry. It marshals to the JSON the hub's
 // status endpoint returns.
 type Status struct {
-	// Active is the number of live streams; SSE and WebSocket split it.
+	// Active is the number of open streams; SSE and WebSocket split it. A
+	// dropped stream stays open, and counted, until its handler returned
+	// and its connection is being closed.
 	Active    int `json:"active"`
 	SSE       int `json:"sse"`
 	WebSocket int `json:"websocket"`
@@ -130,9 +135,13 @@ type Status struct {
 	ByReason map[Reason]uint64 `json:"by_reason"`
 }
 
-// Registry tracks every live stream of one process. Each stream has one
-// timer, armed at its credential's expiry; nothing scans. The zero value is
-// not usable: use [NewRegistry]. A Registry is safe for concurrent use.
+// Registry tracks every open stream of one process. Each stream has one
+// timer, armed at its credential's expiry; nothing scans. A stream is
+// dropped (its context cancelled) at expiry, on revocation and so on, but it
+// stays in the registry, and counts toward the per-user and per-tenant
+// limits, until its handler returned: a client that stops reading cannot
+// hold connections beyond the limits. The zero value is not usable: use
+// [NewRegistry]. A Registry is safe for concurrent use.
 type Registry struct {
 	cfg config
 
@@ -204,11 +213,10 @@ type stream struct {
 	info     StreamInfo
 	deadline time.Time // monotonic deadline of the timer
 	timer    *time.Timer
-	done     bool
+	done     bool // dropped: the context is cancelled
 	armed    bool // timer armed (counted in reg.timers)
 	events   chan Event
-	// wgDone is called once when the stream's handler finished.
-	finished bool
+	finished bool // the handler returned: the stream left the registry
 }
 
 func (s *stream) snapshot() StreamInfo {
@@ -338,9 +346,10 @@ func (s *stream) extend(exp time.Time) bool {
 	return true
 }
 
-// drop ends the stream for reason, once: it leaves the registry, its timer
-// stops and its context is cancelled with a *DropError cause. It reports
-// whether this call dropped it.
+// drop ends the stream for reason, once: its timer stops and its context
+// is cancelled with a *DropError cause. The stream stays in the registry
+// (and counts toward the limits) until finish. It reports whether this call
+// dropped it.
 func (s *stream) drop(reason Reason) bool {
 	r := s.reg
 	r.mu.Lock()
@@ -349,7 +358,6 @@ func (s *stream) drop(reason Reason) bool {
 		return false
 	}
 	s.done = true
-	r.removeLocked(s)
 	r.reasons[reason]++
 	info := s.info
 	if s.timer != nil && s.timer.Stop() {
@@ -357,8 +365,7 @@ func (s *stream) drop(reason Reason) bool {
 	}
 	r.mu.Unlock()
 
-	if r.gauge != nil {
-		r.gauge.WithLabelValues(string(info.Kind)).Dec()
+	if r.dropped != nil {
 		r.dropped.WithLabelValues(string(reason)).Inc()
 	}
 	s.cancel(&DropError{Reason: reason})
@@ -374,17 +381,24 @@ func (s *stream) drop(reason Reason) bool {
 	return true
 }
 
-// finish is called once by the handler wrapper when the stream's handler
-// and every write to the stream are over.
+// finish is called by the handler wrapper, after drop, when the stream's
+// handler and every write to the stream are over: the stream leaves the
+// registry and no longer counts toward the limits.
 func (s *stream) finish() {
 	r := s.reg
 	r.mu.Lock()
-	f := s.finished
-	s.finished = true
-	r.mu.Unlock()
-	if !f {
-		r.wg.Done()
+	if s.finished {
+		r.mu.Unlock()
+		return
 	}
+	s.finished = true
+	r.removeLocked(s)
+	kind := s.info.Kind
+	r.mu.Unlock()
+	if r.gauge != nil {
+		r.gauge.WithLabelValues(string(kind)).Dec()
+	}
+	r.wg.Done()
 }
 
 func (r *Registry) removeLocked(s *stream) {
@@ -507,7 +521,7 @@ func (r *Registry) Cleanup(ctx context.Context) (int, error) {
 	now := r.cfg.now()
 	r.mu.Lock()
 	victims := r.selectLocked(func(s *stream) bool {
-		return !s.info.ExpiresAt.IsZero() && !now.Before(s.info.ExpiresAt)
+		return !s.done && !s.info.ExpiresAt.IsZero() && !now.Before(s.info.ExpiresAt)
 	})
 	r.mu.Unlock()
 	n := 0
@@ -532,7 +546,7 @@ func (r *Registry) Publish(tenantID string, ev Event) int {
 	defer r.mu.Unlock()
 	n := 0
 	for s := range r.byTenant[tenantID] {
-		if s.info.TenantID != tenantID || s.events == nil {
+		if s.info.TenantID != tenantID || s.events == nil || s.done {
 			continue
 		}
 		select {
@@ -552,7 +566,7 @@ func (r *Registry) Broadcast(ev Event) int {
 	defer r.mu.Unlock()
 	n := 0
 	for _, s := range r.streams {
-		if s.events == nil {
+		if s.events == nil || s.done {
 			continue
 		}
 		e := ev
@@ -603,7 +617,8 @@ func (r *Registry) Status() Status {
 // live stream that expires. It is meant for leak checks.
 func (r *Registry) ArmedTimers() int { return int(r.timers.Load()) }
 
-// Streams lists the live streams (in no particular order).
+// Streams lists the open streams (in no particular order), including
+// dropped ones whose handler has not returned yet.
 func (r *Registry) Streams() []StreamInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
