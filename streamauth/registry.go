@@ -235,9 +235,6 @@ func newID() string {
 // derives from parent and carries the principal.
 func (r *Registry) open(parent context.Context, kind Kind, p Principal) (*stream, context.Context, error) {
 	now := r.cfg.now()
-	if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
-		return nil, nil, ErrTokenExpired
-	}
 	s := &stream{reg: r, info: StreamInfo{ID: newID(), Kind: kind, UserID: p.UserID, TenantID: p.TenantID,
 		OpenedAt: now, ExpiresAt: p.ExpiresAt}}
 
@@ -246,9 +243,9 @@ func (r *Registry) open(parent context.Context, kind Kind, p Principal) (*stream
 		r.mu.Unlock()
 		return nil, nil, ErrClosed
 	}
-	if r.revokedLocked(p, now) {
+	if err := r.admissibleLocked(p, now); err != nil {
 		r.mu.Unlock()
-		return nil, nil, ErrRevoked
+		return nil, nil, err
 	}
 	if n := r.byUser[p.UserID]; r.cfg.maxPerUser > 0 && n >= r.cfg.maxPerUser {
 		r.mu.Unlock()
@@ -490,6 +487,27 @@ func (r *Registry) RevokeLocal(ctx context.Context, sel Selector) (int, error) {
 		slog.String("event", "revoked"), slog.String("user_id", sel.UserID),
 		slog.String("tenant_id", sel.TenantID), slog.String("stream_id", sel.StreamID), slog.Int("dropped", n))
 	return n, nil
+}
+
+// admissibleLocked checks what the registry knows about a credential, for
+// opening a stream and for refreshing one: it must not be expired
+// (ErrTokenExpired) nor covered by a revocation (ErrRevoked). The caller
+// holds r.mu.
+func (r *Registry) admissibleLocked(p Principal, now time.Time) error {
+	if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
+		return ErrTokenExpired
+	}
+	if r.revokedLocked(p, now) {
+		return ErrRevoked
+	}
+	return nil
+}
+
+// admissible is admissibleLocked for callers that do not hold r.mu.
+func (r *Registry) admissible(p Principal) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.admissibleLocked(p, r.cfg.now())
 }
 
 // revokeKey names a user, a tenant, or a user within a tenant.

@@ -65,9 +65,11 @@ type wsHandler struct {
 // before the upgrade (401 problem+json on failure), records the connection
 // in reg and serves it with h. The server reads the connection itself:
 // {"type":"refresh","token":"..."} messages extend the stream's expiry when
-// the token is valid and names the same user and tenant (the reply is
+// the token passes every check opening a stream does (authentication,
+// expiry, revocations) and names the same user and tenant (the reply is
 // {"type":"refreshed","expires_at":...}); any other refresh closes the
-// connection with 4003. Other messages are delivered by WSConn.Messages.
+// connection with 4003 (refresh_rejected, or tenant_mismatch for another
+// tenant's token) and leaves the expiry as it was. Other messages are delivered by WSConn.Messages.
 // On expiry the connection closes with 4001 token_expired, on revocation
 // 4003 revoked, on tenant mismatch 4003 tenant_mismatch, on shutdown 1001.
 func WebSocket(auth Authenticator, reg *Registry, h WSHandler, opts ...HandlerOption) (http.Handler, error) {
@@ -248,6 +250,11 @@ func (wc *WSConn) readLoop() {
 func (wc *WSConn) refresh(token string) {
 	info := wc.st.snapshot()
 	p, err := wc.authenticateToken(token)
+	if err == nil {
+		// What opening a stream checks besides authentication:
+		// expiry and revocations.
+		err = wc.st.reg.admissible(p)
+	}
 	reason, why := ReasonRefreshRejected, ""
 	switch {
 	case err != nil:
