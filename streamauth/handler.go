@@ -181,6 +181,9 @@ func (a *admission) admit(w http.ResponseWriter, r *http.Request, kind Kind) (*s
 					slog.String("user_id", p.UserID), slog.String("tenant_id", p.TenantID))...)
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			problem.Write(w, r, problem.New(http.StatusUnauthorized, reason, "a valid bearer token is required to open this stream"))
+		case errors.Is(err, ErrUnavailable): // the revocations could not be loaded
+			a.reg.refused("auth_unavailable", "")
+			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "auth_unavailable", "authentication is unavailable"))
 		default:
 			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "shutting_down", "the server is not accepting streams"))
 		}

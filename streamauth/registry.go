@@ -152,9 +152,14 @@ type Registry struct {
 	byTenant map[string]map[*stream]struct{}
 	kinds    map[Kind]int
 	reasons  map[Reason]uint64
-	revoked  map[revokeKey]time.Time // revocation watermarks by user / tenant
-	wg       sync.WaitGroup          // live streams, for Close
-	timers   atomic.Int64            // armed expiry timers, for leak checks
+	revoked  map[revokeKey]revocation // sticky revocations by user / tenant
+	wg       sync.WaitGroup           // open streams, for Close
+	timers   atomic.Int64             // armed expiry timers, for leak checks
+
+	// loadMu serializes loading the RevocationStore; loaded is set once
+	// it succeeded (always, without a store).
+	loadMu sync.Mutex
+	loaded atomic.Bool
 
 	gauge   *prometheus.GaugeVec
 	dropped *prometheus.CounterVec
@@ -174,8 +179,9 @@ func NewRegistry(opts ...Option) (*Registry, error) {
 		byTenant: make(map[string]map[*stream]struct{}),
 		kinds:    make(map[Kind]int),
 		reasons:  make(map[Reason]uint64),
-		revoked:  make(map[revokeKey]time.Time),
+		revoked:  make(map[revokeKey]revocation),
 	}
+	r.loaded.Store(cfg.store == nil)
 	if cfg.reg != nil {
 		r.gauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hardening_streamauth_streams",
@@ -234,6 +240,9 @@ func newID() string {
 // open records a new stream for p and returns it with its context, which
 // derives from parent and carries the principal.
 func (r *Registry) open(parent context.Context, kind Kind, p Principal) (*stream, context.Context, error) {
+	if err := r.ensureLoaded(parent); err != nil {
+		return nil, nil, err
+	}
 	now := r.cfg.now()
 	s := &stream{reg: r, info: StreamInfo{ID: newID(), Kind: kind, UserID: p.UserID, TenantID: p.TenantID,
 		OpenedAt: now, ExpiresAt: p.ExpiresAt}}
@@ -422,114 +431,6 @@ func (r *Registry) selectLocked(match func(*stream) bool) []*stream {
 		}
 	}
 	return out
-}
-
-// Revoke drops every local stream sel matches with reason revoked and, for
-// a user or tenant selector, refuses credentials of it issued at or before
-// the revocation for WithRevocationMemory (401 token_revoked). Then,
-// when a Broadcaster is set, sends the revocation to the other replicas. It
-// returns the number of local streams dropped; an error means the broadcast
-// failed (the local streams are dropped regardless).
-func (r *Registry) Revoke(ctx context.Context, sel Selector) (int, error) {
-	n, err := r.RevokeLocal(ctx, sel)
-	if err != nil {
-		return 0, err
-	}
-	if r.cfg.bus != nil {
-		if err := r.cfg.bus.BroadcastRevoke(ctx, sel); err != nil {
-			r.cfg.log.LogAttrs(ctx, slog.LevelError, "streamauth: revocation broadcast failed",
-				slog.String("event", "revoke_broadcast_failed"), slog.String("error", err.Error()))
-			return n, fmt.Errorf("streamauth: broadcast revocation: %w", err)
-		}
-	}
-	return n, nil
-}
-
-// RevokeLocal drops the streams of this registry that sel matches, without
-// broadcasting. Broadcasters call it for revocations from other replicas.
-func (r *Registry) RevokeLocal(ctx context.Context, sel Selector) (int, error) {
-	if sel.IsZero() {
-		return 0, ErrEmptySelector
-	}
-	r.mu.Lock()
-	if sel.StreamID == "" && r.cfg.revokeMemory > 0 {
-		now := r.cfg.now()
-		for k, at := range r.revoked {
-			if now.Sub(at) > r.cfg.revokeMemory {
-				delete(r.revoked, k)
-			}
-		}
-		r.revoked[revokeKey{user: sel.UserID, tenant: sel.TenantID}] = now
-	}
-	var victims []*stream
-	switch {
-	case sel.StreamID != "":
-		if s := r.streams[sel.StreamID]; s != nil && sel.matches(&s.info) {
-			victims = []*stream{s}
-		}
-	case sel.TenantID != "":
-		for s := range r.byTenant[sel.TenantID] {
-			if sel.matches(&s.info) {
-				victims = append(victims, s)
-			}
-		}
-	default:
-		victims = r.selectLocked(func(s *stream) bool { return sel.matches(&s.info) })
-	}
-	r.mu.Unlock()
-	n := 0
-	for _, s := range victims {
-		if s.drop(ReasonRevoked) {
-			n++
-		}
-	}
-	r.cfg.log.LogAttrs(ctx, slog.LevelInfo, "streamauth: streams revoked",
-		slog.String("event", "revoked"), slog.String("user_id", sel.UserID),
-		slog.String("tenant_id", sel.TenantID), slog.String("stream_id", sel.StreamID), slog.Int("dropped", n))
-	return n, nil
-}
-
-// admissibleLocked checks what the registry knows about a credential, for
-// opening a stream and for refreshing one: it must not be expired
-// (ErrTokenExpired) nor covered by a revocation (ErrRevoked). The caller
-// holds r.mu.
-func (r *Registry) admissibleLocked(p Principal, now time.Time) error {
-	if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
-		return ErrTokenExpired
-	}
-	if r.revokedLocked(p, now) {
-		return ErrRevoked
-	}
-	return nil
-}
-
-// admissible is admissibleLocked for callers that do not hold r.mu.
-func (r *Registry) admissible(p Principal) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.admissibleLocked(p, r.cfg.now())
-}
-
-// revokeKey names a user, a tenant, or a user within a tenant.
-type revokeKey struct{ user, tenant string }
-
-// revokedLocked reports whether a user or tenant revocation covers p: p's
-// credential was issued (at whole-second precision, as JWT iat is) at or
-// before the revocation, or has no issue time.
-func (r *Registry) revokedLocked(p Principal, now time.Time) bool {
-	if len(r.revoked) == 0 {
-		return false
-	}
-	for _, k := range [...]revokeKey{{user: p.UserID}, {tenant: p.TenantID}, {user: p.UserID, tenant: p.TenantID}} {
-		at, ok := r.revoked[k]
-		if !ok || now.Sub(at) > r.cfg.revokeMemory {
-			continue
-		}
-		if p.IssuedAt.IsZero() || !p.IssuedAt.After(at.Truncate(time.Second)) {
-			return true
-		}
-	}
-	return false
 }
 
 // Cleanup drops, as expired, every stream whose expiry is not after the
