@@ -2,7 +2,7 @@
 // comes from the kit's migrate package (hardening_stream_revocations); the
 // store never creates tables.
 //
-// A revocation is one row per user and tenant (” for "any"); adding one is
+// A revocation is one row per user and tenant (empty for any); adding one is
 // a single upsert that keeps the later revoked_at and expires_at, so
 // replicas on the same file may add concurrently. Load deletes the rows past
 // their expiry, then reads the rest.
