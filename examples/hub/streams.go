@@ -81,7 +81,10 @@ func (a *app) setupStreams(ctx context.Context) error {
 		return err
 	}
 	if err := reg.LoadRevocations(ctx); err != nil {
-		return err
+		// A schema behind (lenient startup) or a backend hiccup: streams
+		// are refused (503 auth_unavailable) until a load succeeds; each
+		// stream request retries it.
+		a.log.Warn("stream revocations not loaded: streams are refused until they load", "err", err.Error())
 	}
 	// Streams authenticate themselves (browsers pass access_token in the
 	// query): the hub's tokens, audience and issuer "hub".
