@@ -143,3 +143,25 @@ func TestStreamsRevokeStoreFailure(t *testing.T) {
 	assert.Equal(t, "revocation_store_failed", p["reason"])
 	assert.EqualValues(t, 0, p["dropped"])
 }
+
+// TestStreamsRevocationsUnavailable: a hub that cannot load its stored
+// revocations still starts, refuses streams with 503 auth_unavailable (fail
+// closed) and accepts them once a load succeeds.
+func TestStreamsRevocationsUnavailable(t *testing.T) {
+	dbURL := "sqlite:///" + filepath.Join(t.TempDir(), "hub.db")
+	same := func(c *config) { c.DatabaseURL = dbURL; c.DBPath, _ = sqlitePath(dbURL) }
+	a, _ := newTestApp(t, same)
+	_, err := a.db.Exec(`ALTER TABLE hardening_stream_revocations RENAME TO moved_away`)
+	require.NoError(t, err)
+
+	b, url := newTestApp(t, same)
+	tok := mintToken(t, b, "alice", "acme", false)
+	resp, body := call(t, "GET", url+"/api/v1/streams/events?access_token="+tok, "", "")
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, string(body))
+	assert.Equal(t, "auth_unavailable", decodeBody(t, body)["reason"])
+
+	_, err = a.db.Exec(`ALTER TABLE moved_away RENAME TO hardening_stream_revocations`)
+	require.NoError(t, err)
+	s := openHubSSE(t, url+"/api/v1/streams/events?access_token="+tok)
+	assert.Equal(t, http.StatusOK, s.resp.StatusCode)
+}
