@@ -91,6 +91,16 @@ var spamSSE = streamauth.SSEHandlerFunc(func(ctx context.Context, s *streamauth.
 	return nil
 })
 
+// spamWS sends big messages as fast as the client takes them.
+var spamWS = streamauth.WSHandlerFunc(func(ctx context.Context, c *streamauth.WSConn) error {
+	for ctx.Err() == nil {
+		if err := c.Write(ctx, bigEvent.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
 // stalledSSE opens an event stream over a raw TCP connection with a small
 // receive buffer and never reads from it.
 func stalledSSE(t *testing.T, srv *httptest.Server, query string) {
@@ -169,15 +179,7 @@ func TestWebSocketStalledClientClosedAfterRevocation(t *testing.T) {
 	t.Parallel()
 	const wt = 3 * time.Second
 	reg := newRegistry(t, streamauth.WithKeepAlive(-1))
-	big := bytes.Repeat([]byte("x"), 64<<10)
-	h, err := streamauth.WebSocket(ttlAuth, reg, streamauth.WSHandlerFunc(func(ctx context.Context, c *streamauth.WSConn) error {
-		for ctx.Err() == nil {
-			if err := c.Write(ctx, big); err != nil {
-				return err
-			}
-		}
-		return nil
-	}), streamauth.WithWriteTimeout(wt))
+	h, err := streamauth.WebSocket(ttlAuth, reg, spamWS, streamauth.WithWriteTimeout(wt))
 	require.NoError(t, err)
 	srv, accepted := stallServer(t, h)
 
@@ -210,15 +212,7 @@ func TestWebSocketStalledClientClosedAfterRevocation(t *testing.T) {
 func TestWebSocketStalledWriteDropsStream(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t, streamauth.WithKeepAlive(-1))
-	big := bytes.Repeat([]byte("x"), 64<<10)
-	h, err := streamauth.WebSocket(ttlAuth, reg, streamauth.WSHandlerFunc(func(ctx context.Context, c *streamauth.WSConn) error {
-		for ctx.Err() == nil {
-			if err := c.Write(ctx, big); err != nil {
-				return err
-			}
-		}
-		return nil
-	}), streamauth.WithWriteTimeout(300*time.Millisecond))
+	h, err := streamauth.WebSocket(ttlAuth, reg, spamWS, streamauth.WithWriteTimeout(300*time.Millisecond))
 	require.NoError(t, err)
 	srv, accepted := stallServer(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
