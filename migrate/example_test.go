@@ -50,7 +50,7 @@ func Example() {
 	fmt.Println("readyz:", rec.Code)
 	// Output:
 	// at head: true
-	// kit at version 4
+	// kit at version 5
 	// app at version 1
 	// readyz: 200
 }

@@ -18,10 +18,19 @@
 // "event: auth_expired" (or auth_revoked / tenant_mismatch); WebSockets close
 // with 4001 token_expired or 4003 revoked / tenant_mismatch, and WebSocket
 // clients may extend their stream in-band with
-// {"type":"refresh","token":"..."}.
+// {"type":"refresh","token":"..."} (checked as opening a stream is).
+//
+// Every write to a stream has a deadline ([WithWriteTimeout], default 10s):
+// a client that stops reading is dropped (write_timeout), and a dropped
+// stream's connection is closed within that bound whether or not its client
+// reads. A dropped stream counts toward the per-user and per-tenant limits
+// until its connection is closed.
 //
 // Across replicas, package streamauth/redisbus carries revocations over
 // Redis pub/sub: pass it to [WithBroadcaster] and start it on the registry.
+// A [RevocationStore] ([WithRevocationStore]: [NewMemoryRevocationStore],
+// streamauth/sqlitestore, streamauth/redisstore) keeps revocations across
+// restarts; streamauth/storetest is its conformance suite.
 //
 // Handlers must return when their context is done; the package never writes
 // to a stream after the handler returned.

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -48,6 +50,22 @@ type handlerConfig struct {
 	resourceTenant func(*http.Request) string
 	acceptOptions  *websocket.AcceptOptions
 	readLimit      int64
+	writeTimeout   time.Duration
+}
+
+// DefaultWriteTimeout bounds every write to a stream when WithWriteTimeout
+// is not given.
+const DefaultWriteTimeout = 10 * time.Second
+
+// WithWriteTimeout bounds every write to a stream (an SSE event and its
+// flush, a WebSocket message, ping or close frame; default
+// DefaultWriteTimeout). A write that does not finish in time (the client
+// stopped reading) ends the stream with reason write_timeout. It is also
+// the bound on closing a dropped stream: a stream dropped at expiry, on
+// revocation or on shutdown whose client does not read has its connection
+// closed within d. d must be positive.
+func WithWriteTimeout(d time.Duration) HandlerOption {
+	return func(c *handlerConfig) { c.writeTimeout = d }
 }
 
 // WithResourceTenant declares the tenant of the resource a stream is opened
@@ -88,7 +106,8 @@ func newAdmission(auth Authenticator, reg *Registry, opts []HandlerOption) (admi
 	if reg == nil {
 		return admission{}, errors.New("streamauth: nil Registry")
 	}
-	a := admission{auth: auth, reg: reg, param: DefaultTokenParam, cfg: handlerConfig{readLimit: 32 << 10}}
+	a := admission{auth: auth, reg: reg, param: DefaultTokenParam,
+		cfg: handlerConfig{readLimit: 32 << 10, writeTimeout: DefaultWriteTimeout}}
 	if tp, ok := auth.(tokenParamer); ok && tp.tokenParam() != "" {
 		a.param = tp.tokenParam()
 	}
@@ -96,6 +115,9 @@ func newAdmission(auth Authenticator, reg *Registry, opts []HandlerOption) (admi
 		if o != nil {
 			o(&a.cfg)
 		}
+	}
+	if a.cfg.writeTimeout <= 0 {
+		return admission{}, errors.New("streamauth: write timeout must be positive")
 	}
 	return a, nil
 }
@@ -159,6 +181,9 @@ func (a *admission) admit(w http.ResponseWriter, r *http.Request, kind Kind) (*s
 					slog.String("user_id", p.UserID), slog.String("tenant_id", p.TenantID))...)
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			problem.Write(w, r, problem.New(http.StatusUnauthorized, reason, "a valid bearer token is required to open this stream"))
+		case errors.Is(err, ErrUnavailable): // the revocations could not be loaded
+			a.reg.refused("auth_unavailable", "")
+			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "auth_unavailable", "authentication is unavailable"))
 		default:
 			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "shutting_down", "the server is not accepting streams"))
 		}
@@ -174,4 +199,9 @@ func validLine(s string) bool { return !strings.ContainsAny(s, "\r\n") }
 
 func isClosedConnErr(err error) bool {
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled)
+}
+
+// isTimeout reports whether err is a write that hit its deadline.
+func isTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
 }

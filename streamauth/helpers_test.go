@@ -141,3 +141,17 @@ func debugLogger(w io.Writer) *slog.Logger {
 
 // waitFor polls cond (bounded) and fails when it never holds.
 var waitFor = testenv.WaitFor
+
+// signedToken is token with an issue time (none when iat is zero).
+func signedToken(t testing.TB, a *streamauth.JWTAuthenticator, sub, tid string, iat, exp time.Time) string {
+	t.Helper()
+	claims := streamauth.Claims{TenantID: tid}
+	claims.Subject = sub
+	claims.ExpiresAt = jwt.NewNumericDate(exp)
+	if !iat.IsZero() {
+		claims.IssuedAt = jwt.NewNumericDate(iat)
+	}
+	tok, err := a.Sign(claims)
+	require.NoError(t, err)
+	return tok
+}

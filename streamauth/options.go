@@ -40,6 +40,7 @@ type config struct {
 	eventBuffer  int
 	bus          Broadcaster
 	revokeMemory time.Duration
+	store        RevocationStore
 }
 
 // Option configures a [Registry].
@@ -82,6 +83,15 @@ const DefaultRevocationMemory = 24 * time.Hour
 // longest token lifetime; d <= 0 turns it off (Revoke only drops streams).
 // Default 24h.
 func WithRevocationMemory(d time.Duration) Option { return func(c *config) { c.revokeMemory = d } }
+
+// WithRevocationStore keeps the sticky revocations of Registry.Revoke in s,
+// so that they survive a restart: the registry loads them before its first
+// stream (or at Registry.LoadRevocations) and writes every new one through.
+// Each revocation expires with the revocation memory. Replicas that share
+// revocations must use the same store (same SQLite file, same Redis) and a
+// Broadcaster to drop each other's streams. Default none: revocations live
+// in process memory only.
+func WithRevocationStore(s RevocationStore) Option { return func(c *config) { c.store = s } }
 
 // WithBroadcaster sends every Revoke to the other replicas through b.
 func WithBroadcaster(b Broadcaster) Option { return func(c *config) { c.bus = b } }

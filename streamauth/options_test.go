@@ -57,6 +57,8 @@ func TestConstructorsValidate(t *testing.T) {
 	assert.Error(t, err)
 	_, err = streamauth.WebSocket(auth, reg, nil)
 	assert.Error(t, err)
+	_, err = streamauth.SSE(auth, reg, streamauth.ForwardSSE, streamauth.WithWriteTimeout(0))
+	assert.Error(t, err)
 }
 
 func TestMetrics(t *testing.T) {

@@ -44,10 +44,13 @@ const (
 	ReasonRefreshRejected Reason = "refresh_rejected"
 	// ReasonShutdown: Registry.Close ended the stream.
 	ReasonShutdown Reason = "shutdown"
+	// ReasonWriteTimeout: a write to the client did not finish within the
+	// write timeout (WithWriteTimeout): the client stopped reading.
+	ReasonWriteTimeout Reason = "write_timeout"
 )
 
 var allReasons = []Reason{ReasonExpired, ReasonRevoked, ReasonTenantMismatch, ReasonClientClosed,
-	ReasonCompleted, ReasonRefreshRejected, ReasonShutdown}
+	ReasonCompleted, ReasonRefreshRejected, ReasonShutdown, ReasonWriteTimeout}
 
 // DropError is the cause (context.Cause) of a stream context the registry
 // cancelled.
@@ -121,7 +124,9 @@ func (s Selector) matches(i *StreamInfo) bool {
 // Status is a snapshot of the registry. It marshals to the JSON the hub's
 // status endpoint returns.
 type Status struct {
-	// Active is the number of live streams; SSE and WebSocket split it.
+	// Active is the number of open streams; SSE and WebSocket split it. A
+	// dropped stream stays open, and counted, until its handler returned
+	// and its connection is being closed.
 	Active    int `json:"active"`
 	SSE       int `json:"sse"`
 	WebSocket int `json:"websocket"`
@@ -130,9 +135,13 @@ type Status struct {
 	ByReason map[Reason]uint64 `json:"by_reason"`
 }
 
-// Registry tracks every live stream of one process. Each stream has one
-// timer, armed at its credential's expiry; nothing scans. The zero value is
-// not usable: use [NewRegistry]. A Registry is safe for concurrent use.
+// Registry tracks every open stream of one process. Each stream has one
+// timer, armed at its credential's expiry; nothing scans. A stream is
+// dropped (its context cancelled) at expiry, on revocation and so on, but it
+// stays in the registry, and counts toward the per-user and per-tenant
+// limits, until its handler returned: a client that stops reading cannot
+// hold connections beyond the limits. The zero value is not usable: use
+// [NewRegistry]. A Registry is safe for concurrent use.
 type Registry struct {
 	cfg config
 
@@ -143,9 +152,14 @@ type Registry struct {
 	byTenant map[string]map[*stream]struct{}
 	kinds    map[Kind]int
 	reasons  map[Reason]uint64
-	revoked  map[revokeKey]time.Time // revocation watermarks by user / tenant
-	wg       sync.WaitGroup          // live streams, for Close
-	timers   atomic.Int64            // armed expiry timers, for leak checks
+	revoked  map[revokeKey]revocation // sticky revocations by user / tenant
+	wg       sync.WaitGroup           // open streams, for Close
+	timers   atomic.Int64             // armed expiry timers, for leak checks
+
+	// loadMu serializes loading the RevocationStore; loaded is set once
+	// it succeeded (always, without a store).
+	loadMu sync.Mutex
+	loaded atomic.Bool
 
 	gauge   *prometheus.GaugeVec
 	dropped *prometheus.CounterVec
@@ -165,8 +179,9 @@ func NewRegistry(opts ...Option) (*Registry, error) {
 		byTenant: make(map[string]map[*stream]struct{}),
 		kinds:    make(map[Kind]int),
 		reasons:  make(map[Reason]uint64),
-		revoked:  make(map[revokeKey]time.Time),
+		revoked:  make(map[revokeKey]revocation),
 	}
+	r.loaded.Store(cfg.store == nil)
 	if cfg.reg != nil {
 		r.gauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hardening_streamauth_streams",
@@ -204,11 +219,10 @@ type stream struct {
 	info     StreamInfo
 	deadline time.Time // monotonic deadline of the timer
 	timer    *time.Timer
-	done     bool
+	done     bool // dropped: the context is cancelled
 	armed    bool // timer armed (counted in reg.timers)
 	events   chan Event
-	// wgDone is called once when the stream's handler finished.
-	finished bool
+	finished bool // the handler returned: the stream left the registry
 }
 
 func (s *stream) snapshot() StreamInfo {
@@ -226,10 +240,10 @@ func newID() string {
 // open records a new stream for p and returns it with its context, which
 // derives from parent and carries the principal.
 func (r *Registry) open(parent context.Context, kind Kind, p Principal) (*stream, context.Context, error) {
-	now := r.cfg.now()
-	if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
-		return nil, nil, ErrTokenExpired
+	if err := r.ensureLoaded(parent); err != nil {
+		return nil, nil, err
 	}
+	now := r.cfg.now()
 	s := &stream{reg: r, info: StreamInfo{ID: newID(), Kind: kind, UserID: p.UserID, TenantID: p.TenantID,
 		OpenedAt: now, ExpiresAt: p.ExpiresAt}}
 
@@ -238,9 +252,9 @@ func (r *Registry) open(parent context.Context, kind Kind, p Principal) (*stream
 		r.mu.Unlock()
 		return nil, nil, ErrClosed
 	}
-	if r.revokedLocked(p, now) {
+	if err := r.admissibleLocked(p, now); err != nil {
 		r.mu.Unlock()
-		return nil, nil, ErrRevoked
+		return nil, nil, err
 	}
 	if n := r.byUser[p.UserID]; r.cfg.maxPerUser > 0 && n >= r.cfg.maxPerUser {
 		r.mu.Unlock()
@@ -338,9 +352,10 @@ func (s *stream) extend(exp time.Time) bool {
 	return true
 }
 
-// drop ends the stream for reason, once: it leaves the registry, its timer
-// stops and its context is cancelled with a *DropError cause. It reports
-// whether this call dropped it.
+// drop ends the stream for reason, once: its timer stops and its context
+// is cancelled with a *DropError cause. The stream stays in the registry
+// (and counts toward the limits) until finish. It reports whether this call
+// dropped it.
 func (s *stream) drop(reason Reason) bool {
 	r := s.reg
 	r.mu.Lock()
@@ -349,7 +364,6 @@ func (s *stream) drop(reason Reason) bool {
 		return false
 	}
 	s.done = true
-	r.removeLocked(s)
 	r.reasons[reason]++
 	info := s.info
 	if s.timer != nil && s.timer.Stop() {
@@ -357,8 +371,7 @@ func (s *stream) drop(reason Reason) bool {
 	}
 	r.mu.Unlock()
 
-	if r.gauge != nil {
-		r.gauge.WithLabelValues(string(info.Kind)).Dec()
+	if r.dropped != nil {
 		r.dropped.WithLabelValues(string(reason)).Inc()
 	}
 	s.cancel(&DropError{Reason: reason})
@@ -374,17 +387,24 @@ func (s *stream) drop(reason Reason) bool {
 	return true
 }
 
-// finish is called once by the handler wrapper when the stream's handler
-// and every write to the stream are over.
+// finish is called by the handler wrapper, after drop, when the stream's
+// handler and every write to the stream are over: the stream leaves the
+// registry and no longer counts toward the limits.
 func (s *stream) finish() {
 	r := s.reg
 	r.mu.Lock()
-	f := s.finished
-	s.finished = true
-	r.mu.Unlock()
-	if !f {
-		r.wg.Done()
+	if s.finished {
+		r.mu.Unlock()
+		return
 	}
+	s.finished = true
+	r.removeLocked(s)
+	kind := s.info.Kind
+	r.mu.Unlock()
+	if r.gauge != nil {
+		r.gauge.WithLabelValues(string(kind)).Dec()
+	}
+	r.wg.Done()
 }
 
 func (r *Registry) removeLocked(s *stream) {
@@ -413,93 +433,6 @@ func (r *Registry) selectLocked(match func(*stream) bool) []*stream {
 	return out
 }
 
-// Revoke drops every local stream sel matches with reason revoked and, for
-// a user or tenant selector, refuses credentials of it issued at or before
-// the revocation for WithRevocationMemory (401 token_revoked). Then,
-// when a Broadcaster is set, sends the revocation to the other replicas. It
-// returns the number of local streams dropped; an error means the broadcast
-// failed (the local streams are dropped regardless).
-func (r *Registry) Revoke(ctx context.Context, sel Selector) (int, error) {
-	n, err := r.RevokeLocal(ctx, sel)
-	if err != nil {
-		return 0, err
-	}
-	if r.cfg.bus != nil {
-		if err := r.cfg.bus.BroadcastRevoke(ctx, sel); err != nil {
-			r.cfg.log.LogAttrs(ctx, slog.LevelError, "streamauth: revocation broadcast failed",
-				slog.String("event", "revoke_broadcast_failed"), slog.String("error", err.Error()))
-			return n, fmt.Errorf("streamauth: broadcast revocation: %w", err)
-		}
-	}
-	return n, nil
-}
-
-// RevokeLocal drops the streams of this registry that sel matches, without
-// broadcasting. Broadcasters call it for revocations from other replicas.
-func (r *Registry) RevokeLocal(ctx context.Context, sel Selector) (int, error) {
-	if sel.IsZero() {
-		return 0, ErrEmptySelector
-	}
-	r.mu.Lock()
-	if sel.StreamID == "" && r.cfg.revokeMemory > 0 {
-		now := r.cfg.now()
-		for k, at := range r.revoked {
-			if now.Sub(at) > r.cfg.revokeMemory {
-				delete(r.revoked, k)
-			}
-		}
-		r.revoked[revokeKey{user: sel.UserID, tenant: sel.TenantID}] = now
-	}
-	var victims []*stream
-	switch {
-	case sel.StreamID != "":
-		if s := r.streams[sel.StreamID]; s != nil && sel.matches(&s.info) {
-			victims = []*stream{s}
-		}
-	case sel.TenantID != "":
-		for s := range r.byTenant[sel.TenantID] {
-			if sel.matches(&s.info) {
-				victims = append(victims, s)
-			}
-		}
-	default:
-		victims = r.selectLocked(func(s *stream) bool { return sel.matches(&s.info) })
-	}
-	r.mu.Unlock()
-	n := 0
-	for _, s := range victims {
-		if s.drop(ReasonRevoked) {
-			n++
-		}
-	}
-	r.cfg.log.LogAttrs(ctx, slog.LevelInfo, "streamauth: streams revoked",
-		slog.String("event", "revoked"), slog.String("user_id", sel.UserID),
-		slog.String("tenant_id", sel.TenantID), slog.String("stream_id", sel.StreamID), slog.Int("dropped", n))
-	return n, nil
-}
-
-// revokeKey names a user, a tenant, or a user within a tenant.
-type revokeKey struct{ user, tenant string }
-
-// revokedLocked reports whether a user or tenant revocation covers p: p's
-// credential was issued (at whole-second precision, as JWT iat is) at or
-// before the revocation, or has no issue time.
-func (r *Registry) revokedLocked(p Principal, now time.Time) bool {
-	if len(r.revoked) == 0 {
-		return false
-	}
-	for _, k := range [...]revokeKey{{user: p.UserID}, {tenant: p.TenantID}, {user: p.UserID, tenant: p.TenantID}} {
-		at, ok := r.revoked[k]
-		if !ok || now.Sub(at) > r.cfg.revokeMemory {
-			continue
-		}
-		if p.IssuedAt.IsZero() || !p.IssuedAt.After(at.Truncate(time.Second)) {
-			return true
-		}
-	}
-	return false
-}
-
 // Cleanup drops, as expired, every stream whose expiry is not after the
 // registry clock's now (for example after a clock jump the timers did not
 // see) and returns how many it dropped.
@@ -507,7 +440,7 @@ func (r *Registry) Cleanup(ctx context.Context) (int, error) {
 	now := r.cfg.now()
 	r.mu.Lock()
 	victims := r.selectLocked(func(s *stream) bool {
-		return !s.info.ExpiresAt.IsZero() && !now.Before(s.info.ExpiresAt)
+		return !s.done && !s.info.ExpiresAt.IsZero() && !now.Before(s.info.ExpiresAt)
 	})
 	r.mu.Unlock()
 	n := 0
@@ -532,7 +465,7 @@ func (r *Registry) Publish(tenantID string, ev Event) int {
 	defer r.mu.Unlock()
 	n := 0
 	for s := range r.byTenant[tenantID] {
-		if s.info.TenantID != tenantID || s.events == nil {
+		if s.info.TenantID != tenantID || s.events == nil || s.done {
 			continue
 		}
 		select {
@@ -552,7 +485,7 @@ func (r *Registry) Broadcast(ev Event) int {
 	defer r.mu.Unlock()
 	n := 0
 	for _, s := range r.streams {
-		if s.events == nil {
+		if s.events == nil || s.done {
 			continue
 		}
 		e := ev
@@ -603,7 +536,8 @@ func (r *Registry) Status() Status {
 // live stream that expires. It is meant for leak checks.
 func (r *Registry) ArmedTimers() int { return int(r.timers.Load()) }
 
-// Streams lists the live streams (in no particular order).
+// Streams lists the open streams (in no particular order), including
+// dropped ones whose handler has not returned yet.
 func (r *Registry) Streams() []StreamInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()

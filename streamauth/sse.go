@@ -52,8 +52,11 @@ type sseHandler struct {
 // away; on expiry the client receives a final "event: auth_expired" (on
 // revocation "auth_revoked", on mismatch "tenant_mismatch"). Keep-alive
 // comments are sent when the stream is idle for the registry's keep-alive
-// interval. Writes flush through http.ResponseController, so wrapped
-// ResponseWriters that implement Unwrap work.
+// interval. Every write has a deadline (WithWriteTimeout, default 10s) and
+// flushes through http.ResponseController, so wrapped ResponseWriters that
+// implement Unwrap work. A client that stops reading is dropped as
+// write_timeout; a dropped stream's connection is closed within the write
+// timeout even when its client does not read.
 func SSE(auth Authenticator, reg *Registry, h SSEHandler, opts ...HandlerOption) (http.Handler, error) {
 	if h == nil {
 		return nil, errors.New("streamauth: nil SSEHandler")
@@ -74,11 +77,16 @@ type SSEStream struct {
 	w   http.ResponseWriter
 	rc  *http.ResponseController
 
-	mu     sync.Mutex
-	closed bool
-	ka     *time.Timer
-	every  time.Duration
-	buf    bytes.Buffer
+	wt  time.Duration // write timeout
+	log *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	failed   bool // a write failed: the connection is broken
+	noDeadln bool // the ResponseWriter cannot set write deadlines (logged once)
+	ka       *time.Timer
+	every    time.Duration
+	buf      bytes.Buffer
 }
 
 func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -86,16 +94,15 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ss := &SSEStream{st: st, ctx: ctx, req: req, w: w, rc: http.NewResponseController(w), every: h.adm.reg.cfg.keepAlive}
+	ss := &SSEStream{st: st, ctx: ctx, req: req, w: w, rc: http.NewResponseController(w),
+		every: h.adm.reg.cfg.keepAlive, wt: h.adm.cfg.writeTimeout, log: h.adm.reg.cfg.log}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	ss.mu.Lock()
-	if err := ss.rc.Flush(); err != nil {
-		ss.closed = true
-	}
+	ss.writeLocked(nil) // the headers, at once
 	if ss.every > 0 && !ss.closed {
 		ss.ka = time.AfterFunc(ss.every, ss.keepAlive)
 	}
@@ -109,6 +116,13 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		stop()
 		st.drop(reason)
 		ss.end()
+		ss.mu.Lock()
+		if !ss.failed {
+			// Bound the server's last flush (the end of the chunked
+			// body); net/http clears the deadline after it.
+			_ = ss.setDeadlineLocked()
+		}
+		ss.mu.Unlock()
 		st.finish()
 	}()
 	if err := h.h.ServeSSE(ctx, ss); err != nil && !errors.Is(err, ErrStreamClosed) && ctx.Err() == nil {
@@ -153,9 +167,7 @@ func (ss *SSEStream) end() {
 	ss.buf.WriteString("\ndata: {\"reason\":\"")
 	ss.buf.WriteString(string(reason))
 	ss.buf.WriteString("\"}\n\n")
-	if _, err := ss.w.Write(ss.buf.Bytes()); err == nil {
-		_ = ss.rc.Flush()
-	}
+	ss.writeLocked(ss.buf.Bytes()) // the stream is dropped already
 }
 
 func (ss *SSEStream) keepAlive() {
@@ -169,22 +181,47 @@ func (ss *SSEStream) keepAlive() {
 	}
 }
 
-// writeLocked writes and flushes b; on failure the stream is closed and
-// dropped as client_closed.
+// writeLocked writes and flushes b within the write timeout; on failure the
+// stream is closed and dropped as write_timeout (the deadline passed) or
+// client_closed.
 func (ss *SSEStream) writeLocked(b []byte) bool {
-	_, err := ss.w.Write(b)
+	err := ss.setDeadlineLocked()
+	if err == nil && len(b) > 0 {
+		_, err = ss.w.Write(b)
+	}
 	if err == nil {
 		err = ss.rc.Flush()
 	}
 	if err != nil {
-		ss.closed = true
+		ss.closed, ss.failed = true, true
 		if ss.ka != nil {
 			ss.ka.Stop()
 		}
-		ss.st.drop(ReasonClientClosed) // its context.AfterFunc runs in another goroutine
+		reason := ReasonClientClosed
+		if isTimeout(err) {
+			reason = ReasonWriteTimeout
+		}
+		ss.st.drop(reason) // its context.AfterFunc runs in another goroutine
 		return false
 	}
 	return true
+}
+
+// setDeadlineLocked sets the connection's write deadline to now plus the
+// write timeout. A ResponseWriter that cannot (one that wraps the server's
+// without Unwrap) leaves the stream without deadlines, logged once.
+func (ss *SSEStream) setDeadlineLocked() error {
+	if ss.noDeadln {
+		return nil
+	}
+	err := ss.rc.SetWriteDeadline(time.Now().Add(ss.wt))
+	if errors.Is(err, http.ErrNotSupported) {
+		ss.noDeadln = true
+		ss.log.LogAttrs(ss.ctx, slog.LevelWarn, "streamauth: SSE writes have no deadline: the ResponseWriter does not support SetWriteDeadline (give wrappers an Unwrap method)",
+			slog.String("event", "no_write_deadline"), slog.String("stream_id", ss.st.info.ID))
+		return nil
+	}
+	return err
 }
 
 // Send writes ev to the client and flushes it. It returns ErrStreamClosed

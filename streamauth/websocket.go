@@ -1,10 +1,12 @@
 package streamauth
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -25,9 +27,6 @@ const (
 	// "refresh_rejected".
 	CloseForbidden websocket.StatusCode = 4003
 )
-
-// wsWriteTimeout bounds every write to a WebSocket.
-const wsWriteTimeout = 10 * time.Second
 
 // WSHandler serves one authenticated WebSocket. ServeWS must return when ctx
 // is done; the connection is then closed with the code of the drop reason.
@@ -66,9 +65,11 @@ type wsHandler struct {
 // before the upgrade (401 problem+json on failure), records the connection
 // in reg and serves it with h. The server reads the connection itself:
 // {"type":"refresh","token":"..."} messages extend the stream's expiry when
-// the token is valid and names the same user and tenant (the reply is
+// the token passes every check opening a stream does (authentication,
+// expiry, revocations) and names the same user and tenant (the reply is
 // {"type":"refreshed","expires_at":...}); any other refresh closes the
-// connection with 4003. Other messages are delivered by WSConn.Messages.
+// connection with 4003 (refresh_rejected, or tenant_mismatch for another
+// tenant's token) and leaves the expiry as it was. Other messages are delivered by WSConn.Messages.
 // On expiry the connection closes with 4001 token_expired, on revocation
 // 4003 revoked, on tenant mismatch 4003 tenant_mismatch, on shutdown 1001.
 func WebSocket(auth Authenticator, reg *Registry, h WSHandler, opts ...HandlerOption) (http.Handler, error) {
@@ -89,6 +90,8 @@ type WSConn struct {
 	ctx  context.Context
 	req  *http.Request
 	c    *websocket.Conn
+	raw  net.Conn // the hijacked connection, nil when it could not be seen
+	wt   time.Duration
 	auth Authenticator
 	log  *slog.Logger
 
@@ -115,7 +118,8 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, err := websocket.Accept(w, r, h.adm.cfg.acceptOptions)
+	cw := captureConn(w)
+	c, err := websocket.Accept(cw, r, h.adm.cfg.acceptOptions)
 	if err != nil { // Accept answered the request.
 		st.drop(ReasonClientClosed)
 		st.finish()
@@ -123,7 +127,10 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(h.adm.cfg.readLimit)
 	wc := &WSConn{st: st, ctx: ctx, req: req, c: c, auth: h.adm.auth, log: h.adm.reg.cfg.log,
-		every: h.adm.reg.cfg.keepAlive, msgs: make(chan []byte, 8)}
+		every: h.adm.reg.cfg.keepAlive, msgs: make(chan []byte, 8), wt: h.adm.cfg.writeTimeout}
+	if cc, ok := cw.(*connCapture); ok {
+		wc.raw = cc.conn
+	}
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
@@ -152,6 +159,8 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // closeFor closes the connection with the code of the stream's drop reason.
+// The connection's deadline bounds the close handshake, and any write still
+// blocked on a client that does not read, by the write timeout.
 func (wc *WSConn) closeFor() {
 	wc.kaMu.Lock()
 	wc.ended = true
@@ -159,6 +168,9 @@ func (wc *WSConn) closeFor() {
 		wc.ka.Stop()
 	}
 	wc.kaMu.Unlock()
+	if wc.raw != nil {
+		_ = wc.raw.SetDeadline(time.Now().Add(wc.wt))
+	}
 	reason, _ := DropReason(wc.ctx)
 	switch reason {
 	case ReasonExpired:
@@ -181,7 +193,7 @@ func (wc *WSConn) ping() {
 		return
 	}
 	wc.kaMu.Unlock()
-	ctx, cancel := writeContext(wc.ctx)
+	ctx, cancel := wc.writeContext(wc.ctx)
 	err := wc.c.Ping(ctx)
 	cancel()
 	wc.kaMu.Lock()
@@ -203,7 +215,14 @@ func (wc *WSConn) readLoop() {
 		// connection (without our close code) when a read context ends.
 		typ, b, err := wc.c.Read(context.Background())
 		if err != nil {
-			wc.st.drop(ReasonClientClosed) // no-op when the server closed it
+			// A no-op when the stream was dropped already. Before a drop,
+			// only coder/websocket closes the connection on this side, when
+			// a write (a message or a ping) ran past its deadline.
+			reason := ReasonClientClosed
+			if errors.Is(err, net.ErrClosed) {
+				reason = ReasonWriteTimeout
+			}
+			wc.st.drop(reason)
 			return
 		}
 		if typ == websocket.MessageText && len(b) > 0 && b[0] == '{' {
@@ -231,6 +250,11 @@ func (wc *WSConn) readLoop() {
 func (wc *WSConn) refresh(token string) {
 	info := wc.st.snapshot()
 	p, err := wc.authenticateToken(token)
+	if err == nil {
+		// What opening a stream checks besides authentication:
+		// expiry and revocations.
+		err = wc.st.reg.admissible(p)
+	}
 	reason, why := ReasonRefreshRejected, ""
 	switch {
 	case err != nil:
@@ -251,9 +275,7 @@ func (wc *WSConn) refresh(token string) {
 			Type      string    `json:"type"`
 			ExpiresAt time.Time `json:"expires_at"`
 		}{"refreshed", p.ExpiresAt})
-		ctx, cancel := writeContext(wc.ctx)
-		_ = wc.c.Write(ctx, websocket.MessageText, msg)
-		cancel()
+		_ = wc.Write(wc.ctx, msg)
 		return
 	}
 	wc.log.LogAttrs(wc.ctx, slog.LevelWarn, "streamauth: refresh rejected",
@@ -311,24 +333,29 @@ func (wc *WSConn) Send(ctx context.Context, ev Event) error {
 	return wc.Write(ctx, b)
 }
 
-// writeContext bounds a write by wsWriteTimeout but not by ctx's
+// writeContext bounds a write by the write timeout but not by ctx's
 // cancellation: coder/websocket closes the connection abruptly when a
 // write's context ends, which would race the close frame the registry's
 // drop sends (4001/4003) when the stream context is cancelled. Values of
 // ctx are kept.
-func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), wsWriteTimeout)
+func (wc *WSConn) writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), wc.wt)
 }
 
-// Write sends one text message. It does not check tenants; prefer Send for
-// tenant data.
+// Write sends one text message within the write timeout. It does not check
+// tenants; prefer Send for tenant data. A write that times out (the client
+// stopped reading) closes the connection and drops the stream as
+// write_timeout.
 func (wc *WSConn) Write(ctx context.Context, msg []byte) error {
 	if wc.ctx.Err() != nil {
 		return ErrStreamClosed
 	}
-	wctx, cancel := writeContext(ctx)
+	wctx, cancel := wc.writeContext(ctx)
 	defer cancel()
 	if err := wc.c.Write(wctx, websocket.MessageText, msg); err != nil {
+		if wctx.Err() != nil && isTimeout(err) {
+			wc.st.drop(ReasonWriteTimeout)
+		}
 		if wc.ctx.Err() != nil || isClosedConnErr(err) {
 			return ErrStreamClosed
 		}
@@ -378,3 +405,36 @@ func headerHasToken(h http.Header, name, token string) bool {
 	}
 	return false
 }
+
+// connCapture passes the ResponseWriter to websocket.Accept and records the
+// connection Accept hijacks.
+type connCapture struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+// captureConn wraps w when it can be hijacked (as websocket.Accept looks
+// for it: directly or through Unwrap); otherwise w is returned unchanged and
+// Accept answers as it does without the wrapper.
+func captureConn(w http.ResponseWriter) http.ResponseWriter {
+	for rw := w; ; {
+		switch t := rw.(type) {
+		case http.Hijacker:
+			return &connCapture{ResponseWriter: w}
+		case interface{ Unwrap() http.ResponseWriter }:
+			rw = t.Unwrap()
+		default:
+			return w
+		}
+	}
+}
+
+// Hijack hijacks the underlying connection and records it.
+func (c *connCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(c.ResponseWriter).Hijack()
+	c.conn = conn
+	return conn, brw, err
+}
+
+// Unwrap returns the wrapped ResponseWriter.
+func (c *connCapture) Unwrap() http.ResponseWriter { return c.ResponseWriter }

@@ -261,3 +261,34 @@ func TestWebSocketRefreshWithPlainAuthenticator(t *testing.T) {
 	assert.Contains(t, string(b), `"refreshed"`)
 	assert.EqualValues(t, 1, sawHeader.Load())
 }
+
+// TestWebSocketRefreshChecksRevocation: a token refused for opening a
+// stream because its user was revoked is refused as a refresh too (the
+// attack: a revoked 24h token moved a fresh stream's expiry to +24h).
+func TestWebSocketRefreshChecksRevocation(t *testing.T) {
+	t.Parallel()
+	var logs logBuffer
+	auth := newAuth(t)
+	reg := newRegistry(t, streamauth.WithLogger(debugLogger(&logs)))
+	url := wsServer(t, auth, reg, streamauth.ForwardWS)
+	now := time.Now()
+	revoked := signedToken(t, auth, "u1", "t1", now.Add(-time.Minute), now.Add(24*time.Hour))
+	_, err := reg.Revoke(context.Background(), streamauth.Selector{UserID: "u1"})
+	require.NoError(t, err)
+
+	// A token issued after the revocation opens a stream.
+	exp := now.Add(time.Hour).Truncate(time.Second)
+	c := dialWS(t, url, signedToken(t, auth, "u1", "t1", now.Add(2*time.Second), exp))
+	require.Equal(t, exp, reg.Streams()[0].ExpiresAt)
+	msg, _ := json.Marshal(map[string]string{"type": "refresh", "token": revoked})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, c.Write(ctx, websocket.MessageText, msg))
+	msgs, ce := readUntilClose(t, c, 5*time.Second)
+	assert.Empty(t, msgs, "no refreshed reply")
+	assert.Equal(t, streamauth.CloseForbidden, ce.Code)
+	assert.Equal(t, "refresh_rejected", ce.Reason)
+	assert.Contains(t, logs.String(), `"reason":"token_revoked"`)
+	assert.NotContains(t, logs.String(), `"event":"refreshed"`, "the expiry was not moved")
+	assert.EqualValues(t, 1, reg.Status().ByReason[streamauth.ReasonRefreshRejected])
+}

@@ -54,7 +54,7 @@ func (a *app) setupFlags(ctx context.Context) error {
 	}
 	// A global toggle concerns every tenant; the streams treat "" as a
 	// broadcast.
-	c.OnChange(func(r flags.Record) { a.publish(r.TenantID, "flag.toggled", toggleView(r)) })
+	c.OnChange(func(r flags.Record) { a.publish(r.TenantID, "flag.toggled", toggleEvent(r)) })
 	if err := c.Start(ctx); err != nil {
 		return err
 	}
@@ -102,8 +102,7 @@ func tenantOrNull(t string) *string {
 	return &t
 }
 
-// toggleResponse is the body of a successful toggle and the data of the
-// flag.toggled event.
+// toggleResponse is the body of a successful toggle.
 type toggleResponse struct {
 	Flag      string  `json:"flag"`
 	TenantID  *string `json:"tenant_id"`
@@ -119,6 +118,25 @@ func toggleView(r flags.Record) toggleResponse {
 		Flag: r.Flag, TenantID: tenantOrNull(r.TenantID), OldValue: r.OldValue, NewValue: r.NewValue,
 		ChangedBy: r.ChangedBy, ChangedAt: r.ChangedAt.UTC().Format(time.RFC3339Nano), Reason: r.Reason,
 	}
+}
+
+// flagEvent is the data of the flag.toggled stream event: what every user
+// of the scope may see. Who changed the flag and why stay with the admin
+// endpoints (the toggle's answer, GET /api/v1/feature-flags/audit).
+type flagEvent struct {
+	Flag string `json:"flag"`
+	// Scope is "global" (every tenant; TenantID null) or "tenant".
+	Scope    string  `json:"scope"`
+	TenantID *string `json:"tenant_id"`
+	NewValue bool    `json:"new_value"`
+}
+
+func toggleEvent(r flags.Record) flagEvent {
+	scope := "tenant"
+	if r.TenantID == "" {
+		scope = "global"
+	}
+	return flagEvent{Flag: r.Flag, Scope: scope, TenantID: tenantOrNull(r.TenantID), NewValue: r.NewValue}
 }
 
 // toggleRequest is the body of POST /api/v1/feature-flags/{flag_name}/toggle.

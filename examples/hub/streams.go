@@ -12,6 +12,8 @@ import (
 	"github.com/systembuilderhub/hardening/internal/problem"
 	"github.com/systembuilderhub/hardening/streamauth"
 	"github.com/systembuilderhub/hardening/streamauth/redisbus"
+	"github.com/systembuilderhub/hardening/streamauth/redisstore"
+	"github.com/systembuilderhub/hardening/streamauth/sqlitestore"
 )
 
 // Environment of the hub's live streams (besides streamauth.FromEnv's
@@ -20,6 +22,11 @@ const (
 	// envStreamHeartbeat is the interval of the "heartbeat" event sent to
 	// every stream (default 15s).
 	envStreamHeartbeat = "HUB_STREAM_HEARTBEAT"
+
+	// defaultMaxStreamsPerUser is the hub's limit of open streams per
+	// subject (streamauth.EnvMaxPerUser overrides it; 0 = unlimited): the
+	// next stream gets 429 stream_limit_exceeded.
+	defaultMaxStreamsPerUser = 20
 )
 
 // hubStreams is the hub's live-stream feature: one registry, the
@@ -34,10 +41,11 @@ type hubStreams struct {
 // streams returns the app's stream feature, nil when it is not set up.
 func (a *app) streams() *hubStreams { return a.streamsFeature }
 
-// setupStreams builds the stream registry (with revocations and tenant
-// events carried to the other replicas over Redis pub/sub when the hub has
-// Redis), the SSE and WebSocket handlers, the event
-// sink that fans a.publish out to the tenant's streams, and the heartbeat.
+// setupStreams builds the stream registry (its revocations kept in the
+// hub's SQLite database, or in Redis, so they survive a restart; with
+// Redis, revocations and tenant events are carried to the other replicas
+// over pub/sub), the SSE and WebSocket handlers, the event sink that fans
+// a.publish out to the tenant's streams, and the heartbeat.
 func (a *app) setupStreams(ctx context.Context) error {
 	heartbeat := 15 * time.Second
 	if v := os.Getenv(envStreamHeartbeat); v != "" {
@@ -47,22 +55,36 @@ func (a *app) setupStreams(ctx context.Context) error {
 		}
 		heartbeat = d
 	}
-	opts, err := streamauth.FromEnv()
+	envOpts, err := streamauth.FromEnv()
 	if err != nil {
 		return err
 	}
+	opts := append([]streamauth.Option{streamauth.WithMaxStreamsPerUser(defaultMaxStreamsPerUser)}, envOpts...)
 	opts = append(opts, streamauth.WithLogger(a.log), streamauth.WithRegisterer(a.reg), streamauth.WithClock(a.now))
 	var bus *redisbus.Bus
+	var store streamauth.RevocationStore
 	if a.rdb != nil {
 		prefix := a.cfg.RedisPrefix
 		if bus, err = redisbus.New(a.rdb, redisbus.WithPrefix(prefix), redisbus.WithLogger(a.log)); err != nil {
 			return err
 		}
 		opts = append(opts, streamauth.WithBroadcaster(bus))
+		store, err = redisstore.New(a.rdb, redisstore.WithPrefix(prefix))
+	} else {
+		store, err = sqlitestore.New(a.db)
 	}
-	reg, err := streamauth.NewRegistry(opts...)
 	if err != nil {
 		return err
+	}
+	reg, err := streamauth.NewRegistry(append(opts, streamauth.WithRevocationStore(store))...)
+	if err != nil {
+		return err
+	}
+	if err := reg.LoadRevocations(ctx); err != nil {
+		// A schema behind (lenient startup) or a backend hiccup: streams
+		// are refused (503 auth_unavailable) until a load succeeds; each
+		// stream request retries it.
+		a.log.Warn("stream revocations not loaded: streams are refused until they load", "err", err.Error())
 	}
 	// Streams authenticate themselves (browsers pass access_token in the
 	// query) with the REST routes' verifier: one parser, leeway and
@@ -193,7 +215,14 @@ func (hs *hubStreams) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n, err := hs.reg.Revoke(r.Context(), sel)
-	if err != nil {
+	switch {
+	case errors.Is(err, streamauth.ErrRevocationNotStored):
+		// The local streams are dropped and this replica refuses the
+		// tokens until it restarts.
+		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "revocation_store_failed",
+			"streams on this replica were dropped; the revocation was not stored and would not survive a restart").With("dropped", n))
+		return
+	case err != nil:
 		// The local streams are dropped; the other replicas may not be.
 		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "revocation_broadcast_failed",
 			"streams on this replica were dropped; the revocation did not reach the other replicas").With("dropped", n))

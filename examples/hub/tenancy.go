@@ -407,7 +407,9 @@ func (a *app) updateQuotasHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lj := toLimitsJSON(l)
-	a.publish(string(tenant), "quota.changed", map[string]any{"tenant_id": tenant, "limits": lj, "changed_by": p.UserID, "reason": req.Reason})
+	// Every user of the tenant sees the new limits; who changed them and
+	// why stay with the admin audit (GET /api/v1/tenancy/audit).
+	a.publish(string(tenant), "quota.changed", map[string]any{"tenant_id": tenant, "limits": lj})
 	// The new limits, as "limits" (the shape of GET quotas) and flat.
 	writeJSON(w, http.StatusOK, map[string]any{
 		"tenant_id":              tenant,
