@@ -59,7 +59,12 @@ func (a *app) setupStreams(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := append([]streamauth.Option{streamauth.WithMaxStreamsPerUser(defaultMaxStreamsPerUser)}, envOpts...)
+	// A user or tenant revocation lasts as long as the longest-lived token
+	// it can refuse: HUB_AUTH_MAX_TTL plus the leeway.
+	opts := append([]streamauth.Option{
+		streamauth.WithMaxStreamsPerUser(defaultMaxStreamsPerUser),
+		streamauth.WithRevocationMemory(a.cfg.AuthMaxTTL + authLeeway),
+	}, envOpts...)
 	opts = append(opts, streamauth.WithLogger(a.log), streamauth.WithRegisterer(a.reg), streamauth.WithClock(a.now))
 	var bus *redisbus.Bus
 	var store streamauth.RevocationStore
