@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -20,11 +21,9 @@ import (
 // else on SQLite, configured from
 // IDEMPOTENCY_TTL and IDEMPOTENCY_LOCK_TIMEOUT, and starts its sweeper.
 func (a *app) setupIdempotency(ctx context.Context) error {
-	opts, err := idempotency.FromEnv()
-	if err != nil {
-		return err
-	}
+	opts := slices.Clip(a.env.idempotency)
 	var store idempotency.Store
+	var err error
 	if a.rdb != nil {
 		store, err = redisstore.New(a.rdb, redisstore.WithPrefix(a.cfg.RedisPrefix+"idempotency:"))
 	} else {
