@@ -207,3 +207,28 @@ func mustRequest(t *testing.T, method, url, token, body string) *http.Request {
 	req.Header.Set("Authorization", "Bearer "+token)
 	return req
 }
+
+// TestServerHeaderLimit: a header block over maxHeaderBytes is answered
+// 431 (Go's default limit is 1 MB); one under it is served.
+func TestServerHeaderLimit(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := newServer(context.Background(), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	go func() { _ = srv.Serve(ln) }()
+	defer func() { // waits for the connection the 431 closes
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		assert.NoError(t, srv.Shutdown(ctx))
+	}()
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	for size, want := range map[int]int{32 << 10: 200, 200 << 10: 431} {
+		req, err := http.NewRequest("GET", "http://"+ln.Addr().String()+"/", nil)
+		require.NoError(t, err)
+		req.Header.Set("X-Big", strings.Repeat("a", size))
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, "header of %d bytes", size)
+	}
+}
