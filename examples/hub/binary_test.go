@@ -135,6 +135,16 @@ func runHub(t *testing.T, dir string, env []string, args ...string) (int, string
 	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
+// hubError returns the last line of a failed hub's stderr, checking that
+// it is the one-line "hub: ..." error.
+func hubError(t *testing.T, stderr string) string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	last := lines[len(lines)-1]
+	assert.True(t, strings.HasPrefix(last, "hub: "), stderr)
+	return last
+}
+
 func getJSON(t *testing.T, url, token string) (int, map[string]any) {
 	t.Helper()
 	resp, b := call(t, "GET", url, token, "")
@@ -233,10 +243,7 @@ func TestBinaryStartupErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runHub(t, t.TempDir(), tc.env)
 			assert.Equal(t, 1, code, stderr)
-			lines := strings.Split(strings.TrimSpace(stderr), "\n")
-			last := lines[len(lines)-1]
-			assert.True(t, strings.HasPrefix(last, "hub: "), stderr)
-			assert.Contains(t, last, tc.want)
+			assert.Contains(t, hubError(t, stderr), tc.want)
 			assert.NotContains(t, stderr, "panic")
 			assert.NotContains(t, stderr, "goroutine ")
 		})
@@ -305,9 +312,7 @@ func TestBinaryConfigErrorsWriteNothing(t *testing.T) {
 			dir := t.TempDir()
 			code, _, stderr := runHub(t, dir, []string{"DATABASE_URL=sqlite:///" + filepath.Join(dir, "hub.db"), kv})
 			assert.Equal(t, 1, code, stderr)
-			lines := strings.Split(strings.TrimSpace(stderr), "\n")
-			assert.True(t, strings.HasPrefix(lines[len(lines)-1], "hub: "), stderr)
-			assert.Contains(t, lines[len(lines)-1], name)
+			assert.Contains(t, hubError(t, stderr), name)
 			files, err := os.ReadDir(dir)
 			require.NoError(t, err)
 			assert.Empty(t, files, "written before the configuration was checked")
@@ -372,9 +377,7 @@ func TestBinaryDevSecretFileMode(t *testing.T) {
 		code, out, stderr := runHub(t, dir, []string{db, "HUB_AUTH_SECRET="}, args...)
 		assert.Equal(t, 1, code, "%v: %s", args, stderr)
 		assert.Empty(t, out)
-		lines := strings.Split(strings.TrimSpace(stderr), "\n")
-		last := lines[len(lines)-1]
-		assert.True(t, strings.HasPrefix(last, "hub: "), stderr)
+		last := hubError(t, stderr)
 		assert.Contains(t, last, "chmod 600 "+path)
 		assert.Contains(t, last, "HUB_AUTH_SECRET")
 		assert.Contains(t, last, "0644")
