@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -91,4 +92,45 @@ func TestSchemaPendingCloseStopsTheWait(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, a.Close(ctx))
+}
+
+// TestSchemaPendingSetupFailure: when the features cannot be set up once
+// the schema is at head (here the development secret's table is missing
+// although its migration is recorded), the error reaches setupFailed, on
+// which serve stops the hub as a failed startup would.
+func TestSchemaPendingSetupFailure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	db := testenv.OpenSQLite(t, path)
+	m, err := migratorFor(db, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	_, err = m.Up(context.Background())
+	require.NoError(t, err)
+	var rows []map[string]any
+	r, err := db.Queryx(`SELECT * FROM hardening_schema_migrations WHERE set_name = 'hub'`)
+	require.NoError(t, err)
+	for r.Next() {
+		row := map[string]any{}
+		require.NoError(t, r.MapScan(row))
+		rows = append(rows, row)
+	}
+	require.NoError(t, r.Close())
+	require.NotEmpty(t, rows)
+	_, err = db.Exec(`DELETE FROM hardening_schema_migrations WHERE set_name = 'hub'; DROP TABLE hub_settings`)
+	require.NoError(t, err)
+
+	a, _ := newTestApp(t, func(c *config) {
+		c.DatabaseURL, c.DBPath, c.AuthSecret = "sqlite:///"+path, path, nil
+		c.Migrations.AutoApply = false
+	})
+	require.NotNil(t, a.late)
+	for _, row := range rows { // the hub's migration looks applied again; its table is gone
+		_, err := db.NamedExec(`INSERT INTO hardening_schema_migrations (set_name, version, name, checksum, applied_at) VALUES (:set_name, :version, :name, :checksum, :applied_at)`, row)
+		require.NoError(t, err)
+	}
+	select {
+	case err := <-a.setupFailed():
+		assert.ErrorContains(t, err, "hub_settings")
+	case <-time.After(15 * time.Second):
+		t.Fatal("no setup failure reported")
+	}
 }
