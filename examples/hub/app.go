@@ -125,17 +125,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 	return a, nil
 }
 
-// open does what needs no schema: the environment, Redis, the egress
-// policy, then the database and its startup check.
+// open does what needs no schema: the environment and the egress policy
+// (configuration only), Redis, then the database and its startup check.
 func (a *app) open(ctx context.Context) error {
 	var err error
 	if a.env, err = featureEnvFromEnv(); err != nil {
 		return err
 	}
-	if err := a.connectRedis(ctx); err != nil {
+	if err := a.setupEgress(ctx); err != nil {
 		return err
 	}
-	if err := a.setupEgress(ctx); err != nil {
+	if err := a.connectRedis(ctx); err != nil {
 		return err
 	}
 	db, m, st, err := openDB(ctx, a.cfg, a.log)

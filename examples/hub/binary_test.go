@@ -286,7 +286,9 @@ func TestBinaryMigrateCommands(t *testing.T) {
 }
 
 // TestBinaryConfigErrorsWriteNothing: a bad value in any variable the hub
-// reads is reported, naming it, before the database file is created.
+// reads is reported, naming it, before the database file is created (and,
+// but for REDIS_URL itself, before Redis is contacted: the one given here
+// is down).
 func TestBinaryConfigErrorsWriteNothing(t *testing.T) {
 	for _, kv := range []string{
 		"PREVIEW_TOKEN_TTL=forever",
@@ -306,11 +308,12 @@ func TestBinaryConfigErrorsWriteNothing(t *testing.T) {
 		"HUB_WRITE_TIMEOUT=-1s",
 		"REDIS_URL=redis://127.0.0.1:1",
 		"MIGRATIONS_AUTO_APPLY=perhaps",
+		"HUB_REDIS_PREFIX=hub:{a}:",
 	} {
 		name, _, _ := strings.Cut(kv, "=")
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			code, _, stderr := runHub(t, dir, []string{"DATABASE_URL=sqlite:///" + filepath.Join(dir, "hub.db"), kv})
+			code, _, stderr := runHub(t, dir, []string{"DATABASE_URL=sqlite:///" + filepath.Join(dir, "hub.db"), "REDIS_URL=redis://127.0.0.1:1", kv})
 			assert.Equal(t, 1, code, stderr)
 			assert.Contains(t, hubError(t, stderr), name)
 			files, err := os.ReadDir(dir)

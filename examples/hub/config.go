@@ -71,6 +71,10 @@ func configFromEnv() (config, error) {
 	if c.DBPath, err = sqlitePath(c.DatabaseURL); err != nil {
 		return c, err
 	}
+	if c.RedisURL != "" && strings.ContainsAny(c.RedisPrefix, "{}") {
+		// Braces would make a Redis Cluster hash tag of the prefix.
+		return c, fmt.Errorf("%s=%q: must not contain { or }", envRedisPrefix, c.RedisPrefix)
+	}
 	if s := os.Getenv("HUB_AUTH_SECRET"); s != "" {
 		if len(s) < 16 {
 			return c, fmt.Errorf("HUB_AUTH_SECRET: must be at least 16 bytes, got %d", len(s))
