@@ -13,7 +13,9 @@ import (
 // settings every SQLite store of the kit expects: WAL journal, busy_timeout
 // (busyTimeout; 0 means 5s), foreign keys on. It runs a query before
 // returning, so an unwritable path or a file that is not a database fails
-// here with one clear error. The caller closes the returned DB.
+// here with one clear error. A file it creates is readable by its owner
+// only (mode 0600), and so are its -wal and -shm files. The caller closes
+// the returned DB.
 func OpenSQLite(ctx context.Context, path string, busyTimeout time.Duration) (*sqlx.DB, error) {
 	return sqlitex.Open(ctx, path, busyTimeout)
 }

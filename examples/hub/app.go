@@ -39,6 +39,7 @@ func hubMigrations() fs.FS {
 // composed on them.
 type app struct {
 	cfg      config
+	env      featureEnv
 	log      *slog.Logger
 	db       *sqlx.DB
 	rdb      redis.UniversalClient // nil: every store uses SQLite
@@ -47,6 +48,10 @@ type app struct {
 	auth     *authenticator
 	migrator *migrate.Migrator
 	schema   migrate.Status
+
+	// late is set while the schema is pending: the features are set up
+	// once it reaches head (see pending.go).
+	late *lateStart
 
 	eventSinks []func(tenantID, eventType string, data any)
 
@@ -69,8 +74,15 @@ func migratorFor(db *sqlx.DB, log *slog.Logger) (*migrate.Migrator, error) {
 	return migrate.New(db, migrate.WithSet("hub", hubMigrations()), migrate.WithLogger(log))
 }
 
-// openDB opens the SQLite database and runs the startup check.
+// openDB opens the SQLite database and runs the startup check. Without
+// HUB_AUTH_SECRET the database holds the development signing secret, so it
+// must not be readable by other users (checkPrivateDB).
 func openDB(ctx context.Context, cfg config, log *slog.Logger) (*sqlx.DB, *migrate.Migrator, migrate.Status, error) {
+	if len(cfg.AuthSecret) == 0 {
+		if err := checkPrivateDB(cfg.DBPath); err != nil {
+			return nil, nil, migrate.Status{}, err
+		}
+	}
 	db, err := migrate.OpenSQLite(ctx, cfg.DBPath, 5*time.Second)
 	if err != nil {
 		return nil, nil, migrate.Status{}, fmt.Errorf("DATABASE_URL=%s: %w", cfg.DatabaseURL, err)
@@ -88,15 +100,25 @@ func openDB(ctx context.Context, cfg config, log *slog.Logger) (*sqlx.DB, *migra
 	return db, m, st, nil
 }
 
-// newApp opens the backends and sets up every feature. Close releases them.
+// newApp reads the features' environment and connects to Redis (so a
+// configuration error is reported before anything is written to disk),
+// opens the database, runs the startup check, and sets up every feature.
+// When the check leaves migrations pending (lenient mode), the features
+// wait for the schema instead: see pending.go. Close releases everything.
 func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
-	db, m, st, err := openDB(ctx, cfg, log)
-	if err != nil {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &app{cfg: cfg, log: log, now: time.Now, reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := a.open(ctx); err != nil {
+		_ = a.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, db: db, migrator: m, schema: st, now: time.Now, reg: prometheus.NewRegistry()}
-	a.onClose(func(context.Context) error { return db.Close() })
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if a.schema.Reason() == migrate.ReasonPending {
+		a.awaitSchema(ctx)
+		return a, nil
+	}
 	if err := a.setup(ctx); err != nil {
 		_ = a.Close(context.WithoutCancel(ctx))
 		return nil, err
@@ -104,21 +126,51 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 	return a, nil
 }
 
-func (a *app) setup(ctx context.Context) error {
-	if a.cfg.RedisURL != "" {
-		opt, err := redis.ParseURL(a.cfg.RedisURL)
-		if err != nil {
-			return fmt.Errorf("REDIS_URL: %w", err)
-		}
-		rdb := redis.NewClient(opt)
-		a.onClose(func(context.Context) error { return rdb.Close() })
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := rdb.Ping(pctx).Err(); err != nil {
-			return fmt.Errorf("REDIS_URL: redis does not answer: %w", err)
-		}
-		a.rdb = rdb
+// open does what needs no schema: the environment and the egress policy
+// (configuration only), Redis, then the database and its startup check.
+func (a *app) open(ctx context.Context) error {
+	var err error
+	if a.env, err = featureEnvFromEnv(); err != nil {
+		return err
 	}
+	if err := a.setupEgress(ctx); err != nil {
+		return err
+	}
+	if err := a.connectRedis(ctx); err != nil {
+		return err
+	}
+	db, m, st, err := openDB(ctx, a.cfg, a.log)
+	if err != nil {
+		return err
+	}
+	a.db, a.migrator, a.schema = db, m, st
+	a.onClose(func(context.Context) error { return db.Close() })
+	return nil
+}
+
+// connectRedis connects to REDIS_URL, when set, and checks that it answers.
+func (a *app) connectRedis(ctx context.Context) error {
+	if a.cfg.RedisURL == "" {
+		return nil
+	}
+	opt, err := redis.ParseURL(a.cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	a.onClose(func(context.Context) error { return rdb.Close() })
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		return fmt.Errorf("REDIS_URL: redis does not answer: %w", err)
+	}
+	a.rdb = rdb
+	return nil
+}
+
+// setup sets up what needs the schema: the development auth secret and
+// every feature but egress.
+func (a *app) setup(ctx context.Context) error {
 	if len(a.cfg.AuthSecret) == 0 {
 		secret, err := devAuthSecret(ctx, a.db)
 		if err != nil {
@@ -159,6 +211,9 @@ func (a *app) onClose(fn func(context.Context) error) {
 
 // Close stops background work and closes the backends.
 func (a *app) Close(ctx context.Context) error {
+	if a.late != nil {
+		a.late.stop() // no feature setup runs while the backends close
+	}
 	a.closeMu.Lock()
 	closers := a.closers
 	a.closers = nil

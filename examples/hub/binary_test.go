@@ -135,6 +135,16 @@ func runHub(t *testing.T, dir string, env []string, args ...string) (int, string
 	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
+// hubError returns the last line of a failed hub's stderr, checking that
+// it is the one-line "hub: ..." error.
+func hubError(t *testing.T, stderr string) string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	last := lines[len(lines)-1]
+	assert.True(t, strings.HasPrefix(last, "hub: "), stderr)
+	return last
+}
+
 func getJSON(t *testing.T, url, token string) (int, map[string]any) {
 	t.Helper()
 	resp, b := call(t, "GET", url, token, "")
@@ -233,10 +243,7 @@ func TestBinaryStartupErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runHub(t, t.TempDir(), tc.env)
 			assert.Equal(t, 1, code, stderr)
-			lines := strings.Split(strings.TrimSpace(stderr), "\n")
-			last := lines[len(lines)-1]
-			assert.True(t, strings.HasPrefix(last, "hub: "), stderr)
-			assert.Contains(t, last, tc.want)
+			assert.Contains(t, hubError(t, stderr), tc.want)
 			assert.NotContains(t, stderr, "panic")
 			assert.NotContains(t, stderr, "goroutine ")
 		})
@@ -276,4 +283,116 @@ func TestBinaryMigrateCommands(t *testing.T) {
 	code, _, stderr = runHub(t, dir, []string{db}, "migrate", "sideways")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "usage")
+}
+
+// TestBinaryConfigErrorsWriteNothing: a bad value in any variable the hub
+// reads is reported, naming it, before the database file is created (and,
+// but for REDIS_URL itself, before Redis is contacted: the one given here
+// is down).
+func TestBinaryConfigErrorsWriteNothing(t *testing.T) {
+	for _, kv := range []string{
+		"PREVIEW_TOKEN_TTL=forever",
+		"PREVIEW_KEY_ROTATION=daily",
+		"DEFAULT_ACTIVE_PREVIEWS_LIMIT=many",
+		"DEFAULT_LLM_MONTHLY_BUDGET_USD=lots",
+		"IDEMPOTENCY_TTL=soon",
+		"STREAMAUTH_KEEPALIVE=often",
+		"FLAGS_POLL_INTERVAL=often",
+		"HUB_STREAM_HEARTBEAT=0s",
+		"HUB_PREVIEW_LEASE=long",
+		"HUB_STUB_MODEL_DELAY=-1s",
+		"PREVIEW_EGRESS_ALLOWLIST=0x7f.1",
+		"PREVIEW_CPU_LIMIT=all",
+		"HUB_MAX_CONNS=0",
+		"HUB_BODY_TIMEOUT=slow",
+		"HUB_WRITE_TIMEOUT=-1s",
+		"REDIS_URL=redis://127.0.0.1:1",
+		"MIGRATIONS_AUTO_APPLY=perhaps",
+		"HUB_REDIS_PREFIX=hub:{a}:",
+	} {
+		name, _, _ := strings.Cut(kv, "=")
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			code, _, stderr := runHub(t, dir, []string{"DATABASE_URL=sqlite:///" + filepath.Join(dir, "hub.db"), "REDIS_URL=redis://127.0.0.1:1", kv})
+			assert.Equal(t, 1, code, stderr)
+			assert.Contains(t, hubError(t, stderr), name)
+			files, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			assert.Empty(t, files, "written before the configuration was checked")
+		})
+	}
+}
+
+// TestBinaryLenientFreshDatabase is the README's promise: with
+// MIGRATIONS_AUTO_APPLY=false on an empty path, the hub starts degraded
+// (/readyz and the API 503 schema_pending), and becomes ready, with its
+// development secret, once `hub migrate up` has run; no restart. The
+// database files are private (mode 0600).
+func TestBinaryLenientFreshDatabase(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hub.db")
+	env := []string{"DATABASE_URL=sqlite:///" + path, "HUB_AUTH_SECRET=", "MIGRATIONS_AUTO_APPLY=false"}
+	h := startHub(t, env...)
+	base := "http://" + h.addr
+	for _, p := range []string{"/readyz", "/api/v1/whoami", "/api/v1/feature-flags"} {
+		status, body := getJSON(t, base+p, "")
+		assert.Equal(t, 503, status, "%s: %v", p, body)
+		assert.Equal(t, "schema_pending", body["reason"], p)
+	}
+	status, _ := getJSON(t, base+"/livez", "")
+	assert.Equal(t, 200, status)
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), p)
+	}
+
+	code, out, stderr := runHub(t, dir, env, "migrate", "up")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "applied hub/0001")
+	eventually(t, 15*time.Second, "the hub to become ready", func() (bool, string) {
+		status, body := getJSON(t, base+"/readyz", "")
+		return status == 200, fmt.Sprint(status, body, h.logs())
+	})
+	code, tok, stderr := runHub(t, dir, env, "token", "-sub", "alice", "-tenant", "acme")
+	require.Equal(t, 0, code, stderr)
+	status, body := getJSON(t, base+"/api/v1/whoami", strings.TrimSpace(tok))
+	assert.Equal(t, 200, status, "%v", body)
+	assert.Contains(t, h.logs(), "database schema applied")
+}
+
+// TestBinaryDevSecretFileMode: without HUB_AUTH_SECRET the database holds
+// the signing secret, so the hub (and `hub token`) refuse a database file
+// other users may read, saying how to fix it; with HUB_AUTH_SECRET, or
+// once the file is 0600, the hub starts.
+func TestBinaryDevSecretFileMode(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hub.db")
+	db := "DATABASE_URL=sqlite:///" + path
+	code, _, stderr := runHub(t, dir, []string{db}, "migrate", "up")
+	require.Equal(t, 0, code, stderr)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "a new database is private")
+
+	require.NoError(t, os.Chmod(path, 0o644))
+	for _, args := range [][]string{nil, {"token", "-sub", "alice", "-tenant", "acme"}} {
+		code, out, stderr := runHub(t, dir, []string{db, "HUB_AUTH_SECRET="}, args...)
+		assert.Equal(t, 1, code, "%v: %s", args, stderr)
+		assert.Empty(t, out)
+		last := hubError(t, stderr)
+		assert.Contains(t, last, "chmod 600 "+path)
+		assert.Contains(t, last, "HUB_AUTH_SECRET")
+		assert.Contains(t, last, "0644")
+	}
+	startHub(t, db, "HUB_AUTH_SECRET="+testAuthSecret) // still running: its -wal and -shm are 0644 too
+
+	code, _, stderr = runHub(t, dir, []string{db, "HUB_AUTH_SECRET="})
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, fmt.Sprintf("chmod 600 %s %s-wal %s-shm`", path, path, path), "the fix names every file")
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		require.NoError(t, os.Chmod(p, 0o600))
+	}
+	h := startHub(t, db, "HUB_AUTH_SECRET=")
+	assert.Contains(t, h.logs(), "HUB_AUTH_SECRET is unset")
 }

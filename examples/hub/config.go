@@ -5,10 +5,16 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/systembuilderhub/hardening/flags"
+	"github.com/systembuilderhub/hardening/idempotency"
 	"github.com/systembuilderhub/hardening/migrate"
+	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/streamauth"
+	"github.com/systembuilderhub/hardening/tenancy"
 )
 
 // config is everything the hub reads from its environment.
@@ -40,6 +46,17 @@ type config struct {
 	// Migrations is the startup check policy (MIGRATIONS_CHECK_ON_STARTUP,
 	// MIGRATIONS_AUTO_APPLY, STRICT_DB_STARTUP).
 	Migrations migrate.Policy
+	// MaxConns is HUB_MAX_CONNS (default defaultMaxConns): the most client
+	// connections the server holds open at once; the next one waits in
+	// the listen backlog until one closes.
+	MaxConns int
+	// BodyTimeout is HUB_BODY_TIMEOUT (default defaultBodyTimeout): how
+	// long a request may take to deliver its body; zero means no limit.
+	BodyTimeout time.Duration
+	// WriteTimeout is HUB_WRITE_TIMEOUT (default defaultWriteTimeout): how
+	// long a request may take from its headers to the end of its response,
+	// except on the streams; zero means no limit.
+	WriteTimeout time.Duration
 	// TrustedProxies is HUB_TRUSTED_PROXIES (default none): the reverse
 	// proxies in front of the hub, whose X-Forwarded-Proto decides whether
 	// the preview cookie is Secure (previewsec.SecureFromConnection).
@@ -66,6 +83,10 @@ func configFromEnv() (config, error) {
 	if c.DBPath, err = sqlitePath(c.DatabaseURL); err != nil {
 		return c, err
 	}
+	if c.RedisURL != "" && strings.ContainsAny(c.RedisPrefix, "{}") {
+		// Braces would make a Redis Cluster hash tag of the prefix.
+		return c, fmt.Errorf("%s=%q: must not contain { or }", envRedisPrefix, c.RedisPrefix)
+	}
 	if s := os.Getenv("HUB_AUTH_SECRET"); s != "" {
 		if len(s) < 16 {
 			return c, fmt.Errorf("HUB_AUTH_SECRET: must be at least 16 bytes, got %d", len(s))
@@ -79,10 +100,68 @@ func configFromEnv() (config, error) {
 		return c, err
 	}
 	c.Migrations.UpCommand = "go run ./examples/hub migrate up"
+	if c.MaxConns, err = envPositiveInt(envMaxConns, defaultMaxConns); err != nil {
+		return c, err
+	}
+	if c.BodyTimeout, err = envDuration(envBodyTimeout, defaultBodyTimeout); err != nil {
+		return c, err
+	}
+	if c.WriteTimeout, err = envDuration(envWriteTimeout, defaultWriteTimeout); err != nil {
+		return c, err
+	}
 	if c.TrustedProxies, err = parseTrustedProxies(os.Getenv(envTrustedProxies)); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// featureEnv is the feature packages' part of the environment. newApp
+// reads it before it opens the database, so a bad value is reported
+// before anything is written to disk.
+type featureEnv struct {
+	idempotency   []idempotency.Option   // IDEMPOTENCY_*
+	quotas        tenancy.Option         // DEFAULT_* quota limits
+	previewLease  time.Duration          // HUB_PREVIEW_LEASE
+	modelDelay    time.Duration          // HUB_STUB_MODEL_DELAY
+	previewTokens previewsec.TokenConfig // PREVIEW_JWT_SECRET, PREVIEW_TOKEN_*, PREVIEW_KEY_ROTATION
+	streams       []streamauth.Option    // STREAMAUTH_*
+	heartbeat     time.Duration          // HUB_STREAM_HEARTBEAT
+	flags         []flags.Option         // FLAGS_*
+	echoDelay     time.Duration          // HUB_ECHO_DELAY
+}
+
+// featureEnvFromEnv reads featureEnv; the error names the variable.
+func featureEnvFromEnv() (featureEnv, error) {
+	var e featureEnv
+	var err error
+	if e.idempotency, err = idempotency.FromEnv(); err != nil {
+		return e, err
+	}
+	if e.quotas, err = tenancy.FromEnv(); err != nil {
+		return e, err
+	}
+	if e.previewLease, err = envDuration(envPreviewLease, previewLease); err != nil {
+		return e, err
+	}
+	if e.modelDelay, err = envDuration(envStubModelDelay, 0); err != nil {
+		return e, err
+	}
+	if e.previewTokens, err = previewsec.TokenConfigFromEnv(); err != nil {
+		return e, err
+	}
+	if e.streams, err = streamauth.FromEnv(); err != nil {
+		return e, err
+	}
+	if e.heartbeat, err = envDuration(envStreamHeartbeat, defaultStreamHeartbeat); err != nil {
+		return e, err
+	}
+	if e.flags, err = flags.FromEnv(); err != nil {
+		return e, err
+	}
+	if e.echoDelay, err = envDuration(envEchoDelay, 0); err != nil {
+		return e, err
+	}
+	return e, nil
 }
 
 // envTrustedProxies names the variable of config.TrustedProxies.
@@ -125,6 +204,32 @@ func sqlitePath(raw string) (string, error) {
 		return "", fmt.Errorf("DATABASE_URL=%q: no database file named", raw)
 	}
 	return p, nil
+}
+
+// envDuration reads a positive duration from name, def when unset.
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 30s", name, v)
+	}
+	return d, nil
+}
+
+// envPositiveInt reads an integer >= 1 from name, def when unset.
+func envPositiveInt(name string, def int) (int, error) {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s=%q: want an integer of at least 1", name, v)
+	}
+	return n, nil
 }
 
 func envOr(name, def string) string {

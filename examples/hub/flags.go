@@ -38,16 +38,12 @@ func (a *app) setupFlags(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	envOpts, err := flags.FromEnv()
-	if err != nil {
-		return err
-	}
 	opts := append([]flags.Option{
 		flags.WithFlags(hubFlags...),
 		flags.WithLogger(a.log),
 		flags.WithRegisterer(a.reg),
 		flags.WithClock(a.now),
-	}, envOpts...)
+	}, a.env.flags...)
 	c, err := flags.New(store, opts...)
 	if err != nil {
 		return err

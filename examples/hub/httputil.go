@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -51,6 +52,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	if errors.As(err, &maxErr) {
 		problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, "body_too_large",
 			fmt.Sprintf("the body is larger than %d bytes", maxBodyBytes)).With("limit", maxBodyBytes))
+		return false
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "the body did not arrive within the server's body timeout"))
 		return false
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,14 +26,10 @@ const envEchoDelay = "HUB_ECHO_DELAY"
 // else on SQLite, configured from
 // IDEMPOTENCY_TTL and IDEMPOTENCY_LOCK_TIMEOUT, and starts its sweeper.
 func (a *app) setupIdempotency(ctx context.Context) error {
-	opts, err := idempotency.FromEnv()
-	if err != nil {
-		return err
-	}
-	if a.echoDelay, err = envDuration(envEchoDelay, 0); err != nil {
-		return err
-	}
+	opts := slices.Clip(a.env.idempotency)
+	a.echoDelay = a.env.echoDelay
 	var store idempotency.Store
+	var err error
 	if a.rdb != nil {
 		store, err = redisstore.New(a.rdb, redisstore.WithPrefix(a.cfg.RedisPrefix+"idempotency:"))
 	} else {

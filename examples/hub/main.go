@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -74,31 +73,30 @@ func serve(ctx context.Context, log *slog.Logger) error {
 			log.Error("shutdown", "err", err)
 		}
 	}()
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := listen(cfg)
 	if err != nil {
-		return fmt.Errorf("HUB_ADDR=%s: %w", cfg.Addr, err)
+		return err
 	}
-	srv := &http.Server{
-		Handler:           a.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
+	srv := newServer(ctx, a.handler())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("hub listening", "addr", ln.Addr().String(), "database", cfg.DBPath, "redis", cfg.RedisURL != "", "schema", a.schema.Reason())
+	log.Info("hub listening", "addr", ln.Addr().String(), "database", cfg.DBPath, "redis", cfg.RedisURL != "", "schema", a.schema.Reason(),
+		"max_conns", cfg.MaxConns, "body_timeout", cfg.BodyTimeout.String(), "write_timeout", cfg.WriteTimeout.String())
+	var failed error
 	select {
 	case err := <-errc:
 		return err
+	case failed = <-a.setupFailed():
+		log.Error("shutting down: the features could not be set up", "err", failed)
 	case <-ctx.Done():
+		log.Info("shutting down: draining requests")
 	}
-	log.Info("shutting down: draining requests")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+		return errors.Join(failed, err)
 	}
-	return nil
+	return failed
 }
 
 func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {

@@ -54,16 +54,14 @@ const previewTokenMaxLen = previewsec.DefaultMaxTokenLength
 // PREVIEW_KEY_ROTATION and PREVIEW_TOKEN_LEEWAY; HUB_REDIS_PREFIX (default
 // "hub:") prefixes the Redis keys.
 func (a *app) setupPreviewTokens(ctx context.Context) error {
-	cfg, err := previewsec.TokenConfigFromEnv()
-	if err != nil {
-		return err
-	}
+	cfg := a.env.previewTokens
 	clock := a.now // captured once: the key ring loop must not read the field tests may replace
 	ringOpts := append(cfg.KeyRingOptions(), previewsec.WithKeyRingClock(clock), previewsec.WithKeyRingLogger(a.log))
 	revOpts := append(cfg.RevocationOptions(), previewsec.WithRevocationClock(clock), previewsec.WithRevocationLogger(a.log))
 
 	pt := &previewTokens{}
 	var revStore previewsec.RevocationStore
+	var err error
 	switch {
 	case a.rdb != nil:
 		prefix := a.cfg.RedisPrefix

@@ -34,13 +34,24 @@ type route struct {
 	// handler would reject does not use up its key. It writes the problem
 	// and returns false on failure; the handler still validates itself.
 	Check func(http.ResponseWriter, *http.Request) bool
+	// Stream routes (SSE, WebSocket) last as long as the client stays:
+	// they are exempt from the write deadline (HUB_WRITE_TIMEOUT).
+	Stream bool
+}
+
+// pattern returns the route's http.ServeMux pattern.
+func (rt route) pattern() string {
+	if rt.Method == "" {
+		return rt.Pattern
+	}
+	return rt.Method + " " + rt.Pattern
 }
 
 // setupFeatures wires every feature package onto the app's backends.
 // Each feature lives in its own file with a setup<Feature> method.
 func (a *app) setupFeatures(ctx context.Context) error {
+	// Egress needs no backend: newApp sets it up before the database.
 	for _, setup := range []func(context.Context) error{
-		a.setupEgress,
 		// features: one line each
 		a.setupIdempotency,
 		a.setupTenancy,
@@ -79,6 +90,9 @@ func (a *app) coreRoutes() []route {
 			Func:   func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
 		}))
 	}
+	if a.late != nil {
+		readyOpts = append(readyOpts, migrate.WithCheck(a.late.featuresCheck()))
+	}
 	ready := a.migrator.ReadinessHandler(readyOpts...)
 	return []route{
 		{Method: http.MethodGet, Pattern: "/{$}", Access: public, Handler: demoHandler()},
@@ -98,10 +112,23 @@ func (a *app) coreRoutes() []route {
 	}
 }
 
-// handler builds the hub's http.Handler: the mux of every route, each
-// wrapped (innermost first) by the idempotency middleware where marked and
-// the access check, then the hub-wide middleware.
+// handler builds the hub's http.Handler: the routing (a.mux, or while
+// the schema is pending the routing of pending.go until a.mux is ready)
+// inside the hub-wide middleware: request deadlines, then observe.
 func (a *app) handler() http.Handler {
+	var h http.Handler
+	if a.late == nil {
+		h = a.mux()
+	} else {
+		h = a.late.handler(a.pendingMux())
+	}
+	return limitRequests(a.cfg.BodyTimeout, a.cfg.WriteTimeout, a.observe(h))
+}
+
+// mux routes every route, each wrapped (innermost first) by the
+// idempotency middleware where marked, the access check, and for streams
+// the lifted write deadline.
+func (a *app) mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	for _, rt := range a.routes() {
 		h := rt.Handler
@@ -113,16 +140,20 @@ func (a *app) handler() http.Handler {
 			}
 		}
 		h = a.requireAccess(rt.Access, h)
-		pattern := rt.Pattern
-		if rt.Method != "" {
-			pattern = rt.Method + " " + pattern
+		if rt.Stream {
+			h = streaming(h)
 		}
-		mux.Handle(pattern, h)
+		mux.Handle(rt.pattern(), h)
 	}
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/", notFound())
+	return mux
+}
+
+// notFound is the catch-all: 404 not_found "no such endpoint".
+func notFound() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.New(http.StatusNotFound, "not_found", "no such endpoint"))
-	}))
-	return a.observe(mux)
+	})
 }
 
 // observe recovers panics into a 500 problem, logs every request (path

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/systembuilderhub/hardening/internal/problem"
@@ -22,6 +20,9 @@ const (
 	// envStreamHeartbeat is the interval of the "heartbeat" event sent to
 	// every stream (default 15s).
 	envStreamHeartbeat = "HUB_STREAM_HEARTBEAT"
+	// defaultStreamHeartbeat is the heartbeat interval when
+	// envStreamHeartbeat is unset.
+	defaultStreamHeartbeat = 15 * time.Second
 
 	// defaultMaxStreamsPerUser is the hub's limit of open streams per
 	// subject (streamauth.EnvMaxPerUser overrides it; 0 = unlimited): the
@@ -47,27 +48,17 @@ func (a *app) streams() *hubStreams { return a.streamsFeature }
 // over pub/sub), the SSE and WebSocket handlers, the event sink that fans
 // a.publish out to the tenant's streams, and the heartbeat.
 func (a *app) setupStreams(ctx context.Context) error {
-	heartbeat := 15 * time.Second
-	if v := os.Getenv(envStreamHeartbeat); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("%s=%q: want a positive duration", envStreamHeartbeat, v)
-		}
-		heartbeat = d
-	}
-	envOpts, err := streamauth.FromEnv()
-	if err != nil {
-		return err
-	}
+	heartbeat := a.env.heartbeat
 	// A user or tenant revocation lasts as long as the longest-lived token
 	// it can refuse: HUB_AUTH_MAX_TTL plus the leeway.
 	opts := append([]streamauth.Option{
 		streamauth.WithMaxStreamsPerUser(defaultMaxStreamsPerUser),
 		streamauth.WithRevocationMemory(a.cfg.AuthMaxTTL + authLeeway),
-	}, envOpts...)
+	}, a.env.streams...)
 	opts = append(opts, streamauth.WithLogger(a.log), streamauth.WithRegisterer(a.reg), streamauth.WithClock(a.now))
 	var bus *redisbus.Bus
 	var store streamauth.RevocationStore
+	var err error
 	if a.rdb != nil {
 		prefix := a.cfg.RedisPrefix
 		if bus, err = redisbus.New(a.rdb, redisbus.WithPrefix(prefix), redisbus.WithLogger(a.log)); err != nil {
@@ -189,8 +180,8 @@ func (a *app) streamsRoutes() []route {
 		return nil
 	}
 	return []route{
-		{Method: http.MethodGet, Pattern: "/api/v1/streams/events", Access: public, Handler: hs.sse},
-		{Method: http.MethodGet, Pattern: "/api/v1/streams/ws", Access: public, Handler: hs.ws},
+		{Method: http.MethodGet, Pattern: "/api/v1/streams/events", Access: public, Handler: hs.sse, Stream: true},
+		{Method: http.MethodGet, Pattern: "/api/v1/streams/ws", Access: public, Handler: hs.ws, Stream: true},
 		{Method: http.MethodGet, Pattern: "/api/v1/streaming/status", Access: admin, Handler: http.HandlerFunc(hs.status)},
 		{Method: http.MethodPost, Pattern: "/api/v1/streaming/cleanup", Access: admin, Handler: http.HandlerFunc(hs.cleanup)},
 		{Method: http.MethodPost, Pattern: "/api/v1/streaming/revoke", Access: admin, Handler: http.HandlerFunc(hs.revoke)},

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -38,19 +37,6 @@ const (
 	envStubModelDelay = "HUB_STUB_MODEL_DELAY"
 )
 
-// envDuration reads a positive duration from name, def when unset.
-func envDuration(name string, def time.Duration) (time.Duration, error) {
-	v := strings.TrimSpace(os.Getenv(name))
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s=%q: want a positive duration such as 30s", name, v)
-	}
-	return d, nil
-}
-
 // tenancyHub is the hub's tenancy feature: quotas on the configured store,
 // the tenant middleware and the model client.
 type tenancyHub struct {
@@ -65,19 +51,8 @@ func (a *app) tenancy() *tenancyHub { return a.tenancyFeature }
 // SQLite, with the defaults of DEFAULT_ACTIVE_PREVIEWS_LIMIT,
 // DEFAULT_SNAPSHOT_RATE_PER_MINUTE and DEFAULT_LLM_MONTHLY_BUDGET_USD.
 func (a *app) setupTenancy(ctx context.Context) error {
-	defaults, err := tenancy.FromEnv()
-	if err != nil {
-		return err
-	}
-	lease, err := envDuration(envPreviewLease, previewLease)
-	if err != nil {
-		return err
-	}
-	modelDelay, err := envDuration(envStubModelDelay, 0)
-	if err != nil {
-		return err
-	}
 	var store tenancy.Store
+	var err error
 	if a.rdb != nil {
 		if store, err = redisstore.New(a.rdb, redisstore.WithPrefix(a.cfg.RedisPrefix)); err != nil {
 			return fmt.Errorf("%s: %w", envRedisPrefix, err)
@@ -85,15 +60,15 @@ func (a *app) setupTenancy(ctx context.Context) error {
 	} else if store, err = sqlitestore.New(a.db); err != nil {
 		return err
 	}
-	q, err := tenancy.NewQuotas(store, defaults,
+	q, err := tenancy.NewQuotas(store, a.env.quotas,
 		tenancy.WithClock(func() time.Time { return a.now() }),
 		tenancy.WithLogger(a.log),
 		tenancy.WithRegisterer(a.reg),
-		tenancy.WithLeaseTTL(lease))
+		tenancy.WithLeaseTTL(a.env.previewLease))
 	if err != nil {
 		return err
 	}
-	a.tenancyFeature = &tenancyHub{quotas: q, model: stubModel{delay: modelDelay}}
+	a.tenancyFeature = &tenancyHub{quotas: q, model: stubModel{delay: a.env.modelDelay}}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -51,10 +52,16 @@ func DSN(path string, busyTimeout time.Duration) string {
 // Open opens the SQLite file at path (creating it when absent) and checks
 // that it is a usable database by running a query, so a bad path, an
 // unwritable directory or a corrupt file fail here with one clear error.
+//
+// A file Open creates is readable and writable by its owner only (mode
+// 0600), and so are the -wal and -shm files beside it, which SQLite gives
+// the database file's mode: the kit's stores keep signing keys there. An
+// existing file keeps its mode.
 func Open(ctx context.Context, path string, busyTimeout time.Duration) (*sqlx.DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
+	createPrivate(path)
 	db, err := sqlx.Open(DriverName, DSN(path, busyTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -81,6 +88,19 @@ func Open(ctx context.Context, path string, busyTimeout time.Duration) (*sqlx.DB
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, ctx.Err())
 		case <-time.After(wait):
 		}
+	}
+}
+
+// createPrivate creates path empty with mode 0600 when it does not exist
+// (an empty file is a new SQLite database). Any failure is left for the
+// open to report in SQLite's words.
+func createPrivate(path string) {
+	if path == ":memory:" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		_ = f.Close()
 	}
 }
 

@@ -158,3 +158,28 @@ func TestImmediateQueuesInProcess(t *testing.T) {
 		return err
 	}))
 }
+
+// TestOpenCreatesPrivateFiles: a database Open creates, and the -wal and
+// -shm files SQLite makes beside it, are readable by their owner only
+// (whatever the umask lets through of 0600), since stores keep signing keys
+// in them. A file that exists keeps its mode.
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "new.db")
+	db := open(t, path, 0)
+	_, err := db.Exec("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+	require.NoError(t, err)
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		require.NoError(t, err, p)
+		assert.Zero(t, fi.Mode().Perm()&0o077, "%s has mode %v", p, fi.Mode().Perm())
+	}
+
+	existing := filepath.Join(dir, "existing.db")
+	require.NoError(t, os.WriteFile(existing, nil, 0o600))
+	require.NoError(t, os.Chmod(existing, 0o640))
+	open(t, existing, 0)
+	fi, err := os.Stat(existing)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
+}
