@@ -35,8 +35,8 @@ func limitsFrom(lookup func(string) (string, bool)) (Limits, error) {
 	}{{EnvActivePreviews, &l.ActivePreviews}, {EnvSnapshotsPerMinute, &l.SnapshotsPerMinute}} {
 		if v, ok := lookup(iv.name); ok && v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				return Limits{}, fmt.Errorf("tenancy: %s=%q: want an integer >= 0", iv.name, v)
+			if err != nil || checkLimit(iv.name, n) != nil {
+				return Limits{}, fmt.Errorf("tenancy: %s=%q: want an integer from 0 to %d", iv.name, v, int64(MaxLimit))
 			}
 			*iv.dst = n
 		}
@@ -47,8 +47,8 @@ func limitsFrom(lookup func(string) (string, bool)) (Limits, error) {
 			return Limits{}, fmt.Errorf("tenancy: %s=%q: want a decimal USD amount >= 0", EnvLLMMonthlyBudget, v)
 		}
 		m, err := MicrosFromUSD(f)
-		if err != nil {
-			return Limits{}, fmt.Errorf("tenancy: %s=%q: want a decimal USD amount >= 0", EnvLLMMonthlyBudget, v)
+		if err != nil || m > MaxLimit {
+			return Limits{}, fmt.Errorf("tenancy: %s=%q: want a decimal USD amount from 0 to %v", EnvLLMMonthlyBudget, v, Micros(MaxLimit).USD())
 		}
 		l.LLMMonthlyBudget = m
 	}

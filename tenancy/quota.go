@@ -80,12 +80,34 @@ func DefaultLimits() Limits {
 	return Limits{ActivePreviews: DefaultActivePreviews, SnapshotsPerMinute: DefaultSnapshotsPerMinute, LLMMonthlyBudget: DefaultLLMMonthlyBudget}
 }
 
-// Validate reports a negative limit.
-func (l Limits) Validate() error {
-	if l.ActivePreviews < 0 || l.SnapshotsPerMinute < 0 || l.LLMMonthlyBudget < 0 {
-		return errors.New("tenancy: negative limit")
+// MaxLimit is the largest limit a quota takes, as a default or as a
+// per-tenant override: 2^53-1 (9,007,199,254,740,991; for a budget in
+// micro-dollars, about 9 billion USD). Every store represents it exactly,
+// including Redis, whose Lua scripts compute in double-precision floats;
+// larger values are refused with ErrInvalidLimit before they reach a
+// store.
+const MaxLimit = 1<<53 - 1
+
+// ErrInvalidLimit is returned for a negative limit or one above MaxLimit.
+var ErrInvalidLimit = errors.New("tenancy: invalid limit")
+
+// checkLimit reports a limit outside [0, MaxLimit], naming the field.
+func checkLimit(field string, v int64) error {
+	switch {
+	case v < 0:
+		return fmt.Errorf("%w: %s is negative", ErrInvalidLimit, field)
+	case v > MaxLimit:
+		return fmt.Errorf("%w: %s = %d is above the maximum %d", ErrInvalidLimit, field, v, int64(MaxLimit))
 	}
 	return nil
+}
+
+// Validate reports a negative limit or one above MaxLimit
+// (ErrInvalidLimit).
+func (l Limits) Validate() error {
+	return errors.Join(checkLimit(FieldActivePreviews, l.ActivePreviews),
+		checkLimit(FieldSnapshotsPerMinute, l.SnapshotsPerMinute),
+		checkLimit(FieldLLMMonthlyBudget, int64(l.LLMMonthlyBudget)))
 }
 
 // LimitsPatch is a partial change of a tenant's limits; nil fields stay.
@@ -102,14 +124,20 @@ func (p LimitsPatch) Empty() bool {
 	return p.ActivePreviews == nil && p.SnapshotsPerMinute == nil && p.LLMMonthlyBudget == nil
 }
 
-// Validate reports a negative value.
+// Validate reports a negative value or one above MaxLimit
+// (ErrInvalidLimit).
 func (p LimitsPatch) Validate() error {
-	if (p.ActivePreviews != nil && *p.ActivePreviews < 0) ||
-		(p.SnapshotsPerMinute != nil && *p.SnapshotsPerMinute < 0) ||
-		(p.LLMMonthlyBudget != nil && *p.LLMMonthlyBudget < 0) {
-		return errors.New("tenancy: negative limit")
+	var errs []error
+	if p.ActivePreviews != nil {
+		errs = append(errs, checkLimit(FieldActivePreviews, *p.ActivePreviews))
 	}
-	return nil
+	if p.SnapshotsPerMinute != nil {
+		errs = append(errs, checkLimit(FieldSnapshotsPerMinute, *p.SnapshotsPerMinute))
+	}
+	if p.LLMMonthlyBudget != nil {
+		errs = append(errs, checkLimit(FieldLLMMonthlyBudget, int64(*p.LLMMonthlyBudget)))
+	}
+	return errors.Join(errs...)
 }
 
 // Audit field names: the Field of an AuditEntry. The budget is recorded

@@ -204,3 +204,18 @@ func newLogger() (*slog.Logger, *bytes.Buffer) {
 	var buf bytes.Buffer
 	return slog.New(slog.NewJSONHandler(&buf, nil)), &buf
 }
+
+func TestLimitsFromEnvAboveMax(t *testing.T) {
+	for name, bad := range map[string]string{tenancy.EnvActivePreviews: "9223372036854775807", tenancy.EnvSnapshotsPerMinute: "9007199254740992", tenancy.EnvLLMMonthlyBudget: "9007199255"} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, bad)
+			_, err := tenancy.LimitsFromEnv()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), name)
+		})
+	}
+	t.Setenv(tenancy.EnvSnapshotsPerMinute, "9007199254740991")
+	l, err := tenancy.LimitsFromEnv()
+	require.NoError(t, err)
+	assert.Equal(t, int64(tenancy.MaxLimit), l.SnapshotsPerMinute)
+}

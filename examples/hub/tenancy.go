@@ -340,6 +340,11 @@ func (a *app) getQuotasHandler(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// limitsRangeDetail is the detail of a 400 invalid_body for a limit out of
+// range: the kit holds every limit exactly up to tenancy.MaxLimit (2^53-1).
+var limitsRangeDetail = fmt.Sprintf("limits must be from 0 to %d (llm_monthly_budget_usd from 0 to %.6f)",
+	int64(tenancy.MaxLimit), tenancy.Micros(tenancy.MaxLimit).USD())
+
 func (a *app) updateQuotasHandler(w http.ResponseWriter, r *http.Request) {
 	tenant, ok := pathTenant(w, r)
 	if !ok {
@@ -359,7 +364,7 @@ func (a *app) updateQuotasHandler(w http.ResponseWriter, r *http.Request) {
 	if req.LLMMonthlyBudgetUSD != nil {
 		m, err := tenancy.MicrosFromUSD(*req.LLMMonthlyBudgetUSD)
 		if err != nil {
-			bad("llm_monthly_budget_usd must be a non-negative amount")
+			bad(limitsRangeDetail)
 			return
 		}
 		patch.LLMMonthlyBudget = &m
@@ -369,7 +374,7 @@ func (a *app) updateQuotasHandler(w http.ResponseWriter, r *http.Request) {
 		bad("give at least one of active_previews, snapshots_per_minute, llm_monthly_budget_usd")
 		return
 	case patch.Validate() != nil:
-		bad("limits must not be negative")
+		bad(limitsRangeDetail)
 		return
 	case len(req.Reason) > 500:
 		bad("reason must be at most 500 characters")

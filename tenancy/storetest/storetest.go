@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
 	t.Run("LimitsAndAudit", func(t *testing.T) { testLimitsAudit(t, newStore(t)) })
 	t.Run("AuditPaging", func(t *testing.T) { testAuditPaging(t, newStore(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, newStore(t)) })
+	t.Run("MaxLimit", func(t *testing.T) { testMaxLimit(t, newStore(t)) })
 }
 
 func acquire(t *testing.T, s tenancy.Store, tenant tenancy.ID, id string, now time.Time, limit int64) tenancy.SlotResult {
