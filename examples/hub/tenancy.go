@@ -440,8 +440,8 @@ func (a *app) getQuotasHandler(w http.ResponseWriter, r *http.Request) {
 
 // limitsRangeDetail is the detail of a 400 invalid_body for a limit out of
 // range: the kit holds every limit exactly up to tenancy.MaxLimit (2^53-1).
-var limitsRangeDetail = fmt.Sprintf("limits must be from 0 to %d (llm_monthly_budget_usd from 0 to %.6f)",
-	int64(tenancy.MaxLimit), tenancy.Micros(tenancy.MaxLimit).USD())
+var limitsRangeDetail = fmt.Sprintf("limits must be from 0 to %d (llm_monthly_budget_usd from 0 to %.2f)",
+	int64(tenancy.MaxLimit), float64(tenancy.MaxLimit/10_000)/100)
 
 func (a *app) updateQuotasHandler(w http.ResponseWriter, r *http.Request) {
 	tenant, ok := pathTenant(w, r)

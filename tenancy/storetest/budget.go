@@ -179,7 +179,9 @@ func testBudgetConcurrent(t *testing.T, s BudgetBackend) {
 	}
 	require.Len(t, granted, 100, "exactly the budget's worth of reservations succeed")
 	for _, id := range granted {
-		wg.Go(func() { _, _ = s.Settle(t.Context(), tenancy.SettleRequest{Tenant: "busy", Quota: "credits", ReservationID: id, Actual: amount, Now: T0, Period: tenancy.Monthly.Key(T0)}) })
+		wg.Go(func() {
+			_, _ = s.Settle(t.Context(), tenancy.SettleRequest{Tenant: "busy", Quota: "credits", ReservationID: id, Actual: amount, Now: T0, Period: tenancy.Monthly.Key(T0)})
+		})
 	}
 	wg.Wait()
 	assert.Equal(t, tenancy.BudgetUsage{Spent: limit}, budgetUsage(t, s, "credits", "busy", T0), "spent equals the budget, not one unit over")
