@@ -12,7 +12,6 @@ import (
 
 	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/migrate"
-	"github.com/systembuilderhub/hardening/tenancy"
 	"github.com/systembuilderhub/hardening/tenancy/sqlitestore"
 	"github.com/systembuilderhub/hardening/tenancy/storetest"
 )
@@ -37,10 +36,11 @@ func applyKit(t *testing.T, exec func(string), from, to int) {
 	}
 }
 
-// TestUpgradeFromFixedQuotas writes the state of the hub's three fixed
-// quotas through the SQL of the schema before 0006 (overrides, slots, GCRA
-// state, reservations, spend, audit), migrates, and reads it all back
-// through the named quotas active_previews, snapshots and llm_budget.
+// TestUpgradeFromFixedQuotas writes the state of the three fixed quotas
+// through the SQL of the schema before 0006 (overrides, slots, GCRA state,
+// reservations, spend, audit: storetest.CheckFixedQuotasUpgrade's
+// fixture), migrates, and reads it all back through the named quotas
+// active_previews, snapshots and llm_budget.
 func TestUpgradeFromFixedQuotas(t *testing.T) {
 	db := testenv.OpenSQLite(t, t.TempDir()+"/old.db")
 	applyKit(t, func(q string) { db.MustExec(q) }, 1, 4)
@@ -66,44 +66,7 @@ func TestUpgradeFromFixedQuotas(t *testing.T) {
 
 	s, err := sqlitestore.New(db)
 	require.NoError(t, err)
-	q, err := tenancy.NewQuotas(s, tenancy.Concurrency("active_previews", 5, time.Hour), tenancy.Rate("snapshots", 10, time.Minute),
-		tenancy.Budget("llm_budget", 100_000_000, tenancy.Monthly), tenancy.WithClock(func() time.Time { return t0 }))
-	require.NoError(t, err)
-	ctx := tenancy.WithTenant(t.Context(), "acme")
-
-	l, err := q.Limits(ctx, "acme")
-	require.NoError(t, err)
-	assert.Equal(t, tenancy.Limits{"active_previews": 7, "snapshots": 10, "llm_budget": 250_000_000}, l, "overrides")
-	l, err = q.Limits(ctx, "globex")
-	require.NoError(t, err)
-	assert.Equal(t, int64(3), l["snapshots"])
-
-	u, err := q.Usage(ctx, "acme")
-	require.NoError(t, err)
-	assert.Equal(t, tenancy.Usage{"active_previews": {Used: 2}, "snapshots": {Used: 2}, "llm_budget": {Used: 1_500_000, Reserved: 400_000}}, u,
-		"slots, GCRA state, spend and reservations")
-
-	page, err := q.Audit(ctx, tenancy.AuditQuery{})
-	require.NoError(t, err)
-	require.Len(t, page.Entries, 3)
-	var got []string
-	for _, e := range page.Entries {
-		got = append(got, string(e.Tenant)+" "+e.Quota+" "+strconv.FormatInt(e.OldValue, 10)+"->"+strconv.FormatInt(e.NewValue, 10))
-	}
-	assert.Equal(t, []string{"acme active_previews 5->7", "acme llm_budget 100000000->250000000", "globex snapshots 10->3"}, got, "audit by quota name")
-
-	sr, err := q.Settle(ctx, tenancy.Reservation{ID: "r1", Tenant: "acme", Quota: "llm_budget", Amount: 400_000}, 300_000)
-	require.NoError(t, err)
-	assert.Equal(t, tenancy.SettleResult{Found: true, Spent: 1_800_000}, sr, "an open reservation settles after the upgrade")
-	ok, err := q.Release(ctx, "active_previews", "pv_1")
-	require.NoError(t, err)
-	assert.True(t, ok, "a held slot releases after the upgrade")
-	for i := range 8 {
-		_, err := q.Allow(ctx, "snapshots")
-		require.NoError(t, err, "snapshot %d: the rate goes on from its stored state", i)
-	}
-	_, err = q.Allow(ctx, "snapshots")
-	assert.Error(t, err)
+	storetest.CheckFixedQuotasUpgrade(t, s)
 
 	for _, old := range []string{"hardening_quota_limits", "hardening_active_previews", "hardening_rate_gcra", "hardening_llm_usage", "hardening_llm_reservations"} {
 		var n int

@@ -18,6 +18,7 @@ func RunRate(t *testing.T, newStore func(t *testing.T) RateBackend) {
 	t.Run("WithBurst", func(t *testing.T) { testRateWithBurst(t, newStore(t)) })
 	t.Run("SameAsGCRA", func(t *testing.T) { testRateSameAsGCRA(t, newStore(t)) })
 	t.Run("Used", func(t *testing.T) { testRateUsed(t, newStore(t)) })
+	t.Run("LongSpans", func(t *testing.T) { testRateLongSpans(t, newStore(t)) })
 }
 
 // RateReq is a rate request of tests: quota, tenant, time and N per minute.
@@ -152,4 +153,27 @@ func testRateUsed(t *testing.T, s RateBackend) {
 	assert.Equal(t, int64(3), used(T0))
 	assert.Equal(t, int64(2), used(T0.Add(6*time.Second)), "one unit back every 6 s")
 	assert.Equal(t, int64(0), used(T0.Add(time.Hour)))
+}
+
+// testRateLongSpans: one unit a year with a burst of 300 takes the tat
+// centuries ahead, past 2^53 µs since 1970 (the limit of exact doubles),
+// and the tolerance to tenancy.MaxTolerance; decisions stay exactly
+// tenancy.GCRA's.
+func testRateLongSpans(t *testing.T, s RateBackend) {
+	const year = 366 * 24 * time.Hour
+	var tat int64
+	admitted := 0
+	for i := range 290 {
+		req := RateReq("archives", "a", T0.Add(time.Duration(2*i+1)*time.Microsecond), 1) // odd µs: past 2^53 a double would round them
+		req.Period, req.Burst = year, 300
+		var want tenancy.RateResult
+		tat, want = tenancy.GCRA(tat, req.Now.UnixMicro(), 1, 300, year)
+		got := take(t, s, req)
+		require.Equal(t, want, got, "decision %d", i)
+		if got.Allowed {
+			admitted++
+		}
+	}
+	assert.Greater(t, tat, int64(1)<<53, "the tat went past 2^53")
+	assert.Equal(t, int(tenancy.MaxTolerance/tenancy.RateInterval(1, year)), admitted, "the burst is capped by MaxTolerance")
 }
