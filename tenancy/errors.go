@@ -59,15 +59,15 @@ func (e *UnavailableError) Error() string {
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
 func rateRejection(q *quotaState, res RateResult) *Rejection {
-	return &Rejection{Quota: q.name, Kind: KindRate, Reason: q.Reason(), Current: res.Burst - res.Remaining,
+	return &Rejection{Quota: q.name, Kind: KindRate, Reason: q.reasonCode, Current: res.Burst - res.Remaining,
 		Limit: res.Limit, RetryAfter: res.RetryAfter, Rate: res}
 }
 
 func slotRejection(q *quotaState, res SlotResult) *Rejection {
-	return &Rejection{Quota: q.name, Kind: KindConcurrency, Reason: q.Reason(), Current: res.Current, Limit: res.Limit}
+	return &Rejection{Quota: q.name, Kind: KindConcurrency, Reason: q.reasonCode, Current: res.Current, Limit: res.Limit}
 }
 
 func budgetRejection(q *quotaState, res BudgetResult) *Rejection {
-	return &Rejection{Quota: q.name, Kind: KindBudget, Reason: q.Reason(), Current: res.Spent + res.Outstanding,
+	return &Rejection{Quota: q.name, Kind: KindBudget, Reason: q.reasonCode, Current: res.Spent + res.Outstanding,
 		Limit: res.Limit, Budget: res, Currency: q.currency, UnitsPerCurrency: q.perUnit}
 }

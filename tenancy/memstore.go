@@ -11,14 +11,19 @@ import (
 // NewMemoryStore.
 type MemoryStore struct {
 	mu      sync.Mutex
-	entries map[memKey]*memEntry
+	tenants map[ID]*memTenant
 	audit   []AuditEntry
 }
 
-// memKey names one quota of one tenant.
-type memKey struct {
-	tenant ID
-	quota  string
+// memTenant holds a tenant's quotas: a short list, scanned (a service
+// declares a handful of quotas; this is cheaper than a second map).
+type memTenant struct {
+	quotas []memNamed
+}
+
+type memNamed struct {
+	name  string
+	entry *memEntry
 }
 
 // memEntry is the state of one quota of one tenant.
@@ -41,18 +46,31 @@ var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty memory store.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{entries: map[memKey]*memEntry{}}
+	return &MemoryStore{tenants: map[ID]*memTenant{}}
 }
 
 // entry returns the state of quota of tenant, creating it.
 func (s *MemoryStore) entry(tenant ID, quota string) *memEntry {
-	k := memKey{tenant, quota}
-	e := s.entries[k]
-	if e == nil {
-		e = &memEntry{}
-		s.entries[k] = e
+	t := s.tenants[tenant]
+	if t == nil {
+		t = &memTenant{}
+		s.tenants[tenant] = t
 	}
+	if e := t.find(quota); e != nil {
+		return e
+	}
+	e := &memEntry{}
+	t.quotas = append(t.quotas, memNamed{name: quota, entry: e})
 	return e
+}
+
+func (t *memTenant) find(quota string) *memEntry {
+	for i := range t.quotas {
+		if t.quotas[i].name == quota {
+			return t.quotas[i].entry
+		}
+	}
+	return nil
 }
 
 func (e *memEntry) limit(def int64) int64 {

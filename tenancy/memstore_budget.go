@@ -82,9 +82,13 @@ func (s *MemoryStore) Limits(_ context.Context, tenant ID, defaults Limits) (Lim
 
 func (s *MemoryStore) limits(tenant ID, defaults Limits) Limits {
 	out := make(Limits, len(defaults))
+	t := s.tenants[tenant]
 	for name, d := range defaults {
 		out[name] = d
-		if e := s.entries[memKey{tenant, name}]; e != nil {
+		if t == nil {
+			continue
+		}
+		if e := t.find(name); e != nil {
 			out[name] = e.limit(d)
 		}
 	}

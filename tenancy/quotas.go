@@ -35,9 +35,10 @@ type Quotas struct {
 	onError  func(http.ResponseWriter, *http.Request, error)
 }
 
-// quotaState is a declared quota with its metric children.
+// quotaState is a declared quota with its reason and metric children.
 type quotaState struct {
 	Quota
+	reasonCode                    string
 	checks, rejections, storeErrs prometheus.Counter
 }
 
@@ -74,7 +75,7 @@ func NewQuotas(store Store, opts ...QuotasOption) (*Quotas, error) {
 		if q.byName[d.name] != nil {
 			return nil, fmt.Errorf("tenancy: quota %q declared twice", d.name)
 		}
-		s := &quotaState{Quota: d}
+		s := &quotaState{Quota: d, reasonCode: d.Reason()}
 		q.byName[d.name] = s
 		q.order = append(q.order, s)
 		q.defaults[d.name] = d.limit
