@@ -29,13 +29,9 @@ type Reservation struct {
 // first, the reservation expires after the quota's reservation TTL and the
 // amount returns.
 func (q *Quotas) Reserve(ctx context.Context, name string, amount int64) (Reservation, error) {
-	s, err := q.lookup(name, KindBudget)
+	s, tenant, err := q.target(ctx, name, KindBudget)
 	if err != nil {
 		return Reservation{}, err
-	}
-	tenant, ok := FromContext(ctx)
-	if !ok {
-		return Reservation{}, ErrNoTenant
 	}
 	if amount <= 0 || amount > MaxLimit {
 		return Reservation{}, errors.New("tenancy: reservation amount must be from 1 to tenancy.MaxLimit")

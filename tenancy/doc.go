@@ -40,6 +40,8 @@
 //	mux.Handle("POST /orders", q.RateLimit("orders")(orders))
 //	mux.Handle("POST /exports", q.ConcurrencyLimit("exports")(exports))
 //
+// The kinds:
+//
 //   - Rate: GCRA with N per period and a burst of N (WithBurst changes it).
 //     Over: 429 <name>_rate_exceeded with Retry-After and the RateLimit /
 //     RateLimit-Policy header fields, the policy named by the quota

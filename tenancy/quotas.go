@@ -121,6 +121,20 @@ func (q *Quotas) lookup(name string, k Kind) (*quotaState, error) {
 	return s, nil
 }
 
+// target returns the declared quota name of kind k and the context's
+// tenant.
+func (q *Quotas) target(ctx context.Context, name string, k Kind) (*quotaState, ID, error) {
+	s, err := q.lookup(name, k)
+	if err != nil {
+		return nil, "", err
+	}
+	tenant, ok := FromContext(ctx)
+	if !ok {
+		return nil, "", ErrNoTenant
+	}
+	return s, tenant, nil
+}
+
 // failed handles a store error of a check: nil (allow) when the quota
 // fails open.
 func (q *Quotas) failed(ctx context.Context, s *quotaState, tenant ID, err error) error {
@@ -143,13 +157,9 @@ func (q *Quotas) reject(ctx context.Context, s *quotaState, tenant ID, rej *Reje
 // refusal returns the decision and a *Rejection (429 with Retry-After).
 // Pass the result to SetRateLimitHeaders in both cases.
 func (q *Quotas) Allow(ctx context.Context, name string) (RateResult, error) {
-	s, err := q.lookup(name, KindRate)
+	s, tenant, err := q.target(ctx, name, KindRate)
 	if err != nil {
 		return RateResult{}, err
-	}
-	tenant, ok := FromContext(ctx)
-	if !ok {
-		return RateResult{}, ErrNoTenant
 	}
 	s.checks.Inc()
 	res, err := q.store.TakeRate(ctx, RateRequest{Tenant: tenant, Quota: name, Now: q.now(), DefaultLimit: s.limit, Period: s.per, Burst: s.burst})

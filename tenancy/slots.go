@@ -20,13 +20,9 @@ func checkHolder(holder string) error {
 // lease lasts the quota's lease time; the holder renews it with Renew and
 // frees it with Release. A full semaphore returns a *Rejection (429).
 func (q *Quotas) Acquire(ctx context.Context, name, holder string) (SlotResult, error) {
-	s, err := q.lookup(name, KindConcurrency)
+	s, tenant, err := q.target(ctx, name, KindConcurrency)
 	if err != nil {
 		return SlotResult{}, err
-	}
-	tenant, ok := FromContext(ctx)
-	if !ok {
-		return SlotResult{}, ErrNoTenant
 	}
 	if err := checkHolder(holder); err != nil {
 		return SlotResult{}, err
@@ -50,13 +46,9 @@ func (q *Quotas) Acquire(ctx context.Context, name, holder string) (SlotResult, 
 // was released or had lapsed; the holder should then stop its work or
 // acquire again.
 func (q *Quotas) Renew(ctx context.Context, name, holder string) (SlotResult, error) {
-	s, err := q.lookup(name, KindConcurrency)
+	s, tenant, err := q.target(ctx, name, KindConcurrency)
 	if err != nil {
 		return SlotResult{}, err
-	}
-	tenant, ok := FromContext(ctx)
-	if !ok {
-		return SlotResult{}, ErrNoTenant
 	}
 	res, err := q.store.RenewSlot(ctx, SlotRequest{Tenant: tenant, Quota: name, Holder: holder, Now: q.now(), Lease: s.lease})
 	if err != nil {
@@ -68,12 +60,9 @@ func (q *Quotas) Renew(ctx context.Context, name, holder string) (SlotResult, er
 // Release frees holder's slot. It is idempotent: releasing a free slot
 // reports false and no error.
 func (q *Quotas) Release(ctx context.Context, name, holder string) (bool, error) {
-	if _, err := q.lookup(name, KindConcurrency); err != nil {
+	_, tenant, err := q.target(ctx, name, KindConcurrency)
+	if err != nil {
 		return false, err
-	}
-	tenant, ok := FromContext(ctx)
-	if !ok {
-		return false, ErrNoTenant
 	}
 	released, err := q.store.ReleaseSlot(ctx, tenant, name, holder)
 	if err != nil {

@@ -85,12 +85,7 @@ func (s *Store) Settle(ctx context.Context, req tenancy.SettleRequest) (res tena
 
 // Cancel implements tenancy.BudgetStore.
 func (s *Store) Cancel(ctx context.Context, tenant tenancy.ID, quota, reservationID string) (bool, error) {
-	r, err := s.db.ExecContext(ctx, `DELETE FROM hardening_quota_reservations WHERE tenant_id = ? AND quota = ? AND id = ?`, tenant, quota, reservationID)
-	if err != nil {
-		return false, err
-	}
-	n, err := r.RowsAffected()
-	return n == 1, err
+	return deleteOne(ctx, s.db, `DELETE FROM hardening_quota_reservations WHERE tenant_id = ? AND quota = ? AND id = ?`, tenant, quota, reservationID)
 }
 
 // BudgetUsage implements tenancy.BudgetStore. It only reads.

@@ -80,12 +80,7 @@ func (s *Store) RenewSlot(ctx context.Context, req tenancy.SlotRequest) (res ten
 
 // ReleaseSlot implements tenancy.ConcurrencyStore.
 func (s *Store) ReleaseSlot(ctx context.Context, tenant tenancy.ID, quota, holder string) (bool, error) {
-	r, err := s.db.ExecContext(ctx, `DELETE FROM hardening_quota_slots WHERE tenant_id = ? AND quota = ? AND holder = ?`, tenant, quota, holder)
-	if err != nil {
-		return false, err
-	}
-	n, err := r.RowsAffected()
-	return n == 1, err
+	return deleteOne(ctx, s.db, `DELETE FROM hardening_quota_slots WHERE tenant_id = ? AND quota = ? AND holder = ?`, tenant, quota, holder)
 }
 
 // SlotsHeld implements tenancy.ConcurrencyStore. It only reads.

@@ -56,6 +56,17 @@ func count(ctx context.Context, q queryer, query string, args ...any) (int64, er
 	return n, err
 }
 
+// deleteOne runs a DELETE of at most one row and reports whether it
+// deleted one.
+func deleteOne(ctx context.Context, q queryer, query string, args ...any) (bool, error) {
+	r, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := r.RowsAffected()
+	return n == 1, err
+}
+
 // Limits implements tenancy.LimitStore.
 func (s *Store) Limits(ctx context.Context, tenant tenancy.ID, defaults tenancy.Limits) (tenancy.Limits, error) {
 	return limitsOf(ctx, s.db, tenant, defaults)
