@@ -50,7 +50,7 @@ func Example() {
 	fmt.Println("readyz:", rec.Code)
 	// Output:
 	// at head: true
-	// kit at version 5
+	// kit at version 6
 	// app at version 1
 	// readyz: 200
 }

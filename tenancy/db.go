@@ -51,12 +51,17 @@ type DB struct {
 
 // NewDB wraps db. The option that applies is WithLogger (CrossTenant
 // logs there).
-func NewDB(db *sqlx.DB, opts ...Option) (*DB, error) {
+func NewDB(db *sqlx.DB, opts ...DBOption) (*DB, error) {
 	if db == nil {
 		return nil, errors.New("tenancy: NewDB: nil *sqlx.DB")
 	}
-	c := newConfig(opts)
-	return &DB{db: db, log: c.log}, nil
+	c := &dbConfig{}
+	for _, o := range opts {
+		if o != nil {
+			o.applyDB(c)
+		}
+	}
+	return &DB{db: db, log: discardIfNil(c.log)}, nil
 }
 
 type sentinelT struct{ _ byte }

@@ -25,48 +25,83 @@
 //
 // # Quotas
 //
-// Quotas applies three per-tenant quotas on a Store:
+// A service declares its quotas by name and kind when it builds Quotas, and
+// names them in every check; each refusal carries the quota's name and
+// reason:
 //
-//   - Active previews: a counting semaphore keyed by preview id. Acquiring
-//     the same id twice counts once, release is idempotent, and every
-//     slot carries a lease the holder renews, so a crashed owner's slot
-//     frees itself. Over the limit: 429, reason
-//     active_previews_limit_exceeded.
-//   - Snapshot rate: GCRA with N per minute and a burst of N (N at once,
-//     then one every 60/N seconds). Over: 429 snapshot_rate_exceeded with
-//     Retry-After and the RateLimit / RateLimit-Policy header fields
+//	q, err := tenancy.NewQuotas(store,
+//		tenancy.Rate("orders", 5, time.Minute),                // GCRA: burst 5, then one every 12 s
+//		tenancy.Concurrency("exports", 2, 2*time.Minute),      // leased slots, renewed by the holder
+//		tenancy.Budget("credits", 1_000_000, tenancy.Monthly), // reserve, settle, cancel per UTC month
+//	)
+//	res, err := q.Allow(ctx, "orders")
+//	slot, err := q.Acquire(ctx, "exports", exportID) // Renew, Release
+//	r, err := q.Reserve(ctx, "credits", amount)      // Settle(ctx, r, actual), Cancel(ctx, r)
+//	mux.Handle("POST /orders", q.RateLimit("orders")(orders))
+//	mux.Handle("POST /exports", q.ConcurrencyLimit("exports")(exports))
+//
+// The kinds:
+//
+//   - Rate: GCRA with N per period and a burst of N (WithBurst changes it).
+//     Over: 429 <name>_rate_exceeded with Retry-After and the RateLimit /
+//     RateLimit-Policy header fields, the policy named by the quota
 //     (SetRateLimitHeaders).
-//   - LLM monthly budget in integer micro-dollars (Micros), per UTC
-//     calendar month: ReserveLLM succeeds only when spent + reserved +
-//     estimate <= budget; SettleLLM records the real cost and returns the
-//     rest, CancelLLM returns it all, and reservations of a crashed
-//     process expire. Over: 402 llm_budget_exceeded with limit, spent,
-//     reserved, requested and resets_at.
+//   - Concurrency: a counting semaphore keyed by holder id. Acquiring the
+//     same holder twice counts once, release is idempotent, and every slot
+//     carries a lease the holder renews, so a crashed holder's slot frees
+//     itself. Over: 429 <name>_limit_exceeded.
+//   - Budget: an integer amount per UTC calendar period (Monthly, Daily).
+//     Reserve succeeds only when spent + reserved + amount <= limit; Settle
+//     records the real amount and returns the rest, Cancel returns it all,
+//     and reservations of a crashed process expire. Over: 402
+//     <name>_budget_exceeded with limit, spent, reserved, requested and
+//     resets_at (in a currency with WithCurrency; money as Micros).
 //
-// Defaults come from WithDefaults or the environment (LimitsFromEnv:
-// DEFAULT_ACTIVE_PREVIEWS_LIMIT=5, DEFAULT_SNAPSHOT_RATE_PER_MINUTE=10,
-// DEFAULT_LLM_MONTHLY_BUDGET_USD=100.0); per-tenant overrides are stored,
-// and every change writes an audit entry (tenant, field, old and new
-// value, changed_by, changed_at, reason) in the same transaction or script.
-// Quotas.Audit pages through them.
+// WithReason replaces a quota's reason code. A name that was not declared
+// is an error (ErrUnknownQuota), never an allow.
+//
+// Limits are 0 (nothing allowed) to MaxLimit (2^53-1, which every store
+// holds exactly), or Unlimited. The declarations give the defaults;
+// SetLimits stores per-tenant overrides, writing an audit entry (tenant,
+// quota, old and new value, changed_by, changed_at, reason) per quota in
+// the same transaction or script. Limits reads the effective limits, Audit
+// pages through the changes, Usage reads the consumption.
 //
 // When the store fails, checks fail closed with an *UnavailableError (503)
-// unless WithFailOpen names the resource. WriteError turns every error of
-// the package into its problem+json response.
+// unless the quota was declared WithFailOpen. WriteError turns every error
+// of the package into its problem+json response.
 //
 // # Stores
 //
+// Store is four small interfaces, one per kind (RateStore,
+// ConcurrencyStore, BudgetStore) and LimitStore for overrides and audit.
 // MemoryStore lives here; tenancy/sqlitestore (one BEGIN IMMEDIATE
 // transaction per decision) and tenancy/redisstore (one Lua script, so one
 // round trip, per decision; keys hash-tagged per tenant; Redis TIME as the
-// clock of the rate) are the shared backends. All pass the conformance
-// suite in tenancy/storetest.
+// clock of rates) are the shared backends. All pass the conformance suites
+// in tenancy/storetest, one per kind.
+//
+// # Options
+//
+// Each constructor takes its own option type: MiddlewareOption (New),
+// DBOption (NewDB), QuotasOption (NewQuotas, which also takes the quota
+// declarations), RateOption, ConcurrencyOption and BudgetOption. An option
+// that does not fit a constructor does not compile there; WithLogger fits
+// New, NewDB and NewQuotas, WithReason and WithFailOpen fit every quota.
+// The package reads no environment: a service parses its own
+// configuration and passes the values.
 //
 // # Metrics
 //
-// With WithRegisterer: hardening_quota_checks_total{resource},
-// hardening_quota_rejections_total{resource} and
-// hardening_quota_store_errors_total{resource}; per-tenant
-// hardening_quota_usage{tenant,resource} only for the tenants listed with
-// WithUsageGauges.
+// With WithRegisterer: hardening_quota_checks_total{quota},
+// hardening_quota_rejections_total{quota} and
+// hardening_quota_store_errors_total{quota}, labelled by the declared
+// quota name (so bounded); per-tenant hardening_quota_usage{tenant,quota}
+// only for the tenants listed with WithUsageGauges.
+//
+// The package is before 1.0: the quotas named after one application
+// (AllowSnapshot, AcquirePreview, ReserveLLM, a three-field Limits and an
+// 11-method Store) were replaced by the named quotas above, not kept beside
+// them. Migration 0006 and redisstore.Store.UpgradeFixedQuotas carry their
+// data over as active_previews, snapshots and llm_budget.
 package tenancy

@@ -2,6 +2,7 @@ package tenancy_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log"
 	"net/http"
@@ -43,45 +44,75 @@ func ExampleNew() {
 	// 401
 }
 
-func ExampleQuotas_AllowSnapshot() {
+// A service declares its own quotas: a rate of orders, a concurrency limit
+// of exports and a monthly budget of credits. Each refuses with its own
+// reason.
+func ExampleNewQuotas() {
 	now := time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
-	q, _ := tenancy.NewQuotas(tenancy.NewMemoryStore(),
-		tenancy.WithClock(func() time.Time { return now }),
-		tenancy.WithDefaults(tenancy.Limits{ActivePreviews: 5, SnapshotsPerMinute: 2, LLMMonthlyBudget: 0}))
-	ctx := tenancy.WithTenant(context.Background(), "acme")
-	for range 3 {
-		res, err := q.AllowSnapshot(ctx)
-		h := http.Header{}
-		tenancy.SetRateLimitHeaders(h, res)
-		fmt.Println(err == nil, h.Get("RateLimit"), res.RetryAfter)
-	}
-	// Output:
-	// true "snapshots";r=1;t=30 0s
-	// true "snapshots";r=0;t=60 0s
-	// false "snapshots";r=0;t=60 30s
-}
-
-func ExampleQuotas_ReserveLLM() {
-	q, _ := tenancy.NewQuotas(tenancy.NewMemoryStore(),
-		tenancy.WithDefaults(tenancy.Limits{LLMMonthlyBudget: 50_000})) // 0.05 USD
-	ctx := tenancy.WithTenant(context.Background(), "acme")
-
-	res, err := q.ReserveLLM(ctx, 20_000) // the call's maximum cost
+	q, err := tenancy.NewQuotas(tenancy.NewMemoryStore(), // or sqlitestore.New(db), redisstore.New(rdb)
+		tenancy.Rate("orders", 5, time.Minute),                // burst 5, then one every 12 s
+		tenancy.Concurrency("exports", 2, 2*time.Minute),      // 2 at once, leases of 2 minutes
+		tenancy.Budget("credits", 1_000_000, tenancy.Monthly), // per UTC calendar month
+		tenancy.WithClock(func() time.Time { return now }))
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	// ... call the model ...
-	if _, err := q.SettleLLM(ctx, res, 7_500); err != nil { // its real cost
-		panic(err)
-	}
-	u, _ := q.Usage(ctx, "acme")
-	fmt.Println(u.LLMSpent, u.LLMReserved)
+	ctx := tenancy.WithTenant(context.Background(), "acme") // the tenant middleware does this
 
-	_, err = q.ReserveLLM(ctx, 45_000)
+	for range 5 {
+		_, _ = q.Allow(ctx, "orders")
+	}
+	_, err = q.Allow(ctx, "orders")
+	fmt.Println(err)
+
+	_, _ = q.Acquire(ctx, "exports", "export-1")
+	_, _ = q.Acquire(ctx, "exports", "export-2")
+	_, err = q.Acquire(ctx, "exports", "export-3")
+	fmt.Println(err)
+	_, _ = q.Release(ctx, "exports", "export-1")
+	_, err = q.Acquire(ctx, "exports", "export-3")
+	fmt.Println("after a release:", err)
+
+	r, _ := q.Reserve(ctx, "credits", 600_000) // the work's maximum cost
+	_, _ = q.Settle(ctx, r, 450_000)           // what it really cost
+	_, err = q.Reserve(ctx, "credits", 600_000)
+	fmt.Println(err)
+
+	_, err = q.Allow(ctx, "invoices")
 	fmt.Println(err)
 	// Output:
-	// 7500 0
-	// tenancy: quota llm_budget exceeded (7500 of 50000)
+	// tenancy: rate "orders" exhausted (5 of 5 in use; retry in 12s)
+	// tenancy: concurrency "exports" at its limit (2 of 2 held)
+	// after a release: <nil>
+	// tenancy: budget "credits" cannot cover 600000 (450000 spent + 0 reserved of 1000000)
+	// tenancy: unknown quota: "invoices" was not declared
+}
+
+// Refusals answer problem+json with the quota's reason; per-tenant
+// overrides are audited.
+func ExampleQuotas_SetLimits() {
+	q, _ := tenancy.NewQuotas(tenancy.NewMemoryStore(), tenancy.Concurrency("exports", 1, time.Minute))
+	ctx := tenancy.WithTenant(context.Background(), "acme")
+	_, _ = q.Acquire(ctx, "exports", "e1")
+	_, err := q.Acquire(ctx, "exports", "e2")
+	w := httptest.NewRecorder()
+	tenancy.WriteError(w, httptest.NewRequest(http.MethodPost, "/exports", nil), err)
+	var body struct{ Reason, Detail string }
+	_ = json.Unmarshal(w.Body.Bytes(), &body)
+	fmt.Println(w.Code, w.Header().Get("Content-Type"), body.Reason, body.Detail)
+
+	limits, _ := q.SetLimits(ctx, "acme", tenancy.Limits{"exports": 3}, "ops@example.com", "enterprise plan")
+	fmt.Println(limits)
+	_, err = q.Acquire(ctx, "exports", "e2")
+	fmt.Println(err)
+	page, _ := q.Audit(ctx, tenancy.AuditQuery{Tenant: "acme"})
+	e := page.Entries[0]
+	fmt.Println(e.Quota, e.OldValue, "->", e.NewValue, "by", e.ChangedBy)
+	// Output:
+	// 429 application/problem+json exports_limit_exceeded the tenant holds all of its "exports" slots
+	// map[exports:3]
+	// <nil>
+	// exports 1 -> 3 by ops@example.com
 }
 
 func ExampleDB() {
@@ -105,37 +136,12 @@ func ExampleDB() {
 	// tenancy: query does not reference :tenant_id
 }
 
-func ExampleQuotas_AcquirePreview() {
-	q, _ := tenancy.NewQuotas(tenancy.NewMemoryStore(),
-		tenancy.WithDefaults(tenancy.Limits{ActivePreviews: 2, SnapshotsPerMinute: 10, LLMMonthlyBudget: 0}))
-	ctx := tenancy.WithTenant(context.Background(), "acme")
-	for _, id := range []string{"p1", "p2", "p1", "p3"} {
-		slot, err := q.AcquirePreview(ctx, id)
-		fmt.Println(id, err == nil, slot.Current)
-	}
-	_, _ = q.ReleasePreview(ctx, "p1")
-	_, err := q.AcquirePreview(ctx, "p3")
-	fmt.Println("p3 after release:", err == nil)
-
-	// An HTTP handler answers a refusal with the problem+json response.
-	_, err = q.AcquirePreview(ctx, "p4")
-	w := httptest.NewRecorder()
-	tenancy.WriteError(w, httptest.NewRequest(http.MethodPost, "/previews", nil), err)
-	fmt.Println(w.Code, w.Header().Get("Content-Type"))
-	// Output:
-	// p1 true 1
-	// p2 true 2
-	// p1 true 2
-	// p3 false 2
-	// p3 after release: true
-	// 429 application/problem+json
-}
-
-// Wire the tenant middleware and a quota into a plain net/http service (the
-// README's "Embed it in your service" snippet).
+// Wire the tenant middleware and the quota middlewares into a plain
+// net/http service (the README's "Embed it in your service" snippet).
 func Example_service() {
 	quotas, err := tenancy.NewQuotas(tenancy.NewMemoryStore(), // or sqlitestore.New(db), redisstore.New(rdb)
-		tenancy.WithDefaults(tenancy.Limits{ActivePreviews: 5, SnapshotsPerMinute: 1, LLMMonthlyBudget: 0}))
+		tenancy.Rate("orders", 1, time.Minute),
+		tenancy.Concurrency("exports", 2, time.Minute))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -145,23 +151,22 @@ func Example_service() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	orders := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) })
+	exports := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) })
 	mux := http.NewServeMux()
-	mux.Handle("POST /snapshots", tenants.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := quotas.AllowSnapshot(r.Context()) // the tenant comes from the context
-		tenancy.SetRateLimitHeaders(w.Header(), res)
-		if err != nil {
-			tenancy.WriteError(w, r, err) // 429 problem+json with Retry-After
-			return
-		}
-		w.WriteHeader(http.StatusCreated)
-	})))
+	mux.Handle("POST /orders", tenants.Handler(quotas.RateLimit("orders")(orders)))           // 429 + RateLimit headers
+	mux.Handle("POST /exports", tenants.Handler(quotas.ConcurrencyLimit("exports")(exports))) // a slot while it runs
 
 	for range 2 {
 		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/snapshots", nil))
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/orders", nil))
 		fmt.Printf("%d RateLimit: %s Retry-After: %q\n", rec.Code, rec.Header().Get("RateLimit"), rec.Header().Get("Retry-After"))
 	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/exports", nil))
+	fmt.Println(rec.Code)
 	// Output:
-	// 201 RateLimit: "snapshots";r=0;t=60 Retry-After: ""
-	// 429 RateLimit: "snapshots";r=0;t=60 Retry-After: "60"
+	// 201 RateLimit: "orders";r=0;t=60 Retry-After: ""
+	// 429 RateLimit: "orders";r=0;t=60 Retry-After: "60"
+	// 202
 }

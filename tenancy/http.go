@@ -10,21 +10,22 @@ import (
 	"github.com/systembuilderhub/hardening/internal/problem"
 )
 
-// RateLimitPolicy is the policy name of the snapshot rate in the RateLimit
-// header fields.
-const RateLimitPolicy = "snapshots"
-
 // SetRateLimitHeaders writes the IETF RateLimit header fields (draft-11
-// syntax) for a snapshot-rate decision:
+// syntax) of a rate decision, named by the quota:
 //
-//	RateLimit-Policy: "snapshots";q=10;w=60
-//	RateLimit: "snapshots";r=<remaining>;t=<seconds until the full quota is back>
+//	RateLimit-Policy: "orders";q=<limit>;w=<period in seconds>
+//	RateLimit: "orders";r=<remaining>;t=<seconds until the full burst is back>
 //
-// t is rounded up to whole seconds. Call it for admitted and refused
-// requests alike; WriteError adds Retry-After to refusals.
+// t and w are rounded up to whole seconds. Call it for admitted and
+// refused requests alike; WriteError adds Retry-After to refusals. It
+// writes nothing for a result without a quota name (a store error) or an
+// Unlimited rate.
 func SetRateLimitHeaders(h http.Header, res RateResult) {
-	h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", RateLimitPolicy, res.Limit, int64(RatePeriod/time.Second)))
-	h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", RateLimitPolicy, res.Remaining, ceilSeconds(res.ResetAfter)))
+	if res.Quota == "" || res.Limit == Unlimited {
+		return
+	}
+	h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", res.Quota, res.Limit, ceilSeconds(res.Period)))
+	h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", res.Quota, res.Remaining, ceilSeconds(res.ResetAfter)))
 }
 
 func ceilSeconds(d time.Duration) int64 {
@@ -36,13 +37,15 @@ func ceilSeconds(d time.Duration) int64 {
 
 // WriteError answers a quota or tenancy error as problem+json:
 //
-//   - *Rejection: 429 (active previews; snapshot rate with Retry-After) or
-//     402 (LLM budget) with reason, current and limit; the budget adds
-//     spent, reserved, requested (USD) and resets_at.
+//   - *Rejection: 429 for a rate (with Retry-After) or a concurrency
+//     quota, 402 for a budget, with reason, resource (the quota name),
+//     current and limit; a budget adds spent, reserved, requested and
+//     resets_at (and currency with WithCurrency).
 //   - ErrNoTenant: 401 tenant_required.
 //   - ErrInvalidID: 400 tenant_invalid.
 //   - *UnavailableError: 503 quota_store_unavailable with Retry-After 1.
-//   - anything else: 500 internal_error (the error text is not sent).
+//   - anything else, ErrUnknownQuota included: 500 internal_error (the
+//     error text is not sent).
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var rej *Rejection
 	var un *UnavailableError
@@ -56,7 +59,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &un):
 		p := problem.New(http.StatusServiceUnavailable, "quota_store_unavailable", "the quota store is unreachable; try again")
 		p.RetryAfter = time.Second
-		problem.Write(w, r, p.With("resource", string(un.Resource)))
+		problem.Write(w, r, p.With("resource", un.Quota))
 	default:
 		problem.Write(w, r, problem.New(http.StatusInternalServerError, "internal_error", "the server failed; the error is logged"))
 	}
@@ -64,25 +67,32 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 
 // rejectionProblem builds the problem WriteError writes for rej.
 func rejectionProblem(rej *Rejection) problem.Problem {
-	switch rej.Resource {
-	case ResourceLLMBudget:
+	switch rej.Kind {
+	case KindBudget:
 		b := rej.Budget
-		return problem.New(http.StatusPaymentRequired, rej.Reason, "the monthly LLM budget cannot cover this request").
-			With("resource", string(rej.Resource)).
-			With("current", Micros(rej.Current).USD()).
-			With("limit", b.Budget.USD()).
-			With("spent", b.Spent.USD()).
-			With("reserved", b.Outstanding.USD()).
-			With("requested", b.Requested.USD()).
-			With("currency", "USD").
+		amount := func(v int64) any { return v }
+		if rej.UnitsPerCurrency > 0 {
+			amount = func(v int64) any { return float64(v) / float64(rej.UnitsPerCurrency) }
+		}
+		p := problem.New(http.StatusPaymentRequired, rej.Reason, fmt.Sprintf("the %q budget cannot cover this request", rej.Quota)).
+			With("resource", rej.Quota).
+			With("current", amount(rej.Current)).
+			With("limit", amount(b.Limit)).
+			With("spent", amount(b.Spent)).
+			With("reserved", amount(b.Outstanding)).
+			With("requested", amount(b.Requested)).
 			With("resets_at", b.ResetsAt.UTC().Format(time.RFC3339))
-	case ResourceSnapshots:
-		p := problem.New(http.StatusTooManyRequests, rej.Reason, "the snapshot rate limit is exhausted").
-			With("resource", string(rej.Resource)).With("current", rej.Current).With("limit", rej.Limit)
+		if rej.Currency != "" {
+			p = p.With("currency", rej.Currency)
+		}
+		return p
+	case KindRate:
+		p := problem.New(http.StatusTooManyRequests, rej.Reason, fmt.Sprintf("the %q rate limit is exhausted", rej.Quota)).
+			With("resource", rej.Quota).With("current", rej.Current).With("limit", rej.Limit)
 		p.RetryAfter = rej.RetryAfter
 		return p
 	default:
-		return problem.New(http.StatusTooManyRequests, rej.Reason, "the tenant holds its maximum of active previews").
-			With("resource", string(rej.Resource)).With("current", rej.Current).With("limit", rej.Limit)
+		return problem.New(http.StatusTooManyRequests, rej.Reason, fmt.Sprintf("the tenant holds all of its %q slots", rej.Quota)).
+			With("resource", rej.Quota).With("current", rej.Current).With("limit", rej.Limit)
 	}
 }

@@ -51,11 +51,18 @@ type ctxKey struct{}
 
 var tenantKey = &ctxKey{}
 
+// tenantValue is the context value: the id, checked once by WithTenant.
+type tenantValue struct {
+	id    ID
+	valid bool
+}
+
 // WithTenant returns a copy of ctx carrying tenant id. Only valid ids are
 // ever returned by FromContext: storing an invalid id is the same as storing
-// none, so code downstream fails closed.
+// none (it also hides a tenant stored earlier), so code downstream fails
+// closed.
 func WithTenant(ctx context.Context, id ID) context.Context {
-	return context.WithValue(ctx, tenantKey, id)
+	return context.WithValue(ctx, tenantKey, tenantValue{id: id, valid: id.Valid()})
 }
 
 // FromContext returns the tenant carried by ctx and whether there is a
@@ -64,9 +71,9 @@ func FromContext(ctx context.Context) (ID, bool) {
 	if ctx == nil {
 		return "", false
 	}
-	id, ok := ctx.Value(tenantKey).(ID)
-	if !ok || !id.Valid() {
+	v, ok := ctx.Value(tenantKey).(tenantValue)
+	if !ok || !v.valid {
 		return "", false
 	}
-	return id, true
+	return v.id, true
 }

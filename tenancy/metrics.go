@@ -8,41 +8,36 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// register builds the quota counters, labelled by declared quota name (so
+// bounded), registers them on the configured registerer, and gives every
+// declared quota its children.
 func (q *Quotas) register() error {
-	q.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hardening_quota_checks_total",
-		Help: "Quota checks made, by resource (active_previews, snapshots, llm_budget).",
-	}, []string{"resource"})
-	q.rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hardening_quota_rejections_total",
-		Help: "Quota checks refused because the tenant was over its limit, by resource.",
-	}, []string{"resource"})
-	q.storeErrs = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hardening_quota_store_errors_total",
-		Help: "Quota checks whose store failed, by resource.",
-	}, []string{"resource"})
-	for _, r := range []Resource{ResourceActivePreviews, ResourceSnapshots, ResourceLLMBudget} {
-		q.checks.WithLabelValues(string(r))
-		q.rejections.WithLabelValues(string(r))
-		q.storeErrs.WithLabelValues(string(r))
-	}
-	if q.c.reg == nil {
-		return nil
-	}
-	var err error
-	if q.checks, err = registerVec(q.c.reg, q.checks); err != nil {
-		return err
-	}
-	if q.rejections, err = registerVec(q.c.reg, q.rejections); err != nil {
-		return err
-	}
-	if q.storeErrs, err = registerVec(q.c.reg, q.storeErrs); err != nil {
-		return err
-	}
-	if len(q.c.gauges) > 0 {
-		if err := q.c.reg.Register(&usageCollector{q: q}); err != nil {
-			return err
+	vec := func(name, help string) (*prometheus.CounterVec, error) {
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"quota"})
+		if q.reg == nil {
+			return v, nil
 		}
+		return registerVec(q.reg, v)
+	}
+	checks, err := vec("hardening_quota_checks_total", "Quota checks made, by declared quota name.")
+	if err != nil {
+		return err
+	}
+	rejections, err := vec("hardening_quota_rejections_total", "Quota checks refused because the tenant was over its limit, by quota.")
+	if err != nil {
+		return err
+	}
+	storeErrs, err := vec("hardening_quota_store_errors_total", "Quota checks whose store failed, by quota.")
+	if err != nil {
+		return err
+	}
+	for _, s := range q.order {
+		s.checks = checks.WithLabelValues(s.name)
+		s.rejections = rejections.WithLabelValues(s.name)
+		s.storeErrs = storeErrs.WithLabelValues(s.name)
+	}
+	if q.reg != nil && len(q.gauges) > 0 {
+		return q.reg.Register(&usageCollector{q: q})
 	}
 	return nil
 }
@@ -63,8 +58,9 @@ func registerVec(reg prometheus.Registerer, v *prometheus.CounterVec) (*promethe
 }
 
 var usageDesc = prometheus.NewDesc("hardening_quota_usage",
-	"Current quota usage of the tenants the service listed (WithUsageGauges), by resource; the budget in USD.",
-	[]string{"tenant", "resource"}, nil)
+	"Current quota usage of the tenants the service listed (WithUsageGauges), by quota: units of a rate's burst in use, "+
+		"slots held, or a budget's spent + reserved (in its currency with WithCurrency).",
+	[]string{"tenant", "quota"}, nil)
 
 // usageCollector reads usage of the opted-in tenants at scrape time.
 type usageCollector struct{ q *Quotas }
@@ -74,13 +70,18 @@ func (u *usageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- usageDesc 
 func (u *usageCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for _, t := range u.q.c.gauges {
+	for _, t := range u.q.gauges {
 		us, err := u.q.Usage(ctx, t)
 		if err != nil {
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(usageDesc, prometheus.GaugeValue, float64(us.ActivePreviews), string(t), string(ResourceActivePreviews))
-		ch <- prometheus.MustNewConstMetric(usageDesc, prometheus.GaugeValue, float64(us.SnapshotsLastMinute), string(t), string(ResourceSnapshots))
-		ch <- prometheus.MustNewConstMetric(usageDesc, prometheus.GaugeValue, (us.LLMSpent + us.LLMReserved).USD(), string(t), string(ResourceLLMBudget))
+		for _, s := range u.q.order {
+			qu := us[s.name]
+			v := float64(qu.Used + qu.Reserved)
+			if s.currency != "" {
+				v /= float64(s.perUnit)
+			}
+			ch <- prometheus.MustNewConstMetric(usageDesc, prometheus.GaugeValue, v, string(t), s.name)
+		}
 	}
 }

@@ -32,12 +32,18 @@ type Middleware struct {
 }
 
 // New returns the tenant middleware. identity is required; the options
-// that apply are WithTrustedHeader and WithLogger.
-func New(identity IdentityFunc, opts ...Option) (*Middleware, error) {
+// are WithTrustedHeader and WithLogger.
+func New(identity IdentityFunc, opts ...MiddlewareOption) (*Middleware, error) {
 	if identity == nil {
 		return nil, errors.New("tenancy: New: nil IdentityFunc")
 	}
-	c := newConfig(opts)
+	c := &middlewareConfig{}
+	for _, o := range opts {
+		if o != nil {
+			o.applyMiddleware(c)
+		}
+	}
+	c.log = discardIfNil(c.log)
 	if c.header != "" && c.trusted == nil {
 		return nil, errors.New("tenancy: WithTrustedHeader: nil trust predicate")
 	}

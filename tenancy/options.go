@@ -8,60 +8,65 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Option configures New, NewDB and NewQuotas. Each constructor reads the
-// options that concern it and ignores the others, so one option list can
-// be shared.
-type Option func(*config)
+// Options: every constructor of the package takes its own option type, an
+// interface, so an option that does not fit a constructor does not compile
+// there. An option that fits several constructors (WithLogger, WithReason,
+// WithFailOpen) implements each of their interfaces.
 
-type config struct {
-	log        *slog.Logger
-	now        func() time.Time
-	reg        prometheus.Registerer
-	header     string
-	trusted    func(*http.Request) bool
-	defaults   Limits
-	defaultsOK bool
-	failOpen   map[Resource]bool
-	leaseTTL   time.Duration
-	resTTL     time.Duration
-	gauges     []ID
+// MiddlewareOption configures New.
+type MiddlewareOption interface{ applyMiddleware(*middlewareConfig) }
+
+// DBOption configures NewDB.
+type DBOption interface{ applyDB(*dbConfig) }
+
+// QuotasOption configures NewQuotas. Quota declarations (Rate,
+// Concurrency, Budget) are QuotasOptions too.
+type QuotasOption interface{ applyQuotas(*quotasConfig) }
+
+type middlewareConfig struct {
+	log     *slog.Logger
+	header  string
+	trusted func(*http.Request) bool
 }
 
-func newConfig(opts []Option) *config {
-	c := &config{
-		now:      time.Now,
-		defaults: DefaultLimits(),
-		failOpen: map[Resource]bool{},
-		leaseTTL: DefaultLeaseTTL,
-		resTTL:   DefaultReservationTTL,
-	}
-	for _, o := range opts {
-		if o != nil {
-			o(c)
-		}
-	}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	return c
+type dbConfig struct{ log *slog.Logger }
+
+type quotasConfig struct {
+	log     *slog.Logger
+	now     func() time.Time
+	reg     prometheus.Registerer
+	gauges  []ID
+	onError func(http.ResponseWriter, *http.Request, error)
+	quotas  []Quota
 }
 
-// WithLogger sets the structured logger; nil (the default) discards.
-// Refused requests, cross-tenant database access, quota changes and
-// fail-open decisions are logged.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+type middlewareOption func(*middlewareConfig)
 
-// WithClock sets the clock quotas use for leases, reservations and the
-// budget month (default time.Now). Redis stores use Redis TIME for the
-// snapshot rate whatever this clock says.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+func (o middlewareOption) applyMiddleware(c *middlewareConfig) { o(c) }
 
-// WithRegisterer registers the quota metrics on reg; nil (the default)
-// means no metrics.
-func WithRegisterer(reg prometheus.Registerer) Option { return func(c *config) { c.reg = reg } }
+type quotasOption func(*quotasConfig)
+
+func (o quotasOption) applyQuotas(c *quotasConfig) { o(c) }
+
+// LoggerOption is the option of WithLogger; it fits New, NewDB and
+// NewQuotas.
+type LoggerOption struct{ l *slog.Logger }
+
+func (o LoggerOption) applyMiddleware(c *middlewareConfig) { c.log = o.l }
+func (o LoggerOption) applyDB(c *dbConfig)                 { c.log = o.l }
+func (o LoggerOption) applyQuotas(c *quotasConfig)         { c.log = o.l }
+
+// WithLogger sets the structured logger of New, NewDB or NewQuotas; nil
+// (the default) discards. Refused requests, cross-tenant database access,
+// quota changes and fail-open decisions are logged.
+func WithLogger(l *slog.Logger) LoggerOption { return LoggerOption{l: l} }
+
+func discardIfNil(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
 
 // WithTrustedHeader makes the middleware accept the tenant from header
 // (usually HeaderTenantID) when trusted(r) reports that the request came
@@ -70,43 +75,38 @@ func WithRegisterer(reg prometheus.Registerer) Option { return func(c *config) {
 // only when the identity carries no tenant; when both are present and
 // differ the request is refused (403). Without this option the header is
 // ignored, whatever its value.
-func WithTrustedHeader(header string, trusted func(r *http.Request) bool) Option {
-	return func(c *config) {
+func WithTrustedHeader(header string, trusted func(r *http.Request) bool) MiddlewareOption {
+	return middlewareOption(func(c *middlewareConfig) {
 		c.header = http.CanonicalHeaderKey(header)
 		c.trusted = trusted
-	}
+	})
 }
 
-// WithDefaults sets the limits a tenant without overrides gets (default
-// DefaultLimits, or the environment through ConfigFromEnv).
-func WithDefaults(l Limits) Option {
-	return func(c *config) { c.defaults = l; c.defaultsOK = true }
+// WithClock sets the clock of the quotas (default time.Now): leases,
+// reservations, budget periods and the GCRA. Redis stores use Redis TIME
+// for rates whatever this clock says, unless built with
+// redisstore.WithRequestTime.
+func WithClock(now func() time.Time) QuotasOption {
+	return quotasOption(func(c *quotasConfig) { c.now = now })
 }
 
-// WithFailOpen makes the listed resources allow requests when the store is
-// unreachable (the failure is logged and counted). Without it every quota
-// fails closed: the store's error is returned and answers 503.
-func WithFailOpen(resources ...Resource) Option {
-	return func(c *config) {
-		for _, r := range resources {
-			c.failOpen[r] = true
-		}
-	}
+// WithRegisterer registers the quota metrics on reg; nil (the default)
+// means no metrics.
+func WithRegisterer(reg prometheus.Registerer) QuotasOption {
+	return quotasOption(func(c *quotasConfig) { c.reg = reg })
 }
-
-// WithLeaseTTL sets how long an active-preview slot stays held without
-// renewal (default DefaultLeaseTTL).
-func WithLeaseTTL(d time.Duration) Option { return func(c *config) { c.leaseTTL = d } }
-
-// WithReservationTTL sets how long an unsettled LLM budget reservation
-// holds its money before it expires and is returned (default
-// DefaultReservationTTL). It must exceed the slowest model call.
-func WithReservationTTL(d time.Duration) Option { return func(c *config) { c.resTTL = d } }
 
 // WithUsageGauges exports per-tenant usage gauges
-// (hardening_quota_usage{tenant,resource}) for exactly the listed tenants,
+// (hardening_quota_usage{tenant,quota}) for exactly the listed tenants,
 // read from the store at scrape time. Tenant ids are never used as labels
 // otherwise, so cardinality stays bounded by this list.
-func WithUsageGauges(tenants ...ID) Option {
-	return func(c *config) { c.gauges = append(c.gauges, tenants...) }
+func WithUsageGauges(tenants ...ID) QuotasOption {
+	return quotasOption(func(c *quotasConfig) { c.gauges = append(c.gauges, tenants...) })
+}
+
+// WithErrorHandler sets how the quota middlewares (RateLimit,
+// ConcurrencyLimit) answer a refusal or a failure; the default is
+// WriteError (problem+json).
+func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) QuotasOption {
+	return quotasOption(func(c *quotasConfig) { c.onError = h })
 }

@@ -71,7 +71,7 @@ func fromGateway(r *http.Request) bool { return r.RemoteAddr == "10.0.0.1:1234" 
 func TestMiddleware(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		opts    []tenancy.Option
+		opts    []tenancy.MiddlewareOption
 		tid     string
 		header  string
 		gateway bool
@@ -86,11 +86,11 @@ func TestMiddleware(t *testing.T) {
 		{name: "malformed", tid: "ac me", status: 403, reason: "tenant_invalid"},
 		{name: "header never trusted by default", header: "acme", gateway: true, status: 401, reason: "tenant_required"},
 		{name: "untrusted header ignored beside identity", tid: "acme", header: "other", gateway: true, status: 200, tenant: "acme"},
-		{name: "trusted hop header", opts: []tenancy.Option{tenancy.WithTrustedHeader(tenancy.HeaderTenantID, fromGateway)}, header: "acme", gateway: true, status: 200, tenant: "acme"},
-		{name: "header from untrusted hop", opts: []tenancy.Option{tenancy.WithTrustedHeader(tenancy.HeaderTenantID, fromGateway)}, header: "acme", status: 401, reason: "tenant_required"},
-		{name: "trusted header contradicts identity", opts: []tenancy.Option{tenancy.WithTrustedHeader(tenancy.HeaderTenantID, fromGateway)}, tid: "acme", header: "other", gateway: true, status: 403, reason: "tenant_mismatch"},
-		{name: "trusted header agrees", opts: []tenancy.Option{tenancy.WithTrustedHeader(tenancy.HeaderTenantID, fromGateway)}, tid: "acme", header: "acme", gateway: true, status: 200, tenant: "acme"},
-		{name: "trusted header malformed", opts: []tenancy.Option{tenancy.WithTrustedHeader(tenancy.HeaderTenantID, fromGateway)}, header: "a{b}", gateway: true, status: 403, reason: "tenant_invalid"},
+		{name: "trusted hop header", opts: []tenancy.MiddlewareOption{tenancy.WithTrustedHeader(tenancy.HeaderTenantID, fromGateway)}, header: "acme", gateway: true, status: 200, tenant: "acme"},
+		{name: "header from untrusted hop", opts: []tenancy.MiddlewareOption{tenancy.WithTrustedHeader(tenancy.HeaderTenantID, fromGateway)}, header: "acme", status: 401, reason: "tenant_required"},
+		{name: "trusted header contradicts identity", opts: []tenancy.MiddlewareOption{tenancy.WithTrustedHeader(tenancy.HeaderTenantID, fromGateway)}, tid: "acme", header: "other", gateway: true, status: 403, reason: "tenant_mismatch"},
+		{name: "trusted header agrees", opts: []tenancy.MiddlewareOption{tenancy.WithTrustedHeader(tenancy.HeaderTenantID, fromGateway)}, tid: "acme", header: "acme", gateway: true, status: 200, tenant: "acme"},
+		{name: "trusted header malformed", opts: []tenancy.MiddlewareOption{tenancy.WithTrustedHeader(tenancy.HeaderTenantID, fromGateway)}, header: "a{b}", gateway: true, status: 403, reason: "tenant_invalid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := tenancy.New(claimIdentity, tc.opts...)
@@ -140,44 +140,6 @@ func TestNewValidates(t *testing.T) {
 	assert.Error(t, err)
 	_, err = tenancy.NewDB(nil)
 	assert.Error(t, err)
-	_, err = tenancy.NewQuotas(nil)
-	assert.Error(t, err)
-	_, err = tenancy.NewQuotas(tenancy.NewMemoryStore(), tenancy.WithDefaults(tenancy.Limits{ActivePreviews: -1}))
-	assert.Error(t, err)
-	_, err = tenancy.NewQuotas(tenancy.NewMemoryStore(), tenancy.WithLeaseTTL(0))
-	assert.Error(t, err)
-	_, err = tenancy.NewQuotas(tenancy.NewMemoryStore(), tenancy.WithUsageGauges("a b"))
-	assert.Error(t, err)
-}
-
-func TestLimitsFromEnv(t *testing.T) {
-	t.Setenv(tenancy.EnvActivePreviews, "")
-	t.Setenv(tenancy.EnvSnapshotsPerMinute, "")
-	t.Setenv(tenancy.EnvLLMMonthlyBudget, "")
-	l, err := tenancy.LimitsFromEnv()
-	require.NoError(t, err)
-	assert.Equal(t, tenancy.DefaultLimits(), l)
-
-	t.Setenv(tenancy.EnvActivePreviews, "7")
-	t.Setenv(tenancy.EnvSnapshotsPerMinute, "30")
-	t.Setenv(tenancy.EnvLLMMonthlyBudget, "12.345678")
-	l, err = tenancy.LimitsFromEnv()
-	require.NoError(t, err)
-	assert.Equal(t, tenancy.Limits{ActivePreviews: 7, SnapshotsPerMinute: 30, LLMMonthlyBudget: 12_345_678}, l)
-	opt, err := tenancy.FromEnv()
-	require.NoError(t, err)
-	q, err := tenancy.NewQuotas(tenancy.NewMemoryStore(), opt)
-	require.NoError(t, err)
-	assert.Equal(t, l, q.Defaults())
-
-	for name, bad := range map[string]string{tenancy.EnvActivePreviews: "-1", tenancy.EnvSnapshotsPerMinute: "ten", tenancy.EnvLLMMonthlyBudget: "NaN"} {
-		t.Run(name, func(t *testing.T) {
-			t.Setenv(name, bad)
-			_, err := tenancy.LimitsFromEnv()
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), name)
-		})
-	}
 }
 
 func TestMicros(t *testing.T) {
@@ -186,36 +148,28 @@ func TestMicros(t *testing.T) {
 	assert.Equal(t, tenancy.Micros(20_000), m)
 	m, err = tenancy.MicrosFromUSD(100.0)
 	require.NoError(t, err)
-	assert.Equal(t, tenancy.DefaultLLMMonthlyBudget, m)
+	assert.Equal(t, tenancy.Micros(100_000_000), m)
 	assert.InDelta(t, 100.0, m.USD(), 1e-9)
-	for _, bad := range []float64{-0.01, 1e300} {
+	for _, bad := range []float64{-0.01, 1e300, 9007199254.741} {
 		_, err := tenancy.MicrosFromUSD(bad)
-		assert.Error(t, err)
+		assert.Error(t, err, bad)
 	}
+	m, err = tenancy.MicrosFromUSD(9007199254.74)
+	require.NoError(t, err)
+	assert.Equal(t, tenancy.Micros(9007199254740000), m, "the largest USD amount to the cent")
 }
 
-func TestMonth(t *testing.T) {
+func TestPeriod(t *testing.T) {
 	at := time.Date(2026, 12, 31, 23, 59, 59, 0, time.FixedZone("X", -3600))
-	assert.Equal(t, "2027-01", tenancy.Month(at), "months are UTC")
-	assert.Equal(t, time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC), tenancy.MonthEnd(at))
+	assert.Equal(t, "2027-01", tenancy.Monthly.Key(at), "months are UTC")
+	assert.Equal(t, time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC), tenancy.Monthly.End(at))
+	assert.Equal(t, "2027-01-01", tenancy.Daily.Key(at), "days are UTC")
+	assert.Equal(t, time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC), tenancy.Daily.End(at))
+	assert.Equal(t, "monthly", tenancy.Monthly.String())
+	assert.Equal(t, "daily", tenancy.Daily.String())
 }
 
 func newLogger() (*slog.Logger, *bytes.Buffer) {
 	var buf bytes.Buffer
 	return slog.New(slog.NewJSONHandler(&buf, nil)), &buf
-}
-
-func TestLimitsFromEnvAboveMax(t *testing.T) {
-	for name, bad := range map[string]string{tenancy.EnvActivePreviews: "9223372036854775807", tenancy.EnvSnapshotsPerMinute: "9007199254740992", tenancy.EnvLLMMonthlyBudget: "9007199255"} {
-		t.Run(name, func(t *testing.T) {
-			t.Setenv(name, bad)
-			_, err := tenancy.LimitsFromEnv()
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), name)
-		})
-	}
-	t.Setenv(tenancy.EnvSnapshotsPerMinute, "9007199254740991")
-	l, err := tenancy.LimitsFromEnv()
-	require.NoError(t, err)
-	assert.Equal(t, int64(tenancy.MaxLimit), l.SnapshotsPerMinute)
 }

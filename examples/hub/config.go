@@ -120,7 +120,7 @@ func configFromEnv() (config, error) {
 // before anything is written to disk.
 type featureEnv struct {
 	idempotency   []idempotency.Option   // IDEMPOTENCY_*
-	quotas        tenancy.Option         // DEFAULT_* quota limits
+	quotas        quotaDefaults          // DEFAULT_* quota limits
 	previewLease  time.Duration          // HUB_PREVIEW_LEASE
 	modelDelay    time.Duration          // HUB_STUB_MODEL_DELAY
 	previewTokens previewsec.TokenConfig // PREVIEW_JWT_SECRET, PREVIEW_TOKEN_*, PREVIEW_KEY_ROTATION
@@ -137,7 +137,7 @@ func featureEnvFromEnv() (featureEnv, error) {
 	if e.idempotency, err = idempotency.FromEnv(); err != nil {
 		return e, err
 	}
-	if e.quotas, err = tenancy.FromEnv(); err != nil {
+	if e.quotas, err = quotaDefaultsFromEnv(); err != nil {
 		return e, err
 	}
 	if e.previewLease, err = envDuration(envPreviewLease, previewLease); err != nil {
@@ -237,4 +237,47 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// Default quota limits of the hub (quotaDefaultsFromEnv).
+const (
+	envActivePreviews     = "DEFAULT_ACTIVE_PREVIEWS_LIMIT"    // integer, default 5
+	envSnapshotsPerMinute = "DEFAULT_SNAPSHOT_RATE_PER_MINUTE" // integer, default 10
+	envLLMMonthlyBudget   = "DEFAULT_LLM_MONTHLY_BUDGET_USD"   // decimal USD, default 100.0
+)
+
+// quotaDefaults are the limits of tenants without overrides.
+type quotaDefaults struct {
+	ActivePreviews     int64
+	SnapshotsPerMinute int64
+	LLMMonthlyBudget   tenancy.Micros
+}
+
+// quotaDefaultsFromEnv reads the default quota limits; unset or empty
+// variables keep 5 previews, 10 snapshots a minute and 100 USD a month. A
+// value that does not parse, is negative or is above tenancy.MaxLimit is
+// an error naming the variable.
+func quotaDefaultsFromEnv() (quotaDefaults, error) {
+	d := quotaDefaults{ActivePreviews: 5, SnapshotsPerMinute: 10, LLMMonthlyBudget: 100 * tenancy.MicrosPerUSD}
+	for _, iv := range []struct {
+		name string
+		dst  *int64
+	}{{envActivePreviews, &d.ActivePreviews}, {envSnapshotsPerMinute, &d.SnapshotsPerMinute}} {
+		if v := strings.TrimSpace(os.Getenv(iv.name)); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 || n > tenancy.MaxLimit {
+				return d, fmt.Errorf("%s=%q: want an integer from 0 to %d", iv.name, v, int64(tenancy.MaxLimit))
+			}
+			*iv.dst = n
+		}
+	}
+	if v := strings.TrimSpace(os.Getenv(envLLMMonthlyBudget)); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		m, merr := tenancy.MicrosFromUSD(f)
+		if err != nil || merr != nil {
+			return d, fmt.Errorf("%s=%q: want a decimal USD amount from 0 to 9007199254.74", envLLMMonthlyBudget, v)
+		}
+		d.LLMMonthlyBudget = m
+	}
+	return d, nil
 }

@@ -435,9 +435,9 @@ func runE2E(t *testing.T, m e2eMode) {
 		assert.GreaterOrEqual(t, moved(b, `hub_http_requests_total{code="429",route="POST /api/v1/previews"}`), 1.0)
 		assert.GreaterOrEqual(t, moved(b, `hardening_idempotency_requests_total{outcome="replay"}`), 1.0)
 		assert.GreaterOrEqual(t, moved(b, `hardening_idempotency_requests_total{outcome="mismatch"}`), 1.0)
-		assert.GreaterOrEqual(t, moved(b, `hardening_quota_rejections_total{resource="active_previews"}`), 1.0)
-		assert.GreaterOrEqual(t, moved(a, `hardening_quota_rejections_total{resource="snapshots"}`), 1.0)
-		assert.GreaterOrEqual(t, moved(b, `hardening_quota_rejections_total{resource="llm_budget"}`), 1.0)
+		assert.GreaterOrEqual(t, moved(b, `hardening_quota_rejections_total{quota="active_previews"}`), 1.0)
+		assert.GreaterOrEqual(t, moved(a, `hardening_quota_rejections_total{quota="snapshots"}`), 1.0)
+		assert.GreaterOrEqual(t, moved(b, `hardening_quota_rejections_total{quota="llm_budget"}`), 1.0)
 		assert.GreaterOrEqual(t, moved(a, `hardening_previewsec_tokens_issued_total`), 2.0)
 		var flagChanges float64
 		for series, v := range after[a] {

@@ -127,7 +127,7 @@ func (a *app) completionHandler(w http.ResponseWriter, r *http.Request) {
 	price := llmPrice(len(req.Prompt))
 	ctx := r.Context()
 	t := a.tenancy()
-	res, err := t.quotas.ReserveLLM(ctx, price)
+	res, err := t.quotas.Reserve(ctx, quotaLLM, int64(price))
 	if err != nil {
 		tenancy.WriteError(w, r, err)
 		return
@@ -136,7 +136,7 @@ func (a *app) completionHandler(w http.ResponseWriter, r *http.Request) {
 	// Settling must not be cut short by a client that went away.
 	done := context.WithoutCancel(ctx)
 	if err != nil {
-		if _, cerr := t.quotas.CancelLLM(done, res); cerr != nil {
+		if _, cerr := t.quotas.Cancel(done, res); cerr != nil {
 			a.log.ErrorContext(ctx, "cancel llm reservation", "err", cerr)
 		}
 		a.log.ErrorContext(ctx, "model call failed", "err", err)
@@ -145,7 +145,7 @@ func (a *app) completionHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	text = truncateUTF8(text, llmMaxOutputBytes) // a model that overran its cap is not paid for it
 	cost := llmCost(len(req.Prompt), len(text))
-	if _, err := t.quotas.SettleLLM(done, res, cost); err != nil {
+	if _, err := t.quotas.Settle(done, res, int64(cost)); err != nil {
 		tenancy.WriteError(w, r, err)
 		return
 	}

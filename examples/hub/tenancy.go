@@ -21,8 +21,8 @@ import (
 // previewLease is how long an active-preview slot stays held without
 // renewal. The hub's previews are records, not running containers, so the
 // lease matches the preview token lifetime; a real preview runner calls
-// Quotas.RenewPreview while the preview runs and the lease only frees the
-// slot of a runner that crashed.
+// Quotas.Renew while the preview runs and the lease only frees the slot of
+// a runner that crashed.
 //
 // HUB_PREVIEW_LEASE overrides it (the fault tests shorten it to watch the
 // slots of a killed process come back).
@@ -44,27 +44,49 @@ type tenancyHub struct {
 	model  modelClient
 }
 
+// The hub's quotas: declared in setupTenancy like any service's, with the
+// reasons the hub has always answered.
+const (
+	// quotaPreviews is the concurrency quota of active previews.
+	quotaPreviews = "active_previews"
+	// quotaSnapshots is the rate of snapshots per minute.
+	quotaSnapshots = "snapshots"
+	// quotaLLM is the monthly LLM budget, in micro-dollars.
+	quotaLLM = "llm_budget"
+)
+
 // tenancy returns the app's tenancy feature (set by setupTenancy).
 func (a *app) tenancy() *tenancyHub { return a.tenancyFeature }
 
-// setupTenancy builds the quotas on Redis when the hub has it, else on
-// SQLite, with the defaults of DEFAULT_ACTIVE_PREVIEWS_LIMIT,
-// DEFAULT_SNAPSHOT_RATE_PER_MINUTE and DEFAULT_LLM_MONTHLY_BUDGET_USD.
+// setupTenancy declares the hub's three quotas on Redis when the hub has
+// it, else on SQLite, with the defaults of DEFAULT_ACTIVE_PREVIEWS_LIMIT,
+// DEFAULT_SNAPSHOT_RATE_PER_MINUTE and DEFAULT_LLM_MONTHLY_BUDGET_USD. On
+// Redis it first moves the keys of the kit's former fixed quotas to the
+// named ones (a no-op once done).
 func (a *app) setupTenancy(ctx context.Context) error {
 	var store tenancy.Store
 	var err error
 	if a.rdb != nil {
-		if store, err = redisstore.New(a.rdb, redisstore.WithPrefix(a.cfg.RedisPrefix)); err != nil {
+		rs, err := redisstore.New(a.rdb, redisstore.WithPrefix(a.cfg.RedisPrefix))
+		if err != nil {
 			return fmt.Errorf("%s: %w", envRedisPrefix, err)
 		}
+		if _, err := rs.UpgradeFixedQuotas(ctx); err != nil {
+			return fmt.Errorf("upgrade the quota keys in redis: %w", err)
+		}
+		store = rs
 	} else if store, err = sqlitestore.New(a.db); err != nil {
 		return err
 	}
-	q, err := tenancy.NewQuotas(store, a.env.quotas,
+	d := a.env.quotas
+	q, err := tenancy.NewQuotas(store,
+		tenancy.Concurrency(quotaPreviews, d.ActivePreviews, a.env.previewLease, tenancy.WithReason("active_previews_limit_exceeded")),
+		tenancy.Rate(quotaSnapshots, d.SnapshotsPerMinute, time.Minute, tenancy.WithReason("snapshot_rate_exceeded")),
+		tenancy.Budget(quotaLLM, int64(d.LLMMonthlyBudget), tenancy.Monthly, tenancy.WithReason("llm_budget_exceeded"),
+			tenancy.WithCurrency("USD", tenancy.MicrosPerUSD)),
 		tenancy.WithClock(func() time.Time { return a.now() }),
 		tenancy.WithLogger(a.log),
-		tenancy.WithRegisterer(a.reg),
-		tenancy.WithLeaseTTL(a.env.previewLease))
+		tenancy.WithRegisterer(a.reg))
 	if err != nil {
 		return err
 	}
@@ -148,14 +170,14 @@ func (a *app) createPreviewHandler(w http.ResponseWriter, r *http.Request) {
 	p, _ := principalFrom(ctx)
 	q := a.tenancy().quotas
 	id := newID("pv_")
-	slot, err := q.AcquirePreview(ctx, id)
+	slot, err := q.Acquire(ctx, quotaPreviews, id)
 	if err != nil {
 		tenancy.WriteError(w, r, err)
 		return
 	}
 	rec := previewRecord{ID: id, TenantID: string(tenant), SystemID: req.SystemID, DevicePreset: req.DevicePreset, CreatedBy: p.UserID, CreatedAt: a.now().UTC()}
 	if err := a.createPreview(ctx, rec); err != nil {
-		if _, rerr := q.ReleasePreview(context.WithoutCancel(ctx), id); rerr != nil {
+		if _, rerr := q.Release(context.WithoutCancel(ctx), quotaPreviews, id); rerr != nil {
 			a.log.ErrorContext(ctx, "release preview slot after failed create", "preview_id", id, "err", rerr)
 		}
 		a.dbFailed(w, r, "create preview", err)
@@ -201,7 +223,7 @@ func (a *app) deletePreviewHandler(w http.ResponseWriter, r *http.Request) {
 		a.log.ErrorContext(ctx, "revoke preview tokens", "preview_id", id, "err", err)
 	}
 	// Release in the preview's own tenant (an admin may delete any).
-	if _, err := a.tenancy().quotas.ReleasePreview(tenancy.WithTenant(context.WithoutCancel(ctx), tenancy.ID(rec.TenantID)), id); err != nil {
+	if _, err := a.tenancy().quotas.Release(tenancy.WithTenant(context.WithoutCancel(ctx), tenancy.ID(rec.TenantID)), quotaPreviews, id); err != nil {
 		// The record is gone; the slot's lease frees it at the latest.
 		a.log.ErrorContext(ctx, "release preview slot", "preview_id", id, "err", err)
 	}
@@ -252,7 +274,7 @@ func (a *app) createSnapshotHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	tenant, _ := tenancy.FromContext(ctx)
-	res, err := a.tenancy().quotas.AllowSnapshot(ctx)
+	res, err := a.tenancy().quotas.Allow(ctx, quotaSnapshots)
 	if res.Limit > 0 || err == nil {
 		tenancy.SetRateLimitHeaders(w.Header(), res)
 	}
@@ -283,7 +305,7 @@ func hasBody(r *http.Request) bool {
 	return true
 }
 
-// limitsJSON is the hub's view of tenancy.Limits (money in USD).
+// limitsJSON is the hub's view of its three quotas' limits (money in USD).
 type limitsJSON struct {
 	ActivePreviews      int64   `json:"active_previews"`
 	SnapshotsPerMinute  int64   `json:"snapshots_per_minute"`
@@ -291,7 +313,7 @@ type limitsJSON struct {
 }
 
 func toLimitsJSON(l tenancy.Limits) limitsJSON {
-	return limitsJSON{ActivePreviews: l.ActivePreviews, SnapshotsPerMinute: l.SnapshotsPerMinute, LLMMonthlyBudgetUSD: l.LLMMonthlyBudget.USD()}
+	return limitsJSON{ActivePreviews: l[quotaPreviews], SnapshotsPerMinute: l[quotaSnapshots], LLMMonthlyBudgetUSD: tenancy.Micros(l[quotaLLM]).USD()}
 }
 
 // pathTenant reads {tenant_id}; it writes the problem and returns false
@@ -332,18 +354,29 @@ func (a *app) getQuotasHandler(w http.ResponseWriter, r *http.Request) {
 		"tenant_id": tenant,
 		"limits":    toLimitsJSON(l),
 		"usage": map[string]any{
-			"active_previews":       u.ActivePreviews,
-			"snapshots_last_minute": u.SnapshotsLastMinute,
-			"llm_spent_usd":         u.LLMSpent.USD(),
-			"llm_reserved_usd":      u.LLMReserved.USD(),
+			"active_previews":       u[quotaPreviews].Used,
+			"snapshots_last_minute": u[quotaSnapshots].Used,
+			"llm_spent_usd":         tenancy.Micros(u[quotaLLM].Used).USD(),
+			"llm_reserved_usd":      tenancy.Micros(u[quotaLLM].Reserved).USD(),
 		},
 	})
 }
 
 // limitsRangeDetail is the detail of a 400 invalid_body for a limit out of
 // range: the kit holds every limit exactly up to tenancy.MaxLimit (2^53-1).
-var limitsRangeDetail = fmt.Sprintf("limits must be from 0 to %d (llm_monthly_budget_usd from 0 to %.6f)",
-	int64(tenancy.MaxLimit), tenancy.Micros(tenancy.MaxLimit).USD())
+var limitsRangeDetail = fmt.Sprintf("limits must be from 0 to %d (llm_monthly_budget_usd from 0 to %.2f)",
+	int64(tenancy.MaxLimit), float64(tenancy.MaxLimit/10_000)/100)
+
+// limitsInRange reports whether every limit is 0 to tenancy.MaxLimit: the
+// hub offers no tenancy.Unlimited.
+func limitsInRange(l tenancy.Limits) bool {
+	for _, v := range l {
+		if v < 0 || v > tenancy.MaxLimit {
+			return false
+		}
+	}
+	return true
+}
 
 func (a *app) updateQuotasHandler(w http.ResponseWriter, r *http.Request) {
 	tenant, ok := pathTenant(w, r)
@@ -360,20 +393,25 @@ func (a *app) updateQuotasHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bad := func(detail string) { problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", detail)) }
-	patch := tenancy.LimitsPatch{ActivePreviews: req.ActivePreviews, SnapshotsPerMinute: req.SnapshotsPerMinute}
+	set := tenancy.Limits{}
+	for name, v := range map[string]*int64{quotaPreviews: req.ActivePreviews, quotaSnapshots: req.SnapshotsPerMinute} {
+		if v != nil {
+			set[name] = *v
+		}
+	}
 	if req.LLMMonthlyBudgetUSD != nil {
 		m, err := tenancy.MicrosFromUSD(*req.LLMMonthlyBudgetUSD)
 		if err != nil {
 			bad(limitsRangeDetail)
 			return
 		}
-		patch.LLMMonthlyBudget = &m
+		set[quotaLLM] = int64(m)
 	}
 	switch {
-	case patch.Empty():
+	case len(set) == 0:
 		bad("give at least one of active_previews, snapshots_per_minute, llm_monthly_budget_usd")
 		return
-	case patch.Validate() != nil:
+	case !limitsInRange(set):
 		bad(limitsRangeDetail)
 		return
 	case len(req.Reason) > 500:
@@ -381,7 +419,7 @@ func (a *app) updateQuotasHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := principalFrom(r.Context())
-	l, err := a.tenancy().quotas.UpdateLimits(r.Context(), tenant, patch, p.UserID, req.Reason)
+	l, err := a.tenancy().quotas.SetLimits(r.Context(), tenant, set, p.UserID, req.Reason)
 	if err != nil {
 		a.quotaStoreFailed(w, r, err)
 		return
@@ -456,8 +494,11 @@ func (a *app) auditHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	entries := make([]auditEntryJSON, 0, len(page.Entries))
 	for _, e := range page.Entries {
-		j := auditEntryJSON{TenantID: string(e.Tenant), Field: e.Field, OldValue: e.OldValue, NewValue: e.NewValue, ChangedBy: e.ChangedBy, ChangedAt: e.ChangedAt.UTC(), Reason: e.Reason}
-		if e.Field == tenancy.FieldLLMMonthlyBudget {
+		j := auditEntryJSON{TenantID: string(e.Tenant), Field: e.Quota, OldValue: e.OldValue, NewValue: e.NewValue, ChangedBy: e.ChangedBy, ChangedAt: e.ChangedAt.UTC(), Reason: e.Reason}
+		switch e.Quota {
+		case quotaSnapshots:
+			j.Field = "snapshots_per_minute"
+		case quotaLLM:
 			j.Field = "llm_monthly_budget_usd"
 			j.OldValue, j.NewValue = tenancy.Micros(e.OldValue).USD(), tenancy.Micros(e.NewValue).USD()
 		}

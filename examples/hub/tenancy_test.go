@@ -100,8 +100,8 @@ func TestTenancyPreviews(t *testing.T) {
 
 		resp, b = call(t, "GET", url+"/metrics", "", "")
 		require.Equal(t, 200, resp.StatusCode)
-		assert.Contains(t, string(b), `hardening_quota_rejections_total{resource="active_previews"} 2`)
-		assert.Contains(t, string(b), `hardening_quota_checks_total{resource="active_previews"} 9`)
+		assert.Contains(t, string(b), `hardening_quota_rejections_total{quota="active_previews"} 2`)
+		assert.Contains(t, string(b), `hardening_quota_checks_total{quota="active_previews"} 9`)
 	})
 }
 

@@ -102,11 +102,10 @@ func newMemoryChain(ctx context.Context, secret []byte) (*memoryChain, error) {
 	if err := c.idem.Start(ctx); err != nil {
 		return nil, err
 	}
-	limits := tenancy.DefaultLimits()
-	limits.SnapshotsPerMinute = highLimit
-	limits.ActivePreviews = highLimit
-	if c.quotas, err = tenancy.NewQuotas(tenancy.NewMemoryStore(), tenancy.WithDefaults(limits),
-		tenancy.WithLogger(c.log), tenancy.WithRegisterer(c.reg), tenancy.WithLeaseTTL(time.Hour)); err != nil {
+	if c.quotas, err = tenancy.NewQuotas(tenancy.NewMemoryStore(),
+		tenancy.Concurrency("active_previews", highLimit, time.Hour),
+		tenancy.Rate("snapshots", highLimit, time.Minute, tenancy.WithReason("snapshot_rate_exceeded")),
+		tenancy.WithLogger(c.log), tenancy.WithRegisterer(c.reg)); err != nil {
 		return nil, err
 	}
 	if c.tenants, err = tenancy.New(func(r *http.Request) (string, error) {
@@ -259,7 +258,7 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (c *memoryChain) createSnapshot(w http.ResponseWriter, r *http.Request) {
 	tenant, _ := tenancy.FromContext(r.Context())
-	res, err := c.quotas.AllowSnapshot(r.Context())
+	res, err := c.quotas.Allow(r.Context(), "snapshots")
 	if res.Limit > 0 || err == nil {
 		tenancy.SetRateLimitHeaders(w.Header(), res)
 	}
@@ -283,7 +282,7 @@ func (c *memoryChain) createPreview(w http.ResponseWriter, r *http.Request) {
 	tenant, _ := tenancy.FromContext(ctx)
 	p, _ := principalFrom(ctx)
 	id := newID("pv_")
-	if _, err := c.quotas.AcquirePreview(ctx, id); err != nil {
+	if _, err := c.quotas.Acquire(ctx, "active_previews", id); err != nil {
 		tenancy.WriteError(w, r, err)
 		return
 	}

@@ -39,7 +39,7 @@ func TestRateUsesRedisTime(t *testing.T) {
 	s := newStore(t, srv)
 	ctx := context.Background()
 	take := func(i int) tenancy.RateResult {
-		r, err := s.TakeRate(ctx, tenancy.RateRequest{Tenant: "a", Resource: tenancy.ResourceSnapshots, Now: storetest.T0.Add(time.Duration(i) * 10 * time.Minute), DefaultLimit: 10})
+		r, err := s.TakeRate(ctx, storetest.RateReq("snapshots", "a", storetest.T0.Add(time.Duration(i)*10*time.Minute), 10))
 		require.NoError(t, err)
 		return r
 	}
@@ -55,9 +55,9 @@ func TestRateUsesRedisTime(t *testing.T) {
 		assert.True(t, take(11).Allowed, "Redis TIME moved on by 60/N seconds")
 		assert.False(t, take(12).Allowed)
 	}
-	u, err := s.Usage(ctx, "a", storetest.T0, tenancy.DefaultLimits())
+	used, err := s.RateUsed(ctx, storetest.RateReq("snapshots", "a", storetest.T0, 10))
 	require.NoError(t, err)
-	assert.Equal(t, int64(10), u.SnapshotsLastMinute, "usage reads the same clock")
+	assert.Equal(t, int64(10), used, "usage reads the same clock")
 }
 
 // Every key of a tenant carries the tenant's hash tag; only the tenant
@@ -66,18 +66,18 @@ func TestKeysHashTaggedPerTenant(t *testing.T) {
 	srv := testenv.Redis(t)
 	s := newStore(t, srv)
 	ctx := context.Background()
+	now := time.Now()
 	for _, tenant := range []tenancy.ID{"acme", "globex"} {
-		_, err := s.AcquireSlot(ctx, tenancy.SlotRequest{Tenant: tenant, PreviewID: "p", Now: time.Now(), Lease: time.Minute, DefaultLimit: 5})
+		_, err := s.AcquireSlot(ctx, storetest.SlotReq("exports", tenant, "p", now, 5))
 		require.NoError(t, err)
-		_, err = s.TakeRate(ctx, tenancy.RateRequest{Tenant: tenant, Resource: tenancy.ResourceSnapshots, Now: time.Now(), DefaultLimit: 5})
+		_, err = s.TakeRate(ctx, storetest.RateReq("orders", tenant, now, 5))
 		require.NoError(t, err)
-		r, err := s.Reserve(ctx, tenancy.ReserveRequest{Tenant: tenant, ReservationID: "r", Amount: 5, Now: time.Now(), TTL: time.Minute, DefaultBudget: 10})
+		r, err := s.Reserve(ctx, storetest.ReserveReq("credits", tenant, "r", 5, now, 10))
 		require.NoError(t, err)
 		require.True(t, r.Reserved)
-		_, err = s.Settle(ctx, tenancy.SettleRequest{Tenant: tenant, ReservationID: "r", Actual: 1, Now: time.Now()})
+		_, err = s.Settle(ctx, tenancy.SettleRequest{Tenant: tenant, Quota: "credits", ReservationID: "r", Actual: 1, Now: now, Period: tenancy.Monthly.Key(now)})
 		require.NoError(t, err)
-		one := int64(1)
-		_, err = s.UpdateLimits(ctx, tenancy.UpdateRequest{Tenant: tenant, Defaults: tenancy.DefaultLimits(), Patch: tenancy.LimitsPatch{ActivePreviews: &one}, ChangedBy: "t", Now: time.Now()})
+		_, err = s.SetLimits(ctx, tenancy.SetLimitsRequest{Tenant: tenant, Defaults: tenancy.Limits{"exports": 5}, Set: tenancy.Limits{"exports": 1}, ChangedBy: "t", Now: now})
 		require.NoError(t, err)
 	}
 	keys, err := srv.Client.Keys(ctx, srv.Prefix+"*").Result()
@@ -97,9 +97,9 @@ func TestUnreachable(t *testing.T) {
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
 	defer rdb.Close()
 	s := newStore(t, &testenv.RedisServer{Client: rdb})
-	q, err := tenancy.NewQuotas(s)
+	q, err := tenancy.NewQuotas(s, tenancy.Concurrency("exports", 5, time.Minute))
 	require.NoError(t, err)
-	_, err = q.AcquirePreview(tenancy.WithTenant(context.Background(), "acme"), "p")
+	_, err = q.Acquire(tenancy.WithTenant(context.Background(), "acme"), "exports", "p")
 	var un *tenancy.UnavailableError
 	assert.ErrorAs(t, err, &un, "fails closed")
 }

@@ -44,9 +44,9 @@ func benchStore(b *testing.B) (*sqlitestore.Store, func() error) {
 	db := testenv.SQLite(b)
 	s, err := sqlitestore.New(db)
 	require.NoError(b, err)
-	db.MustExec(`INSERT INTO hardening_llm_usage (tenant_id, month, spent_micros) VALUES ('bench', 'base', 0)`)
+	db.MustExec(`INSERT INTO hardening_quota_spend (tenant_id, quota, period, spent) VALUES ('bench', 'base', 'base', 0)`)
 	return s, func() error {
-		_, err := db.ExecContext(context.Background(), `UPDATE hardening_llm_usage SET spent_micros = spent_micros + 1 WHERE tenant_id = 'bench' AND month = 'base'`)
+		_, err := db.ExecContext(context.Background(), `UPDATE hardening_quota_spend SET spent = spent + 1 WHERE tenant_id = 'bench' AND quota = 'base'`)
 		return err
 	}
 }

@@ -27,13 +27,17 @@ func TestHelperProcess(t *testing.T) {
 	storetest.CrossProcessChild(s)
 }
 
+// TestCrossProcess: 4 processes race on one file for the slots of a
+// concurrency limit of 5, the burst of a rate and 1,000 reservations
+// against a budget that fits 100.
 func TestCrossProcess(t *testing.T) {
 	db, path := testenv.SQLiteFile(t)
-	storetest.CrossProcess(t, helperEnv+"="+path)
+	s, err := sqlitestore.New(db)
+	require.NoError(t, err)
+	storetest.CrossProcess(t, s, helperEnv+"="+path)
 	var rows int
-	require.NoError(t, db.Get(&rows, `SELECT count(*) FROM hardening_active_previews WHERE tenant_id = 'shared'`))
+	require.NoError(t, db.Get(&rows, `SELECT count(*) FROM hardening_quota_slots WHERE tenant_id = 'shared'`))
 	assert.Equal(t, storetest.CrossSlotLimit, rows)
-	var sum int64
-	require.NoError(t, db.Get(&sum, `SELECT SUM(amount_micros) FROM hardening_llm_reservations WHERE tenant_id = 'shared'`))
-	assert.Equal(t, int64(storetest.CrossBudget), sum)
+	require.NoError(t, db.Get(&rows, `SELECT count(*) FROM hardening_quota_reservations WHERE tenant_id = 'shared'`))
+	assert.Equal(t, storetest.CrossBudgetLimit/storetest.CrossAmount, rows)
 }

@@ -2,8 +2,8 @@ package sqlitestore_test
 
 import (
 	"context"
-
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -36,15 +36,16 @@ func TestUnavailableFailsClosed(t *testing.T) {
 	db := testenv.SQLite(t)
 	s, err := sqlitestore.New(db)
 	require.NoError(t, err)
-	q, err := tenancy.NewQuotas(s)
+	q, err := tenancy.NewQuotas(s, tenancy.Concurrency("exports", 5, time.Minute), tenancy.Rate("orders", 5, time.Minute),
+		tenancy.Budget("credits", 5, tenancy.Monthly))
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 	ctx := tenancy.WithTenant(context.Background(), "acme")
 	var un *tenancy.UnavailableError
-	_, err = q.AcquirePreview(ctx, "p")
+	_, err = q.Acquire(ctx, "exports", "e")
 	require.ErrorAs(t, err, &un)
-	_, err = q.AllowSnapshot(ctx)
+	_, err = q.Allow(ctx, "orders")
 	require.ErrorAs(t, err, &un)
-	_, err = q.ReserveLLM(ctx, 1)
+	_, err = q.Reserve(ctx, "credits", 1)
 	require.ErrorAs(t, err, &un)
 }

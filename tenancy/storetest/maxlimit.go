@@ -16,51 +16,65 @@ import (
 // MaxLimit itself comes back exactly from every decision (Redis scripts
 // compute in doubles: 2^53-1 is the largest integer they hold exactly).
 func testMaxLimit(t *testing.T, s tenancy.Store) {
-	ctx := context.Background()
-	huge := int64(math.MaxInt64)
-	hugeMicros := tenancy.Micros(math.MaxInt64)
-	_, err := tenancy.NewQuotas(s, tenancy.WithDefaults(tenancy.Limits{SnapshotsPerMinute: huge}))
-	assert.ErrorIs(t, err, tenancy.ErrInvalidLimit, "a default above MaxLimit")
-	q, err := tenancy.NewQuotas(s, tenancy.WithClock(func() time.Time { return T0 }))
-	require.NoError(t, err)
-	for _, p := range []tenancy.LimitsPatch{{ActivePreviews: &huge}, {SnapshotsPerMinute: &huge}, {LLMMonthlyBudget: &hugeMicros}} {
-		_, err := q.UpdateLimits(ctx, "a", p, "admin", "too much")
-		assert.ErrorIs(t, err, tenancy.ErrInvalidLimit, "an override above MaxLimit")
+	ctx := tenancy.WithTenant(t.Context(), "a")
+	const huge = math.MaxInt64
+	decls := func(limit int64) []tenancy.QuotasOption {
+		return []tenancy.QuotasOption{tenancy.Concurrency("exports", limit, time.Minute), tenancy.Rate("orders", limit, time.Minute),
+			tenancy.Budget("credits", limit, tenancy.Monthly), tenancy.WithClock(func() time.Time { return T0 })}
 	}
-	l, err := s.Limits(ctx, "a", tenancy.DefaultLimits())
+	for i := range 3 {
+		d := decls(5)
+		d[i] = decls(huge)[i]
+		_, err := tenancy.NewQuotas(s, d...)
+		assert.ErrorIs(t, err, tenancy.ErrInvalidLimit, "a default above MaxLimit")
+	}
+	q, err := tenancy.NewQuotas(s, decls(5)...)
 	require.NoError(t, err)
-	assert.Equal(t, tenancy.DefaultLimits(), l, "nothing was stored")
-	page, err := s.Audit(ctx, tenancy.AuditQuery{Tenant: "a"})
+	for _, name := range []string{"exports", "orders", "credits"} {
+		for _, v := range []int64{huge, tenancy.MaxLimit + 1, -2} {
+			_, err := q.SetLimits(ctx, "a", tenancy.Limits{name: v}, "admin", "out of range")
+			assert.ErrorIs(t, err, tenancy.ErrInvalidLimit, "an override of %d", v)
+		}
+	}
+	l, err := q.Limits(ctx, "a")
+	require.NoError(t, err)
+	assert.Equal(t, q.Defaults(), l, "nothing was stored")
+	page, err := q.Audit(ctx, tenancy.AuditQuery{Tenant: "a"})
 	require.NoError(t, err)
 	assert.Empty(t, page.Entries, "nothing was audited")
 
-	maxL, maxM := int64(tenancy.MaxLimit), tenancy.Micros(tenancy.MaxLimit)
-	l, err = q.UpdateLimits(ctx, "a", tenancy.LimitsPatch{ActivePreviews: &maxL, SnapshotsPerMinute: &maxL, LLMMonthlyBudget: &maxM}, "admin", "the most")
+	const maxL = tenancy.MaxLimit
+	l, err = q.SetLimits(ctx, "a", tenancy.Limits{"exports": maxL, "orders": maxL, "credits": maxL}, "admin", "the most")
 	require.NoError(t, err)
-	assert.Equal(t, tenancy.Limits{ActivePreviews: maxL, SnapshotsPerMinute: maxL, LLMMonthlyBudget: maxM}, l)
-
-	slot := acquire(t, s, "a", "p", T0, 5)
-	assert.True(t, slot.Held)
-	assert.Equal(t, maxL, slot.Limit)
-	rate := take(t, s, "a", T0, 10)
-	assert.True(t, rate.Allowed)
-	assert.Equal(t, maxL, rate.Limit)
-	assert.Equal(t, maxL-1, rate.Remaining)
-	b := reserve(t, s, "a", "all", maxM, T0, 1_000)
-	require.True(t, b.Reserved, "the whole budget fits exactly")
-	assert.Equal(t, maxM, b.Budget)
-	assert.Equal(t, maxM, b.Outstanding)
-	b = reserve(t, s, "a", "one-more", 1, T0, 1_000)
-	assert.False(t, b.Reserved)
-	assert.Equal(t, maxM, b.Budget)
-	assert.Equal(t, maxM, b.Outstanding)
-	assert.Equal(t, maxM, settle(t, s, "a", "all", maxM, T0).Spent)
+	assert.Equal(t, tenancy.Limits{"exports": maxL, "orders": maxL, "credits": maxL}, l)
+	checkMax(t, q, ctx)
 
 	// Defaults of MaxLimit (no override) behave the same.
-	slot = acquire(t, s, "d", "p", T0, maxL)
-	assert.Equal(t, maxL, slot.Limit)
-	rate = take(t, s, "d", T0, maxL)
-	assert.Equal(t, maxL, rate.Limit)
-	assert.Equal(t, maxL-1, rate.Remaining)
-	assert.Equal(t, maxM, reserve(t, s, "d", "r", maxM, T0, maxM).Budget)
+	q, err = tenancy.NewQuotas(s, decls(maxL)...)
+	require.NoError(t, err)
+	checkMax(t, q, tenancy.WithTenant(t.Context(), "d"))
+}
+
+func checkMax(t *testing.T, q *tenancy.Quotas, ctx context.Context) {
+	t.Helper()
+	const maxL = tenancy.MaxLimit
+	slot, err := q.Acquire(ctx, "exports", "p")
+	require.NoError(t, err)
+	assert.Equal(t, int64(maxL), slot.Limit)
+	rate, err := q.Allow(ctx, "orders")
+	require.NoError(t, err)
+	assert.Equal(t, int64(maxL), rate.Limit)
+	assert.Equal(t, int64(maxL-1), rate.Remaining)
+	r, err := q.Reserve(ctx, "credits", maxL)
+	require.NoError(t, err, "the whole budget fits exactly")
+	assert.Equal(t, int64(maxL), r.Result.Limit)
+	assert.Equal(t, int64(maxL), r.Result.Outstanding)
+	_, err = q.Reserve(ctx, "credits", 1)
+	var rej *tenancy.Rejection
+	require.ErrorAs(t, err, &rej)
+	assert.Equal(t, int64(maxL), rej.Limit)
+	assert.Equal(t, int64(maxL), rej.Current)
+	sr, err := q.Settle(ctx, r, maxL)
+	require.NoError(t, err)
+	assert.Equal(t, int64(maxL), sr.Spent)
 }

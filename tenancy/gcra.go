@@ -1,0 +1,82 @@
+package tenancy
+
+import (
+	"math/bits"
+	"time"
+)
+
+// MaxTolerance bounds the GCRA's burst tolerance (burst × emission
+// interval) at MaxLimit µs (about 285 years), so that every span the
+// algorithm computes (tat - now, retry and reset times, remaining units)
+// is an integer below 2^53, which the Redis scripts, computing in doubles,
+// hold exactly.
+const MaxTolerance = MaxLimit
+
+// RateInterval returns the GCRA emission interval, in microseconds, of
+// limit units per period: period/limit, at least 1 µs.
+func RateInterval(limit int64, period time.Duration) int64 {
+	return max(period.Microseconds()/max(limit, 1), 1)
+}
+
+// rateTolerance returns burst × interval, saturated at MaxTolerance.
+func rateTolerance(burst, interval int64) int64 {
+	hi, lo := bits.Mul64(uint64(burst), uint64(interval))
+	if hi != 0 || lo > MaxTolerance {
+		return MaxTolerance
+	}
+	return int64(lo)
+}
+
+// GCRA is the generic cell rate algorithm every store applies (the Redis
+// script mirrors it): limit units per period with a burst of burst units
+// (burst <= 0 means limit). tat is the stored theoretical arrival time in
+// Unix microseconds (0 when none), now the current time in Unix
+// microseconds. It returns the new tat to store (unchanged when refused)
+// and the decision; Quota and Period of the result are left for the
+// caller.
+//
+// With emission interval T = RateInterval(limit, period) and tolerance
+// τ = burst × T: the unit is admitted when max(tat, now) + T - τ <= now.
+// Remaining is how many more intervals fit; ResetAfter is the time until
+// tat falls back to now. A limit of 0 admits nothing (RetryAfter is the
+// period); Unlimited admits everything and keeps tat.
+func GCRA(tat, now, limit, burst int64, period time.Duration) (int64, RateResult) {
+	if limit == Unlimited {
+		return tat, RateResult{Allowed: true, Limit: Unlimited, Burst: Unlimited}
+	}
+	if burst <= 0 {
+		burst = limit
+	}
+	res := RateResult{Limit: limit, Burst: burst}
+	if limit <= 0 {
+		res.RetryAfter = period
+		return tat, res
+	}
+	interval := RateInterval(limit, period)
+	tol := rateTolerance(burst, interval)
+	tat = max(tat, now)
+	newTat := tat + interval
+	diff := now - (newTat - tol)
+	if diff < 0 {
+		res.RetryAfter = time.Duration(-diff) * time.Microsecond
+		res.ResetAfter = time.Duration(tat-now) * time.Microsecond
+		return tat, res
+	}
+	res.Allowed = true
+	res.Remaining = diff / interval
+	res.ResetAfter = time.Duration(newTat-now) * time.Microsecond
+	return newTat, res
+}
+
+// GCRAUsed returns how many units of the burst are in use at now given the
+// stored tat: ceil((tat-now)/T), at most the burst (limit when burst <= 0).
+func GCRAUsed(tat, now, limit, burst int64, period time.Duration) int64 {
+	if limit <= 0 || tat <= now {
+		return 0
+	}
+	if burst <= 0 {
+		burst = limit
+	}
+	interval := RateInterval(limit, period)
+	return min((tat-now+interval-1)/interval, burst)
+}

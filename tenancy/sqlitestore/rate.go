@@ -1,0 +1,53 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/systembuilderhub/hardening/internal/sqlitex"
+	"github.com/systembuilderhub/hardening/tenancy"
+)
+
+// rateState reads the tenant's limit of the rate and its stored tat (0
+// when none).
+func rateState(ctx context.Context, q queryer, req tenancy.RateRequest) (limit, tat int64, err error) {
+	if limit, err = limitOf(ctx, q, req.Tenant, req.Quota, req.DefaultLimit); err != nil {
+		return 0, 0, err
+	}
+	err = sqlx.GetContext(ctx, q, &tat, `SELECT tat FROM hardening_quota_rates WHERE tenant_id = ? AND quota = ?`, req.Tenant, req.Quota)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil
+	}
+	return limit, tat, err
+}
+
+// TakeRate implements tenancy.RateStore.
+func (s *Store) TakeRate(ctx context.Context, req tenancy.RateRequest) (res tenancy.RateResult, err error) {
+	err = sqlitex.Immediate(ctx, s.db, func(c *sqlx.Conn) error {
+		limit, tat, err := rateState(ctx, c, req)
+		if err != nil {
+			return err
+		}
+		newTat, r := tenancy.GCRA(tat, req.Now.UnixMicro(), limit, req.Burst, req.Period)
+		res = r
+		if newTat == tat {
+			return nil
+		}
+		_, err = c.ExecContext(ctx, `INSERT INTO hardening_quota_rates (tenant_id, quota, tat) VALUES (?, ?, ?)
+			ON CONFLICT (tenant_id, quota) DO UPDATE SET tat = excluded.tat`, req.Tenant, req.Quota, newTat)
+		return err
+	})
+	return res, err
+}
+
+// RateUsed implements tenancy.RateStore. It only reads.
+func (s *Store) RateUsed(ctx context.Context, req tenancy.RateRequest) (int64, error) {
+	limit, tat, err := rateState(ctx, s.db, req)
+	if err != nil {
+		return 0, err
+	}
+	return tenancy.GCRAUsed(tat, req.Now.UnixMicro(), limit, req.Burst, req.Period), nil
+}
