@@ -102,7 +102,7 @@ func ContainerLimitsFromEnv() (ContainerLimits, error) {
 		l.NetworkMode = s
 	}
 	if s, ok := os.LookupEnv(EnvSecurityOpts); ok {
-		l.SecurityOpts = egressSplitList(s)
+		l.SecurityOpts = containerSplitList(s)
 	}
 	return l, nil
 }
@@ -610,4 +610,16 @@ func (v *ContainerVerifier) cgroupChecks(ci containerInspect) []Check {
 		pids.OK = cl.PidsMax > 0
 	}
 	return []Check{cpu, mem, pids}
+}
+
+// containerSplitList splits a comma list, trimming spaces and dropping
+// empty entries.
+func containerSplitList(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

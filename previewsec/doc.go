@@ -1,5 +1,5 @@
 // Package previewsec secures previews: running copies of a user's app
-// reachable behind a URL. It has two halves.
+// reachable behind a URL.
 //
 // # Preview tokens
 //
@@ -33,11 +33,10 @@
 //
 // # Egress and containers
 //
-// The other half limits what a preview's container may do: an egress
-// policy (PREVIEW_EGRESS_ALLOWLIST / PREVIEW_EGRESS_DENYLIST) enforced by a
-// dialer and proxy that decide on the resolved IP and dial exactly that IP,
-// and a verification of the container's runtime settings (CPU and memory
-// limits, network mode, security options).
+// The other half limits what a preview's container may do. The egress
+// policy, its dialer, http.Client and forward proxy are in package
+// previewsec/egress; the verification of the container's runtime settings
+// (CPU and memory limits, network mode, security options) is here.
 //
 // See docs/previewsec-tokens.md for configuration, the hub endpoints and
 // benchmarks.

@@ -44,30 +44,6 @@ func Example_previewAuth() {
 	// 303 /preview/pv_1/ preview_token
 }
 
-// Hold every outbound connection made on a preview's behalf to the egress
-// policy, at dial time: an http.Client on the policy's Transport, and the
-// policy's DialContext for code that dials itself.
-func Example_egressTransport() {
-	policy, err := previewsec.NewEgressPolicy( // or EgressPolicyFromEnv(): PREVIEW_EGRESS_ALLOWLIST, ..._DENYLIST
-		previewsec.WithEgressAllow("api.openai.com:443", "*.anthropic.com"),
-		previewsec.WithEgressDeny("169.254.0.0/16")) // denies names resolving there
-	if err != nil {
-		log.Fatal(err)
-	}
-	client := &http.Client{Transport: policy.Transport(), Timeout: 30 * time.Second} // redirects are checked too
-	_, err = client.Get("http://169.254.169.254/latest/meta-data/")
-	var denied *previewsec.EgressDeniedError
-	if errors.As(err, &denied) {
-		fmt.Println("denied:", denied.Decision.Reason)
-	}
-
-	_, err = policy.DialContext(context.Background(), "tcp", "127.0.0.1:6379") // database drivers, gRPC, ...
-	fmt.Println("denied:", errors.Is(err, previewsec.ErrEgressDenied))
-	// Output:
-	// denied: not_in_allowlist
-	// denied: true
-}
-
 // Check a running preview container against the configured limits from an
 // admin endpoint. The Docker socket here does not exist, so the example
 // answers 503.

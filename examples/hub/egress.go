@@ -14,13 +14,14 @@ import (
 
 	"github.com/systembuilderhub/hardening/internal/problem"
 	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/egress"
 )
 
 // egressState is the egress feature of one app: the policy preview
 // sandboxes are held to and the container verifier.
 type egressState struct {
 	mu       sync.RWMutex
-	policy   *previewsec.EgressPolicy
+	policy   *egress.Policy
 	verifier *previewsec.ContainerVerifier
 }
 
@@ -32,7 +33,11 @@ func (a *app) egress() *egressState { return a.egressFeature }
 // PREVIEW_MEM_LIMIT, PREVIEW_NETWORK_MODE, PREVIEW_SECURITY_OPTS and
 // DOCKER_HOST. The daemon is only contacted when a container is verified.
 func (a *app) setupEgress(ctx context.Context) error {
-	policy, err := previewsec.EgressPolicyFromEnv(previewsec.WithEgressLogger(a.log), previewsec.WithEgressRegisterer(a.reg))
+	opts, err := egressPolicyOptionsFromEnv()
+	if err != nil {
+		return err
+	}
+	policy, err := egress.NewPolicy(append(opts, egress.WithLogger(a.log), egress.WithRegisterer(a.reg))...)
 	if err != nil {
 		return err
 	}
@@ -94,7 +99,7 @@ func (a *app) handleEgressCheck(w http.ResponseWriter, r *http.Request) {
 	st.mu.RUnlock()
 	ctx, cancel := context.WithTimeout(r.Context(), egressCheckTimeout)
 	defer cancel()
-	var d previewsec.Decision
+	var d egress.Decision
 	switch {
 	case req.URL != nil && req.Host == nil && req.Port == nil:
 		d = policy.DecideURL(ctx, *req.URL)
@@ -156,11 +161,15 @@ func runEgressProxy(ctx context.Context, args []string, _ io.Writer, log *slog.L
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	policy, err := previewsec.EgressPolicyFromEnv(previewsec.WithEgressLogger(log), previewsec.WithEgressResolveCache(*dnsCache))
+	opts, err := egressPolicyOptionsFromEnv()
 	if err != nil {
 		return err
 	}
-	proxy, err := previewsec.NewEgressProxy(policy, previewsec.WithProxyLogger(log), previewsec.WithProxyMaxTunnels(*maxTunnels))
+	policy, err := egress.NewPolicy(append(opts, egress.WithLogger(log), egress.WithResolveCache(*dnsCache))...)
+	if err != nil {
+		return err
+	}
+	proxy, err := egress.NewProxy(policy, egress.WithProxyLogger(log), egress.WithMaxTunnels(*maxTunnels))
 	if err != nil {
 		return err
 	}

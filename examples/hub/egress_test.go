@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/egress"
 )
 
 // egressHubResolver answers from a table instead of DNS.
@@ -69,14 +70,14 @@ func egressTestApp(t *testing.T, dockerHost string) (*app, string) {
 	a, url := newTestApp(t)
 	st := a.egress()
 	require.NotNil(t, st)
-	policy, err := previewsec.NewEgressPolicy(
-		previewsec.WithEgressAllow("api.openai.com:443", "*.anthropic.com"),
-		previewsec.WithEgressResolver(egressHubResolver{
+	policy, err := egress.NewPolicy(
+		egress.WithAllow("api.openai.com:443", "*.anthropic.com"),
+		egress.WithResolver(egressHubResolver{
 			"api.openai.com":       {netip.MustParseAddr("104.18.33.45")},
 			"api.anthropic.com":    {netip.MustParseAddr("160.79.104.10")},
 			"rebind.anthropic.com": {netip.MustParseAddr("169.254.169.254")},
 		}),
-		previewsec.WithEgressRegisterer(a.reg))
+		egress.WithRegisterer(a.reg))
 	require.NoError(t, err)
 	verifier, err := previewsec.NewContainerVerifier(previewsec.DefaultContainerLimits(),
 		previewsec.WithContainerDockerHost(dockerHost), previewsec.WithContainerTimeout(300*time.Millisecond))
@@ -223,7 +224,7 @@ func TestEgressProxySubcommand(t *testing.T) {
 	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: http.MethodConnect})
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
-	assert.Equal(t, "not_in_allowlist", resp.Header.Get(previewsec.EgressReasonHeader))
+	assert.Equal(t, "not_in_allowlist", resp.Header.Get(egress.ReasonHeader))
 
 	// A bad allowlist is a startup error naming the variable.
 	t.Setenv("PREVIEW_EGRESS_ALLOWLIST", "0x7f.1")

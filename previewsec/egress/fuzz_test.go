@@ -1,4 +1,4 @@
-package previewsec
+package egress
 
 import (
 	"context"
@@ -38,18 +38,18 @@ func FuzzNormalizeHost(f *testing.F) {
 			}
 			return
 		}
-		if err := egressCheckHostname(out); err != nil {
+		if err := checkHostname(out); err != nil {
 			t.Fatalf("%q -> %q: %v", in, out, err)
 		}
 	})
 }
 
-// egressFuzzResolver resolves every name: names under special.example to
+// fuzzResolver resolves every name: names under special.example to
 // special-purpose addresses, names containing "mixed" to a public and a
 // loopback address, others to a public address.
-type egressFuzzResolver struct{}
+type fuzzResolver struct{}
 
-func (egressFuzzResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+func (fuzzResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
 	switch {
 	case strings.HasSuffix(host, ".special.example"):
 		return []netip.Addr{netip.MustParseAddr("169.254.169.254"), netip.MustParseAddr("::ffff:10.0.0.1")}, nil
@@ -69,12 +69,12 @@ func FuzzEgressDecide(f *testing.F) {
 	}
 	reasons := []string{ReasonAllowed, ReasonNotInAllowlist, ReasonDenylisted, ReasonSpecialPurpose, ReasonMalformedHost, ReasonDNSError, ReasonPortNotAllowed}
 	f.Fuzz(func(t *testing.T, host string, port uint16) {
-		opts := []EgressOption{WithEgressAllow("*.special.example", "*.example"), WithEgressDeny("*.deny.example"),
-			WithEgressResolver(egressFuzzResolver{}), WithEgressDefaultPorts(443, int(max(port, 1)))}
-		if _, err := egressParseRules(host, false); err == nil && !strings.Contains(host, ",") {
-			opts = append(opts, WithEgressAllow(host))
+		opts := []PolicyOption{WithAllow("*.special.example", "*.example"), WithDeny("*.deny.example"),
+			WithResolver(fuzzResolver{}), WithDefaultPorts(443, int(max(port, 1)))}
+		if _, err := parseRules(host); err == nil && !strings.Contains(host, ",") {
+			opts = append(opts, WithAllow(host))
 		}
-		p, err := NewEgressPolicy(opts...)
+		p, err := NewPolicy(opts...)
 		if err != nil {
 			t.Fatalf("policy: %v", err)
 		}

@@ -1,4 +1,4 @@
-package previewsec
+package egress
 
 import (
 	"bufio"
@@ -15,10 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// egressHostile is one destination a sandbox must not reach. dest is
+// hostile is one destination a sandbox must not reach. dest is
 // "host:PORT" with PORT replaced by the victim listener's port; reason,
 // when set, is the expected reason code.
-type egressHostile struct {
+type hostile struct {
 	dest   string
 	reason string
 	// noAllow keeps the destination out of the allowlist (by default every
@@ -30,15 +30,15 @@ type egressHostile struct {
 	rebind bool
 }
 
-func egressHostileTable() []egressHostile {
-	var hs []egressHostile
+func hostileTable() []hostile {
+	var hs []hostile
 	add := func(reason string, hosts ...string) {
 		for _, h := range hosts {
 			dest := h + ":PORT"
 			if strings.Contains(h, ":") && !strings.HasPrefix(h, "[") && !strings.Contains(h, "PORT") {
 				dest = "[" + h + "]:PORT"
 			}
-			hs = append(hs, egressHostile{dest: dest, reason: reason})
+			hs = append(hs, hostile{dest: dest, reason: reason})
 		}
 	}
 	// IPv4 literals in every special-purpose range.
@@ -84,23 +84,23 @@ func egressHostileTable() []egressHostile {
 	add(ReasonDNSError, "nxdomain.test", "empty.test")
 	add(ReasonDenylisted, "denied.test", "sub.deny.test", "deep.sub.deny.test", "cidr-denied.test")
 	hs = append(hs,
-		egressHostile{dest: "notallowed.test:PORT", reason: ReasonNotInAllowlist, noAllow: true},
-		egressHostile{dest: "127.0.0.3:PORT", reason: ReasonNotInAllowlist, noAllow: true},
-		egressHostile{dest: "port.test:PORT", reason: ReasonPortNotAllowed, noAllow: true},
-		egressHostile{dest: "127.0.0.1:PORT:PORT", reason: ReasonMalformedHost},
-		egressHostile{dest: "127.0.0.1", reason: ReasonMalformedHost},
-		egressHostile{dest: ":PORT", reason: ReasonMalformedHost},
-		egressHostile{dest: "::1:PORT", reason: ReasonMalformedHost},
-		egressHostile{dest: "rebind1.test:PORT", rebind: true},
-		egressHostile{dest: "rebind2.test:PORT", rebind: true},
-		egressHostile{dest: "rebind3.test:PORT", rebind: true},
-		egressHostile{dest: "rebind4.test:PORT", rebind: true},
+		hostile{dest: "notallowed.test:PORT", reason: ReasonNotInAllowlist, noAllow: true},
+		hostile{dest: "127.0.0.3:PORT", reason: ReasonNotInAllowlist, noAllow: true},
+		hostile{dest: "port.test:PORT", reason: ReasonPortNotAllowed, noAllow: true},
+		hostile{dest: "127.0.0.1:PORT:PORT", reason: ReasonMalformedHost},
+		hostile{dest: "127.0.0.1", reason: ReasonMalformedHost},
+		hostile{dest: ":PORT", reason: ReasonMalformedHost},
+		hostile{dest: "::1:PORT", reason: ReasonMalformedHost},
+		hostile{dest: "rebind1.test:PORT", rebind: true},
+		hostile{dest: "rebind2.test:PORT", rebind: true},
+		hostile{dest: "rebind3.test:PORT", rebind: true},
+		hostile{dest: "rebind4.test:PORT", rebind: true},
 	)
 	return hs
 }
 
-func egressHostileResolver() *egressTestResolver {
-	r := newEgressTestResolver()
+func hostileResolver() *testResolver {
+	r := newTestResolver()
 	for host, addrs := range map[string][]string{
 		"localhost": {"127.0.0.1", "::1"}, "loopback.test": {"127.0.0.1"}, "metadata.test": {"169.254.169.254"},
 		"metadata.google.internal": {"169.254.169.254"}, "instance-data": {"169.254.169.254"},
@@ -129,15 +129,15 @@ func egressHostileResolver() *egressTestResolver {
 	return r
 }
 
-// TestEgressHostileDestinations tries every hostile destination four ways
-// (Decide, DialContext, the policy's http.Client, and the EgressProxy with
+// TestHostileDestinations tries every hostile destination four ways
+// (Decide, DialContext, the policy's http.Client, and the Proxy with
 // CONNECT and absolute-form requests) with each one allowlisted where it
 // parses: none may reach the victim listener.
-func TestEgressHostileDestinations(t *testing.T) {
+func TestHostileDestinations(t *testing.T) {
 	t.Parallel()
-	victim := newEgressCountingListener(t)
-	port := egressItoa(victim.port())
-	table := egressHostileTable()
+	victim := newCountingListener(t)
+	port := itoa(victim.port())
+	table := hostileTable()
 	require.GreaterOrEqual(t, len(table), 150)
 	t.Logf("%d hostile destinations", len(table))
 
@@ -147,14 +147,14 @@ func TestEgressHostileDestinations(t *testing.T) {
 		if h.noAllow {
 			continue
 		}
-		if _, err := egressParseRules(dest, false); err == nil {
+		if _, err := parseRules(dest); err == nil {
 			allow = append(allow, dest)
 		}
 	}
-	p, err := NewEgressPolicy(WithEgressAllow(allow...), WithEgressDeny("denied.test", "*.deny.test", "93.184.215.64/26"),
-		WithEgressResolver(egressHostileResolver()), WithEgressDefaultPorts(victim.port(), 443))
+	p, err := NewPolicy(WithAllow(allow...), WithDeny("denied.test", "*.deny.test", "93.184.215.64/26"),
+		WithResolver(hostileResolver()), WithDefaultPorts(victim.port(), 443))
 	require.NoError(t, err)
-	proxyURL := egressStartProxy(t, p)
+	proxyURL := startProxy(t, p)
 	client := p.Client()
 	client.Timeout = 5 * time.Second
 	t.Cleanup(client.CloseIdleConnections)
@@ -171,14 +171,14 @@ func TestEgressHostileDestinations(t *testing.T) {
 		if !assert.Error(t, err, dest) {
 			_ = c.Close()
 		} else {
-			assert.ErrorIs(t, err, ErrEgressDenied, dest)
+			assert.ErrorIs(t, err, ErrDenied, dest)
 		}
 		resp, err := client.Get("http://" + dest + "/")
 		if !assert.Error(t, err, dest) {
 			_ = resp.Body.Close()
 		}
-		assert.NotEqual(t, 200, egressRawProxy(t, proxyURL, "CONNECT "+dest+" HTTP/1.1\r\nHost: "+dest+"\r\n\r\n"), dest)
-		assert.NotEqual(t, 200, egressRawProxy(t, proxyURL, "GET http://"+dest+"/ HTTP/1.1\r\nHost: "+dest+"\r\n\r\n"), dest)
+		assert.NotEqual(t, 200, rawProxy(t, proxyURL, "CONNECT "+dest+" HTTP/1.1\r\nHost: "+dest+"\r\n\r\n"), dest)
+		assert.NotEqual(t, 200, rawProxy(t, proxyURL, "GET http://"+dest+"/ HTTP/1.1\r\nHost: "+dest+"\r\n\r\n"), dest)
 	}
 	assert.Equal(t, int64(0), victim.accepted.Load(), "a hostile destination reached the listener")
 
@@ -190,11 +190,11 @@ func TestEgressHostileDestinations(t *testing.T) {
 	}
 }
 
-// egressStartProxy serves an EgressProxy for p on 127.0.0.1 until the test
+// startProxy serves a Proxy for p on 127.0.0.1 until the test
 // ends and returns its URL.
-func egressStartProxy(t *testing.T, p *EgressPolicy, opts ...ProxyOption) *url.URL {
+func startProxy(t *testing.T, p *Policy, opts ...ProxyOption) *url.URL {
 	t.Helper()
-	proxy, err := NewEgressProxy(p, opts...)
+	proxy, err := NewProxy(p, opts...)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -208,9 +208,9 @@ func egressStartProxy(t *testing.T, p *EgressPolicy, opts ...ProxyOption) *url.U
 	return &url.URL{Scheme: "http", Host: ln.Addr().String()}
 }
 
-// egressRawProxy writes one raw request to the proxy and returns the
+// rawProxy writes one raw request to the proxy and returns the
 // response status (0 when there is none).
-func egressRawProxy(t *testing.T, proxy *url.URL, raw string) int {
+func rawProxy(t *testing.T, proxy *url.URL, raw string) int {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", proxy.Host, 5*time.Second)
 	require.NoError(t, err)
@@ -225,7 +225,7 @@ func egressRawProxy(t *testing.T, proxy *url.URL, raw string) int {
 	}
 	_ = resp.Body.Close()
 	if resp.StatusCode == http.StatusForbidden {
-		assert.NotEmpty(t, resp.Header.Get(EgressReasonHeader), raw)
+		assert.NotEmpty(t, resp.Header.Get(ReasonHeader), raw)
 	}
 	return resp.StatusCode
 }

@@ -1,4 +1,4 @@
-package previewsec
+package egress
 
 import (
 	"context"
@@ -14,44 +14,44 @@ import (
 	"time"
 )
 
-// egressDialKey carries the addresses a dial was decided for, so the
+// dialKey carries the addresses a dial was decided for, so the
 // dialer's ControlContext can insist the connect goes to one of them.
-type egressDialKey struct{}
+type dialKey struct{}
 
 // Dialer returns a net.Dialer whose ControlContext checks the exact IP of
 // every connect attempt against the address-level policy (denylist CIDRs,
 // special-purpose registries, allowed CIDRs) just before the socket
 // connects, after any DNS resolution. Used on its own it enforces only that
 // address-level policy, since it never sees the host name; DialContext adds
-// the host allowlist. A denied connect fails with an *EgressDeniedError.
-func (p *EgressPolicy) Dialer() *net.Dialer {
+// the host allowlist. A denied connect fails with an *DeniedError.
+func (p *Policy) Dialer() *net.Dialer {
 	return &net.Dialer{
 		Timeout:        p.dialTimeout,
 		KeepAlive:      30 * time.Second,
-		ControlContext: p.egressControl,
+		ControlContext: p.control,
 	}
 }
 
-// egressControl is the dialer's ControlContext.
-func (p *EgressPolicy) egressControl(ctx context.Context, network, address string, _ syscall.RawConn) error {
+// control is the dialer's ControlContext.
+func (p *Policy) control(ctx context.Context, network, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		d := Decision{Reason: ReasonMalformedHost}
 		p.record(ctx, d)
-		return &EgressDeniedError{Decision: d}
+		return &DeniedError{Decision: d}
 	}
 	a := ap.Addr()
 	d := Decision{Host: a.String(), Port: int(ap.Port()), Addrs: []netip.Addr{a}}
 	if reason, rule := p.checkAddr(a); reason != "" {
 		d.Reason, d.Rule = reason, rule
 		p.record(ctx, d)
-		return &EgressDeniedError{Decision: d}
+		return &DeniedError{Decision: d}
 	}
-	if allowed, ok := ctx.Value(egressDialKey{}).([]netip.Addr); ok {
+	if allowed, ok := ctx.Value(dialKey{}).([]netip.Addr); ok {
 		if !slices.ContainsFunc(allowed, func(b netip.Addr) bool { return b.Unmap() == a.Unmap() }) {
 			d.Reason, d.Rule = ReasonNotInAllowlist, "address not in the checked answer"
 			p.record(ctx, d)
-			return &EgressDeniedError{Decision: d}
+			return &DeniedError{Decision: d}
 		}
 	}
 	return nil
@@ -62,22 +62,22 @@ func (p *EgressPolicy) egressControl(ctx context.Context, network, address strin
 // addresses, in order, each connect re-checked in ControlContext. Only TCP
 // networks are supported. It has the signature of
 // net.Dialer.DialContext, so it plugs into http.Transport and friends.
-func (p *EgressPolicy) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+func (p *Policy) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
-		return nil, fmt.Errorf("previewsec: egress dial: network %q not supported", network)
+		return nil, fmt.Errorf("egress: dial: network %q not supported", network)
 	}
 	d := p.DecideHostPort(ctx, address)
 	if !d.Allowed {
-		return nil, &EgressDeniedError{Decision: d}
+		return nil, &DeniedError{Decision: d}
 	}
 	return p.dialDecided(ctx, network, d)
 }
 
 // dialDecided connects to one of the addresses of an allowing decision.
-func (p *EgressPolicy) dialDecided(ctx context.Context, network string, d Decision) (net.Conn, error) {
-	ctx = context.WithValue(ctx, egressDialKey{}, d.Addrs)
+func (p *Policy) dialDecided(ctx context.Context, network string, d Decision) (net.Conn, error) {
+	ctx = context.WithValue(ctx, dialKey{}, d.Addrs)
 	dialer := p.Dialer()
 	var errs []error
 	for _, a := range d.Addrs {
@@ -89,7 +89,7 @@ func (p *EgressPolicy) dialDecided(ctx context.Context, network string, d Decisi
 		if err == nil {
 			return c, nil
 		}
-		var denied *EgressDeniedError
+		var denied *DeniedError
 		if errors.As(err, &denied) {
 			return nil, denied
 		}
@@ -99,7 +99,7 @@ func (p *EgressPolicy) dialDecided(ctx context.Context, network string, d Decisi
 		}
 	}
 	if len(errs) == 0 {
-		return nil, fmt.Errorf("previewsec: egress dial %s: no %s address", d.Host, network)
+		return nil, fmt.Errorf("egress: dial %s: no %s address", d.Host, network)
 	}
 	return nil, errors.Join(errs...)
 }
@@ -109,7 +109,7 @@ func (p *EgressPolicy) dialDecided(ctx context.Context, network string, d Decisi
 // NO_PROXY: a proxy would make the policy judge the proxy, not the
 // destination) and has bounded connect, TLS handshake and idle timeouts.
 // Each call returns a new Transport with its own connection pool.
-func (p *EgressPolicy) Transport() *http.Transport {
+func (p *Policy) Transport() *http.Transport {
 	return &http.Transport{
 		Proxy:                 nil,
 		DialContext:           p.DialContext,
@@ -124,21 +124,21 @@ func (p *EgressPolicy) Transport() *http.Transport {
 	}
 }
 
-// egressMaxRedirects is how many redirects Client follows.
-const egressMaxRedirects = 10
+// maxRedirects is how many redirects Client follows.
+const maxRedirects = 10
 
 // Client returns an http.Client using Transport that re-checks every
 // redirect target with the policy before following it (and follows at most
 // 10). The dial of each hop is checked again by the transport. It has no
 // overall timeout: set Timeout or use request contexts.
-func (p *EgressPolicy) Client() *http.Client {
+func (p *Policy) Client() *http.Client {
 	return &http.Client{
 		Transport: p.Transport(),
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= egressMaxRedirects {
-				return fmt.Errorf("previewsec: stopped after %d redirects", egressMaxRedirects)
+			if len(via) >= maxRedirects {
+				return fmt.Errorf("egress: stopped after %d redirects", maxRedirects)
 			}
-			host, port, err := egressURLTarget(req.URL)
+			host, port, err := urlTarget(req.URL)
 			var d Decision
 			if err != nil {
 				d = Decision{Reason: ReasonMalformedHost}
@@ -147,7 +147,7 @@ func (p *EgressPolicy) Client() *http.Client {
 				d = p.Decide(req.Context(), host, port)
 			}
 			if !d.Allowed {
-				return &EgressDeniedError{Decision: d}
+				return &DeniedError{Decision: d}
 			}
 			return nil
 		},

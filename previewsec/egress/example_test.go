@@ -1,4 +1,4 @@
-package previewsec_test
+package egress_test
 
 import (
 	"context"
@@ -6,17 +6,19 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"time"
 
-	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/egress"
 )
 
-// egressExampleResolver answers from a fixed table, standing in for DNS.
-type egressExampleResolver map[string][]netip.Addr
+// exampleResolver answers from a fixed table, standing in for DNS.
+type exampleResolver map[string][]netip.Addr
 
-func (r egressExampleResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+func (r exampleResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
 	if a, ok := r[host]; ok {
 		return a, nil
 	}
@@ -25,7 +27,7 @@ func (r egressExampleResolver) LookupNetIP(_ context.Context, _, host string) ([
 
 func ExampleNormalizeHost() {
 	for _, h := range []string{"API.OpenAI.com.", "Bücher.example", "１２７.０.０.１", "[::FFFF:127.0.0.1]", "0x7f.1", "user@host"} {
-		n, err := previewsec.NormalizeHost(h)
+		n, err := egress.NormalizeHost(h)
 		if err != nil {
 			fmt.Printf("%s: malformed\n", h)
 			continue
@@ -43,7 +45,7 @@ func ExampleNormalizeHost() {
 
 func ExampleSpecialPurpose() {
 	for _, s := range []string{"169.254.169.254", "64:ff9b::a9fe:a9fe", "8.8.8.8"} {
-		name, special := previewsec.SpecialPurpose(netip.MustParseAddr(s))
+		name, special := egress.SpecialPurpose(netip.MustParseAddr(s))
 		fmt.Println(s, special, name)
 	}
 	// Output:
@@ -52,11 +54,11 @@ func ExampleSpecialPurpose() {
 	// 8.8.8.8 false
 }
 
-func ExampleEgressPolicy_Decide() {
-	policy, err := previewsec.NewEgressPolicy(
-		previewsec.WithEgressAllow("api.openai.com:443", "*.anthropic.com"),
-		previewsec.WithEgressDeny("evil.anthropic.com"),
-		previewsec.WithEgressResolver(egressExampleResolver{
+func ExamplePolicy_Decide() {
+	policy, err := egress.NewPolicy(
+		egress.WithAllow("api.openai.com:443", "*.anthropic.com"),
+		egress.WithDeny("evil.anthropic.com"),
+		egress.WithResolver(exampleResolver{
 			"api.openai.com":       {netip.MustParseAddr("104.18.33.45")},
 			"api.anthropic.com":    {netip.MustParseAddr("160.79.104.10")},
 			"rebind.anthropic.com": {netip.MustParseAddr("127.0.0.1")},
@@ -81,16 +83,40 @@ func ExampleEgressPolicy_Decide() {
 	// 0x7f000001:80              allowed=false malformed_host
 }
 
+// Hold every outbound connection made on a preview's behalf to the egress
+// policy, at dial time: an http.Client on the policy's Transport, and the
+// policy's DialContext for code that dials itself.
+func Example_transport() {
+	policy, err := egress.NewPolicy( // entries from configuration: egress.ParseAllowlist, ParseDenylist
+		egress.WithAllow("api.openai.com:443", "*.anthropic.com"),
+		egress.WithDeny("169.254.0.0/16")) // denies names resolving there
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := &http.Client{Transport: policy.Transport(), Timeout: 30 * time.Second} // redirects are checked too
+	_, err = client.Get("http://169.254.169.254/latest/meta-data/")
+	var denied *egress.DeniedError
+	if errors.As(err, &denied) {
+		fmt.Println("denied:", denied.Decision.Reason)
+	}
+
+	_, err = policy.DialContext(context.Background(), "tcp", "127.0.0.1:6379") // database drivers, gRPC, ...
+	fmt.Println("denied:", errors.Is(err, egress.ErrDenied))
+	// Output:
+	// denied: not_in_allowlist
+	// denied: true
+}
+
 // A client for preview code: every connection, including each redirect,
 // is checked against the policy at dial time.
-func ExampleEgressPolicy_Client() {
-	policy, err := previewsec.NewEgressPolicy(previewsec.WithEgressAllow("api.openai.com:443"))
+func ExamplePolicy_Client() {
+	policy, err := egress.NewPolicy(egress.WithAllow("api.openai.com:443"))
 	if err != nil {
 		log.Fatal(err)
 	}
 	client := policy.Client()
 	_, err = client.Get("http://169.254.169.254/latest/meta-data/")
-	var denied *previewsec.EgressDeniedError
+	var denied *egress.DeniedError
 	if errors.As(err, &denied) {
 		fmt.Println(denied.Decision.Reason)
 	}
@@ -99,12 +125,16 @@ func ExampleEgressPolicy_Client() {
 }
 
 // Run the forward proxy sandboxes reach through HTTPS_PROXY/HTTP_PROXY.
-func ExampleEgressProxy() {
-	policy, err := previewsec.EgressPolicyFromEnv()
+func ExampleProxy() {
+	allow, err := egress.ParseAllowlist("api.openai.com:443, *.anthropic.com") // from your configuration
 	if err != nil {
 		log.Fatal(err)
 	}
-	proxy, err := previewsec.NewEgressProxy(policy, previewsec.WithProxyMaxTunnels(128))
+	policy, err := egress.NewPolicy(egress.WithAllow(allow...))
+	if err != nil {
+		log.Fatal(err)
+	}
+	proxy, err := egress.NewProxy(policy, egress.WithMaxTunnels(128))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -116,27 +146,5 @@ func ExampleEgressProxy() {
 	defer stop()
 	if err := proxy.Serve(ctx, ln); err != nil {
 		log.Fatal(err)
-	}
-}
-
-func ExampleContainerVerifier_Verify() {
-	// PREVIEW_CPU_LIMIT, PREVIEW_MEM_LIMIT, PREVIEW_NETWORK_MODE,
-	// PREVIEW_SECURITY_OPTS and DOCKER_HOST.
-	v, err := previewsec.ContainerVerifierFromEnv()
-	if err != nil {
-		log.Fatal(err)
-	}
-	report, err := v.Verify(context.Background(), "preview-42")
-	switch {
-	case errors.Is(err, previewsec.ErrContainerNotFound):
-		fmt.Println("no such container")
-	case err != nil:
-		fmt.Println("docker unavailable:", err)
-	default:
-		for _, c := range report.Checks {
-			if !c.OK && !c.Skipped {
-				fmt.Printf("%s: expected %s, got %s\n", c.Name, c.Expected, c.Actual)
-			}
-		}
 	}
 }
