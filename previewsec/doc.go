@@ -33,10 +33,11 @@
 //
 // # Egress and containers
 //
-// The other half limits what a preview's container may do. The egress
-// policy, its dialer, http.Client and forward proxy are in package
-// previewsec/egress; the verification of the container's runtime settings
-// (CPU and memory limits, network mode, security options) is here.
+// What a preview's container may do is limited by two sibling packages:
+// previewsec/egress (the egress policy, its dialer, http.Client and forward
+// proxy) and previewsec/container (verification of the container's runtime
+// settings: CPU and memory limits, network mode, security options). The
+// three packages do not depend on each other.
 //
 // See docs/previewsec-tokens.md for configuration, the hub endpoints and
 // benchmarks.

@@ -2,8 +2,6 @@ package previewsec_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -42,36 +40,4 @@ func Example_previewAuth() {
 	fmt.Println(rec.Code, rec.Header().Get("Location"), rec.Result().Cookies()[0].Name)
 	// Output:
 	// 303 /preview/pv_1/ preview_token
-}
-
-// Check a running preview container against the configured limits from an
-// admin endpoint. The Docker socket here does not exist, so the example
-// answers 503.
-func Example_containerVerification() {
-	limits := previewsec.DefaultContainerLimits() // or ContainerLimitsFromEnv(): PREVIEW_CPU_LIMIT, PREVIEW_MEM_LIMIT, ...
-	limits.ReadOnlyRootfs = true
-	verifier, err := previewsec.NewContainerVerifier(limits,
-		previewsec.WithContainerDockerHost("unix:///nonexistent/docker.sock")) // default: DOCKER_HOST
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer verifier.Close()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /admin/containers/{id}/verify", func(w http.ResponseWriter, r *http.Request) {
-		report, err := verifier.Verify(r.Context(), r.PathValue("id"))
-		switch {
-		case errors.Is(err, previewsec.ErrContainerNotFound):
-			http.Error(w, "no such container", http.StatusNotFound)
-		case err != nil:
-			http.Error(w, "docker unavailable", http.StatusServiceUnavailable)
-		default:
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(report) // report.OK and one entry per check
-		}
-	})
-
-	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/admin/containers/preview-42/verify", nil))
-	fmt.Println(rec.Code)
-	// Output: 503
 }

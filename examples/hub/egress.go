@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/systembuilderhub/hardening/internal/problem"
-	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/container"
 	"github.com/systembuilderhub/hardening/previewsec/egress"
 )
 
@@ -22,7 +22,7 @@ import (
 type egressState struct {
 	mu       sync.RWMutex
 	policy   *egress.Policy
-	verifier *previewsec.ContainerVerifier
+	verifier *container.Verifier
 }
 
 // egress returns the app's egress feature, nil when it is not set up.
@@ -41,7 +41,7 @@ func (a *app) setupEgress(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	verifier, err := previewsec.ContainerVerifierFromEnv(previewsec.WithContainerLogger(a.log))
+	verifier, err := containerVerifierFromEnv(container.WithLogger(a.log))
 	if err != nil {
 		return err
 	}
@@ -137,9 +137,9 @@ func (a *app) handleContainerVerify(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, report)
-	case errors.Is(err, previewsec.ErrInvalidContainerID):
+	case errors.Is(err, container.ErrInvalidID):
 		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_container_id", "the container id may hold letters, digits, '_', '.' and '-' only"))
-	case errors.Is(err, previewsec.ErrContainerNotFound):
+	case errors.Is(err, container.ErrNotFound):
 		problem.Write(w, r, problem.New(http.StatusNotFound, "container_not_found", "the Docker daemon knows no such container"))
 	default:
 		a.log.ErrorContext(r.Context(), "container verification: docker unavailable", "container", id, "err", err)

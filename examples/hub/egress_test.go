@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/container"
 	"github.com/systembuilderhub/hardening/previewsec/egress"
 )
 
@@ -79,8 +79,8 @@ func egressTestApp(t *testing.T, dockerHost string) (*app, string) {
 		}),
 		egress.WithRegisterer(a.reg))
 	require.NoError(t, err)
-	verifier, err := previewsec.NewContainerVerifier(previewsec.DefaultContainerLimits(),
-		previewsec.WithContainerDockerHost(dockerHost), previewsec.WithContainerTimeout(300*time.Millisecond))
+	verifier, err := container.NewVerifier(container.DefaultLimits(),
+		container.WithDockerHost(dockerHost), container.WithTimeout(300*time.Millisecond))
 	require.NoError(t, err)
 	st.mu.Lock()
 	st.policy, st.verifier = policy, verifier

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/systembuilderhub/hardening/previewsec/container"
+	"github.com/systembuilderhub/hardening/previewsec/egress"
+)
+
+func TestEgressPolicyFromEnv(t *testing.T) {
+	t.Setenv(envEgressAllowlist, " 1.1.1.1:443 , *.example.com ,,")
+	t.Setenv(envEgressDenylist, "blocked.example.com, 1.1.1.0/24")
+	opts, err := egressPolicyOptionsFromEnv()
+	require.NoError(t, err)
+	p, err := egress.NewPolicy(opts...)
+	require.NoError(t, err)
+	assert.Equal(t, egress.ReasonDenylisted, p.Decide(context.Background(), "1.1.1.1", 443).Reason)
+	assert.Equal(t, egress.ReasonDenylisted, p.Decide(context.Background(), "blocked.example.com", 443).Reason)
+
+	t.Setenv(envEgressAllowlist, "api.openai.com, 0x7f.1")
+	_, err = egressPolicyOptionsFromEnv()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), envEgressAllowlist)
+
+	t.Setenv(envEgressAllowlist, "")
+	t.Setenv(envEgressDenylist, "bad host")
+	_, err = egressPolicyOptionsFromEnv()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), envEgressDenylist)
+}
+
+func TestContainerLimitsFromEnv(t *testing.T) {
+	for _, k := range []string{envCPULimit, envMemLimit, envNetworkMode, envSecurityOpts} {
+		t.Setenv(k, "")
+		require.NoError(t, os.Unsetenv(k))
+	}
+	l, err := containerLimitsFromEnv()
+	require.NoError(t, err)
+	assert.Equal(t, container.DefaultLimits(), l)
+
+	t.Setenv(envCPULimit, "1.5")
+	t.Setenv(envMemLimit, "2g")
+	t.Setenv(envNetworkMode, "preview-net")
+	t.Setenv(envSecurityOpts, "no-new-privileges, apparmor=docker-default")
+	l, err = containerLimitsFromEnv()
+	require.NoError(t, err)
+	assert.Equal(t, 1.5, l.CPUs)
+	assert.Equal(t, int64(2<<30), l.MemoryBytes)
+	assert.Equal(t, "preview-net", l.NetworkMode)
+	assert.Equal(t, []string{"no-new-privileges", "apparmor=docker-default"}, l.SecurityOpts)
+
+	t.Setenv(envCPULimit, "lots")
+	_, err = containerLimitsFromEnv()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), envCPULimit)
+	t.Setenv(envCPULimit, "0.5")
+	t.Setenv(envMemLimit, "12x")
+	_, err = containerLimitsFromEnv()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), envMemLimit)
+
+	t.Setenv(envMemLimit, "512m")
+	t.Setenv(envDockerHost, "ftp://x")
+	_, err = containerVerifierFromEnv()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), envDockerHost)
+}
