@@ -13,12 +13,12 @@
 // ErrUnknownKey, ErrMalformed, ...). A RevocationList rejects tokens of a
 // revoked preview or jti.
 //
-// Keys live in a KeyRing that rotates every PREVIEW_KEY_ROTATION (24h),
+// Keys live in a KeyRing that rotates every day (WithKeyRotation),
 // aligned to UTC midnight, keeping old keys verifying for the longest token
 // lifetime plus the leeway. Replicas share random keys through a KeyStore
 // (NewMemoryKeyStore here, previewsec/sqlitestore, previewsec/redisstore;
 // creation is an atomic create-if-absent per period), or derive them with
-// HKDF-SHA256 from PREVIEW_JWT_SECRET (NewDerivedKeyRing). Keys and the
+// HKDF-SHA256 from a master secret (NewDerivedKeyRing). Keys and the
 // revocation list are cached, so verification makes no store round trip in
 // steady state.
 //
@@ -38,6 +38,11 @@
 // proxy) and previewsec/container (verification of the container's runtime
 // settings: CPU and memory limits, network mode, security options). The
 // three packages do not depend on each other.
+//
+// Every constructor takes its own option type; WithLogger, WithClock and
+// WithRegisterer are shared by the constructors they fit (see
+// KeyRingOption). The package reads no environment: configuration is the
+// application's (the reference hub maps PREVIEW_* variables to options).
 //
 // See docs/previewsec-tokens.md for configuration, the hub endpoints and
 // benchmarks.

@@ -5,7 +5,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/systembuilderhub/hardening/previewsec"
 	"github.com/systembuilderhub/hardening/previewsec/container"
 	"github.com/systembuilderhub/hardening/previewsec/egress"
 )
@@ -94,4 +96,91 @@ func containerVerifierFromEnv(opts ...container.Option) (*container.Verifier, er
 		return nil, fmt.Errorf("%s: %w", envDockerHost, err)
 	}
 	return v, err
+}
+
+// Environment variables of the preview tokens.
+const (
+	envJWTSecret   = "PREVIEW_JWT_SECRET"
+	envTokenTTL    = "PREVIEW_TOKEN_TTL"
+	envTokenMaxTTL = "PREVIEW_TOKEN_MAX_TTL"
+	envKeyRotation = "PREVIEW_KEY_ROTATION"
+	envTokenLeeway = "PREVIEW_TOKEN_LEEWAY"
+)
+
+// previewTokenConfig is the preview-token settings of the environment.
+type previewTokenConfig struct {
+	// Secret is PREVIEW_JWT_SECRET; empty means random keys shared through
+	// the key store, non-empty means previewsec.NewDerivedKeyRing.
+	Secret []byte
+	// TTL is PREVIEW_TOKEN_TTL (default previewsec.DefaultTTL).
+	TTL time.Duration
+	// MaxTTL is PREVIEW_TOKEN_MAX_TTL (default: the larger of
+	// previewsec.DefaultMaxTTL and TTL).
+	MaxTTL time.Duration
+	// Rotation is PREVIEW_KEY_ROTATION (default previewsec.DefaultRotation).
+	Rotation time.Duration
+	// Leeway is PREVIEW_TOKEN_LEEWAY (default previewsec.DefaultLeeway).
+	Leeway time.Duration
+}
+
+// previewTokenConfigFromEnv reads the preview-token settings. A value that
+// does not parse, or breaks a limit, is an error naming the variable.
+func previewTokenConfigFromEnv() (previewTokenConfig, error) {
+	c := previewTokenConfig{TTL: previewsec.DefaultTTL, Rotation: previewsec.DefaultRotation, Leeway: previewsec.DefaultLeeway}
+	if s := os.Getenv(envJWTSecret); s != "" {
+		if len(s) < previewsec.MinSecretSize {
+			return c, fmt.Errorf("%s: must be at least %d bytes", envJWTSecret, previewsec.MinSecretSize)
+		}
+		c.Secret = []byte(s)
+	}
+	for _, v := range []struct {
+		name string
+		dst  *time.Duration
+	}{{envTokenTTL, &c.TTL}, {envKeyRotation, &c.Rotation}, {envTokenLeeway, &c.Leeway}} {
+		if err := previewEnvDuration(v.name, v.dst); err != nil {
+			return c, err
+		}
+	}
+	c.MaxTTL = max(previewsec.DefaultMaxTTL, c.TTL)
+	if err := previewEnvDuration(envTokenMaxTTL, &c.MaxTTL); err != nil {
+		return c, err
+	}
+	switch {
+	case c.TTL <= 0:
+		return c, fmt.Errorf("%s: must be positive", envTokenTTL)
+	case c.MaxTTL < c.TTL:
+		return c, fmt.Errorf("%s: %s is below %s %s", envTokenMaxTTL, c.MaxTTL, envTokenTTL, c.TTL)
+	case c.Leeway < 0 || c.Leeway > previewsec.MaxLeeway:
+		return c, fmt.Errorf("%s: must be between 0 and %s", envTokenLeeway, previewsec.MaxLeeway)
+	}
+	// The key ring's own check of the rotation period, on a throwaway ring.
+	if _, err := previewsec.NewDerivedKeyRing(make([]byte, previewsec.MinSecretSize), previewsec.WithKeyRotation(c.Rotation)); err != nil {
+		return c, fmt.Errorf("%s: %w", envKeyRotation, err)
+	}
+	return c, nil
+}
+
+// previewEnvDuration sets *dst from the variable name when it is set.
+func previewEnvDuration(name string, dst *time.Duration) error {
+	s := os.Getenv(name)
+	if s == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%s=%q: %w", name, s, err)
+	}
+	*dst = d
+	return nil
+}
+
+// keyRingOptions returns the key ring options of c.
+func (c previewTokenConfig) keyRingOptions() []previewsec.KeyRingOption {
+	return []previewsec.KeyRingOption{previewsec.WithKeyRotation(c.Rotation), previewsec.WithMaxTTL(c.MaxTTL), previewsec.WithLeeway(c.Leeway)}
+}
+
+// revocationOptions returns the revocation list options of c: entries are
+// kept as long as a token they revoke could be valid.
+func (c previewTokenConfig) revocationOptions() []previewsec.RevocationOption {
+	return []previewsec.RevocationOption{previewsec.WithRevocationRetention(c.MaxTTL + previewsec.MaxLeeway)}
 }

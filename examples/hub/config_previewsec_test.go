@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -69,4 +71,37 @@ func TestContainerLimitsFromEnv(t *testing.T) {
 	_, err = containerVerifierFromEnv()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), envDockerHost)
+}
+
+func TestPreviewTokenConfigFromEnv(t *testing.T) {
+	for _, k := range []string{envJWTSecret, envTokenTTL, envTokenMaxTTL, envKeyRotation, envTokenLeeway} {
+		t.Setenv(k, "")
+	}
+	c, err := previewTokenConfigFromEnv()
+	require.NoError(t, err)
+	assert.Equal(t, previewTokenConfig{TTL: time.Hour, MaxTTL: time.Hour, Rotation: 24 * time.Hour, Leeway: 30 * time.Second}, c)
+
+	t.Setenv(envTokenTTL, "90m")
+	t.Setenv(envKeyRotation, "6h")
+	t.Setenv(envJWTSecret, strings.Repeat("s", 32))
+	c, err = previewTokenConfigFromEnv()
+	require.NoError(t, err)
+	assert.Equal(t, 90*time.Minute, c.MaxTTL, "max follows a longer TTL")
+	assert.Equal(t, 6*time.Hour, c.Rotation)
+	assert.Len(t, c.Secret, 32)
+
+	for name, val := range map[string]string{
+		envTokenTTL:    "soon",
+		envKeyRotation: "7h",
+		envJWTSecret:   "too-short",
+		envTokenLeeway: "5m",
+		envTokenMaxTTL: "10m",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, val)
+			_, err := previewTokenConfigFromEnv()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), name)
+		})
+	}
 }

@@ -169,7 +169,7 @@ func runEgressProxy(ctx context.Context, args []string, _ io.Writer, log *slog.L
 	if err != nil {
 		return err
 	}
-	proxy, err := egress.NewProxy(policy, egress.WithProxyLogger(log), egress.WithMaxTunnels(*maxTunnels))
+	proxy, err := egress.NewProxy(policy, egress.WithLogger(log), egress.WithMaxTunnels(*maxTunnels))
 	if err != nil {
 		return err
 	}

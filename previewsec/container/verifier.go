@@ -66,14 +66,21 @@ type config struct {
 	log        *slog.Logger
 }
 
-// Option configures a Verifier.
-type Option func(*config)
+// Option configures NewVerifier, the package's only constructor. As in
+// previewsec and previewsec/egress, an option is an interface with an
+// unexported method; every With function here returns one. A nil option
+// is ignored; invalid values are reported by NewVerifier.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
 
 // WithDockerHost sets the daemon endpoint: "unix:///path" or
 // "tcp://host:port" (plain HTTP; the cgroup checks are then skipped as
 // remote). Default DefaultDockerHost.
 func WithDockerHost(host string) Option {
-	return func(c *config) { c.dockerHost = host }
+	return optionFunc(func(c *config) { c.dockerHost = host })
 }
 
 // WithAPIVersion pins the Engine API version path element
@@ -82,35 +89,37 @@ func WithDockerHost(host string) Option {
 // daemons refuse old versions; DefaultAPIVersion when it announces
 // none.
 func WithAPIVersion(v string) Option {
-	return func(c *config) { c.version = v }
+	return optionFunc(func(c *config) { c.version = v })
 }
 
 // WithTimeout bounds each daemon request (default 5s).
 func WithTimeout(d time.Duration) Option {
-	return func(c *config) { c.timeout = d }
+	return optionFunc(func(c *config) { c.timeout = d })
 }
 
 // WithCgroupRoot sets the cgroup v2 mount (default /sys/fs/cgroup).
 func WithCgroupRoot(dir string) Option {
-	return func(c *config) { c.cgroupRoot = dir }
+	return optionFunc(func(c *config) { c.cgroupRoot = dir })
 }
 
 // WithProcRoot sets the proc mount (default /proc).
 func WithProcRoot(dir string) Option {
-	return func(c *config) { c.procRoot = dir }
+	return optionFunc(func(c *config) { c.procRoot = dir })
 }
 
 // WithLogger logs failed verifications. nil (the default)
 // discards.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.log = l }
+	return optionFunc(func(c *config) { c.log = l })
 }
 
 // NewVerifier returns a verifier for limits.
 func NewVerifier(limits Limits, opts ...Option) (*Verifier, error) {
 	c := config{dockerHost: DefaultDockerHost, timeout: 5 * time.Second, cgroupRoot: "/sys/fs/cgroup", procRoot: "/proc"}
 	for _, o := range opts {
-		o(&c)
+		if o != nil {
+			o.apply(&c)
+		}
 	}
 	if !(limits.CPUs > 0) || limits.MemoryBytes <= 0 || limits.NetworkMode == "" {
 		return nil, errors.New("container: container limits need CPUs, MemoryBytes and NetworkMode")

@@ -52,7 +52,9 @@ type Policy struct {
 func NewPolicy(opts ...PolicyOption) (*Policy, error) {
 	c := policyConfig{defaultPorts: []int{80, 443}, dialTimeout: 10 * time.Second}
 	for _, o := range opts {
-		o(&c)
+		if o != nil {
+			o.applyPolicy(&c)
+		}
 	}
 	p := &Policy{
 		allowCIDR:    slices.Clone(c.allowCIDR),

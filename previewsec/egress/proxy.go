@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,61 +67,6 @@ type Proxy struct {
 	wg      sync.WaitGroup
 }
 
-type proxyConfig struct {
-	maxTunnels     int
-	connectTimeout time.Duration
-	idleTimeout    time.Duration
-	log            *slog.Logger
-	self           []netip.AddrPort
-	reg            prometheus.Registerer
-}
-
-// ProxyOption configures a Proxy.
-type ProxyOption func(*proxyConfig)
-
-// WithMaxTunnels limits concurrent CONNECT tunnels plus forwarded
-// requests (default 256). Beyond it the proxy answers 503 with reason
-// tunnel_limit.
-func WithMaxTunnels(n int) ProxyOption {
-	return func(c *proxyConfig) { c.maxTunnels = n }
-}
-
-// WithConnectTimeout bounds connecting to the destination (default
-// 10s); a timeout is answered 504.
-func WithConnectTimeout(d time.Duration) ProxyOption {
-	return func(c *proxyConfig) { c.connectTimeout = d }
-}
-
-// WithIdleTimeout closes a tunnel after no byte moved in either
-// direction for d (default 2m); it also bounds the wait for a forwarded
-// response's headers.
-func WithIdleTimeout(d time.Duration) ProxyOption {
-	return func(c *proxyConfig) { c.idleTimeout = d }
-}
-
-// WithProxyLogger logs tunnels and failures (decisions are logged by the
-// policy's logger). nil (the default) discards.
-func WithProxyLogger(l *slog.Logger) ProxyOption {
-	return func(c *proxyConfig) { c.log = l }
-}
-
-// WithProxyRegisterer exports hardening_previewsec_egress_proxy_active (a
-// gauge of open tunnels plus forwarded requests) and
-// hardening_previewsec_egress_proxy_max (the limit) on reg. nil (the
-// default) means no metrics. Decisions are counted by the policy's
-// registerer.
-func WithProxyRegisterer(reg prometheus.Registerer) ProxyOption {
-	return func(c *proxyConfig) { c.reg = reg }
-}
-
-// WithSelfAddrs declares addresses the proxy is reachable at (beyond
-// the listeners given to Serve, which are added automatically), so it never
-// connects to itself. An unspecified address (0.0.0.0:8081) covers every
-// loopback and local interface address on that port.
-func WithSelfAddrs(addrs ...netip.AddrPort) ProxyOption {
-	return func(c *proxyConfig) { c.self = append(c.self, addrs...) }
-}
-
 // NewProxy returns a proxy enforcing policy.
 func NewProxy(policy *Policy, opts ...ProxyOption) (*Proxy, error) {
 	if policy == nil {
@@ -131,7 +74,9 @@ func NewProxy(policy *Policy, opts ...ProxyOption) (*Proxy, error) {
 	}
 	c := proxyConfig{maxTunnels: 256, connectTimeout: 10 * time.Second, idleTimeout: 2 * time.Minute}
 	for _, o := range opts {
-		o(&c)
+		if o != nil {
+			o.applyProxy(&c)
+		}
 	}
 	if c.maxTunnels < 1 {
 		return nil, errors.New("egress: proxy tunnel limit must be at least 1")
@@ -309,117 +254,6 @@ func (p *Proxy) acquire() bool {
 }
 
 func (p *Proxy) release() { <-p.sem }
-
-func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	target := r.URL.Host // the authority-form request target
-	if target == "" {
-		target = r.Host
-	}
-	d := p.policy.DecideHostPort(ctx, target)
-	if !p.admit(w, r, d) {
-		return
-	}
-	defer p.release()
-	dctx, cancel := context.WithTimeout(ctx, p.connectTimeout)
-	upstream, err := p.policy.dialDecided(dctx, "tcp", d)
-	cancel()
-	if err != nil {
-		p.forwardError(w, r, err)
-		return
-	}
-	client, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		_ = upstream.Close()
-		problem.Write(w, r, problem.New(http.StatusHTTPVersionNotSupported, "connect_unsupported", "CONNECT needs HTTP/1.1"))
-		return
-	}
-	if !p.track(client, upstream) {
-		_ = client.Close()
-		_ = upstream.Close()
-		return
-	}
-	defer p.untrack(client, upstream)
-	_ = client.SetDeadline(time.Time{})
-	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection Established\r\n\r\n"); err != nil {
-		return
-	}
-	if n := brw.Reader.Buffered(); n > 0 {
-		buf, _ := brw.Reader.Peek(n)
-		if _, err := upstream.Write(buf); err != nil {
-			return
-		}
-	}
-	p.log.DebugContext(ctx, "egress tunnel open", "host", d.Host, "port", d.Port)
-	p.pipe(client, upstream)
-}
-
-// track registers a tunnel's connections so Close can end them; false when
-// the proxy is closed.
-func (p *Proxy) track(cs ...net.Conn) bool {
-	p.connsMu.Lock()
-	defer p.connsMu.Unlock()
-	if p.closed {
-		return false
-	}
-	for _, c := range cs {
-		p.conns[c] = struct{}{}
-	}
-	p.wg.Add(1)
-	return true
-}
-
-func (p *Proxy) untrack(cs ...net.Conn) {
-	p.connsMu.Lock()
-	for _, c := range cs {
-		_ = c.Close()
-		delete(p.conns, c)
-	}
-	p.connsMu.Unlock()
-	p.wg.Done()
-}
-
-// pipe copies both ways until both directions end or the tunnel is idle
-// for idleTimeout.
-func (p *Proxy) pipe(a, b net.Conn) {
-	var last atomic.Int64
-	last.Store(time.Now().UnixNano())
-	done := make(chan struct{}, 2)
-	cp := func(dst, src net.Conn) {
-		bp := proxyBuffers.Get().(*[]byte)
-		defer func() { proxyBuffers.Put(bp); done <- struct{}{} }()
-		buf := *bp
-		for {
-			_ = src.SetReadDeadline(time.Now().Add(p.idleTimeout))
-			n, err := src.Read(buf)
-			if n > 0 {
-				last.Store(time.Now().UnixNano())
-				_ = dst.SetWriteDeadline(time.Now().Add(p.idleTimeout))
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					_ = src.Close()
-					_ = dst.Close()
-					return
-				}
-			}
-			if err != nil {
-				if isTimeout(err) && time.Since(time.Unix(0, last.Load())) < p.idleTimeout {
-					continue
-				}
-				if cw, ok := dst.(interface{ CloseWrite() error }); ok && !isTimeout(err) {
-					_ = cw.CloseWrite()
-				} else {
-					_ = dst.Close()
-					_ = src.Close()
-				}
-				return
-			}
-		}
-	}
-	go cp(b, a)
-	go cp(a, b)
-	<-done
-	<-done
-}
 
 // addSelf records an address the proxy listens on.
 func (p *Proxy) addSelf(ap netip.AddrPort) {

@@ -271,7 +271,7 @@ func TestProxyConnectEdges(t *testing.T) {
 func TestProxyTunnelLimit(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	f := newProxyFixture(t, WithMaxTunnels(2), WithProxyRegisterer(reg))
+	f := newProxyFixture(t, WithMaxTunnels(2), WithRegisterer(reg))
 	echo := "echo.test:" + itoa(f.echoPort)
 	var open []net.Conn
 	for i := 0; i < 2; i++ {
@@ -401,7 +401,7 @@ func TestProxyOptions(t *testing.T) {
 func TestProxyConcurrentClients(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	f := newProxyFixture(t, WithMaxTunnels(3), WithProxyRegisterer(reg))
+	f := newProxyFixture(t, WithMaxTunnels(3), WithRegisterer(reg))
 	const clients = 24
 	var wg sync.WaitGroup
 	statuses := make(chan int, clients*2)
