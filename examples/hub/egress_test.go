@@ -108,7 +108,8 @@ func TestEgressCheckEndpoint(t *testing.T) {
 		{`{"host":"API.Anthropic.com."}`, "allowed", "api.anthropic.com", 443, true},
 		{`{"host":"api.openai.com","port":80}`, "port_not_allowed", "api.openai.com", 80, false},
 		{`{"host":"rebind.anthropic.com","port":443}`, "special_purpose_address", "rebind.anthropic.com", 443, false},
-		{`{"url":"http://169.254.169.254/latest/meta-data/"}`, "not_in_allowlist", "169.254.169.254", 80, false},
+		{`{"url":"http://169.254.169.254/latest/meta-data/"}`, "special_purpose_address", "169.254.169.254", 80, false}, // before the allowlist
+		{`{"host":"8.8.8.8"}`, "not_in_allowlist", "8.8.8.8", 443, false},
 		{`{"url":"http://0x7f000001/"}`, "malformed_host", "", 80, false},
 		{`{"url":"ftp://api.openai.com/"}`, "malformed_host", "", 0, false},
 		{`{"host":"nope.anthropic.com","port":443}`, "dns_error", "nope.anthropic.com", 443, false},
@@ -136,7 +137,7 @@ func TestEgressCheckEndpoint(t *testing.T) {
 	// Decisions are counted on the hub's registry.
 	resp, body = call(t, http.MethodGet, base+"/metrics", "", "")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Contains(t, string(body), `hardening_previewsec_egress_decisions_total{decision="deny",reason="special_purpose_address"} 1`)
+	assert.Contains(t, string(body), `hardening_previewsec_egress_decisions_total{decision="deny",reason="special_purpose_address"} 2`)
 }
 
 func TestContainerVerifyEndpoint(t *testing.T) {
@@ -224,7 +225,7 @@ func TestEgressProxySubcommand(t *testing.T) {
 	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: http.MethodConnect})
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
-	assert.Equal(t, "not_in_allowlist", resp.Header.Get(egress.ReasonHeader))
+	assert.Equal(t, "special_purpose_address", resp.Header.Get(egress.ReasonHeader))
 
 	// A bad allowlist is a startup error naming the variable.
 	t.Setenv("PREVIEW_EGRESS_ALLOWLIST", "0x7f.1")

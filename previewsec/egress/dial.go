@@ -2,11 +2,9 @@ package egress
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -23,7 +21,7 @@ type dialKey struct{}
 // special-purpose registries, allowed CIDRs) just before the socket
 // connects, after any DNS resolution. Used on its own it enforces only that
 // address-level policy, since it never sees the host name; DialContext adds
-// the host allowlist. A denied connect fails with an *DeniedError.
+// the host rules and the mode. A denied connect fails with a *DeniedError.
 func (p *Policy) Dialer() *net.Dialer {
 	return &net.Dialer{
 		Timeout:        p.dialTimeout,
@@ -78,14 +76,17 @@ func (p *Policy) DialContext(ctx context.Context, network, address string) (net.
 // dialDecided connects to one of the addresses of an allowing decision.
 func (p *Policy) dialDecided(ctx context.Context, network string, d Decision) (net.Conn, error) {
 	ctx = context.WithValue(ctx, dialKey{}, d.Addrs)
-	dialer := p.Dialer()
+	connect := p.connect
+	if connect == nil {
+		connect = p.Dialer().DialContext
+	}
 	var errs []error
 	for _, a := range d.Addrs {
 		a = a.Unmap()
 		if network == "tcp4" && !a.Is4() || network == "tcp6" && !a.Is6() {
 			continue
 		}
-		c, err := dialer.DialContext(ctx, network, net.JoinHostPort(a.String(), strconv.Itoa(d.Port)))
+		c, err := connect(ctx, network, net.JoinHostPort(a.String(), strconv.Itoa(d.Port)))
 		if err == nil {
 			return c, nil
 		}
@@ -102,54 +103,4 @@ func (p *Policy) dialDecided(ctx context.Context, network string, d Decision) (n
 		return nil, fmt.Errorf("egress: dial %s: no %s address", d.Host, network)
 	}
 	return nil, errors.Join(errs...)
-}
-
-// Transport returns an http.Transport that dials through DialContext,
-// ignores the proxy environment variables (HTTP_PROXY, HTTPS_PROXY,
-// NO_PROXY: a proxy would make the policy judge the proxy, not the
-// destination) and has bounded connect, TLS handshake and idle timeouts.
-// Each call returns a new Transport with its own connection pool.
-func (p *Policy) Transport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           p.DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   10,
-	}
-}
-
-// maxRedirects is how many redirects Client follows.
-const maxRedirects = 10
-
-// Client returns an http.Client using Transport that re-checks every
-// redirect target with the policy before following it (and follows at most
-// 10). The dial of each hop is checked again by the transport. It has no
-// overall timeout: set Timeout or use request contexts.
-func (p *Policy) Client() *http.Client {
-	return &http.Client{
-		Transport: p.Transport(),
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= maxRedirects {
-				return fmt.Errorf("egress: stopped after %d redirects", maxRedirects)
-			}
-			host, port, err := urlTarget(req.URL)
-			var d Decision
-			if err != nil {
-				d = Decision{Reason: ReasonMalformedHost}
-				p.record(req.Context(), d)
-			} else {
-				d = p.Decide(req.Context(), host, port)
-			}
-			if !d.Allowed {
-				return &DeniedError{Decision: d}
-			}
-			return nil
-		},
-	}
 }

@@ -1,6 +1,7 @@
 package egress_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -79,7 +80,7 @@ func ExamplePolicy_Decide() {
 	// api.openai.com:80          allowed=false port_not_allowed
 	// evil.anthropic.com:443     allowed=false denylisted
 	// rebind.anthropic.com:443   allowed=false special_purpose_address
-	// 169.254.169.254:80         allowed=false not_in_allowlist
+	// 169.254.169.254:80         allowed=false special_purpose_address
 	// 0x7f000001:80              allowed=false malformed_host
 }
 
@@ -93,7 +94,7 @@ func Example_transport() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	client := &http.Client{Transport: policy.Transport(), Timeout: 30 * time.Second} // redirects are checked too
+	client := &http.Client{Transport: egress.NewTransport(policy), Timeout: 30 * time.Second} // or egress.NewClient(policy): redirects checked too
 	_, err = client.Get("http://169.254.169.254/latest/meta-data/")
 	var denied *egress.DeniedError
 	if errors.As(err, &denied) {
@@ -103,25 +104,51 @@ func Example_transport() {
 	_, err = policy.DialContext(context.Background(), "tcp", "127.0.0.1:6379") // database drivers, gRPC, ...
 	fmt.Println("denied:", errors.Is(err, egress.ErrDenied))
 	// Output:
-	// denied: not_in_allowlist
+	// denied: denylisted
 	// denied: true
 }
 
-// A client for preview code: every connection, including each redirect,
-// is checked against the policy at dial time.
-func ExamplePolicy_Client() {
-	policy, err := egress.NewPolicy(egress.WithAllow("api.openai.com:443"))
+// Send webhooks to the URLs your users register: any public destination,
+// nothing internal, whatever the URL, its DNS answers or its redirects
+// say. Every dial, redirect and (absent) proxy hop is checked.
+func ExampleNewClient() {
+	policy, err := egress.NewPolicy(egress.WithMode(egress.ModePublic)) // ports 80 and 443: egress.WithPorts
 	if err != nil {
 		log.Fatal(err)
 	}
-	client := policy.Client()
-	_, err = client.Get("http://169.254.169.254/latest/meta-data/")
-	var denied *egress.DeniedError
-	if errors.As(err, &denied) {
-		fmt.Println(denied.Decision.Reason)
+	client := egress.NewClient(policy)
+	send := func(ctx context.Context, url string, event []byte) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(event))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err // errors.Is(err, egress.ErrDenied) for a refused destination
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("webhook answered %s", resp.Status)
+		}
+		return nil
 	}
+
+	for _, url := range []string{"http://169.254.169.254/latest/meta-data/", "http://[::ffff:10.0.0.1]/hook",
+		"http://0x7f.1/hook", "https://hooks.example.com:8443/hook"} {
+		err := send(context.Background(), url, []byte(`{"event":"preview.ready"}`))
+		var denied *egress.DeniedError
+		if errors.As(err, &denied) {
+			fmt.Println(url, "->", denied.Decision.Reason)
+		}
+	}
+	fmt.Println(policy.DecideURL(context.Background(), "https://93.184.215.14/hook").Reason) // a public address
 	// Output:
-	// not_in_allowlist
+	// http://169.254.169.254/latest/meta-data/ -> special_purpose_address
+	// http://[::ffff:10.0.0.1]/hook -> special_purpose_address
+	// http://0x7f.1/hook -> malformed_host
+	// https://hooks.example.com:8443/hook -> port_not_allowed
+	// allowed
 }
 
 // Run the forward proxy sandboxes reach through HTTPS_PROXY/HTTP_PROXY.

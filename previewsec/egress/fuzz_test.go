@@ -60,46 +60,67 @@ func (fuzzResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr
 }
 
 // FuzzEgressDecide: with the fuzzed destination itself on the allowlist,
-// Decide never panics, answers only known reason codes, and never allows
-// a destination that normalises to, or resolves to, a special-purpose
-// address.
+// and again in public mode, Decide never panics, answers only known reason
+// codes, never allows a destination that normalises to, or resolves to, a
+// special-purpose address, and (public mode) never allows what the
+// allowlist mode calls special-purpose.
 func FuzzEgressDecide(f *testing.F) {
 	for _, s := range []string{"api.openai.com", "127.0.0.1", "x.special.example", "mixed.example", "::ffff:7f00:1", "0177.0.0.1"} {
 		f.Add(s, uint16(443))
 	}
-	reasons := []string{ReasonAllowed, ReasonNotInAllowlist, ReasonDenylisted, ReasonSpecialPurpose, ReasonMalformedHost, ReasonDNSError, ReasonPortNotAllowed}
 	f.Fuzz(func(t *testing.T, host string, port uint16) {
 		opts := []PolicyOption{WithAllow("*.special.example", "*.example"), WithDeny("*.deny.example"),
-			WithResolver(fuzzResolver{}), WithDefaultPorts(443, int(max(port, 1)))}
+			WithResolver(fuzzResolver{}), WithPorts(443, int(max(port, 1)))}
 		if _, err := parseRules(host); err == nil && !strings.Contains(host, ",") {
 			opts = append(opts, WithAllow(host))
 		}
-		p, err := NewPolicy(opts...)
+		allowlist, err := NewPolicy(opts...)
 		if err != nil {
 			t.Fatalf("policy: %v", err)
 		}
-		d := p.Decide(context.Background(), host, int(port))
-		if !slices.Contains(reasons, d.Reason) {
-			t.Fatalf("%q:%d: unknown reason %q", host, port, d.Reason)
+		public, err := NewPolicy(WithMode(ModePublic), WithDeny("*.deny.example"),
+			WithResolver(fuzzResolver{}), WithPorts(443, int(max(port, 1))))
+		if err != nil {
+			t.Fatalf("public policy: %v", err)
 		}
-		if !d.Allowed {
-			return
-		}
-		if d.Reason != ReasonAllowed || len(d.Addrs) == 0 {
-			t.Fatalf("%q:%d: allowed without reason or addresses: %+v", host, port, d)
-		}
-		if norm, err := NormalizeHost(host); err != nil || norm != d.Host {
-			t.Fatalf("%q:%d: allowed a host that normalises to %q, %v", host, port, norm, err)
-		}
-		if a, err := netip.ParseAddr(d.Host); err == nil {
-			if name, special := SpecialPurpose(a); special {
-				t.Fatalf("%q:%d: allowed special-purpose %s (%s)", host, port, a, name)
-			}
-		}
-		for _, a := range d.Addrs {
-			if name, special := SpecialPurpose(a); special {
-				t.Fatalf("%q:%d: allowed, resolving to special-purpose %s (%s)", host, port, a, name)
-			}
+		ctx := context.Background()
+		d := allowlist.Decide(ctx, host, int(port))
+		checkFuzzDecision(t, host, port, d)
+		pd := public.Decide(ctx, host, int(port))
+		checkFuzzDecision(t, host, port, pd)
+		if d.Reason == ReasonSpecialPurpose && pd.Allowed {
+			t.Fatalf("%q:%d: special-purpose in allowlist mode, allowed in public mode: %+v", host, port, pd)
 		}
 	})
+}
+
+// fuzzReasons are the reason codes a Decision may carry.
+var fuzzReasons = []string{ReasonAllowed, ReasonNotInAllowlist, ReasonDenylisted, ReasonSpecialPurpose, ReasonMalformedHost, ReasonDNSError, ReasonPortNotAllowed}
+
+// checkFuzzDecision fails t when d has an unknown reason, or allows a
+// destination it must not.
+func checkFuzzDecision(t *testing.T, host string, port uint16, d Decision) {
+	t.Helper()
+	if !slices.Contains(fuzzReasons, d.Reason) {
+		t.Fatalf("%q:%d: unknown reason %q", host, port, d.Reason)
+	}
+	if !d.Allowed {
+		return
+	}
+	if d.Reason != ReasonAllowed || len(d.Addrs) == 0 {
+		t.Fatalf("%q:%d: allowed without reason or addresses: %+v", host, port, d)
+	}
+	if norm, err := NormalizeHost(host); err != nil || norm != d.Host {
+		t.Fatalf("%q:%d: allowed a host that normalises to %q, %v", host, port, norm, err)
+	}
+	if a, err := netip.ParseAddr(d.Host); err == nil {
+		if name, special := SpecialPurpose(a); special {
+			t.Fatalf("%q:%d: allowed special-purpose %s (%s)", host, port, a, name)
+		}
+	}
+	for _, a := range d.Addrs {
+		if name, special := SpecialPurpose(a); special {
+			t.Fatalf("%q:%d: allowed, resolving to special-purpose %s (%s)", host, port, a, name)
+		}
+	}
 }

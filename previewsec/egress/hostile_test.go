@@ -28,6 +28,8 @@ type hostile struct {
 	// rebind: the first answer is public (so the first check allows), every
 	// later answer is special-purpose: the dial must still be refused.
 	rebind bool
+	// publicReason is the reason in public mode, when it differs.
+	publicReason string
 }
 
 func hostileTable() []hostile {
@@ -84,9 +86,12 @@ func hostileTable() []hostile {
 	add(ReasonDNSError, "nxdomain.test", "empty.test")
 	add(ReasonDenylisted, "denied.test", "sub.deny.test", "deep.sub.deny.test", "cidr-denied.test")
 	hs = append(hs,
-		hostile{dest: "notallowed.test:PORT", reason: ReasonNotInAllowlist, noAllow: true},
-		hostile{dest: "127.0.0.3:PORT", reason: ReasonNotInAllowlist, noAllow: true},
-		hostile{dest: "port.test:PORT", reason: ReasonPortNotAllowed, noAllow: true},
+		// Off the allowlist: a name is not resolved in allowlist mode; an
+		// address is judged by the registries first.
+		hostile{dest: "notallowed.test:PORT", reason: ReasonNotInAllowlist, noAllow: true, publicReason: ReasonSpecialPurpose},
+		hostile{dest: "127.0.0.3:PORT", reason: ReasonSpecialPurpose, noAllow: true},
+		hostile{dest: "[::ffff:169.254.169.254]:PORT", reason: ReasonSpecialPurpose, noAllow: true},
+		hostile{dest: "port.test:PORT", reason: ReasonPortNotAllowed, noAllow: true, publicReason: ReasonSpecialPurpose},
 		hostile{dest: "127.0.0.1:PORT:PORT", reason: ReasonMalformedHost},
 		hostile{dest: "127.0.0.1", reason: ReasonMalformedHost},
 		hostile{dest: ":PORT", reason: ReasonMalformedHost},
@@ -137,12 +142,8 @@ func TestHostileDestinations(t *testing.T) {
 	t.Parallel()
 	victim := newCountingListener(t)
 	port := itoa(victim.port())
-	table := hostileTable()
-	require.GreaterOrEqual(t, len(table), 150)
-	t.Logf("%d hostile destinations", len(table))
-
 	allow := []string{"port.test:1", "*.deny.test", "denied.test", "api.openai.com:443", "*.anthropic.com"}
-	for _, h := range table {
+	for _, h := range hostileTable() {
 		dest := strings.ReplaceAll(h.dest, "PORT", port)
 		if h.noAllow {
 			continue
@@ -152,10 +153,38 @@ func TestHostileDestinations(t *testing.T) {
 		}
 	}
 	p, err := NewPolicy(WithAllow(allow...), WithDeny("denied.test", "*.deny.test", "93.184.215.64/26"),
-		WithResolver(hostileResolver()), WithDefaultPorts(victim.port(), 443))
+		WithResolver(hostileResolver()), WithPorts(victim.port(), 443))
 	require.NoError(t, err)
+	assertHostileDenied(t, p, victim, func(h hostile) string { return h.reason })
+}
+
+// TestHostileDestinationsPublicMode: the same corpus against a policy in
+// public mode, with the victim's port allowed: every destination the
+// allowlist mode denies is denied, and none reaches the victim.
+func TestHostileDestinationsPublicMode(t *testing.T) {
+	t.Parallel()
+	victim := newCountingListener(t)
+	p, err := NewPolicy(WithMode(ModePublic), WithDeny("denied.test", "*.deny.test", "93.184.215.64/26"),
+		WithResolver(hostileResolver()), WithPorts(victim.port(), 443))
+	require.NoError(t, err)
+	assertHostileDenied(t, p, victim, func(h hostile) string {
+		if h.publicReason != "" {
+			return h.publicReason
+		}
+		return h.reason
+	})
+}
+
+// assertHostileDenied runs the hostile table against p: decisions with the
+// expected reasons, dials, the policy's client and the proxy.
+func assertHostileDenied(t *testing.T, p *Policy, victim *countingListener, reason func(hostile) string) {
+	t.Helper()
+	port := itoa(victim.port())
+	table := hostileTable()
+	require.GreaterOrEqual(t, len(table), 150)
+	t.Logf("%d hostile destinations", len(table))
 	proxyURL := startProxy(t, p)
-	client := p.Client()
+	client := NewClient(p)
 	client.Timeout = 5 * time.Second
 	t.Cleanup(client.CloseIdleConnections)
 	ctx := context.Background()
@@ -164,8 +193,8 @@ func TestHostileDestinations(t *testing.T) {
 		dest := strings.ReplaceAll(h.dest, "PORT", port)
 		d := p.DecideHostPort(ctx, dest)
 		assert.Equal(t, h.rebind, d.Allowed, "%s: %+v", dest, d)
-		if h.reason != "" {
-			assert.Equal(t, h.reason, d.Reason, "%s: %+v", dest, d)
+		if want := reason(h); want != "" {
+			assert.Equal(t, want, d.Reason, "%s: %+v", dest, d)
 		}
 		c, err := p.DialContext(ctx, "tcp", dest)
 		if !assert.Error(t, err, dest) {
@@ -182,8 +211,8 @@ func TestHostileDestinations(t *testing.T) {
 	}
 	assert.Equal(t, int64(0), victim.accepted.Load(), "a hostile destination reached the listener")
 
-	// The allowlisted public names are allowed (decided only: no dial
-	// leaves the machine).
+	// The public names are allowed (decided only: no dial leaves the
+	// machine).
 	for _, u := range []string{"https://api.openai.com/v1/models", "https://API.OpenAI.com./v1/models", "https://api.anthropic.com/v1/messages"} {
 		d := p.DecideURL(ctx, u)
 		assert.True(t, d.Allowed, "%s: %+v", u, d)

@@ -9,15 +9,16 @@ import (
 )
 
 type policyConfig struct {
-	allow, deny  []string
-	allowCIDR    []netip.Prefix
-	defaultPorts []int
-	resolver     Resolver
-	log          *slog.Logger
-	reg          prometheus.Registerer
-	dialTimeout  time.Duration
-	cacheTTL     time.Duration
-	now          func() time.Time
+	mode        Mode
+	allow, deny []string
+	allowCIDR   []netip.Prefix
+	ports       []int
+	resolver    Resolver
+	log         *slog.Logger
+	reg         prometheus.Registerer
+	dialTimeout time.Duration
+	cacheTTL    time.Duration
+	now         func() time.Time
 }
 
 // PolicyOption configures NewPolicy.
@@ -74,6 +75,7 @@ func (o RegistererOption) applyProxy(c *proxyConfig)   { c.reg = o.reg }
 
 // WithAllow adds allowlist entries: "host", "*.domain", either with an
 // optional ":port", or an IP address ("203.0.113.7", "[2001:db8::1]:443").
+// Public mode refuses an allowlist.
 func WithAllow(entries ...string) PolicyOption {
 	return policyOption(func(c *policyConfig) { c.allow = append(c.allow, entries...) })
 }
@@ -86,15 +88,17 @@ func WithDeny(entries ...string) PolicyOption {
 
 // WithAllowCIDR lets allowlisted hosts resolve to special-purpose
 // addresses inside these prefixes (an internal API on 10.1.2.0/24, say).
-// It does not allowlist any host by itself. Use sparingly.
+// It does not allowlist any host by itself, and public mode refuses it.
+// Use sparingly.
 func WithAllowCIDR(prefixes ...netip.Prefix) PolicyOption {
 	return policyOption(func(c *policyConfig) { c.allowCIDR = append(c.allowCIDR, prefixes...) })
 }
 
-// WithDefaultPorts sets the ports an allowlist entry without a port
+// WithPorts sets the allowed ports: in public mode the ports any
+// destination may use, in allowlist mode the ports an entry without a port
 // allows. The default is 80 and 443.
-func WithDefaultPorts(ports ...int) PolicyOption {
-	return policyOption(func(c *policyConfig) { c.defaultPorts = append([]int(nil), ports...) })
+func WithPorts(ports ...int) PolicyOption {
+	return policyOption(func(c *policyConfig) { c.ports = append([]int(nil), ports...) })
 }
 
 // WithResolver sets the resolver (default net.DefaultResolver).

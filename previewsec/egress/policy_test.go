@@ -183,6 +183,13 @@ func TestEmptyAllowlistDeniesAll(t *testing.T) {
 		assert.False(t, d.Allowed)
 		assert.Equal(t, ReasonNotInAllowlist, d.Reason)
 	}
+	// A special-purpose address says so, before the allowlist.
+	for _, h := range []string{"127.0.0.1", "169.254.169.254", "::ffff:10.0.0.1"} {
+		d := p.Decide(context.Background(), h, 443)
+		assert.False(t, d.Allowed)
+		assert.Equal(t, ReasonSpecialPurpose, d.Reason, h)
+	}
+	assert.Equal(t, ModeAllowlist, p.Mode(), "the default mode")
 }
 
 func TestAllowCIDR(t *testing.T) {
@@ -208,7 +215,7 @@ func TestPolicyConfigErrors(t *testing.T) {
 		{WithAllow("user@example.com")},
 		{WithAllow("example.com:0")},
 		{WithDeny("exa mple.com")},
-		{WithDefaultPorts(0)},
+		{WithPorts(0)},
 		{WithDialTimeout(0)},
 		{WithAllowCIDR(netip.Prefix{})},
 	} {
@@ -264,7 +271,7 @@ func TestMetricsAndLogs(t *testing.T) {
 	p.Decide(ctx, "127.0.0.1", 443)
 	p2.Decide(ctx, "0x7f.1", 443)
 	assert.Equal(t, 2.0, testutil.ToFloat64(p.decisions.WithLabelValues("allow", ReasonAllowed)))
-	assert.Equal(t, 1.0, testutil.ToFloat64(p.decisions.WithLabelValues("deny", ReasonNotInAllowlist)))
+	assert.Equal(t, 1.0, testutil.ToFloat64(p.decisions.WithLabelValues("deny", ReasonSpecialPurpose)))
 	assert.Equal(t, 1.0, testutil.ToFloat64(p.decisions.WithLabelValues("deny", ReasonMalformedHost)))
 	n, err := testutil.GatherAndCount(reg, "hardening_previewsec_egress_decisions_total")
 	require.NoError(t, err)
@@ -274,7 +281,7 @@ func TestMetricsAndLogs(t *testing.T) {
 	mu.Unlock()
 	assert.Contains(t, out, `"host":"127.0.0.1"`)
 	assert.Contains(t, out, `"decision":"deny"`)
-	assert.Contains(t, out, `"reason":"not_in_allowlist"`)
+	assert.Contains(t, out, `"reason":"special_purpose_address"`)
 	assert.Contains(t, out, `"port":443`)
 	assert.Contains(t, out, `"decision":"allow"`)
 }
@@ -299,7 +306,7 @@ func TestRebinding(t *testing.T) {
 	res := newTestResolver().
 		set("flip.example", "93.184.215.14").set("flip.example", "127.0.0.1").
 		set("flip2.example", "93.184.215.14").set("flip2.example", "169.254.169.254")
-	p, err := NewPolicy(WithAllow("flip.example", "flip2.example"), WithDefaultPorts(victim.port()), WithResolver(res))
+	p, err := NewPolicy(WithAllow("flip.example", "flip2.example"), WithPorts(victim.port()), WithResolver(res))
 	require.NoError(t, err)
 	ctx := context.Background()
 	for _, host := range []string{"flip.example", "flip2.example"} {
@@ -391,7 +398,7 @@ func TestRedirects(t *testing.T) {
 	p, err := NewPolicy(WithAllow("upstream.test:"+itoa(uport), "metadata.test:"+vport),
 		WithAllowCIDR(netip.MustParsePrefix("127.0.0.1/32")), WithResolver(res))
 	require.NoError(t, err)
-	client := p.Client()
+	client := NewClient(p)
 	t.Cleanup(client.CloseIdleConnections)
 	base := "http://upstream.test:" + itoa(uport)
 
@@ -419,10 +426,10 @@ func TestTransportIgnoresProxyEnv(t *testing.T) {
 	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:1")
 	p, err := NewPolicy()
 	require.NoError(t, err)
-	tr := p.Transport()
+	tr := NewTransport(p)
 	assert.Nil(t, tr.Proxy)
 	req, _ := http.NewRequest(http.MethodGet, "http://api.openai.com/", nil)
-	cl := p.Client()
+	cl := NewClient(p)
 	_, err = cl.Do(req)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrDenied, "judged against the destination, not a proxy")
@@ -437,7 +444,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func TestEtcHostsLoopback(t *testing.T) {
 	t.Parallel()
 	victim := newCountingListener(t)
-	p, err := NewPolicy(WithAllow("localhost", "LOCALHOST."), WithDefaultPorts(victim.port()))
+	p, err := NewPolicy(WithAllow("localhost", "LOCALHOST."), WithPorts(victim.port()))
 	require.NoError(t, err)
 	ctx := context.Background()
 	for _, h := range []string{"localhost", "LocalHost.", "ⓛⓞⓒⓐⓛⓗⓞⓢⓣ"} {
@@ -448,7 +455,7 @@ func TestEtcHostsLoopback(t *testing.T) {
 		if !assert.Error(t, err, h) {
 			_ = c.Close()
 		}
-		resp, err := p.Client().Get("http://" + net.JoinHostPort(h, itoa(victim.port())) + "/")
+		resp, err := NewClient(p).Get("http://" + net.JoinHostPort(h, itoa(victim.port())) + "/")
 		if !assert.Error(t, err, h) {
 			_ = resp.Body.Close()
 		}

@@ -184,14 +184,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	host, port, err := urlTarget(r.URL)
-	var d Decision
-	if err != nil {
-		d = Decision{Reason: ReasonMalformedHost}
-		p.policy.record(r.Context(), d)
-	} else {
-		d = p.policy.Decide(r.Context(), host, port)
-	}
+	d := p.policy.decideTarget(r.Context(), r.URL)
 	if !p.admit(w, r, d) {
 		return
 	}

@@ -180,7 +180,7 @@ func TestProxyEndToEnd(t *testing.T) {
 		{fmt.Sprintf("http://localhost:%d/", f.httpPort), ReasonNotInAllowlist},
 		{fmt.Sprintf("http://upstream.test:%d/", f.tlsPort), ReasonPortNotAllowed},
 		{"http://metadata.test/latest/meta-data/", ReasonSpecialPurpose},
-		{"http://169.254.169.254/latest/meta-data/", ReasonNotInAllowlist},
+		{"http://169.254.169.254/latest/meta-data/", ReasonSpecialPurpose}, // before the allowlist
 		{"http://0x7f.1/", ReasonMalformedHost},
 		{"http://self.test:" + f.proxyURL.Port() + "/", ReasonProxyLoop},
 	} {
