@@ -18,23 +18,32 @@ import (
 
 // Environment variables of the egress policy.
 const (
+	envEgressMode      = "PREVIEW_EGRESS_MODE"
 	envEgressAllowlist = "PREVIEW_EGRESS_ALLOWLIST"
 	envEgressDenylist  = "PREVIEW_EGRESS_DENYLIST"
 )
 
-// egressPolicyOptionsFromEnv reads PREVIEW_EGRESS_ALLOWLIST and
-// PREVIEW_EGRESS_DENYLIST (comma lists; an empty allowlist denies
-// everything).
+// egressPolicyOptionsFromEnv reads PREVIEW_EGRESS_MODE (allowlist, the
+// default, or public), PREVIEW_EGRESS_ALLOWLIST (comma list; empty denies
+// everything in allowlist mode, and must be empty in public mode) and
+// PREVIEW_EGRESS_DENYLIST (comma list, both modes).
 func egressPolicyOptionsFromEnv() ([]egress.PolicyOption, error) {
+	mode, err := egress.ParseMode(os.Getenv(envEgressMode))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", envEgressMode, err)
+	}
 	allow, err := egress.ParseAllowlist(os.Getenv(envEgressAllowlist))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", envEgressAllowlist, err)
+	}
+	if mode == egress.ModePublic && len(allow) > 0 {
+		return nil, fmt.Errorf("%s: must be empty when %s=public (every public destination is allowed)", envEgressAllowlist, envEgressMode)
 	}
 	deny, err := egress.ParseDenylist(os.Getenv(envEgressDenylist))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", envEgressDenylist, err)
 	}
-	return []egress.PolicyOption{egress.WithAllow(allow...), egress.WithDeny(deny...)}, nil
+	return []egress.PolicyOption{egress.WithMode(mode), egress.WithAllow(allow...), egress.WithDeny(deny...)}, nil
 }
 
 // Environment variables of the container verifier.

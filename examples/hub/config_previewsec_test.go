@@ -34,6 +34,26 @@ func TestEgressPolicyFromEnv(t *testing.T) {
 	_, err = egressPolicyOptionsFromEnv()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), envEgressDenylist)
+
+	// The mode: allowlist by default, public on request.
+	t.Setenv(envEgressDenylist, "")
+	for value, want := range map[string]egress.Mode{"": egress.ModeAllowlist, "allowlist": egress.ModeAllowlist, "public": egress.ModePublic} {
+		t.Setenv(envEgressMode, value)
+		opts, err := egressPolicyOptionsFromEnv()
+		require.NoError(t, err, value)
+		p, err := egress.NewPolicy(opts...)
+		require.NoError(t, err, value)
+		assert.Equal(t, want, p.Mode(), value)
+	}
+	t.Setenv(envEgressMode, "everything")
+	_, err = egressPolicyOptionsFromEnv()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), envEgressMode)
+	t.Setenv(envEgressMode, "public")
+	t.Setenv(envEgressAllowlist, "api.openai.com")
+	_, err = egressPolicyOptionsFromEnv()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), envEgressAllowlist)
 }
 
 func TestContainerLimitsFromEnv(t *testing.T) {

@@ -28,8 +28,9 @@ type egressState struct {
 // egress returns the app's egress feature, nil when it is not set up.
 func (a *app) egress() *egressState { return a.egressFeature }
 
-// setupEgress builds the egress policy from PREVIEW_EGRESS_ALLOWLIST and
-// PREVIEW_EGRESS_DENYLIST and the container verifier from PREVIEW_CPU_LIMIT,
+// setupEgress builds the egress policy from PREVIEW_EGRESS_MODE,
+// PREVIEW_EGRESS_ALLOWLIST and PREVIEW_EGRESS_DENYLIST and the container
+// verifier from PREVIEW_CPU_LIMIT,
 // PREVIEW_MEM_LIMIT, PREVIEW_NETWORK_MODE, PREVIEW_SECURITY_OPTS and
 // DOCKER_HOST. The daemon is only contacted when a container is verified.
 func (a *app) setupEgress(ctx context.Context) error {
@@ -76,6 +77,7 @@ type egressCheckResponse struct {
 	Host    string   `json:"host"`
 	Port    int      `json:"port"`
 	Addrs   []string `json:"addrs"`
+	Mode    string   `json:"mode"` // PREVIEW_EGRESS_MODE: allowlist or public
 }
 
 // egressCheckTimeout bounds the DNS resolution of one egress check; a
@@ -113,7 +115,8 @@ func (a *app) handleEgressCheck(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", `send {"url": "..."} or {"host": "...", "port": 443}`))
 		return
 	}
-	resp := egressCheckResponse{Allowed: d.Allowed, Reason: d.Reason, Host: d.Host, Port: d.Port, Addrs: make([]string, 0, len(d.Addrs))}
+	resp := egressCheckResponse{Allowed: d.Allowed, Reason: d.Reason, Host: d.Host, Port: d.Port,
+		Addrs: make([]string, 0, len(d.Addrs)), Mode: string(policy.Mode())}
 	for _, addr := range d.Addrs {
 		resp.Addrs = append(resp.Addrs, addr.String())
 	}
@@ -152,7 +155,8 @@ func (a *app) handleContainerVerify(w http.ResponseWriter, r *http.Request) {
 // runEgressProxy is `hub egress-proxy [-addr host:port]`: the forward proxy
 // preview sandboxes reach through HTTPS_PROXY/HTTP_PROXY, on its own port
 // (EGRESS_PROXY_ADDR, default 127.0.0.1:8081), enforcing the egress policy
-// from PREVIEW_EGRESS_ALLOWLIST / PREVIEW_EGRESS_DENYLIST.
+// from PREVIEW_EGRESS_MODE, PREVIEW_EGRESS_ALLOWLIST and
+// PREVIEW_EGRESS_DENYLIST.
 func runEgressProxy(ctx context.Context, args []string, _ io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("egress-proxy", flag.ContinueOnError)
 	addr := fs.String("addr", envOr("EGRESS_PROXY_ADDR", "127.0.0.1:8081"), "listen address (EGRESS_PROXY_ADDR)")
@@ -177,6 +181,6 @@ func runEgressProxy(ctx context.Context, args []string, _ io.Writer, log *slog.L
 	if err != nil {
 		return fmt.Errorf("EGRESS_PROXY_ADDR=%s: %w", *addr, err)
 	}
-	log.Info("egress proxy listening", "addr", ln.Addr().String())
+	log.Info("egress proxy listening", "addr", ln.Addr().String(), "mode", string(policy.Mode()))
 	return proxy.Serve(ctx, ln)
 }

@@ -97,7 +97,8 @@ func TestEgressCheckEndpoint(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	var got map[string]any
 	require.NoError(t, json.Unmarshal(body, &got))
-	assert.Equal(t, map[string]any{"allowed": true, "reason": "allowed", "host": "api.openai.com", "port": 443.0, "addrs": []any{"104.18.33.45"}}, got)
+	assert.Equal(t, map[string]any{"allowed": true, "reason": "allowed", "host": "api.openai.com", "port": 443.0,
+		"addrs": []any{"104.18.33.45"}, "mode": "allowlist"}, got)
 
 	for _, tc := range []struct {
 		body, reason, host string
@@ -193,12 +194,42 @@ func TestContainerVerifyDockerDown(t *testing.T) {
 	assert.Contains(t, string(body), "docker_unavailable")
 }
 
-// TestEgressProxySubcommand runs `hub egress-proxy` in-process on
-// EGRESS_PROXY_ADDR: a destination off the allowlist gets 403 with the
-// reason header.
-func TestEgressProxySubcommand(t *testing.T) {
-	t.Setenv("PREVIEW_EGRESS_ALLOWLIST", "api.openai.com:443")
-	t.Setenv("PREVIEW_EGRESS_DENYLIST", "")
+// TestEgressCheckEndpointPublicMode: with PREVIEW_EGRESS_MODE=public the
+// check allows public addresses on ports 80 and 443 and says which mode
+// decided (decisions only: nothing is dialled).
+func TestEgressCheckEndpointPublicMode(t *testing.T) {
+	t.Setenv("PREVIEW_EGRESS_MODE", "public")
+	t.Setenv("PREVIEW_EGRESS_ALLOWLIST", "")
+	t.Setenv("PREVIEW_EGRESS_DENYLIST", "blocked.example.com")
+	a, base := newTestApp(t)
+	tok := mintToken(t, a, "alice", "acme", false)
+	url := base + "/api/v1/preview-security/egress/check"
+	for _, tc := range []struct {
+		body, reason string
+		allowed      bool
+	}{
+		{`{"url":"https://93.184.215.14/hooks/1"}`, "allowed", true},
+		{`{"host":"2606:4700::1111","port":80}`, "allowed", true},
+		{`{"host":"93.184.215.14","port":22}`, "port_not_allowed", false},
+		{`{"url":"http://169.254.169.254/latest/meta-data/"}`, "special_purpose_address", false},
+		{`{"host":"::ffff:127.0.0.1"}`, "special_purpose_address", false},
+		{`{"host":"blocked.example.com"}`, "denylisted", false},
+		{`{"url":"http://0x7f.1/"}`, "malformed_host", false},
+	} {
+		resp, body := call(t, http.MethodPost, url, tok, tc.body)
+		require.Equal(t, http.StatusOK, resp.StatusCode, tc.body)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal(body, &got))
+		assert.Equal(t, tc.allowed, got["allowed"], tc.body)
+		assert.Equal(t, tc.reason, got["reason"], tc.body)
+		assert.Equal(t, "public", got["mode"], tc.body)
+	}
+}
+
+// startEgressProxy runs `hub egress-proxy` in-process on EGRESS_PROXY_ADDR
+// until the test ends and returns its address.
+func startEgressProxy(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -207,29 +238,78 @@ func TestEgressProxySubcommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- subcommands["egress-proxy"](ctx, nil, io.Discard, slog.New(slog.DiscardHandler)) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		assert.NoError(t, <-done)
-	}()
-	var c net.Conn
+	})
 	for i := 0; i < 100; i++ {
-		if c, err = net.Dial("tcp", addr); err == nil {
-			break
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+			return addr
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	t.Fatalf("egress proxy did not listen on %s", addr)
+	return ""
+}
+
+// egressProxyRefusal sends CONNECT dest to the proxy and returns the
+// status and reason header of its answer.
+func egressProxyRefusal(t *testing.T, addr, dest string) (int, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
-	_, err = fmt.Fprint(c, "CONNECT 169.254.169.254:80 HTTP/1.1\r\nHost: 169.254.169.254:80\r\n\r\n")
+	_, err = fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", dest, dest)
 	require.NoError(t, err)
 	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: http.MethodConnect})
 	require.NoError(t, err)
-	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
-	assert.Equal(t, "special_purpose_address", resp.Header.Get(egress.ReasonHeader))
+	return resp.StatusCode, resp.Header.Get(egress.ReasonHeader)
+}
 
-	// A bad allowlist is a startup error naming the variable.
-	t.Setenv("PREVIEW_EGRESS_ALLOWLIST", "0x7f.1")
-	err = runEgressProxy(context.Background(), nil, io.Discard, slog.New(slog.DiscardHandler))
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "PREVIEW_EGRESS_ALLOWLIST")
+// TestEgressProxySubcommand runs `hub egress-proxy` in-process: refusals
+// are 403 with the reason header, under the mode of PREVIEW_EGRESS_MODE
+// (no refused destination is dialled).
+func TestEgressProxySubcommand(t *testing.T) {
+	for _, tc := range []struct {
+		mode, allow string
+		refusals    map[string]string // destination -> reason
+	}{
+		{"", "api.openai.com:443", map[string]string{
+			"169.254.169.254:80": "special_purpose_address",
+			"8.8.8.8:22":         "not_in_allowlist",
+			"api.openai.com:22":  "port_not_allowed",
+		}},
+		{"public", "", map[string]string{
+			"169.254.169.254:80": "special_purpose_address",
+			"8.8.8.8:22":         "port_not_allowed",
+			"[::1]:443":          "special_purpose_address",
+		}},
+	} {
+		t.Run("mode="+tc.mode, func(t *testing.T) {
+			t.Setenv("PREVIEW_EGRESS_MODE", tc.mode)
+			t.Setenv("PREVIEW_EGRESS_ALLOWLIST", tc.allow)
+			t.Setenv("PREVIEW_EGRESS_DENYLIST", "")
+			addr := startEgressProxy(t)
+			for dest, reason := range tc.refusals {
+				status, got := egressProxyRefusal(t, addr, dest)
+				assert.Equal(t, http.StatusForbidden, status, dest)
+				assert.Equal(t, reason, got, dest)
+			}
+		})
+	}
+
+	// Bad settings are startup errors naming the variable.
+	for _, tc := range []struct{ mode, allow, name string }{
+		{"", "0x7f.1", "PREVIEW_EGRESS_ALLOWLIST"},
+		{"open", "", "PREVIEW_EGRESS_MODE"},
+		{"public", "api.openai.com", "PREVIEW_EGRESS_ALLOWLIST"},
+	} {
+		t.Setenv("PREVIEW_EGRESS_MODE", tc.mode)
+		t.Setenv("PREVIEW_EGRESS_ALLOWLIST", tc.allow)
+		err := runEgressProxy(context.Background(), nil, io.Discard, slog.New(slog.DiscardHandler))
+		require.Error(t, err, tc)
+		assert.Contains(t, err.Error(), tc.name, tc)
+	}
 }

@@ -39,9 +39,20 @@ var benchAllow = []string{"api.openai.com:443", "*.anthropic.com", "api.mistral.
 // rules, ports, special-purpose checks on both addresses) with the
 // resolution answered by the policy's resolve cache.
 func BenchmarkEgressDecideCached(b *testing.B) {
+	benchDecide(b, WithAllow(benchAllow...))
+}
+
+// BenchmarkEgressDecideCachedPublic is BenchmarkEgressDecideCached in
+// public mode: no allowlist rules, the same address checks.
+func BenchmarkEgressDecideCachedPublic(b *testing.B) {
+	benchDecide(b, WithMode(ModePublic))
+}
+
+// benchDecide decides api.openai.com:443 (two cached public addresses)
+// under a policy with a deny rule and opts.
+func benchDecide(b *testing.B, opts ...PolicyOption) {
 	res := newTestResolver().set("api.openai.com", "104.18.33.45", "2606:4700::6812:212d")
-	p, err := NewPolicy(WithAllow(benchAllow...), WithDeny("*.evil.example.com"), WithResolver(res),
-		WithResolveCache(time.Hour))
+	p, err := NewPolicy(append(opts, WithDeny("*.evil.example.com"), WithResolver(res), WithResolveCache(time.Hour))...)
 	if err != nil {
 		b.Fatal(err)
 	}

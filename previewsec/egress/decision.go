@@ -12,25 +12,30 @@ import (
 // Stable reason codes of a Decision. They are part of the API: logs,
 // metrics, the proxy's reason header and HTTP answers carry them.
 const (
-	// ReasonAllowed: the host is allowlisted and every address it resolves
-	// to is ordinary (or inside an operator-allowed CIDR).
+	// ReasonAllowed: the host is allowlisted (allowlist mode) or the port
+	// is allowed (public mode), and every address the host is or resolves
+	// to is public (or, in allowlist mode, inside an allowed CIDR).
 	ReasonAllowed = "allowed"
-	// ReasonNotInAllowlist: no allowlist entry matches the host.
+	// ReasonNotInAllowlist: allowlist mode, no allowlist entry matches the
+	// host. The host is a name (not resolved) or a public address: a
+	// special-purpose address is ReasonSpecialPurpose first.
 	ReasonNotInAllowlist = "not_in_allowlist"
 	// ReasonDenylisted: a denylist entry matches the host, or a denylist
 	// CIDR contains one of its addresses. Deny wins over allow.
 	ReasonDenylisted = "denylisted"
 	// ReasonSpecialPurpose: the host is, or resolves to, a special-purpose
-	// address (loopback, private, link-local/metadata, ...). One such
-	// address denies the whole host.
+	// address (loopback, private, link-local/metadata, ...; see
+	// SpecialPurpose). One such address denies the whole host. Reported in
+	// every mode, before the allowlist is consulted.
 	ReasonSpecialPurpose = "special_purpose_address"
 	// ReasonMalformedHost: the destination is not a clean host name or IP
 	// address and port (see NormalizeHost).
 	ReasonMalformedHost = "malformed_host"
 	// ReasonDNSError: the host name did not resolve.
 	ReasonDNSError = "dns_error"
-	// ReasonPortNotAllowed: an allowlist entry matches the host but not the
-	// port.
+	// ReasonPortNotAllowed: allowlist mode, an allowlist entry matches the
+	// host but not the port; public mode, the port is not one of the
+	// allowed ports (WithPorts).
 	ReasonPortNotAllowed = "port_not_allowed"
 )
 
@@ -54,8 +59,8 @@ type Decision struct {
 	Addrs []netip.Addr `json:"addrs"`
 }
 
-// DeniedError is returned by the policy's dialers and clients when a
-// destination is denied.
+// DeniedError is returned by the policy's dialers, transports and clients
+// when a destination is denied.
 type DeniedError struct {
 	Decision Decision
 }

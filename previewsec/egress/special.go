@@ -136,8 +136,9 @@ func embeddedV4(a netip.Addr) []netip.Addr {
 	return nil
 }
 
-// SpecialPurpose reports whether a is a special-purpose address a preview
-// sandbox must not reach, and names the registry entry that matched.
+// SpecialPurpose reports whether a is a special-purpose address, one no
+// policy lets a destination reach in either mode (outside an allowed
+// CIDR), and names the registry entry that matched.
 //
 // IPv4 addresses are checked against the full IANA IPv4 Special-Purpose
 // Address Registry plus multicast. IPv6 addresses are checked against the
