@@ -6,8 +6,11 @@
 // (sqlx + mattn/go-sqlite3) and Redis (go-redis/v9) implementations:
 //
 //   - previewsec: short-lived signed preview tokens with a rotating key ring
-//     shared by all replicas, preview-auth middleware, an egress policy
-//     enforced at dial time, and container limit verification.
+//     shared by all replicas, revocation, and preview-auth middleware;
+//     previewsec/egress: an SSRF guard enforced at dial time (an allowlist
+//     for preview sandboxes, or any public destination for webhooks), with
+//     an http.Client and a CONNECT proxy; previewsec/container: container
+//     limit verification.
 //   - tenancy: the tenant in the request context, tenant-scoped data access,
 //     per-tenant quotas (active previews, snapshot rate, monthly LLM budget)
 //     with 429/402 problem responses and an audit log.

@@ -1,5 +1,5 @@
 // Package previewsec secures previews: running copies of a user's app
-// reachable behind a URL. It has two halves.
+// reachable behind a URL.
 //
 // # Preview tokens
 //
@@ -13,12 +13,12 @@
 // ErrUnknownKey, ErrMalformed, ...). A RevocationList rejects tokens of a
 // revoked preview or jti.
 //
-// Keys live in a KeyRing that rotates every PREVIEW_KEY_ROTATION (24h),
+// Keys live in a KeyRing that rotates every day (WithKeyRotation),
 // aligned to UTC midnight, keeping old keys verifying for the longest token
 // lifetime plus the leeway. Replicas share random keys through a KeyStore
 // (NewMemoryKeyStore here, previewsec/sqlitestore, previewsec/redisstore;
 // creation is an atomic create-if-absent per period), or derive them with
-// HKDF-SHA256 from PREVIEW_JWT_SECRET (NewDerivedKeyRing). Keys and the
+// HKDF-SHA256 from a master secret (NewDerivedKeyRing). Keys and the
 // revocation list are cached, so verification makes no store round trip in
 // steady state.
 //
@@ -33,11 +33,16 @@
 //
 // # Egress and containers
 //
-// The other half limits what a preview's container may do: an egress
-// policy (PREVIEW_EGRESS_ALLOWLIST / PREVIEW_EGRESS_DENYLIST) enforced by a
-// dialer and proxy that decide on the resolved IP and dial exactly that IP,
-// and a verification of the container's runtime settings (CPU and memory
-// limits, network mode, security options).
+// What a preview's container may do is limited by two sibling packages:
+// previewsec/egress (the egress policy, its dialer, http.Client and forward
+// proxy) and previewsec/container (verification of the container's runtime
+// settings: CPU and memory limits, network mode, security options). The
+// three packages do not depend on each other.
+//
+// Every constructor takes its own option type; WithLogger, WithClock and
+// WithRegisterer are shared by the constructors they fit (see
+// KeyRingOption). The package reads no environment: configuration is the
+// application's (the reference hub maps PREVIEW_* variables to options).
 //
 // See docs/previewsec-tokens.md for configuration, the hub endpoints and
 // benchmarks.

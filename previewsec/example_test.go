@@ -2,8 +2,6 @@ package previewsec_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -42,60 +40,4 @@ func Example_previewAuth() {
 	fmt.Println(rec.Code, rec.Header().Get("Location"), rec.Result().Cookies()[0].Name)
 	// Output:
 	// 303 /preview/pv_1/ preview_token
-}
-
-// Hold every outbound connection made on a preview's behalf to the egress
-// policy, at dial time: an http.Client on the policy's Transport, and the
-// policy's DialContext for code that dials itself.
-func Example_egressTransport() {
-	policy, err := previewsec.NewEgressPolicy( // or EgressPolicyFromEnv(): PREVIEW_EGRESS_ALLOWLIST, ..._DENYLIST
-		previewsec.WithEgressAllow("api.openai.com:443", "*.anthropic.com"),
-		previewsec.WithEgressDeny("169.254.0.0/16")) // denies names resolving there
-	if err != nil {
-		log.Fatal(err)
-	}
-	client := &http.Client{Transport: policy.Transport(), Timeout: 30 * time.Second} // redirects are checked too
-	_, err = client.Get("http://169.254.169.254/latest/meta-data/")
-	var denied *previewsec.EgressDeniedError
-	if errors.As(err, &denied) {
-		fmt.Println("denied:", denied.Decision.Reason)
-	}
-
-	_, err = policy.DialContext(context.Background(), "tcp", "127.0.0.1:6379") // database drivers, gRPC, ...
-	fmt.Println("denied:", errors.Is(err, previewsec.ErrEgressDenied))
-	// Output:
-	// denied: not_in_allowlist
-	// denied: true
-}
-
-// Check a running preview container against the configured limits from an
-// admin endpoint. The Docker socket here does not exist, so the example
-// answers 503.
-func Example_containerVerification() {
-	limits := previewsec.DefaultContainerLimits() // or ContainerLimitsFromEnv(): PREVIEW_CPU_LIMIT, PREVIEW_MEM_LIMIT, ...
-	limits.ReadOnlyRootfs = true
-	verifier, err := previewsec.NewContainerVerifier(limits,
-		previewsec.WithContainerDockerHost("unix:///nonexistent/docker.sock")) // default: DOCKER_HOST
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer verifier.Close()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /admin/containers/{id}/verify", func(w http.ResponseWriter, r *http.Request) {
-		report, err := verifier.Verify(r.Context(), r.PathValue("id"))
-		switch {
-		case errors.Is(err, previewsec.ErrContainerNotFound):
-			http.Error(w, "no such container", http.StatusNotFound)
-		case err != nil:
-			http.Error(w, "docker unavailable", http.StatusServiceUnavailable)
-		default:
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(report) // report.OK and one entry per check
-		}
-	})
-
-	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/admin/containers/preview-42/verify", nil))
-	fmt.Println(rec.Code)
-	// Output: 503
 }

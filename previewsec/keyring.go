@@ -13,18 +13,19 @@ import (
 	"time"
 
 	"github.com/systembuilderhub/hardening/internal/background"
+	"github.com/systembuilderhub/hardening/previewsec/internal/keyrules"
 )
 
 // Defaults of the key ring and tokens.
 const (
 	// DefaultRotation is how often the signing key changes
-	// (PREVIEW_KEY_ROTATION).
+	// (WithKeyRotation).
 	DefaultRotation = 24 * time.Hour
 	// DefaultTTL is a token's lifetime when the caller asks for none
-	// (PREVIEW_TOKEN_TTL).
+	// (WithDefaultTTL).
 	DefaultTTL = 60 * time.Minute
 	// DefaultMaxTTL is the longest lifetime a token may have
-	// (PREVIEW_TOKEN_MAX_TTL). Asking for more is an error.
+	// (WithMaxTTL). Asking for more is an error.
 	DefaultMaxTTL = 60 * time.Minute
 	// DefaultLeeway is the clock skew tolerated on exp, nbf and iat.
 	DefaultLeeway = 30 * time.Second
@@ -32,16 +33,10 @@ const (
 	MaxLeeway = time.Minute
 	// MinRotation is the shortest allowed rotation period.
 	MinRotation = time.Minute
-	// KeySize is the size in bytes of a signing key (256 bits).
-	KeySize = 32
 	// MinSecretSize is the shortest master secret NewDerivedKeyRing accepts
 	// (128 bits if random; 32 random bytes are recommended).
 	MinSecretSize = 16
 )
-
-// keyIDLayout formats a period start as a key id: compact ISO 8601 in UTC,
-// made only of digits, 'T' and 'Z' so it is safe in any log or key.
-const keyIDLayout = "20060102T150405Z"
 
 // keyDerivationSalt separates this kit's derived keys from any other use of
 // the same master secret.
@@ -52,45 +47,9 @@ const keyDerivationSalt = "github.com/systembuilderhub/hardening/previewsec key 
 // answers it with 503; callers must treat it as a denial.
 var ErrUnavailable = errors.New("previewsec: key or revocation store unavailable")
 
-// KeyIDForPeriod returns the key id of the period starting at start.
-func KeyIDForPeriod(start time.Time) string {
-	return start.UTC().Format(keyIDLayout)
-}
-
-// keyIDPeriod parses a key id without allocating on the reject path: only
-// ids of exactly the form KeyIDForPeriod writes are accepted, so a kid with
-// path, SQL or other characters never reaches a store.
-func keyIDPeriod(kid string) (time.Time, bool) {
-	if len(kid) != len(keyIDLayout) {
-		return time.Time{}, false
-	}
-	for i := 0; i < len(kid); i++ {
-		c := kid[i]
-		switch i {
-		case 8:
-			if c != 'T' {
-				return time.Time{}, false
-			}
-		case 15:
-			if c != 'Z' {
-				return time.Time{}, false
-			}
-		default:
-			if c < '0' || c > '9' {
-				return time.Time{}, false
-			}
-		}
-	}
-	t, err := time.Parse(keyIDLayout, kid)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return t, true
-}
-
 // KeyRing holds the signing keys of preview tokens and rotates them.
 //
-// Time is cut into periods of the rotation length (PREVIEW_KEY_ROTATION,
+// Time is cut into periods of the rotation length (WithKeyRotation,
 // default 24h) aligned to UTC midnight. The key of the current period signs;
 // each key keeps verifying until the end of its period plus the longest
 // token lifetime plus the leeway, so a token minted one second before a
@@ -133,66 +92,43 @@ type keyRingState struct {
 	hasCur  bool
 }
 
-// KeyRingOption configures a KeyRing.
-type KeyRingOption func(*KeyRing) error
-
 // WithKeyRotation sets the rotation period. It must be at least MinRotation
 // and divide a day or be a whole number of days, so periods stay aligned to
 // UTC midnight.
 func WithKeyRotation(d time.Duration) KeyRingOption {
-	return func(r *KeyRing) error {
+	return keyRingOption(func(r *KeyRing) error {
 		day := 24 * time.Hour
 		if d < MinRotation || (day%d != 0 && d%day != 0) {
 			return fmt.Errorf("previewsec: key rotation %s must be >= %s and divide 24h or be a multiple of it", d, MinRotation)
 		}
 		r.rotation = d
 		return nil
-	}
+	})
 }
 
-// WithKeyRingMaxTTL sets the longest token lifetime (default DefaultMaxTTL).
+// WithMaxTTL sets the longest token lifetime (default DefaultMaxTTL).
 // Issuers refuse longer lifetimes and verifiers reject tokens whose exp-iat
 // exceeds it; keys are kept this long past their period.
-func WithKeyRingMaxTTL(d time.Duration) KeyRingOption {
-	return func(r *KeyRing) error {
+func WithMaxTTL(d time.Duration) KeyRingOption {
+	return keyRingOption(func(r *KeyRing) error {
 		if d <= 0 {
 			return fmt.Errorf("previewsec: max token TTL %s must be positive", d)
 		}
 		r.maxTTL = d
 		return nil
-	}
+	})
 }
 
-// WithKeyRingLeeway sets the clock skew tolerated on exp, nbf and iat
+// WithLeeway sets the clock skew tolerated on exp, nbf and iat
 // (default DefaultLeeway, at most MaxLeeway).
-func WithKeyRingLeeway(d time.Duration) KeyRingOption {
-	return func(r *KeyRing) error {
+func WithLeeway(d time.Duration) KeyRingOption {
+	return keyRingOption(func(r *KeyRing) error {
 		if d < 0 || d > MaxLeeway {
 			return fmt.Errorf("previewsec: leeway %s must be between 0 and %s", d, MaxLeeway)
 		}
 		r.leeway = d
 		return nil
-	}
-}
-
-// WithKeyRingClock sets the clock (default time.Now).
-func WithKeyRingClock(now func() time.Time) KeyRingOption {
-	return func(r *KeyRing) error {
-		if now == nil {
-			return errors.New("previewsec: nil clock")
-		}
-		r.now = now
-		return nil
-	}
-}
-
-// WithKeyRingLogger sets the logger for rotations and store failures
-// (nil = discard).
-func WithKeyRingLogger(l *slog.Logger) KeyRingOption {
-	return func(r *KeyRing) error {
-		r.log = l
-		return nil
-	}
+	})
 }
 
 // NewKeyRing returns a key ring whose keys are shared through store. It
@@ -207,7 +143,7 @@ func NewKeyRing(store KeyStore, opts ...KeyRingOption) (*KeyRing, error) {
 // NewDerivedKeyRing returns a stateless key ring: the key of each period is
 // HKDF-SHA256(secret, period) so replicas with the same secret agree
 // without a store. secret must be at least MinSecretSize bytes of high
-// entropy (PREVIEW_JWT_SECRET). Keys outside the verification window are
+// entropy. Keys outside the verification window are
 // refused even though they could be derived.
 func NewDerivedKeyRing(secret []byte, opts ...KeyRingOption) (*KeyRing, error) {
 	if len(secret) < MinSecretSize {
@@ -230,7 +166,7 @@ func newKeyRing(store KeyStore, master []byte, opts []KeyRingOption) (*KeyRing, 
 		if o == nil {
 			continue
 		}
-		if err := o(r); err != nil {
+		if err := o.applyKeyRing(r); err != nil {
 			return nil, err
 		}
 	}
@@ -249,9 +185,6 @@ func (r *KeyRing) MaxTTL() time.Duration { return r.maxTTL }
 
 // Leeway returns the tolerated clock skew.
 func (r *KeyRing) Leeway() time.Duration { return r.leeway }
-
-// Derived reports whether the ring derives its keys from a master secret.
-func (r *KeyRing) Derived() bool { return r.master != nil }
 
 // PeriodStart returns the start of the rotation period containing t.
 func (r *KeyRing) PeriodStart(t time.Time) time.Time {
@@ -313,7 +246,7 @@ func (r *KeyRing) verificationKeyAt(ctx context.Context, kid string, now time.Ti
 		}
 		return Key{}, ErrUnknownKey
 	}
-	start, ok := keyIDPeriod(kid)
+	start, ok := keyrules.ParseKeyID(kid)
 	if !ok || !r.plausible(start, now) {
 		return Key{}, ErrUnknownKey
 	}
@@ -362,8 +295,8 @@ func (r *KeyRing) plausible(start, now time.Time) bool {
 // deriveAndCache derives the key of the period starting at start and
 // caches it (as current when signing).
 func (r *KeyRing) deriveAndCache(start, now time.Time, current bool) (Key, error) {
-	kid := KeyIDForPeriod(start)
-	secret, err := hkdf.Key(sha256.New, r.master, []byte(keyDerivationSalt), "previewsec signing key "+kid, KeySize)
+	kid := keyrules.KeyID(start)
+	secret, err := hkdf.Key(sha256.New, r.master, []byte(keyDerivationSalt), "previewsec signing key "+kid, keyrules.SecretSize)
 	if err != nil {
 		return Key{}, fmt.Errorf("previewsec: derive key: %w", err)
 	}
@@ -423,12 +356,12 @@ func (r *KeyRing) refreshLocked(ctx context.Context, now time.Time) error {
 		}
 	}
 	if !hasCur {
-		secret := make([]byte, KeySize)
+		secret := make([]byte, keyrules.SecretSize)
 		if err := r.random(secret); err != nil {
 			return fmt.Errorf("previewsec: random key: %w", err)
 		}
 		res, err := r.store.CreateKey(ctx, Key{
-			ID: KeyIDForPeriod(start), PeriodStart: start, Secret: secret,
+			ID: keyrules.KeyID(start), PeriodStart: start, Secret: secret,
 			CreatedAt: now, ExpiresAt: r.keyExpiry(start),
 		})
 		if err != nil {
@@ -460,7 +393,7 @@ func (r *KeyRing) KeyIDs() []string {
 			keys = append(keys, k)
 		}
 	}
-	SortKeys(keys)
+	sortKeys(keys)
 	ids := make([]string, len(keys))
 	for i, k := range keys {
 		ids[i] = k.ID

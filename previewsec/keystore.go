@@ -6,13 +6,15 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/systembuilderhub/hardening/previewsec/internal/keyrules"
 )
 
 // Key is one signing key of the ring: the HMAC-SHA256 secret that signs the
 // tokens of one rotation period and verifies them until ExpiresAt.
 type Key struct {
 	// ID is the key id written in the token header's "kid". It is derived
-	// from PeriodStart (see KeyIDForPeriod).
+	// from PeriodStart: the period start in UTC, "20060102T150405Z".
 	ID string
 	// PeriodStart is the start of the rotation period the key signs in.
 	PeriodStart time.Time
@@ -96,36 +98,6 @@ type RevocationStore interface {
 // stored for a different period (a corrupt or foreign key table).
 var ErrKeyConflict = errors.New("previewsec: key id already used by another period")
 
-// ValidateKey reports whether k is complete enough to store. Stores call it
-// at the top of CreateKey.
-func ValidateKey(k Key) error {
-	switch {
-	case k.ID == "":
-		return errors.New("previewsec: key without id")
-	case len(k.Secret) < 32:
-		return errors.New("previewsec: key secret shorter than 32 bytes")
-	case k.PeriodStart.IsZero():
-		return errors.New("previewsec: key without period start")
-	case !k.ExpiresAt.After(k.PeriodStart):
-		return errors.New("previewsec: key expires before its period starts")
-	}
-	return nil
-}
-
-// ValidateRevocation reports whether rev is complete enough to store.
-// Stores call it at the top of Revoke.
-func ValidateRevocation(rev Revocation) error {
-	switch {
-	case rev.Kind != RevokePreviewID && rev.Kind != RevokeTokenID:
-		return errors.New("previewsec: revocation kind must be pid or jti")
-	case rev.Value == "":
-		return errors.New("previewsec: revocation without value")
-	case rev.ExpiresAt.IsZero():
-		return errors.New("previewsec: revocation without expiry")
-	}
-	return nil
-}
-
 // MemoryKeyStore is a KeyStore and RevocationStore held in memory: for one
 // process, tests, and as the reference the other stores are checked
 // against. Its zero value is not usable; call NewMemoryKeyStore.
@@ -155,7 +127,7 @@ func keyClone(k Key) Key {
 
 // CreateKey implements KeyStore.
 func (s *MemoryKeyStore) CreateKey(ctx context.Context, k Key) (KeyCreateResult, error) {
-	if err := ValidateKey(k); err != nil {
+	if err := keyrules.CheckKey(k.ID, k.Secret, k.PeriodStart, k.ExpiresAt); err != nil {
 		return KeyCreateResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -193,7 +165,7 @@ func (s *MemoryKeyStore) Keys(ctx context.Context, now time.Time) ([]Key, error)
 			out = append(out, keyClone(k))
 		}
 	}
-	SortKeys(out)
+	sortKeys(out)
 	return out, nil
 }
 
@@ -216,7 +188,7 @@ func (s *MemoryKeyStore) DeleteExpiredKeys(ctx context.Context, now time.Time) (
 
 // Revoke implements RevocationStore.
 func (s *MemoryKeyStore) Revoke(ctx context.Context, rev Revocation) error {
-	if err := ValidateRevocation(rev); err != nil {
+	if err := keyrules.CheckRevocation(string(rev.Kind), rev.Value, rev.ExpiresAt); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -227,7 +199,7 @@ func (s *MemoryKeyStore) Revoke(ctx context.Context, rev Revocation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur, ok := s.revs[rev.Kind][rev.Value]; ok {
-		rev = MergeRevocations(cur, rev)
+		rev = mergeRevocations(cur, rev)
 	}
 	s.revs[rev.Kind][rev.Value] = rev
 	return nil
@@ -270,9 +242,10 @@ func (s *MemoryKeyStore) DeleteExpiredRevocations(ctx context.Context, now time.
 	return n, nil
 }
 
-// MergeRevocations combines two entries for the same kind and value: the
-// later RevokedAt and the later ExpiresAt win. Stores use it for upserts.
-func MergeRevocations(a, b Revocation) Revocation {
+// mergeRevocations combines two entries for the same kind and value: the
+// later RevokedAt and the later ExpiresAt win, as the RevocationStore
+// contract says.
+func mergeRevocations(a, b Revocation) Revocation {
 	if b.RevokedAt.After(a.RevokedAt) {
 		a.RevokedAt = b.RevokedAt
 	}
@@ -282,7 +255,7 @@ func MergeRevocations(a, b Revocation) Revocation {
 	return a
 }
 
-// SortKeys orders keys by PeriodStart, oldest first.
-func SortKeys(keys []Key) {
+// sortKeys orders keys by PeriodStart, oldest first.
+func sortKeys(keys []Key) {
 	slices.SortFunc(keys, func(a, b Key) int { return a.PeriodStart.Compare(b.PeriodStart) })
 }

@@ -40,83 +40,75 @@ type PreviewAuth struct {
 	log     *slog.Logger
 }
 
-// MiddlewareOption configures RequirePreviewToken.
-type MiddlewareOption func(*PreviewAuth) error
-
 // WithPreviewPathPrefix sets the prefix before the preview id in the path
 // (default DefaultPreviewPathPrefix). It must start and end with "/".
 func WithPreviewPathPrefix(prefix string) MiddlewareOption {
-	return func(m *PreviewAuth) error {
+	return middlewareOption(func(m *PreviewAuth) error {
 		if !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") {
 			return errors.New(`previewsec: preview path prefix must start and end with "/"`)
 		}
 		m.prefix = prefix
 		return nil
-	}
+	})
 }
 
 // WithPreviewIDFunc overrides how the preview id is read from a request
 // (default: r.PathValue("preview_id"), else the path segment after the
 // prefix). An empty id is answered with 404.
 func WithPreviewIDFunc(f func(*http.Request) string) MiddlewareOption {
-	return func(m *PreviewAuth) error {
+	return middlewareOption(func(m *PreviewAuth) error {
 		if f == nil {
 			return errors.New("previewsec: nil preview id func")
 		}
 		m.idFunc = f
 		return nil
-	}
+	})
 }
 
 // WithPreviewOwner makes the middleware check that the token's tenant owns
 // the preview (403 otherwise, 404 when the preview does not exist). Without
 // it only the preview id binding is checked.
 func WithPreviewOwner(f PreviewOwnerFunc) MiddlewareOption {
-	return func(m *PreviewAuth) error { m.owner = f; return nil }
+	return middlewareOption(func(m *PreviewAuth) error { m.owner = f; return nil })
 }
 
 // WithCookieName sets the preview cookie's name (default DefaultCookieName).
 func WithCookieName(name string) MiddlewareOption {
-	return func(m *PreviewAuth) error {
+	return middlewareOption(func(m *PreviewAuth) error {
 		if name == "" || strings.ContainsAny(name, "=;, \t") {
 			return errors.New("previewsec: invalid cookie name")
 		}
 		m.cookie = name
 		return nil
-	}
+	})
 }
 
 // WithSecureCookie sets the cookie's Secure attribute (default true). Turn
 // it off only for plain-HTTP local development.
 func WithSecureCookie(secure bool) MiddlewareOption {
-	return func(m *PreviewAuth) error {
+	return middlewareOption(func(m *PreviewAuth) error {
 		m.secure = func(*http.Request) bool { return secure }
 		return nil
-	}
+	})
 }
 
 // WithSecureCookieFunc decides the cookie's Secure attribute per request,
 // for example SecureFromConnection(trustedProxies...).
 func WithSecureCookieFunc(f func(*http.Request) bool) MiddlewareOption {
-	return func(m *PreviewAuth) error {
+	return middlewareOption(func(m *PreviewAuth) error {
 		if f == nil {
 			return errors.New("previewsec: nil secure cookie func")
 		}
 		m.secure = f
 		return nil
-	}
+	})
 }
 
 // WithTokenForwarding keeps the token's Authorization header and cookie on
 // the request passed to the next handler. By default they are removed so
 // the previewed app never sees the token.
 func WithTokenForwarding(forward bool) MiddlewareOption {
-	return func(m *PreviewAuth) error { m.forward = forward; return nil }
-}
-
-// WithMiddlewareLogger sets the logger for rejected requests (nil = discard).
-func WithMiddlewareLogger(l *slog.Logger) MiddlewareOption {
-	return func(m *PreviewAuth) error { m.log = l; return nil }
+	return middlewareOption(func(m *PreviewAuth) error { m.forward = forward; return nil })
 }
 
 // RequirePreviewToken returns middleware that lets a request through to a
@@ -154,7 +146,7 @@ func RequirePreviewToken(v *Verifier, opts ...MiddlewareOption) (*PreviewAuth, e
 		if o == nil {
 			continue
 		}
-		if err := o(m); err != nil {
+		if err := o.applyMiddleware(m); err != nil {
 			return nil, err
 		}
 	}
@@ -188,8 +180,8 @@ func (m *PreviewAuth) Handler(next http.Handler) http.Handler {
 		}
 		token, src := m.token(r)
 		if src == tokenFromNone {
-			m.v.reject(ReasonMissing)
-			m.unauthorized(w, r, pid, ReasonMissing, src, nil)
+			m.v.reject(reasonMissing)
+			m.unauthorized(w, r, pid, reasonMissing, src, nil)
 			return
 		}
 		var v verdict

@@ -14,7 +14,7 @@ import (
 type verdict struct {
 	claims   Claims
 	err      error  // Verify's error: 503 when ErrUnavailable, else 401
-	deny     string // ReasonWrongPreview or ReasonWrongTenant: 403
+	deny     string // reasonWrongPreview or reasonWrongTenant: 403
 	notFound bool   // the owner lookup found no such preview: 404
 	ownerErr error  // the owner lookup failed: 503
 }
@@ -36,7 +36,7 @@ func (m *PreviewAuth) judge(r *http.Request, pid, token string) verdict {
 	case err != nil:
 		return verdict{err: err}
 	case c.PreviewID != pid:
-		return verdict{claims: c, deny: ReasonWrongPreview}
+		return verdict{claims: c, deny: reasonWrongPreview}
 	case m.owner == nil:
 		return verdict{claims: c}
 	}
@@ -47,7 +47,7 @@ func (m *PreviewAuth) judge(r *http.Request, pid, token string) verdict {
 	case !found:
 		return verdict{claims: c, notFound: true}
 	case tenant != c.TenantID:
-		return verdict{claims: c, deny: ReasonWrongTenant}
+		return verdict{claims: c, deny: reasonWrongTenant}
 	}
 	return verdict{claims: c}
 }
@@ -82,7 +82,7 @@ func (v verdict) reason() string {
 	case v.notFound:
 		return "not_found"
 	case v.ownerErr != nil:
-		return ReasonUnavailable
+		return reasonUnavailable
 	}
 	return ""
 }

@@ -64,32 +64,29 @@ type revocationSnapshot struct {
 	jtis     map[string]Revocation
 }
 
-// RevocationOption configures a RevocationList.
-type RevocationOption func(*RevocationList) error
-
 // WithRevocationRetention sets how long a preview revocation is kept
 // (default DefaultMaxTTL + MaxLeeway). It must be at least the key ring's
 // max TTL plus leeway; NewVerifier checks.
 func WithRevocationRetention(d time.Duration) RevocationOption {
-	return func(l *RevocationList) error {
+	return revocationOption(func(l *RevocationList) error {
 		if d <= 0 {
 			return fmt.Errorf("previewsec: revocation retention %s must be positive", d)
 		}
 		l.retention = d
 		return nil
-	}
+	})
 }
 
 // WithRevocationMaxAge sets how stale the in-memory mirror may be before
 // Verify reloads it (default DefaultRevocationMaxAge).
 func WithRevocationMaxAge(d time.Duration) RevocationOption {
-	return func(l *RevocationList) error {
+	return revocationOption(func(l *RevocationList) error {
 		if d <= 0 {
 			return fmt.Errorf("previewsec: revocation max age %s must be positive", d)
 		}
 		l.maxAge = d
 		return nil
-	}
+	})
 }
 
 // WithRevocationRefreshTimeout bounds how long one reload of the mirror
@@ -97,29 +94,13 @@ func WithRevocationMaxAge(d time.Duration) RevocationOption {
 // stale mirror fail with ErrUnavailable when the store has not answered
 // within it, even if the store ignores its context.
 func WithRevocationRefreshTimeout(d time.Duration) RevocationOption {
-	return func(l *RevocationList) error {
+	return revocationOption(func(l *RevocationList) error {
 		if d <= 0 {
 			return fmt.Errorf("previewsec: revocation refresh timeout %s must be positive", d)
 		}
 		l.timeout = d
 		return nil
-	}
-}
-
-// WithRevocationClock sets the clock (default time.Now).
-func WithRevocationClock(now func() time.Time) RevocationOption {
-	return func(l *RevocationList) error {
-		if now == nil {
-			return errors.New("previewsec: nil clock")
-		}
-		l.now = now
-		return nil
-	}
-}
-
-// WithRevocationLogger sets the logger (nil = discard).
-func WithRevocationLogger(lg *slog.Logger) RevocationOption {
-	return func(l *RevocationList) error { l.log = lg; return nil }
+	})
 }
 
 // NewRevocationList returns a list backed by store. It does not read the
@@ -134,7 +115,7 @@ func NewRevocationList(store RevocationStore, opts ...RevocationOption) (*Revoca
 		if o == nil {
 			continue
 		}
-		if err := o(l); err != nil {
+		if err := o.applyRevocation(l); err != nil {
 			return nil, err
 		}
 	}
@@ -194,7 +175,7 @@ func revocationWith(m map[string]Revocation, rev Revocation) map[string]Revocati
 		out[k] = v
 	}
 	if cur, ok := out[rev.Value]; ok {
-		rev = MergeRevocations(cur, rev)
+		rev = mergeRevocations(cur, rev)
 	}
 	out[rev.Value] = rev
 	return out

@@ -65,7 +65,7 @@ func hungList(t *testing.T, f *fixture, h *hungRevocations, opts ...previewsec.R
 	t.Helper()
 	h.RevocationStore, h.release = f.store, make(chan struct{})
 	t.Cleanup(h.Release)
-	l, err := previewsec.NewRevocationList(h, append([]previewsec.RevocationOption{previewsec.WithRevocationClock(f.clk.Now)}, opts...)...)
+	l, err := previewsec.NewRevocationList(h, append([]previewsec.RevocationOption{previewsec.WithClock(f.clk.Now)}, opts...)...)
 	require.NoError(t, err)
 	v, err := previewsec.NewVerifier(f.ring, previewsec.WithRevocations(l))
 	require.NoError(t, err)
@@ -261,7 +261,7 @@ func TestRevocationOptionsValidated(t *testing.T) {
 	s := previewsec.NewMemoryKeyStore()
 	for _, o := range []previewsec.RevocationOption{
 		previewsec.WithRevocationRefreshTimeout(0), previewsec.WithRevocationMaxAge(-time.Second),
-		previewsec.WithRevocationRetention(0), previewsec.WithRevocationClock(nil),
+		previewsec.WithRevocationRetention(0), previewsec.WithClock(nil),
 	} {
 		_, err := previewsec.NewRevocationList(s, o)
 		assert.Error(t, err)

@@ -35,11 +35,6 @@ func SecureFromConnection(trusted ...netip.Prefix) func(*http.Request) bool {
 	return func(r *http.Request) bool { return secureFromConnection(r, proxies) }
 }
 
-// SecureUnlessLoopback is SecureFromConnection with no trusted proxy: the
-// cookie is Secure unless the request came over plain HTTP from a loopback
-// peer. (It used to read the Host header; it no longer does.)
-func SecureUnlessLoopback(r *http.Request) bool { return secureFromConnection(r, nil) }
-
 func secureFromConnection(r *http.Request, proxies []netip.Prefix) bool {
 	if r.TLS != nil {
 		return true

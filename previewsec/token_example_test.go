@@ -15,7 +15,7 @@ import (
 // PREVIEW_JWT_SECRET mode: no store).
 func ExampleIssuer_Mint() {
 	at := func() time.Time { return time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC) }
-	ring, _ := previewsec.NewDerivedKeyRing([]byte("example-master-secret-of-32-bytes!!"), previewsec.WithKeyRingClock(at))
+	ring, _ := previewsec.NewDerivedKeyRing([]byte("example-master-secret-of-32-bytes!!"), previewsec.WithClock(at))
 	issuer, _ := previewsec.NewIssuer(ring)
 	verifier, _ := previewsec.NewVerifier(ring)
 

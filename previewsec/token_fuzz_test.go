@@ -16,7 +16,7 @@ import (
 // (testdata/fuzz/FuzzVerify) holds forged tokens of every attack shape.
 func FuzzVerify(f *testing.F) {
 	clk := keystoretest.NewClock(time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))
-	ring, err := previewsec.NewDerivedKeyRing([]byte("fuzz-master-secret-0123456789abcdef"), previewsec.WithKeyRingClock(clk.Now))
+	ring, err := previewsec.NewDerivedKeyRing([]byte("fuzz-master-secret-0123456789abcdef"), previewsec.WithClock(clk.Now))
 	if err != nil {
 		f.Fatal(err)
 	}

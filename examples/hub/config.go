@@ -12,7 +12,6 @@ import (
 	"github.com/systembuilderhub/hardening/flags"
 	"github.com/systembuilderhub/hardening/idempotency"
 	"github.com/systembuilderhub/hardening/migrate"
-	"github.com/systembuilderhub/hardening/previewsec"
 	"github.com/systembuilderhub/hardening/streamauth"
 	"github.com/systembuilderhub/hardening/tenancy"
 )
@@ -119,15 +118,15 @@ func configFromEnv() (config, error) {
 // reads it before it opens the database, so a bad value is reported
 // before anything is written to disk.
 type featureEnv struct {
-	idempotency   []idempotency.Option   // IDEMPOTENCY_*
-	quotas        quotaDefaults          // DEFAULT_* quota limits
-	previewLease  time.Duration          // HUB_PREVIEW_LEASE
-	modelDelay    time.Duration          // HUB_STUB_MODEL_DELAY
-	previewTokens previewsec.TokenConfig // PREVIEW_JWT_SECRET, PREVIEW_TOKEN_*, PREVIEW_KEY_ROTATION
-	streams       []streamauth.Option    // STREAMAUTH_*
-	heartbeat     time.Duration          // HUB_STREAM_HEARTBEAT
-	flags         []flags.Option         // FLAGS_*
-	echoDelay     time.Duration          // HUB_ECHO_DELAY
+	idempotency   []idempotency.Option // IDEMPOTENCY_*
+	quotas        quotaDefaults        // DEFAULT_* quota limits
+	previewLease  time.Duration        // HUB_PREVIEW_LEASE
+	modelDelay    time.Duration        // HUB_STUB_MODEL_DELAY
+	previewTokens previewTokenConfig   // PREVIEW_JWT_SECRET, PREVIEW_TOKEN_*, PREVIEW_KEY_ROTATION
+	streams       []streamauth.Option  // STREAMAUTH_*
+	heartbeat     time.Duration        // HUB_STREAM_HEARTBEAT
+	flags         []flags.Option       // FLAGS_*
+	echoDelay     time.Duration        // HUB_ECHO_DELAY
 }
 
 // featureEnvFromEnv reads featureEnv; the error names the variable.
@@ -146,7 +145,7 @@ func featureEnvFromEnv() (featureEnv, error) {
 	if e.modelDelay, err = envDuration(envStubModelDelay, 0); err != nil {
 		return e, err
 	}
-	if e.previewTokens, err = previewsec.TokenConfigFromEnv(); err != nil {
+	if e.previewTokens, err = previewTokenConfigFromEnv(); err != nil {
 		return e, err
 	}
 	if e.streams, err = streamauth.FromEnv(); err != nil {

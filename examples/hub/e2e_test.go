@@ -226,6 +226,7 @@ func runE2E(t *testing.T, m e2eMode) {
 			body := r.JSON(t)
 			assert.Equal(t, tc.allowed, body["allowed"], "%v: %s", tc.body, r.Body)
 			assert.Equal(t, tc.reason, body["reason"], "%v: %s", tc.body, r.Body)
+			assert.Equal(t, "allowlist", body["mode"], "%v: %s", tc.body, r.Body)
 		}
 		assert.Equal(t, http.StatusBadRequest, c.do("POST", a+"/api/v1/preview-security/egress/check", alice, "{not json").Status)
 	})

@@ -13,30 +13,36 @@ import (
 	"time"
 
 	"github.com/systembuilderhub/hardening/internal/problem"
-	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/container"
+	"github.com/systembuilderhub/hardening/previewsec/egress"
 )
 
 // egressState is the egress feature of one app: the policy preview
 // sandboxes are held to and the container verifier.
 type egressState struct {
 	mu       sync.RWMutex
-	policy   *previewsec.EgressPolicy
-	verifier *previewsec.ContainerVerifier
+	policy   *egress.Policy
+	verifier *container.Verifier
 }
 
 // egress returns the app's egress feature, nil when it is not set up.
 func (a *app) egress() *egressState { return a.egressFeature }
 
-// setupEgress builds the egress policy from PREVIEW_EGRESS_ALLOWLIST and
-// PREVIEW_EGRESS_DENYLIST and the container verifier from PREVIEW_CPU_LIMIT,
+// setupEgress builds the egress policy from PREVIEW_EGRESS_MODE,
+// PREVIEW_EGRESS_ALLOWLIST and PREVIEW_EGRESS_DENYLIST and the container
+// verifier from PREVIEW_CPU_LIMIT,
 // PREVIEW_MEM_LIMIT, PREVIEW_NETWORK_MODE, PREVIEW_SECURITY_OPTS and
 // DOCKER_HOST. The daemon is only contacted when a container is verified.
 func (a *app) setupEgress(ctx context.Context) error {
-	policy, err := previewsec.EgressPolicyFromEnv(previewsec.WithEgressLogger(a.log), previewsec.WithEgressRegisterer(a.reg))
+	opts, err := egressPolicyOptionsFromEnv()
 	if err != nil {
 		return err
 	}
-	verifier, err := previewsec.ContainerVerifierFromEnv(previewsec.WithContainerLogger(a.log))
+	policy, err := egress.NewPolicy(append(opts, egress.WithLogger(a.log), egress.WithRegisterer(a.reg))...)
+	if err != nil {
+		return err
+	}
+	verifier, err := containerVerifierFromEnv(container.WithLogger(a.log))
 	if err != nil {
 		return err
 	}
@@ -71,6 +77,7 @@ type egressCheckResponse struct {
 	Host    string   `json:"host"`
 	Port    int      `json:"port"`
 	Addrs   []string `json:"addrs"`
+	Mode    string   `json:"mode"` // PREVIEW_EGRESS_MODE: allowlist or public
 }
 
 // egressCheckTimeout bounds the DNS resolution of one egress check; a
@@ -94,7 +101,7 @@ func (a *app) handleEgressCheck(w http.ResponseWriter, r *http.Request) {
 	st.mu.RUnlock()
 	ctx, cancel := context.WithTimeout(r.Context(), egressCheckTimeout)
 	defer cancel()
-	var d previewsec.Decision
+	var d egress.Decision
 	switch {
 	case req.URL != nil && req.Host == nil && req.Port == nil:
 		d = policy.DecideURL(ctx, *req.URL)
@@ -108,7 +115,8 @@ func (a *app) handleEgressCheck(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", `send {"url": "..."} or {"host": "...", "port": 443}`))
 		return
 	}
-	resp := egressCheckResponse{Allowed: d.Allowed, Reason: d.Reason, Host: d.Host, Port: d.Port, Addrs: make([]string, 0, len(d.Addrs))}
+	resp := egressCheckResponse{Allowed: d.Allowed, Reason: d.Reason, Host: d.Host, Port: d.Port,
+		Addrs: make([]string, 0, len(d.Addrs)), Mode: string(policy.Mode())}
 	for _, addr := range d.Addrs {
 		resp.Addrs = append(resp.Addrs, addr.String())
 	}
@@ -132,9 +140,9 @@ func (a *app) handleContainerVerify(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, report)
-	case errors.Is(err, previewsec.ErrInvalidContainerID):
+	case errors.Is(err, container.ErrInvalidID):
 		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_container_id", "the container id may hold letters, digits, '_', '.' and '-' only"))
-	case errors.Is(err, previewsec.ErrContainerNotFound):
+	case errors.Is(err, container.ErrNotFound):
 		problem.Write(w, r, problem.New(http.StatusNotFound, "container_not_found", "the Docker daemon knows no such container"))
 	default:
 		a.log.ErrorContext(r.Context(), "container verification: docker unavailable", "container", id, "err", err)
@@ -147,7 +155,8 @@ func (a *app) handleContainerVerify(w http.ResponseWriter, r *http.Request) {
 // runEgressProxy is `hub egress-proxy [-addr host:port]`: the forward proxy
 // preview sandboxes reach through HTTPS_PROXY/HTTP_PROXY, on its own port
 // (EGRESS_PROXY_ADDR, default 127.0.0.1:8081), enforcing the egress policy
-// from PREVIEW_EGRESS_ALLOWLIST / PREVIEW_EGRESS_DENYLIST.
+// from PREVIEW_EGRESS_MODE, PREVIEW_EGRESS_ALLOWLIST and
+// PREVIEW_EGRESS_DENYLIST.
 func runEgressProxy(ctx context.Context, args []string, _ io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("egress-proxy", flag.ContinueOnError)
 	addr := fs.String("addr", envOr("EGRESS_PROXY_ADDR", "127.0.0.1:8081"), "listen address (EGRESS_PROXY_ADDR)")
@@ -156,11 +165,15 @@ func runEgressProxy(ctx context.Context, args []string, _ io.Writer, log *slog.L
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	policy, err := previewsec.EgressPolicyFromEnv(previewsec.WithEgressLogger(log), previewsec.WithEgressResolveCache(*dnsCache))
+	opts, err := egressPolicyOptionsFromEnv()
 	if err != nil {
 		return err
 	}
-	proxy, err := previewsec.NewEgressProxy(policy, previewsec.WithProxyLogger(log), previewsec.WithProxyMaxTunnels(*maxTunnels))
+	policy, err := egress.NewPolicy(append(opts, egress.WithLogger(log), egress.WithResolveCache(*dnsCache))...)
+	if err != nil {
+		return err
+	}
+	proxy, err := egress.NewProxy(policy, egress.WithLogger(log), egress.WithMaxTunnels(*maxTunnels))
 	if err != nil {
 		return err
 	}
@@ -168,6 +181,6 @@ func runEgressProxy(ctx context.Context, args []string, _ io.Writer, log *slog.L
 	if err != nil {
 		return fmt.Errorf("EGRESS_PROXY_ADDR=%s: %w", *addr, err)
 	}
-	log.Info("egress proxy listening", "addr", ln.Addr().String())
+	log.Info("egress proxy listening", "addr", ln.Addr().String(), "mode", string(policy.Mode()))
 	return proxy.Serve(ctx, ln)
 }

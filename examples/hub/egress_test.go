@@ -18,7 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/container"
+	"github.com/systembuilderhub/hardening/previewsec/egress"
 )
 
 // egressHubResolver answers from a table instead of DNS.
@@ -69,17 +70,17 @@ func egressTestApp(t *testing.T, dockerHost string) (*app, string) {
 	a, url := newTestApp(t)
 	st := a.egress()
 	require.NotNil(t, st)
-	policy, err := previewsec.NewEgressPolicy(
-		previewsec.WithEgressAllow("api.openai.com:443", "*.anthropic.com"),
-		previewsec.WithEgressResolver(egressHubResolver{
+	policy, err := egress.NewPolicy(
+		egress.WithAllow("api.openai.com:443", "*.anthropic.com"),
+		egress.WithResolver(egressHubResolver{
 			"api.openai.com":       {netip.MustParseAddr("104.18.33.45")},
 			"api.anthropic.com":    {netip.MustParseAddr("160.79.104.10")},
 			"rebind.anthropic.com": {netip.MustParseAddr("169.254.169.254")},
 		}),
-		previewsec.WithEgressRegisterer(a.reg))
+		egress.WithRegisterer(a.reg))
 	require.NoError(t, err)
-	verifier, err := previewsec.NewContainerVerifier(previewsec.DefaultContainerLimits(),
-		previewsec.WithContainerDockerHost(dockerHost), previewsec.WithContainerTimeout(300*time.Millisecond))
+	verifier, err := container.NewVerifier(container.DefaultLimits(),
+		container.WithDockerHost(dockerHost), container.WithTimeout(300*time.Millisecond))
 	require.NoError(t, err)
 	st.mu.Lock()
 	st.policy, st.verifier = policy, verifier
@@ -96,7 +97,8 @@ func TestEgressCheckEndpoint(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	var got map[string]any
 	require.NoError(t, json.Unmarshal(body, &got))
-	assert.Equal(t, map[string]any{"allowed": true, "reason": "allowed", "host": "api.openai.com", "port": 443.0, "addrs": []any{"104.18.33.45"}}, got)
+	assert.Equal(t, map[string]any{"allowed": true, "reason": "allowed", "host": "api.openai.com", "port": 443.0,
+		"addrs": []any{"104.18.33.45"}, "mode": "allowlist"}, got)
 
 	for _, tc := range []struct {
 		body, reason, host string
@@ -107,7 +109,8 @@ func TestEgressCheckEndpoint(t *testing.T) {
 		{`{"host":"API.Anthropic.com."}`, "allowed", "api.anthropic.com", 443, true},
 		{`{"host":"api.openai.com","port":80}`, "port_not_allowed", "api.openai.com", 80, false},
 		{`{"host":"rebind.anthropic.com","port":443}`, "special_purpose_address", "rebind.anthropic.com", 443, false},
-		{`{"url":"http://169.254.169.254/latest/meta-data/"}`, "not_in_allowlist", "169.254.169.254", 80, false},
+		{`{"url":"http://169.254.169.254/latest/meta-data/"}`, "special_purpose_address", "169.254.169.254", 80, false}, // before the allowlist
+		{`{"host":"8.8.8.8"}`, "not_in_allowlist", "8.8.8.8", 443, false},
 		{`{"url":"http://0x7f000001/"}`, "malformed_host", "", 80, false},
 		{`{"url":"ftp://api.openai.com/"}`, "malformed_host", "", 0, false},
 		{`{"host":"nope.anthropic.com","port":443}`, "dns_error", "nope.anthropic.com", 443, false},
@@ -135,7 +138,7 @@ func TestEgressCheckEndpoint(t *testing.T) {
 	// Decisions are counted on the hub's registry.
 	resp, body = call(t, http.MethodGet, base+"/metrics", "", "")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Contains(t, string(body), `hardening_previewsec_egress_decisions_total{decision="deny",reason="special_purpose_address"} 1`)
+	assert.Contains(t, string(body), `hardening_previewsec_egress_decisions_total{decision="deny",reason="special_purpose_address"} 2`)
 }
 
 func TestContainerVerifyEndpoint(t *testing.T) {
@@ -191,12 +194,42 @@ func TestContainerVerifyDockerDown(t *testing.T) {
 	assert.Contains(t, string(body), "docker_unavailable")
 }
 
-// TestEgressProxySubcommand runs `hub egress-proxy` in-process on
-// EGRESS_PROXY_ADDR: a destination off the allowlist gets 403 with the
-// reason header.
-func TestEgressProxySubcommand(t *testing.T) {
-	t.Setenv("PREVIEW_EGRESS_ALLOWLIST", "api.openai.com:443")
-	t.Setenv("PREVIEW_EGRESS_DENYLIST", "")
+// TestEgressCheckEndpointPublicMode: with PREVIEW_EGRESS_MODE=public the
+// check allows public addresses on ports 80 and 443 and says which mode
+// decided (decisions only: nothing is dialled).
+func TestEgressCheckEndpointPublicMode(t *testing.T) {
+	t.Setenv("PREVIEW_EGRESS_MODE", "public")
+	t.Setenv("PREVIEW_EGRESS_ALLOWLIST", "")
+	t.Setenv("PREVIEW_EGRESS_DENYLIST", "blocked.example.com")
+	a, base := newTestApp(t)
+	tok := mintToken(t, a, "alice", "acme", false)
+	url := base + "/api/v1/preview-security/egress/check"
+	for _, tc := range []struct {
+		body, reason string
+		allowed      bool
+	}{
+		{`{"url":"https://93.184.215.14/hooks/1"}`, "allowed", true},
+		{`{"host":"2606:4700::1111","port":80}`, "allowed", true},
+		{`{"host":"93.184.215.14","port":22}`, "port_not_allowed", false},
+		{`{"url":"http://169.254.169.254/latest/meta-data/"}`, "special_purpose_address", false},
+		{`{"host":"::ffff:127.0.0.1"}`, "special_purpose_address", false},
+		{`{"host":"blocked.example.com"}`, "denylisted", false},
+		{`{"url":"http://0x7f.1/"}`, "malformed_host", false},
+	} {
+		resp, body := call(t, http.MethodPost, url, tok, tc.body)
+		require.Equal(t, http.StatusOK, resp.StatusCode, tc.body)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal(body, &got))
+		assert.Equal(t, tc.allowed, got["allowed"], tc.body)
+		assert.Equal(t, tc.reason, got["reason"], tc.body)
+		assert.Equal(t, "public", got["mode"], tc.body)
+	}
+}
+
+// startEgressProxy runs `hub egress-proxy` in-process on EGRESS_PROXY_ADDR
+// until the test ends and returns its address.
+func startEgressProxy(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -205,29 +238,78 @@ func TestEgressProxySubcommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- subcommands["egress-proxy"](ctx, nil, io.Discard, slog.New(slog.DiscardHandler)) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		assert.NoError(t, <-done)
-	}()
-	var c net.Conn
+	})
 	for i := 0; i < 100; i++ {
-		if c, err = net.Dial("tcp", addr); err == nil {
-			break
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+			return addr
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	t.Fatalf("egress proxy did not listen on %s", addr)
+	return ""
+}
+
+// egressProxyRefusal sends CONNECT dest to the proxy and returns the
+// status and reason header of its answer.
+func egressProxyRefusal(t *testing.T, addr, dest string) (int, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
-	_, err = fmt.Fprint(c, "CONNECT 169.254.169.254:80 HTTP/1.1\r\nHost: 169.254.169.254:80\r\n\r\n")
+	_, err = fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", dest, dest)
 	require.NoError(t, err)
 	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: http.MethodConnect})
 	require.NoError(t, err)
-	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
-	assert.Equal(t, "not_in_allowlist", resp.Header.Get(previewsec.EgressReasonHeader))
+	return resp.StatusCode, resp.Header.Get(egress.ReasonHeader)
+}
 
-	// A bad allowlist is a startup error naming the variable.
-	t.Setenv("PREVIEW_EGRESS_ALLOWLIST", "0x7f.1")
-	err = runEgressProxy(context.Background(), nil, io.Discard, slog.New(slog.DiscardHandler))
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "PREVIEW_EGRESS_ALLOWLIST")
+// TestEgressProxySubcommand runs `hub egress-proxy` in-process: refusals
+// are 403 with the reason header, under the mode of PREVIEW_EGRESS_MODE
+// (no refused destination is dialled).
+func TestEgressProxySubcommand(t *testing.T) {
+	for _, tc := range []struct {
+		mode, allow string
+		refusals    map[string]string // destination -> reason
+	}{
+		{"", "api.openai.com:443", map[string]string{
+			"169.254.169.254:80": "special_purpose_address",
+			"8.8.8.8:22":         "not_in_allowlist",
+			"api.openai.com:22":  "port_not_allowed",
+		}},
+		{"public", "", map[string]string{
+			"169.254.169.254:80": "special_purpose_address",
+			"8.8.8.8:22":         "port_not_allowed",
+			"[::1]:443":          "special_purpose_address",
+		}},
+	} {
+		t.Run("mode="+tc.mode, func(t *testing.T) {
+			t.Setenv("PREVIEW_EGRESS_MODE", tc.mode)
+			t.Setenv("PREVIEW_EGRESS_ALLOWLIST", tc.allow)
+			t.Setenv("PREVIEW_EGRESS_DENYLIST", "")
+			addr := startEgressProxy(t)
+			for dest, reason := range tc.refusals {
+				status, got := egressProxyRefusal(t, addr, dest)
+				assert.Equal(t, http.StatusForbidden, status, dest)
+				assert.Equal(t, reason, got, dest)
+			}
+		})
+	}
+
+	// Bad settings are startup errors naming the variable.
+	for _, tc := range []struct{ mode, allow, name string }{
+		{"", "0x7f.1", "PREVIEW_EGRESS_ALLOWLIST"},
+		{"open", "", "PREVIEW_EGRESS_MODE"},
+		{"public", "api.openai.com", "PREVIEW_EGRESS_ALLOWLIST"},
+	} {
+		t.Setenv("PREVIEW_EGRESS_MODE", tc.mode)
+		t.Setenv("PREVIEW_EGRESS_ALLOWLIST", tc.allow)
+		err := runEgressProxy(context.Background(), nil, io.Discard, slog.New(slog.DiscardHandler))
+		require.Error(t, err, tc)
+		assert.Contains(t, err.Error(), tc.name, tc)
+	}
 }

@@ -56,8 +56,8 @@ const previewTokenMaxLen = previewsec.DefaultMaxTokenLength
 func (a *app) setupPreviewTokens(ctx context.Context) error {
 	cfg := a.env.previewTokens
 	clock := a.now // captured once: the key ring loop must not read the field tests may replace
-	ringOpts := append(cfg.KeyRingOptions(), previewsec.WithKeyRingClock(clock), previewsec.WithKeyRingLogger(a.log))
-	revOpts := append(cfg.RevocationOptions(), previewsec.WithRevocationClock(clock), previewsec.WithRevocationLogger(a.log))
+	ringOpts := append(cfg.keyRingOptions(), previewsec.WithClock(clock), previewsec.WithLogger(a.log))
+	revOpts := append(cfg.revocationOptions(), previewsec.WithClock(clock), previewsec.WithLogger(a.log))
 
 	pt := &previewTokens{}
 	var revStore previewsec.RevocationStore
@@ -94,18 +94,18 @@ func (a *app) setupPreviewTokens(ctx context.Context) error {
 	if pt.revs, err = previewsec.NewRevocationList(revStore, revOpts...); err != nil {
 		return err
 	}
-	if pt.issuer, err = previewsec.NewIssuer(pt.ring, append(cfg.IssuerOptions(),
-		previewsec.WithIssuerClock(clock), previewsec.WithIssuerLogger(a.log), previewsec.WithIssuerRegisterer(a.reg))...); err != nil {
+	if pt.issuer, err = previewsec.NewIssuer(pt.ring, previewsec.WithDefaultTTL(cfg.TTL),
+		previewsec.WithClock(clock), previewsec.WithLogger(a.log), previewsec.WithRegisterer(a.reg)); err != nil {
 		return err
 	}
 	if pt.verifier, err = previewsec.NewVerifier(pt.ring, previewsec.WithRevocations(pt.revs), previewsec.WithMaxTokenLength(previewTokenMaxLen),
-		previewsec.WithVerifierClock(clock), previewsec.WithVerifierLogger(a.log), previewsec.WithVerifierRegisterer(a.reg)); err != nil {
+		previewsec.WithClock(clock), previewsec.WithLogger(a.log), previewsec.WithRegisterer(a.reg)); err != nil {
 		return err
 	}
 	if pt.auth, err = previewsec.RequirePreviewToken(pt.verifier,
 		previewsec.WithPreviewOwner(a.previewOwner),
 		previewsec.WithSecureCookieFunc(previewsec.SecureFromConnection(a.cfg.TrustedProxies...)),
-		previewsec.WithMiddlewareLogger(a.log)); err != nil {
+		previewsec.WithLogger(a.log)); err != nil {
 		return err
 	}
 

@@ -115,21 +115,21 @@ func newMemoryChain(ctx context.Context, secret []byte) (*memoryChain, error) {
 		return nil, err
 	}
 	keys := previewsec.NewMemoryKeyStore()
-	if c.ring, err = previewsec.NewKeyRing(keys, previewsec.WithKeyRingLogger(c.log)); err != nil {
+	if c.ring, err = previewsec.NewKeyRing(keys, previewsec.WithLogger(c.log)); err != nil {
 		return nil, err
 	}
-	if c.revs, err = previewsec.NewRevocationList(keys, previewsec.WithRevocationLogger(c.log)); err != nil {
+	if c.revs, err = previewsec.NewRevocationList(keys, previewsec.WithLogger(c.log)); err != nil {
 		return nil, err
 	}
-	if c.issuer, err = previewsec.NewIssuer(c.ring, previewsec.WithIssuerLogger(c.log), previewsec.WithIssuerRegisterer(c.reg)); err != nil {
+	if c.issuer, err = previewsec.NewIssuer(c.ring, previewsec.WithLogger(c.log), previewsec.WithRegisterer(c.reg)); err != nil {
 		return nil, err
 	}
-	v, err := previewsec.NewVerifier(c.ring, previewsec.WithRevocations(c.revs), previewsec.WithVerifierLogger(c.log), previewsec.WithVerifierRegisterer(c.reg))
+	v, err := previewsec.NewVerifier(c.ring, previewsec.WithRevocations(c.revs), previewsec.WithLogger(c.log), previewsec.WithRegisterer(c.reg))
 	if err != nil {
 		return nil, err
 	}
 	if c.preview, err = previewsec.RequirePreviewToken(v, previewsec.WithPreviewOwner(c.previewOwner),
-		previewsec.WithSecureCookieFunc(previewsec.SecureUnlessLoopback), previewsec.WithMiddlewareLogger(c.log)); err != nil {
+		previewsec.WithSecureCookieFunc(previewsec.SecureFromConnection()), previewsec.WithLogger(c.log)); err != nil {
 		return nil, err
 	}
 	if err := c.ring.Refresh(ctx); err != nil {

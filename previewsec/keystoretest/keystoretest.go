@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/internal/keyrules"
 )
 
 // Store is what a previewsec backend implements.
@@ -33,7 +34,7 @@ var base = time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 
 func testKey(start time.Time, fill byte) previewsec.Key {
 	return previewsec.Key{
-		ID:          previewsec.KeyIDForPeriod(start),
+		ID:          keyrules.KeyID(start),
 		PeriodStart: start,
 		Secret:      bytes.Repeat([]byte{fill}, 32),
 		CreatedAt:   start.Add(time.Second),
@@ -109,7 +110,7 @@ func Run(t *testing.T, newStores NewStores) {
 		keys, err = s.Keys(ctx, base.Add(25*time.Hour))
 		require.NoError(t, err)
 		require.Len(t, keys, 2)
-		assert.Equal(t, previewsec.KeyIDForPeriod(base.Add(24*time.Hour)), keys[0].ID)
+		assert.Equal(t, keyrules.KeyID(base.Add(24*time.Hour)), keys[0].ID)
 	})
 
 	t.Run("DeleteExpiredKeys", func(t *testing.T) {
@@ -127,7 +128,7 @@ func Run(t *testing.T, newStores NewStores) {
 		keys, err := s.Keys(ctx, base)
 		require.NoError(t, err)
 		require.Len(t, keys, 1)
-		assert.Equal(t, previewsec.KeyIDForPeriod(base.Add(48*time.Hour)), keys[0].ID)
+		assert.Equal(t, keyrules.KeyID(base.Add(48*time.Hour)), keys[0].ID)
 		// The period of a deleted key can be created again (a wiped store).
 		res, err := s.CreateKey(ctx, testKey(base, 9))
 		require.NoError(t, err)

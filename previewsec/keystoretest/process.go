@@ -26,7 +26,7 @@ var rotationInstant = time.Date(2031, 5, 6, 0, 0, 0, 0, time.UTC)
 // fixed instant and the child prints the key's id and a hash of its
 // secret. It returns the child's exit code.
 func RotateChild(s previewsec.KeyStore) int {
-	ring, err := previewsec.NewKeyRing(s, previewsec.WithKeyRingClock(func() time.Time { return rotationInstant }))
+	ring, err := previewsec.NewKeyRing(s, previewsec.WithClock(func() time.Time { return rotationInstant }))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/internal/keyrules"
 )
 
 // Clock is a settable clock for tests.
@@ -50,7 +51,7 @@ type replica struct {
 
 func newReplica(t *testing.T, s Store, clk *Clock, revs *previewsec.RevocationList) replica {
 	t.Helper()
-	ring, err := previewsec.NewKeyRing(s, previewsec.WithKeyRingClock(clk.Now))
+	ring, err := previewsec.NewKeyRing(s, previewsec.WithClock(clk.Now))
 	require.NoError(t, err)
 	iss, err := previewsec.NewIssuer(ring)
 	require.NoError(t, err)
@@ -72,7 +73,7 @@ func runReplicaRotation(t *testing.T, a, b Store) {
 
 	before, _, kidBefore, err := ra.iss.Mint(ctx, grant, time.Hour)
 	require.NoError(t, err)
-	assert.Equal(t, previewsec.KeyIDForPeriod(base.Add(-24*time.Hour)), kidBefore)
+	assert.Equal(t, keyrules.KeyID(base.Add(-24*time.Hour)), kidBefore)
 	_, err = rb.ver.Verify(ctx, before)
 	require.NoError(t, err, "replica B verifies A's token")
 
@@ -93,7 +94,7 @@ func runReplicaRotation(t *testing.T, a, b Store) {
 	wg.Wait()
 	require.NoError(t, errs[0])
 	require.NoError(t, errs[1])
-	assert.Equal(t, previewsec.KeyIDForPeriod(base), kids[0])
+	assert.Equal(t, keyrules.KeyID(base), kids[0])
 	assert.Equal(t, kids[0], kids[1])
 	assert.Equal(t, secrets[0], secrets[1], "both replicas sign with the one key of the period")
 	keys, err := a.Keys(ctx, base)
@@ -136,19 +137,19 @@ func runPurge(t *testing.T, s Store) {
 	_, err = r.ring.VerificationKey(ctx, oldKid)
 	assert.ErrorIs(t, err, previewsec.ErrUnknownKey)
 	require.NoError(t, r.ring.Refresh(ctx))
-	assert.Equal(t, []string{previewsec.KeyIDForPeriod(base.Add(24 * time.Hour))}, r.ring.KeyIDs())
+	assert.Equal(t, []string{keyrules.KeyID(base.Add(24 * time.Hour))}, r.ring.KeyIDs())
 	keys, err := s.Keys(ctx, time.Time{})
 	require.NoError(t, err)
 	require.Len(t, keys, 1, "expired key deleted from the store")
-	assert.Equal(t, previewsec.KeyIDForPeriod(base.Add(24*time.Hour)), keys[0].ID)
+	assert.Equal(t, keyrules.KeyID(base.Add(24*time.Hour)), keys[0].ID)
 }
 
 func runRevocationAcrossReplicas(t *testing.T, a, b Store) {
 	ctx := context.Background()
 	clk := NewClock(base.Add(time.Hour))
-	la, err := previewsec.NewRevocationList(a, previewsec.WithRevocationClock(clk.Now))
+	la, err := previewsec.NewRevocationList(a, previewsec.WithClock(clk.Now))
 	require.NoError(t, err)
-	lb, err := previewsec.NewRevocationList(b, previewsec.WithRevocationClock(clk.Now))
+	lb, err := previewsec.NewRevocationList(b, previewsec.WithClock(clk.Now))
 	require.NoError(t, err)
 	ra, rb := newReplica(t, a, clk, la), newReplica(t, b, clk, lb)
 
@@ -227,5 +228,5 @@ func runConcurrentAcrossRotation(t *testing.T, a, b Store) {
 	keys, err := a.Keys(ctx, clk.Now())
 	require.NoError(t, err)
 	require.Len(t, keys, 2, "one key per period")
-	assert.Equal(t, previewsec.KeyIDForPeriod(base), keys[1].ID)
+	assert.Equal(t, keyrules.KeyID(base), keys[1].ID)
 }

@@ -26,7 +26,7 @@ func ExampleNew() {
 	ctx := context.Background()
 	store, _ := redisstore.New(rdb, redisstore.WithKeyPrefix("myapp:"))
 	at := func() time.Time { return time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC) }
-	ring, _ := previewsec.NewKeyRing(store, previewsec.WithKeyRingClock(at))
+	ring, _ := previewsec.NewKeyRing(store, previewsec.WithClock(at))
 	if err := ring.Refresh(ctx); err != nil {
 		fmt.Println(err)
 		return

@@ -20,6 +20,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/internal/keyrules"
 )
 
 // DefaultPrefix is the default key prefix.
@@ -146,7 +148,7 @@ func keyDecode(field, v string) (previewsec.Key, error) {
 
 // CreateKey implements previewsec.KeyStore.
 func (s *Store) CreateKey(ctx context.Context, k previewsec.Key) (previewsec.KeyCreateResult, error) {
-	if err := previewsec.ValidateKey(k); err != nil {
+	if err := keyrules.CheckKey(k.ID, k.Secret, k.PeriodStart, k.ExpiresAt); err != nil {
 		return previewsec.KeyCreateResult{}, err
 	}
 	field := strconv.FormatInt(k.PeriodStart.UnixMilli(), 10)
@@ -186,7 +188,7 @@ func (s *Store) Keys(ctx context.Context, now time.Time) ([]previewsec.Key, erro
 			keys = append(keys, k)
 		}
 	}
-	previewsec.SortKeys(keys)
+	slices.SortFunc(keys, func(a, b previewsec.Key) int { return a.PeriodStart.Compare(b.PeriodStart) })
 	return keys, nil
 }
 
@@ -201,7 +203,7 @@ func (s *Store) DeleteExpiredKeys(ctx context.Context, now time.Time) (int, erro
 
 // Revoke implements previewsec.RevocationStore.
 func (s *Store) Revoke(ctx context.Context, rev previewsec.Revocation) error {
-	if err := previewsec.ValidateRevocation(rev); err != nil {
+	if err := keyrules.CheckRevocation(string(rev.Kind), rev.Value, rev.ExpiresAt); err != nil {
 		return err
 	}
 	err := revokeScript.Run(ctx, s.c, []string{s.revHash, s.revZ},

@@ -50,7 +50,7 @@ func TestKeysUnderPrefixAndOneHashTag(t *testing.T) {
 	s, err := redisstore.New(srv.Client, redisstore.WithKeyPrefix(srv.Prefix))
 	require.NoError(t, err)
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	ring, err := previewsec.NewKeyRing(s, previewsec.WithKeyRingClock(func() time.Time { return now }))
+	ring, err := previewsec.NewKeyRing(s, previewsec.WithClock(func() time.Time { return now }))
 	require.NoError(t, err)
 	require.NoError(t, ring.Refresh(ctx))
 	require.NoError(t, s.Revoke(ctx, previewsec.Revocation{Kind: previewsec.RevokePreviewID, Value: "p", RevokedAt: now, ExpiresAt: now.Add(time.Hour)}))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/systembuilderhub/hardening/internal/sqlitex"
 	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/internal/keyrules"
 )
 
 // Store keeps keys in hardening_preview_keys and revocations in
@@ -55,7 +56,7 @@ func (r keyRow) key() previewsec.Key {
 
 // CreateKey implements previewsec.KeyStore.
 func (s *Store) CreateKey(ctx context.Context, k previewsec.Key) (previewsec.KeyCreateResult, error) {
-	if err := previewsec.ValidateKey(k); err != nil {
+	if err := keyrules.CheckKey(k.ID, k.Secret, k.PeriodStart, k.ExpiresAt); err != nil {
 		return previewsec.KeyCreateResult{}, err
 	}
 	var res previewsec.KeyCreateResult
@@ -121,7 +122,7 @@ func (s *Store) DeleteExpiredKeys(ctx context.Context, now time.Time) (int, erro
 
 // Revoke implements previewsec.RevocationStore.
 func (s *Store) Revoke(ctx context.Context, rev previewsec.Revocation) error {
-	if err := previewsec.ValidateRevocation(rev); err != nil {
+	if err := keyrules.CheckRevocation(string(rev.Kind), rev.Value, rev.ExpiresAt); err != nil {
 		return err
 	}
 	err := sqlitex.Immediate(ctx, s.db, func(c *sqlx.Conn) error {

@@ -1,4 +1,4 @@
-package previewsec
+package egress
 
 import (
 	"bytes"
@@ -22,22 +22,22 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// egressTestResolver answers from a table. A host with several answers
+// testResolver answers from a table. A host with several answers
 // gives them in turn (the last one repeats), which models DNS answers that
 // change between a check and a dial.
-type egressTestResolver struct {
+type testResolver struct {
 	mu      sync.Mutex
 	answers map[string][][]netip.Addr
 	calls   map[string]int
 }
 
-func newEgressTestResolver() *egressTestResolver {
-	return &egressTestResolver{answers: map[string][][]netip.Addr{}, calls: map[string]int{}}
+func newTestResolver() *testResolver {
+	return &testResolver{answers: map[string][][]netip.Addr{}, calls: map[string]int{}}
 }
 
 // set adds one answer (a list of addresses) for host; call again to queue
 // the next answer.
-func (r *egressTestResolver) set(host string, addrs ...string) *egressTestResolver {
+func (r *testResolver) set(host string, addrs ...string) *testResolver {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	as := make([]netip.Addr, 0, len(addrs))
@@ -48,7 +48,7 @@ func (r *egressTestResolver) set(host string, addrs ...string) *egressTestResolv
 	return r
 }
 
-func (r *egressTestResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+func (r *testResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	i := r.calls[host]
@@ -63,19 +63,19 @@ func (r *egressTestResolver) LookupNetIP(_ context.Context, _, host string) ([]n
 	return append([]netip.Addr(nil), seq[i]...), nil
 }
 
-// egressCountingListener accepts TCP connections on 127.0.0.1 and counts
+// countingListener accepts TCP connections on 127.0.0.1 and counts
 // them: the victim every hostile destination aims at.
-type egressCountingListener struct {
+type countingListener struct {
 	ln       net.Listener
 	accepted atomic.Int64
 	done     chan struct{}
 }
 
-func newEgressCountingListener(t *testing.T) *egressCountingListener {
+func newCountingListener(t *testing.T) *countingListener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	l := &egressCountingListener{ln: ln, done: make(chan struct{})}
+	l := &countingListener{ln: ln, done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
 		for {
@@ -91,11 +91,11 @@ func newEgressCountingListener(t *testing.T) *egressCountingListener {
 	return l
 }
 
-func (l *egressCountingListener) port() int { return l.ln.Addr().(*net.TCPAddr).Port }
+func (l *countingListener) port() int { return l.ln.Addr().(*net.TCPAddr).Port }
 
-func TestEgressPolicyRules(t *testing.T) {
+func TestPolicyRules(t *testing.T) {
 	t.Parallel()
-	res := newEgressTestResolver().
+	res := newTestResolver().
 		set("api.openai.com", "104.18.33.45").
 		set("api.anthropic.com", "160.79.104.10").
 		set("eu.api.anthropic.com", "160.79.104.11").
@@ -108,12 +108,12 @@ func TestEgressPolicyRules(t *testing.T) {
 		set("halfbad.example.org", "93.184.215.17", "fd00::1").
 		set("denied-cidr.example.org", "93.184.215.18", "93.184.215.200").
 		set("xn--bcher-kva.example", "93.184.215.19")
-	p, err := NewEgressPolicy(
-		WithEgressAllow("api.openai.com:443", "*.anthropic.com", "files.example.org:8443, *.files.example.org",
+	p, err := NewPolicy(
+		WithAllow("api.openai.com:443", "*.anthropic.com", "files.example.org:8443, *.files.example.org",
 			"internal.example.org", "v6.example.org", "dual.example.org", "halfbad.example.org",
 			"denied-cidr.example.org", "bücher.example", "8.8.8.8:53", "[2606:4700::64]:443"),
-		WithEgressDeny("bad.files.example.org", "*.deny.example.org", "93.184.215.128/25"),
-		WithEgressResolver(res),
+		WithDeny("bad.files.example.org", "*.deny.example.org", "93.184.215.128/25"),
+		WithResolver(res),
 	)
 	require.NoError(t, err)
 	ctx := context.Background()
@@ -174,22 +174,29 @@ func TestEgressPolicyRules(t *testing.T) {
 	assert.Equal(t, ReasonMalformedHost, p.DecideHostPort(ctx, "api.openai.com").Reason)
 }
 
-func TestEgressEmptyAllowlistDeniesAll(t *testing.T) {
+func TestEmptyAllowlistDeniesAll(t *testing.T) {
 	t.Parallel()
-	p, err := NewEgressPolicy(WithEgressResolver(newEgressTestResolver().set("api.openai.com", "104.18.33.45")))
+	p, err := NewPolicy(WithResolver(newTestResolver().set("api.openai.com", "104.18.33.45")))
 	require.NoError(t, err)
 	for _, h := range []string{"api.openai.com", "8.8.8.8", "localhost"} {
 		d := p.Decide(context.Background(), h, 443)
 		assert.False(t, d.Allowed)
 		assert.Equal(t, ReasonNotInAllowlist, d.Reason)
 	}
+	// A special-purpose address says so, before the allowlist.
+	for _, h := range []string{"127.0.0.1", "169.254.169.254", "::ffff:10.0.0.1"} {
+		d := p.Decide(context.Background(), h, 443)
+		assert.False(t, d.Allowed)
+		assert.Equal(t, ReasonSpecialPurpose, d.Reason, h)
+	}
+	assert.Equal(t, ModeAllowlist, p.Mode(), "the default mode")
 }
 
-func TestEgressAllowCIDR(t *testing.T) {
+func TestAllowCIDR(t *testing.T) {
 	t.Parallel()
-	res := newEgressTestResolver().set("db.internal.example", "10.1.2.3").set("other.internal.example", "10.9.9.9")
-	p, err := NewEgressPolicy(WithEgressAllow("*.internal.example:5432"), WithEgressResolver(res),
-		WithEgressAllowCIDR(netip.MustParsePrefix("10.1.2.0/24")))
+	res := newTestResolver().set("db.internal.example", "10.1.2.3").set("other.internal.example", "10.9.9.9")
+	p, err := NewPolicy(WithAllow("*.internal.example:5432"), WithResolver(res),
+		WithAllowCIDR(netip.MustParsePrefix("10.1.2.0/24")))
 	require.NoError(t, err)
 	assert.True(t, p.Decide(context.Background(), "db.internal.example", 5432).Allowed)
 	d := p.Decide(context.Background(), "other.internal.example", 5432)
@@ -198,63 +205,65 @@ func TestEgressAllowCIDR(t *testing.T) {
 	assert.Equal(t, ReasonNotInAllowlist, p.Decide(context.Background(), "10.1.2.3", 5432).Reason)
 }
 
-func TestEgressPolicyConfigErrors(t *testing.T) {
+func TestPolicyConfigErrors(t *testing.T) {
 	t.Parallel()
-	for _, opts := range [][]EgressOption{
-		{WithEgressAllow("0x7f.1")},
-		{WithEgressAllow("*")},
-		{WithEgressAllow("a.*.example.com")},
-		{WithEgressAllow("*.127.0.0.1")},
-		{WithEgressAllow("user@example.com")},
-		{WithEgressAllow("example.com:0")},
-		{WithEgressDeny("exa mple.com")},
-		{WithEgressDefaultPorts(0)},
-		{WithEgressDialTimeout(0)},
-		{WithEgressAllowCIDR(netip.Prefix{})},
+	for _, opts := range [][]PolicyOption{
+		{WithAllow("0x7f.1")},
+		{WithAllow("*")},
+		{WithAllow("a.*.example.com")},
+		{WithAllow("*.127.0.0.1")},
+		{WithAllow("user@example.com")},
+		{WithAllow("example.com:0")},
+		{WithDeny("exa mple.com")},
+		{WithPorts(0)},
+		{WithDialTimeout(0)},
+		{WithAllowCIDR(netip.Prefix{})},
 	} {
-		_, err := NewEgressPolicy(opts...)
+		_, err := NewPolicy(opts...)
 		assert.Error(t, err)
 	}
 }
 
-func TestEgressPolicyFromEnv(t *testing.T) {
-	t.Setenv(EnvEgressAllowlist, " api.openai.com:443 , *.anthropic.com ,,")
-	t.Setenv(EnvEgressDenylist, "evil.anthropic.com, 198.51.100.0/24")
-	res := newEgressTestResolver().set("api.openai.com", "104.18.33.45").set("evil.anthropic.com", "160.79.104.66")
-	p, err := EgressPolicyFromEnv(WithEgressResolver(res))
+func TestParseLists(t *testing.T) {
+	t.Parallel()
+	allow, err := ParseAllowlist(" api.openai.com:443 , *.anthropic.com ,,")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"api.openai.com:443", "*.anthropic.com"}, allow)
+	deny, err := ParseDenylist("evil.anthropic.com, 198.51.100.0/24")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"evil.anthropic.com", "198.51.100.0/24"}, deny)
+	res := newTestResolver().set("api.openai.com", "104.18.33.45").set("evil.anthropic.com", "160.79.104.66")
+	p, err := NewPolicy(WithAllow(allow...), WithDeny(deny...), WithResolver(res))
 	require.NoError(t, err)
 	assert.True(t, p.Decide(context.Background(), "api.openai.com", 443).Allowed)
 	assert.Equal(t, ReasonDenylisted, p.Decide(context.Background(), "evil.anthropic.com", 443).Reason)
 
-	t.Setenv(EnvEgressAllowlist, "api.openai.com, 0x7f.1")
-	_, err = EgressPolicyFromEnv()
+	_, err = ParseAllowlist("api.openai.com, 0x7f.1")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), EnvEgressAllowlist)
-
-	t.Setenv(EnvEgressAllowlist, "")
-	t.Setenv(EnvEgressDenylist, "bad host")
-	_, err = EgressPolicyFromEnv()
+	assert.Contains(t, err.Error(), `"0x7f.1"`)
+	_, err = ParseAllowlist("10.0.0.0/8")
+	require.Error(t, err, "a CIDR allowlists nothing")
+	_, err = ParseDenylist("ok.example, bad host")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), EnvEgressDenylist)
+	assert.Contains(t, err.Error(), `"bad host"`)
 
-	t.Setenv(EnvEgressDenylist, "")
-	p, err = EgressPolicyFromEnv()
+	allow, err = ParseAllowlist("")
 	require.NoError(t, err)
-	assert.Equal(t, ReasonNotInAllowlist, p.Decide(context.Background(), "api.openai.com", 443).Reason)
+	assert.Empty(t, allow)
 }
 
-func TestEgressMetricsAndLogs(t *testing.T) {
+func TestMetricsAndLogs(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	var buf bytes.Buffer
 	var mu sync.Mutex
-	log := slog.New(slog.NewJSONHandler(&egressLockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	res := newEgressTestResolver().set("api.openai.com", "104.18.33.45")
-	p, err := NewEgressPolicy(WithEgressAllow("api.openai.com:443"), WithEgressResolver(res),
-		WithEgressRegisterer(reg), WithEgressLogger(log))
+	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	res := newTestResolver().set("api.openai.com", "104.18.33.45")
+	p, err := NewPolicy(WithAllow("api.openai.com:443"), WithResolver(res),
+		WithRegisterer(reg), WithLogger(log))
 	require.NoError(t, err)
 	// A second policy on the same registry shares the counter.
-	p2, err := NewEgressPolicy(WithEgressRegisterer(reg))
+	p2, err := NewPolicy(WithRegisterer(reg))
 	require.NoError(t, err)
 	ctx := context.Background()
 	p.Decide(ctx, "api.openai.com", 443)
@@ -262,7 +271,7 @@ func TestEgressMetricsAndLogs(t *testing.T) {
 	p.Decide(ctx, "127.0.0.1", 443)
 	p2.Decide(ctx, "0x7f.1", 443)
 	assert.Equal(t, 2.0, testutil.ToFloat64(p.decisions.WithLabelValues("allow", ReasonAllowed)))
-	assert.Equal(t, 1.0, testutil.ToFloat64(p.decisions.WithLabelValues("deny", ReasonNotInAllowlist)))
+	assert.Equal(t, 1.0, testutil.ToFloat64(p.decisions.WithLabelValues("deny", ReasonSpecialPurpose)))
 	assert.Equal(t, 1.0, testutil.ToFloat64(p.decisions.WithLabelValues("deny", ReasonMalformedHost)))
 	n, err := testutil.GatherAndCount(reg, "hardening_previewsec_egress_decisions_total")
 	require.NoError(t, err)
@@ -272,84 +281,84 @@ func TestEgressMetricsAndLogs(t *testing.T) {
 	mu.Unlock()
 	assert.Contains(t, out, `"host":"127.0.0.1"`)
 	assert.Contains(t, out, `"decision":"deny"`)
-	assert.Contains(t, out, `"reason":"not_in_allowlist"`)
+	assert.Contains(t, out, `"reason":"special_purpose_address"`)
 	assert.Contains(t, out, `"port":443`)
 	assert.Contains(t, out, `"decision":"allow"`)
 }
 
-type egressLockedWriter struct {
+type lockedWriter struct {
 	w  *bytes.Buffer
 	mu *sync.Mutex
 }
 
-func (l *egressLockedWriter) Write(b []byte) (int, error) {
+func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
 }
 
-// TestEgressRebinding: the answer changes between a check and the dial; the
+// TestRebinding: the answer changes between a check and the dial; the
 // dial resolves and checks again, and the dialer's ControlContext checks
 // the exact IP it connects to.
-func TestEgressRebinding(t *testing.T) {
+func TestRebinding(t *testing.T) {
 	t.Parallel()
-	victim := newEgressCountingListener(t)
-	res := newEgressTestResolver().
+	victim := newCountingListener(t)
+	res := newTestResolver().
 		set("flip.example", "93.184.215.14").set("flip.example", "127.0.0.1").
 		set("flip2.example", "93.184.215.14").set("flip2.example", "169.254.169.254")
-	p, err := NewEgressPolicy(WithEgressAllow("flip.example", "flip2.example"), WithEgressDefaultPorts(victim.port()), WithEgressResolver(res))
+	p, err := NewPolicy(WithAllow("flip.example", "flip2.example"), WithPorts(victim.port()), WithResolver(res))
 	require.NoError(t, err)
 	ctx := context.Background()
 	for _, host := range []string{"flip.example", "flip2.example"} {
-		hp := net.JoinHostPort(host, egressItoa(victim.port()))
+		hp := net.JoinHostPort(host, itoa(victim.port()))
 		require.True(t, p.DecideHostPort(ctx, hp).Allowed, "the check sees the public answer")
 		c, err := p.DialContext(ctx, "tcp", hp)
 		require.Error(t, err)
 		assert.Nil(t, c)
-		assert.ErrorIs(t, err, ErrEgressDenied)
-		var de *EgressDeniedError
+		assert.ErrorIs(t, err, ErrDenied)
+		var de *DeniedError
 		require.ErrorAs(t, err, &de)
 		assert.Equal(t, ReasonSpecialPurpose, de.Decision.Reason)
 	}
 	// The bare dialer checks the exact address in ControlContext, whatever
 	// resolved it.
-	c, err := p.Dialer().DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", egressItoa(victim.port())))
+	c, err := p.Dialer().DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", itoa(victim.port())))
 	require.Error(t, err)
 	assert.Nil(t, c)
-	assert.ErrorIs(t, err, ErrEgressDenied)
-	c, err = p.Dialer().DialContext(ctx, "tcp", net.JoinHostPort("localhost", egressItoa(victim.port())))
+	assert.ErrorIs(t, err, ErrDenied)
+	c, err = p.Dialer().DialContext(ctx, "tcp", net.JoinHostPort("localhost", itoa(victim.port())))
 	require.Error(t, err)
 	assert.Nil(t, c)
 	assert.Equal(t, int64(0), victim.accepted.Load())
 }
 
-// TestEgressControlPinsCheckedAddress: even where an address is allowed by
+// TestControlPinsCheckedAddress: even where an address is allowed by
 // CIDR, the dial for a decision goes only to the addresses that decision
 // checked.
-func TestEgressControlPinsCheckedAddress(t *testing.T) {
+func TestControlPinsCheckedAddress(t *testing.T) {
 	t.Parallel()
-	victim := newEgressCountingListener(t)
-	p, err := NewEgressPolicy(WithEgressAllowCIDR(netip.MustParsePrefix("127.0.0.0/8")))
+	victim := newCountingListener(t)
+	p, err := NewPolicy(WithAllowCIDR(netip.MustParsePrefix("127.0.0.0/8")))
 	require.NoError(t, err)
-	ctx := context.WithValue(context.Background(), egressDialKey{}, []netip.Addr{netip.MustParseAddr("127.0.0.2")})
-	c, err := p.Dialer().DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", egressItoa(victim.port())))
+	ctx := context.WithValue(context.Background(), dialKey{}, []netip.Addr{netip.MustParseAddr("127.0.0.2")})
+	c, err := p.Dialer().DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", itoa(victim.port())))
 	require.Error(t, err)
 	assert.Nil(t, c)
-	var de *EgressDeniedError
+	var de *DeniedError
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, "address not in the checked answer", de.Decision.Rule)
 	assert.Equal(t, int64(0), victim.accepted.Load())
 
 	// And the same dial without the pin reaches the listener: the test
 	// above fails for the right reason.
-	c, err = p.Dialer().DialContext(context.Background(), "tcp", net.JoinHostPort("127.0.0.1", egressItoa(victim.port())))
+	c, err = p.Dialer().DialContext(context.Background(), "tcp", net.JoinHostPort("127.0.0.1", itoa(victim.port())))
 	require.NoError(t, err)
 	_ = c.Close()
 }
 
-func TestEgressDialNetworks(t *testing.T) {
+func TestDialNetworks(t *testing.T) {
 	t.Parallel()
-	p, err := NewEgressPolicy()
+	p, err := NewPolicy()
 	require.NoError(t, err)
 	_, err = p.DialContext(context.Background(), "udp", "8.8.8.8:53")
 	require.Error(t, err)
@@ -357,13 +366,13 @@ func TestEgressDialNetworks(t *testing.T) {
 	require.Error(t, err)
 }
 
-// TestEgressRedirects follows redirect chains from an allowed test server
+// TestRedirects follows redirect chains from an allowed test server
 // towards loopback and the metadata service: the client refuses every hop
 // that leaves the allowlist, and no connection reaches the victim.
-func TestEgressRedirects(t *testing.T) {
+func TestRedirects(t *testing.T) {
 	t.Parallel()
-	victim := newEgressCountingListener(t)
-	vport := egressItoa(victim.port())
+	victim := newCountingListener(t)
+	vport := itoa(victim.port())
 	mux := http.NewServeMux()
 	redirect := func(path, to string) {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, to, http.StatusFound) })
@@ -385,13 +394,13 @@ func TestEgressRedirects(t *testing.T) {
 	t.Cleanup(upstream.Close)
 	uport := upstream.Listener.Addr().(*net.TCPAddr).Port
 
-	res := newEgressTestResolver().set("upstream.test", "127.0.0.1").set("metadata.test", "169.254.169.254").set("localhost", "127.0.0.1")
-	p, err := NewEgressPolicy(WithEgressAllow("upstream.test:"+egressItoa(uport), "metadata.test:"+vport),
-		WithEgressAllowCIDR(netip.MustParsePrefix("127.0.0.1/32")), WithEgressResolver(res))
+	res := newTestResolver().set("upstream.test", "127.0.0.1").set("metadata.test", "169.254.169.254").set("localhost", "127.0.0.1")
+	p, err := NewPolicy(WithAllow("upstream.test:"+itoa(uport), "metadata.test:"+vport),
+		WithAllowCIDR(netip.MustParsePrefix("127.0.0.1/32")), WithResolver(res))
 	require.NoError(t, err)
-	client := p.Client()
+	client := NewClient(p)
 	t.Cleanup(client.CloseIdleConnections)
-	base := "http://upstream.test:" + egressItoa(uport)
+	base := "http://upstream.test:" + itoa(uport)
 
 	resp, err := client.Get(base + "/ok")
 	require.NoError(t, err)
@@ -406,47 +415,47 @@ func TestEgressRedirects(t *testing.T) {
 		}
 		require.Error(t, err, path)
 		if path != "/loop" && path != "/to-file" {
-			assert.ErrorIs(t, err, ErrEgressDenied, path)
+			assert.ErrorIs(t, err, ErrDenied, path)
 		}
 	}
 	assert.Equal(t, int64(0), victim.accepted.Load())
 }
 
-func TestEgressTransportIgnoresProxyEnv(t *testing.T) {
+func TestTransportIgnoresProxyEnv(t *testing.T) {
 	t.Setenv("HTTP_PROXY", "http://127.0.0.1:1")
 	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:1")
-	p, err := NewEgressPolicy()
+	p, err := NewPolicy()
 	require.NoError(t, err)
-	tr := p.Transport()
+	tr := NewTransport(p)
 	assert.Nil(t, tr.Proxy)
 	req, _ := http.NewRequest(http.MethodGet, "http://api.openai.com/", nil)
-	cl := p.Client()
+	cl := NewClient(p)
 	_, err = cl.Do(req)
 	require.Error(t, err)
-	assert.ErrorIs(t, err, ErrEgressDenied, "judged against the destination, not a proxy")
+	assert.ErrorIs(t, err, ErrDenied, "judged against the destination, not a proxy")
 	assert.True(t, strings.Contains(err.Error(), "not_in_allowlist"))
 }
 
-func egressItoa(i int) string { return strconv.Itoa(i) }
+func itoa(i int) string { return strconv.Itoa(i) }
 
-// TestEgressEtcHostsLoopback uses the system resolver: "localhost" comes
+// TestEtcHostsLoopback uses the system resolver: "localhost" comes
 // from /etc/hosts (no DNS query leaves the machine) and resolves to
 // loopback, so even allowlisted it is denied and never dialled.
-func TestEgressEtcHostsLoopback(t *testing.T) {
+func TestEtcHostsLoopback(t *testing.T) {
 	t.Parallel()
-	victim := newEgressCountingListener(t)
-	p, err := NewEgressPolicy(WithEgressAllow("localhost", "LOCALHOST."), WithEgressDefaultPorts(victim.port()))
+	victim := newCountingListener(t)
+	p, err := NewPolicy(WithAllow("localhost", "LOCALHOST."), WithPorts(victim.port()))
 	require.NoError(t, err)
 	ctx := context.Background()
 	for _, h := range []string{"localhost", "LocalHost.", "ⓛⓞⓒⓐⓛⓗⓞⓢⓣ"} {
 		d := p.Decide(ctx, h, victim.port())
 		assert.False(t, d.Allowed, h)
 		assert.Contains(t, []string{ReasonSpecialPurpose, ReasonDNSError}, d.Reason, h)
-		c, err := p.DialContext(ctx, "tcp", net.JoinHostPort(h, egressItoa(victim.port())))
+		c, err := p.DialContext(ctx, "tcp", net.JoinHostPort(h, itoa(victim.port())))
 		if !assert.Error(t, err, h) {
 			_ = c.Close()
 		}
-		resp, err := p.Client().Get("http://" + net.JoinHostPort(h, egressItoa(victim.port())) + "/")
+		resp, err := NewClient(p).Get("http://" + net.JoinHostPort(h, itoa(victim.port())) + "/")
 		if !assert.Error(t, err, h) {
 			_ = resp.Body.Close()
 		}
@@ -454,15 +463,15 @@ func TestEgressEtcHostsLoopback(t *testing.T) {
 	assert.Equal(t, int64(0), victim.accepted.Load())
 }
 
-func TestEgressResolveCache(t *testing.T) {
+func TestResolveCache(t *testing.T) {
 	t.Parallel()
-	res := newEgressTestResolver().
+	res := newTestResolver().
 		set("api.openai.com", "104.18.33.45").set("api.openai.com", "127.0.0.1")
 	now := time.Unix(1_700_000_000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	p, err := NewEgressPolicy(WithEgressAllow("api.openai.com:443", "nope.example"), WithEgressResolver(res),
-		WithEgressResolveCache(time.Minute), WithEgressClock(clock))
+	p, err := NewPolicy(WithAllow("api.openai.com:443", "nope.example"), WithResolver(res),
+		WithResolveCache(time.Minute), WithClock(clock))
 	require.NoError(t, err)
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
@@ -486,27 +495,27 @@ func TestEgressResolveCache(t *testing.T) {
 	mu.Unlock()
 	assert.Equal(t, ReasonSpecialPurpose, p.Decide(ctx, "api.openai.com", 443).Reason)
 
-	_, err = NewEgressPolicy(WithEgressResolveCache(-time.Second))
+	_, err = NewPolicy(WithResolveCache(-time.Second))
 	assert.Error(t, err)
 }
 
-func TestEgressResolveCacheBounded(t *testing.T) {
+func TestResolveCacheBounded(t *testing.T) {
 	t.Parallel()
-	c := &egressResolveCache{ttl: time.Minute, now: time.Now, m: map[string]egressCacheEntry{}}
-	for i := 0; i < egressCacheMax+10; i++ {
+	c := &resolveCache{ttl: time.Minute, now: time.Now, m: map[string]cacheEntry{}}
+	for i := 0; i < cacheMax+10; i++ {
 		c.put(fmt.Sprintf("h%d.example", i), []netip.Addr{netip.MustParseAddr("93.184.215.14")})
 	}
-	assert.LessOrEqual(t, len(c.m), egressCacheMax)
+	assert.LessOrEqual(t, len(c.m), cacheMax)
 }
 
-// TestEgressConcurrentDecide runs decisions from many goroutines through
+// TestConcurrentDecide runs decisions from many goroutines through
 // the resolve cache and the metrics; every decision is counted once.
-func TestEgressConcurrentDecide(t *testing.T) {
+func TestConcurrentDecide(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	res := newEgressTestResolver().set("api.openai.com", "104.18.33.45").set("bad.example", "10.0.0.1")
-	p, err := NewEgressPolicy(WithEgressAllow("api.openai.com:443", "bad.example"), WithEgressResolver(res),
-		WithEgressResolveCache(time.Minute), WithEgressRegisterer(reg))
+	res := newTestResolver().set("api.openai.com", "104.18.33.45").set("bad.example", "10.0.0.1")
+	p, err := NewPolicy(WithAllow("api.openai.com:443", "bad.example"), WithResolver(res),
+		WithResolveCache(time.Minute), WithRegisterer(reg))
 	require.NoError(t, err)
 	const workers, each = 8, 200
 	var wg sync.WaitGroup

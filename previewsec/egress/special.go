@@ -1,31 +1,31 @@
-package previewsec
+package egress
 
 import (
 	"encoding/binary"
 	"net/netip"
 )
 
-// egressRange is one entry of the special-purpose address tables.
-type egressRange struct {
+// addrRange is one entry of the special-purpose address tables.
+type addrRange struct {
 	prefix netip.Prefix
 	name   string
 }
 
-func egressMustRanges(entries ...string) []egressRange {
-	out := make([]egressRange, 0, len(entries)/2)
+func mustRanges(entries ...string) []addrRange {
+	out := make([]addrRange, 0, len(entries)/2)
 	for i := 0; i+1 < len(entries); i += 2 {
-		out = append(out, egressRange{prefix: netip.MustParsePrefix(entries[i]), name: entries[i+1]})
+		out = append(out, addrRange{prefix: netip.MustParsePrefix(entries[i]), name: entries[i+1]})
 	}
 	return out
 }
 
-// egressSpecialV4 is the IANA IPv4 Special-Purpose Address Registry in full
+// specialV4 is the IANA IPv4 Special-Purpose Address Registry in full
 // (including the entries marked globally reachable, such as the AS112 and
 // AMT prefixes and the PCP/TURN anycast addresses: a preview sandbox has no
 // business with any of them), plus multicast (224.0.0.0/4) from the IPv4
 // multicast registry. More specific entries come first so the reported rule
 // names the narrowest match.
-var egressSpecialV4 = egressMustRanges(
+var specialV4 = mustRanges(
 	"0.0.0.0/32", "this host on this network (RFC 1122)",
 	"0.0.0.0/8", "this network (RFC 791)",
 	"10.0.0.0/8", "private-use (RFC 1918)",
@@ -53,13 +53,13 @@ var egressSpecialV4 = egressMustRanges(
 	"240.0.0.0/4", "reserved (RFC 1112)",
 )
 
-// egressSpecialV6 is the IANA IPv6 Special-Purpose Address Registry in full,
+// specialV6 is the IANA IPv6 Special-Purpose Address Registry in full,
 // plus multicast, the deprecated site-local range and the IPv4-compatible
 // range. The prefixes that embed an IPv4 address (IPv4-mapped, IPv4-IPv6
-// translation, 6to4, Teredo) are not here: egressEmbeddedV4 extracts the
-// IPv4 address and it is judged by egressSpecialV4. Everything outside
+// translation, 6to4, Teredo) are not here: embeddedV4 extracts the
+// IPv4 address and it is judged by specialV4. Everything outside
 // 2000::/3 (global unicast) that is not listed is refused as unallocated.
-var egressSpecialV6 = egressMustRanges(
+var specialV6 = mustRanges(
 	"::/128", "unspecified address (RFC 4291)",
 	"::1/128", "loopback (RFC 4291)",
 	"::/96", "deprecated IPv4-compatible address (RFC 4291)",
@@ -86,12 +86,12 @@ var egressSpecialV6 = egressMustRanges(
 	"ff00::/8", "multicast (RFC 4291)",
 )
 
-// egressV4Index and egressV6Index hold, for each first byte of an address,
+// v4Index and v6Index hold, for each first byte of an address,
 // the ranges that may contain it (in table order), so most ordinary
 // addresses are judged without scanning the tables.
-var egressV4Index, egressV6Index = egressIndex(egressSpecialV4), egressIndex(egressSpecialV6)
+var v4Index, v6Index = indexRanges(specialV4), indexRanges(specialV6)
 
-func egressIndex(ranges []egressRange) (idx [256][]egressRange) {
+func indexRanges(ranges []addrRange) (idx [256][]addrRange) {
 	for _, r := range ranges {
 		first := r.prefix.Addr().AsSlice()[0]
 		span := 1
@@ -106,29 +106,29 @@ func egressIndex(ranges []egressRange) (idx [256][]egressRange) {
 }
 
 var (
-	egressMapped     = netip.MustParsePrefix("::ffff:0:0/96")
-	egressTranslated = netip.MustParsePrefix("::ffff:0:0:0/96") // SIIT, RFC 2765
-	egressNAT64      = netip.MustParsePrefix("64:ff9b::/96")
-	egress6to4       = netip.MustParsePrefix("2002::/16")
-	egressTeredo     = netip.MustParsePrefix("2001::/32")
-	egressGlobal6    = netip.MustParsePrefix("2000::/3")
+	mapped4     = netip.MustParsePrefix("::ffff:0:0/96")
+	translated4 = netip.MustParsePrefix("::ffff:0:0:0/96") // SIIT, RFC 2765
+	nat64       = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour   = netip.MustParsePrefix("2002::/16")
+	teredo      = netip.MustParsePrefix("2001::/32")
+	global6     = netip.MustParsePrefix("2000::/3")
 )
 
-// egressEmbeddedV4 returns the IPv4 addresses an IPv6 address carries when
+// embeddedV4 returns the IPv4 addresses an IPv6 address carries when
 // it is IPv4-mapped, SIIT-translated, NAT64 well-known prefix, 6to4 or Teredo
 // (both the server and the de-obfuscated client address).
-func egressEmbeddedV4(a netip.Addr) []netip.Addr {
+func embeddedV4(a netip.Addr) []netip.Addr {
 	if !a.Is6() {
 		return nil
 	}
 	b := a.As16()
 	v4 := func(off int) netip.Addr { return netip.AddrFrom4([4]byte(b[off : off+4])) }
 	switch {
-	case egressMapped.Contains(a), egressTranslated.Contains(a), egressNAT64.Contains(a):
+	case mapped4.Contains(a), translated4.Contains(a), nat64.Contains(a):
 		return []netip.Addr{v4(12)}
-	case egress6to4.Contains(a):
+	case sixToFour.Contains(a):
 		return []netip.Addr{v4(2)}
-	case egressTeredo.Contains(a):
+	case teredo.Contains(a):
 		var client [4]byte
 		binary.BigEndian.PutUint32(client[:], ^binary.BigEndian.Uint32(b[12:16]))
 		return []netip.Addr{v4(4), netip.AddrFrom4(client)}
@@ -136,8 +136,9 @@ func egressEmbeddedV4(a netip.Addr) []netip.Addr {
 	return nil
 }
 
-// SpecialPurpose reports whether a is a special-purpose address a preview
-// sandbox must not reach, and names the registry entry that matched.
+// SpecialPurpose reports whether a is a special-purpose address, one no
+// policy lets a destination reach in either mode (outside an allowed
+// CIDR), and names the registry entry that matched.
 //
 // IPv4 addresses are checked against the full IANA IPv4 Special-Purpose
 // Address Registry plus multicast. IPv6 addresses are checked against the
@@ -152,14 +153,14 @@ func SpecialPurpose(a netip.Addr) (name string, special bool) {
 	}
 	a = a.WithZone("")
 	if a.Is4() {
-		for _, r := range egressV4Index[a.As4()[0]] {
+		for _, r := range v4Index[a.As4()[0]] {
 			if r.prefix.Contains(a) {
 				return r.prefix.String() + " " + r.name, true
 			}
 		}
 		return "", false
 	}
-	if inner := egressEmbeddedV4(a); inner != nil {
+	if inner := embeddedV4(a); inner != nil {
 		for _, v4 := range inner {
 			if n, ok := SpecialPurpose(v4); ok {
 				return n + " embedded in " + a.String(), true
@@ -167,12 +168,12 @@ func SpecialPurpose(a netip.Addr) (name string, special bool) {
 		}
 		return "", false
 	}
-	for _, r := range egressV6Index[a.As16()[0]] {
+	for _, r := range v6Index[a.As16()[0]] {
 		if r.prefix.Contains(a) {
 			return r.prefix.String() + " " + r.name, true
 		}
 	}
-	if !egressGlobal6.Contains(a) {
+	if !global6.Contains(a) {
 		return "outside 2000::/3 global unicast (unallocated)", true
 	}
 	return "", false

@@ -1,4 +1,4 @@
-package previewsec
+package egress
 
 import (
 	"bufio"
@@ -15,10 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// egressHostile is one destination a sandbox must not reach. dest is
+// hostile is one destination a sandbox must not reach. dest is
 // "host:PORT" with PORT replaced by the victim listener's port; reason,
 // when set, is the expected reason code.
-type egressHostile struct {
+type hostile struct {
 	dest   string
 	reason string
 	// noAllow keeps the destination out of the allowlist (by default every
@@ -28,17 +28,19 @@ type egressHostile struct {
 	// rebind: the first answer is public (so the first check allows), every
 	// later answer is special-purpose: the dial must still be refused.
 	rebind bool
+	// publicReason is the reason in public mode, when it differs.
+	publicReason string
 }
 
-func egressHostileTable() []egressHostile {
-	var hs []egressHostile
+func hostileTable() []hostile {
+	var hs []hostile
 	add := func(reason string, hosts ...string) {
 		for _, h := range hosts {
 			dest := h + ":PORT"
 			if strings.Contains(h, ":") && !strings.HasPrefix(h, "[") && !strings.Contains(h, "PORT") {
 				dest = "[" + h + "]:PORT"
 			}
-			hs = append(hs, egressHostile{dest: dest, reason: reason})
+			hs = append(hs, hostile{dest: dest, reason: reason})
 		}
 	}
 	// IPv4 literals in every special-purpose range.
@@ -84,23 +86,26 @@ func egressHostileTable() []egressHostile {
 	add(ReasonDNSError, "nxdomain.test", "empty.test")
 	add(ReasonDenylisted, "denied.test", "sub.deny.test", "deep.sub.deny.test", "cidr-denied.test")
 	hs = append(hs,
-		egressHostile{dest: "notallowed.test:PORT", reason: ReasonNotInAllowlist, noAllow: true},
-		egressHostile{dest: "127.0.0.3:PORT", reason: ReasonNotInAllowlist, noAllow: true},
-		egressHostile{dest: "port.test:PORT", reason: ReasonPortNotAllowed, noAllow: true},
-		egressHostile{dest: "127.0.0.1:PORT:PORT", reason: ReasonMalformedHost},
-		egressHostile{dest: "127.0.0.1", reason: ReasonMalformedHost},
-		egressHostile{dest: ":PORT", reason: ReasonMalformedHost},
-		egressHostile{dest: "::1:PORT", reason: ReasonMalformedHost},
-		egressHostile{dest: "rebind1.test:PORT", rebind: true},
-		egressHostile{dest: "rebind2.test:PORT", rebind: true},
-		egressHostile{dest: "rebind3.test:PORT", rebind: true},
-		egressHostile{dest: "rebind4.test:PORT", rebind: true},
+		// Off the allowlist: a name is not resolved in allowlist mode; an
+		// address is judged by the registries first.
+		hostile{dest: "notallowed.test:PORT", reason: ReasonNotInAllowlist, noAllow: true, publicReason: ReasonSpecialPurpose},
+		hostile{dest: "127.0.0.3:PORT", reason: ReasonSpecialPurpose, noAllow: true},
+		hostile{dest: "[::ffff:169.254.169.254]:PORT", reason: ReasonSpecialPurpose, noAllow: true},
+		hostile{dest: "port.test:PORT", reason: ReasonPortNotAllowed, noAllow: true, publicReason: ReasonSpecialPurpose},
+		hostile{dest: "127.0.0.1:PORT:PORT", reason: ReasonMalformedHost},
+		hostile{dest: "127.0.0.1", reason: ReasonMalformedHost},
+		hostile{dest: ":PORT", reason: ReasonMalformedHost},
+		hostile{dest: "::1:PORT", reason: ReasonMalformedHost},
+		hostile{dest: "rebind1.test:PORT", rebind: true},
+		hostile{dest: "rebind2.test:PORT", rebind: true},
+		hostile{dest: "rebind3.test:PORT", rebind: true},
+		hostile{dest: "rebind4.test:PORT", rebind: true},
 	)
 	return hs
 }
 
-func egressHostileResolver() *egressTestResolver {
-	r := newEgressTestResolver()
+func hostileResolver() *testResolver {
+	r := newTestResolver()
 	for host, addrs := range map[string][]string{
 		"localhost": {"127.0.0.1", "::1"}, "loopback.test": {"127.0.0.1"}, "metadata.test": {"169.254.169.254"},
 		"metadata.google.internal": {"169.254.169.254"}, "instance-data": {"169.254.169.254"},
@@ -129,33 +134,57 @@ func egressHostileResolver() *egressTestResolver {
 	return r
 }
 
-// TestEgressHostileDestinations tries every hostile destination four ways
-// (Decide, DialContext, the policy's http.Client, and the EgressProxy with
+// TestHostileDestinations tries every hostile destination four ways
+// (Decide, DialContext, the policy's http.Client, and the Proxy with
 // CONNECT and absolute-form requests) with each one allowlisted where it
 // parses: none may reach the victim listener.
-func TestEgressHostileDestinations(t *testing.T) {
+func TestHostileDestinations(t *testing.T) {
 	t.Parallel()
-	victim := newEgressCountingListener(t)
-	port := egressItoa(victim.port())
-	table := egressHostileTable()
-	require.GreaterOrEqual(t, len(table), 150)
-	t.Logf("%d hostile destinations", len(table))
-
+	victim := newCountingListener(t)
+	port := itoa(victim.port())
 	allow := []string{"port.test:1", "*.deny.test", "denied.test", "api.openai.com:443", "*.anthropic.com"}
-	for _, h := range table {
+	for _, h := range hostileTable() {
 		dest := strings.ReplaceAll(h.dest, "PORT", port)
 		if h.noAllow {
 			continue
 		}
-		if _, err := egressParseRules(dest, false); err == nil {
+		if _, err := parseRules(dest); err == nil {
 			allow = append(allow, dest)
 		}
 	}
-	p, err := NewEgressPolicy(WithEgressAllow(allow...), WithEgressDeny("denied.test", "*.deny.test", "93.184.215.64/26"),
-		WithEgressResolver(egressHostileResolver()), WithEgressDefaultPorts(victim.port(), 443))
+	p, err := NewPolicy(WithAllow(allow...), WithDeny("denied.test", "*.deny.test", "93.184.215.64/26"),
+		WithResolver(hostileResolver()), WithPorts(victim.port(), 443))
 	require.NoError(t, err)
-	proxyURL := egressStartProxy(t, p)
-	client := p.Client()
+	assertHostileDenied(t, p, victim, func(h hostile) string { return h.reason })
+}
+
+// TestHostileDestinationsPublicMode: the same corpus against a policy in
+// public mode, with the victim's port allowed: every destination the
+// allowlist mode denies is denied, and none reaches the victim.
+func TestHostileDestinationsPublicMode(t *testing.T) {
+	t.Parallel()
+	victim := newCountingListener(t)
+	p, err := NewPolicy(WithMode(ModePublic), WithDeny("denied.test", "*.deny.test", "93.184.215.64/26"),
+		WithResolver(hostileResolver()), WithPorts(victim.port(), 443))
+	require.NoError(t, err)
+	assertHostileDenied(t, p, victim, func(h hostile) string {
+		if h.publicReason != "" {
+			return h.publicReason
+		}
+		return h.reason
+	})
+}
+
+// assertHostileDenied runs the hostile table against p: decisions with the
+// expected reasons, dials, the policy's client and the proxy.
+func assertHostileDenied(t *testing.T, p *Policy, victim *countingListener, reason func(hostile) string) {
+	t.Helper()
+	port := itoa(victim.port())
+	table := hostileTable()
+	require.GreaterOrEqual(t, len(table), 150)
+	t.Logf("%d hostile destinations", len(table))
+	proxyURL := startProxy(t, p)
+	client := NewClient(p)
 	client.Timeout = 5 * time.Second
 	t.Cleanup(client.CloseIdleConnections)
 	ctx := context.Background()
@@ -164,37 +193,37 @@ func TestEgressHostileDestinations(t *testing.T) {
 		dest := strings.ReplaceAll(h.dest, "PORT", port)
 		d := p.DecideHostPort(ctx, dest)
 		assert.Equal(t, h.rebind, d.Allowed, "%s: %+v", dest, d)
-		if h.reason != "" {
-			assert.Equal(t, h.reason, d.Reason, "%s: %+v", dest, d)
+		if want := reason(h); want != "" {
+			assert.Equal(t, want, d.Reason, "%s: %+v", dest, d)
 		}
 		c, err := p.DialContext(ctx, "tcp", dest)
 		if !assert.Error(t, err, dest) {
 			_ = c.Close()
 		} else {
-			assert.ErrorIs(t, err, ErrEgressDenied, dest)
+			assert.ErrorIs(t, err, ErrDenied, dest)
 		}
 		resp, err := client.Get("http://" + dest + "/")
 		if !assert.Error(t, err, dest) {
 			_ = resp.Body.Close()
 		}
-		assert.NotEqual(t, 200, egressRawProxy(t, proxyURL, "CONNECT "+dest+" HTTP/1.1\r\nHost: "+dest+"\r\n\r\n"), dest)
-		assert.NotEqual(t, 200, egressRawProxy(t, proxyURL, "GET http://"+dest+"/ HTTP/1.1\r\nHost: "+dest+"\r\n\r\n"), dest)
+		assert.NotEqual(t, 200, rawProxy(t, proxyURL, "CONNECT "+dest+" HTTP/1.1\r\nHost: "+dest+"\r\n\r\n"), dest)
+		assert.NotEqual(t, 200, rawProxy(t, proxyURL, "GET http://"+dest+"/ HTTP/1.1\r\nHost: "+dest+"\r\n\r\n"), dest)
 	}
 	assert.Equal(t, int64(0), victim.accepted.Load(), "a hostile destination reached the listener")
 
-	// The allowlisted public names are allowed (decided only: no dial
-	// leaves the machine).
+	// The public names are allowed (decided only: no dial leaves the
+	// machine).
 	for _, u := range []string{"https://api.openai.com/v1/models", "https://API.OpenAI.com./v1/models", "https://api.anthropic.com/v1/messages"} {
 		d := p.DecideURL(ctx, u)
 		assert.True(t, d.Allowed, "%s: %+v", u, d)
 	}
 }
 
-// egressStartProxy serves an EgressProxy for p on 127.0.0.1 until the test
+// startProxy serves a Proxy for p on 127.0.0.1 until the test
 // ends and returns its URL.
-func egressStartProxy(t *testing.T, p *EgressPolicy, opts ...ProxyOption) *url.URL {
+func startProxy(t *testing.T, p *Policy, opts ...ProxyOption) *url.URL {
 	t.Helper()
-	proxy, err := NewEgressProxy(p, opts...)
+	proxy, err := NewProxy(p, opts...)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -208,9 +237,9 @@ func egressStartProxy(t *testing.T, p *EgressPolicy, opts ...ProxyOption) *url.U
 	return &url.URL{Scheme: "http", Host: ln.Addr().String()}
 }
 
-// egressRawProxy writes one raw request to the proxy and returns the
+// rawProxy writes one raw request to the proxy and returns the
 // response status (0 when there is none).
-func egressRawProxy(t *testing.T, proxy *url.URL, raw string) int {
+func rawProxy(t *testing.T, proxy *url.URL, raw string) int {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", proxy.Host, 5*time.Second)
 	require.NoError(t, err)
@@ -225,7 +254,7 @@ func egressRawProxy(t *testing.T, proxy *url.URL, raw string) int {
 	}
 	_ = resp.Body.Close()
 	if resp.StatusCode == http.StatusForbidden {
-		assert.NotEmpty(t, resp.Header.Get(EgressReasonHeader), raw)
+		assert.NotEmpty(t, resp.Header.Get(ReasonHeader), raw)
 	}
 	return resp.StatusCode
 }

@@ -1,4 +1,4 @@
-package previewsec
+package egress
 
 import (
 	"errors"
@@ -12,12 +12,12 @@ import (
 
 // ErrMalformedHost is returned by NormalizeHost (wrapped, with the cause)
 // for anything that is not a clean host name or IP address.
-var ErrMalformedHost = errors.New("previewsec: malformed host")
+var ErrMalformedHost = errors.New("egress: malformed host")
 
-// egressIDNA maps a host name for lookup (UTS #46, non-transitional, STD3
+// idnaProfile maps a host name for lookup (UTS #46, non-transitional, STD3
 // letters/digits/hyphen rules, bidi rule, DNS length limits) and returns its
 // ASCII (punycode) form.
-var egressIDNA = idna.New(
+var idnaProfile = idna.New(
 	idna.MapForLookup(),
 	idna.Transitional(false),
 	idna.BidiRule(),
@@ -54,80 +54,80 @@ func NormalizeHost(host string) (string, error) {
 // when the host is an IP literal (the zero Addr otherwise).
 func normalizeHostAddr(host string) (string, netip.Addr, error) {
 	if host == "" {
-		return "", netip.Addr{}, egressMalformed("empty host")
+		return "", netip.Addr{}, malformed("empty host")
 	}
 	if len(host) > maxHostInput {
-		return "", netip.Addr{}, egressMalformed("host too long")
+		return "", netip.Addr{}, malformed("host too long")
 	}
 	if !utf8.ValidString(host) {
-		return "", netip.Addr{}, egressMalformed("invalid UTF-8")
+		return "", netip.Addr{}, malformed("invalid UTF-8")
 	}
 	for i := 0; i < len(host); i++ {
 		switch c := host[i]; {
 		case c == '@':
-			return "", netip.Addr{}, egressMalformed("userinfo is not allowed")
+			return "", netip.Addr{}, malformed("userinfo is not allowed")
 		case c == '%':
-			return "", netip.Addr{}, egressMalformed("zones and percent-escapes are not allowed")
+			return "", netip.Addr{}, malformed("zones and percent-escapes are not allowed")
 		case c <= ' ' || c == 0x7f:
-			return "", netip.Addr{}, egressMalformed("space or control character")
+			return "", netip.Addr{}, malformed("space or control character")
 		case c == '/' || c == '\\' || c == '?' || c == '#':
-			return "", netip.Addr{}, egressMalformed("not a bare host")
+			return "", netip.Addr{}, malformed("not a bare host")
 		}
 	}
 	if host[0] == '[' {
 		if host[len(host)-1] != ']' {
-			return "", netip.Addr{}, egressMalformed("unbalanced brackets")
+			return "", netip.Addr{}, malformed("unbalanced brackets")
 		}
 		a, err := netip.ParseAddr(host[1 : len(host)-1])
 		if err != nil || !a.Is6() {
-			return "", netip.Addr{}, egressMalformed("brackets hold no IPv6 address")
+			return "", netip.Addr{}, malformed("brackets hold no IPv6 address")
 		}
 		return a.String(), a, nil
 	}
-	if egressMaybeIP(host) {
+	if maybeIP(host) {
 		if a, err := netip.ParseAddr(host); err == nil {
 			return a.String(), a, nil
 		}
 	}
 	if strings.ContainsAny(host, "[]:") {
-		return "", netip.Addr{}, egressMalformed("not a host name or IP address")
+		return "", netip.Addr{}, malformed("not a host name or IP address")
 	}
 	var ascii string
-	if egressPlainASCII(host) {
+	if plainASCII(host) {
 		// Fast path: already lowercase letters, digits, dots and hyphens,
 		// no punycode label: UTS #46 mapping would not change it.
 		ascii = strings.TrimSuffix(host, ".")
 	} else {
 		var err error
-		if ascii, err = egressToASCII(host); err != nil {
+		if ascii, err = toASCII(host); err != nil {
 			return "", netip.Addr{}, err
 		}
 	}
 	// UTS #46 mapping turns full-width digits and ideographic full stops
 	// into ASCII, so the mapped form may be an address or a numeric form.
-	if !egressMaybeIP(ascii) {
+	if !maybeIP(ascii) {
 		// not an address: fall through to the host name checks
 	} else if a, err := netip.ParseAddr(ascii); err == nil {
 		if !a.Is4() {
-			return "", netip.Addr{}, egressMalformed("not a host name or IP address")
+			return "", netip.Addr{}, malformed("not a host name or IP address")
 		}
 		return a.String(), a, nil
 	}
-	if err := egressCheckHostname(ascii); err != nil {
+	if err := checkHostname(ascii); err != nil {
 		return "", netip.Addr{}, err
 	}
 	return ascii, netip.Addr{}, nil
 }
 
-// egressMaybeIP is a cheap filter before netip.ParseAddr: an address
+// maybeIP is a cheap filter before netip.ParseAddr: an address
 // starts with a digit or holds a colon.
-func egressMaybeIP(s string) bool {
+func maybeIP(s string) bool {
 	return s != "" && (s[0] >= '0' && s[0] <= '9' || strings.IndexByte(s, ':') >= 0)
 }
 
-// egressPlainASCII reports whether h holds only a-z, 0-9, '.' and '-' and
+// plainASCII reports whether h holds only a-z, 0-9, '.' and '-' and
 // no punycode ("xn--") label.
-func egressPlainASCII(h string) bool {
+func plainASCII(h string) bool {
 	for i := 0; i < len(h); i++ {
 		c := h[i]
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
@@ -137,22 +137,22 @@ func egressPlainASCII(h string) bool {
 	return !strings.HasPrefix(h, "xn--") && !strings.Contains(h, ".xn--")
 }
 
-// egressLabelSeparators are the full stops UTS #46 maps to '.'.
-var egressLabelSeparators = strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".")
+// labelSeparators are the full stops UTS #46 maps to '.'.
+var labelSeparators = strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".")
 
-// egressToASCII maps a host name label by label: plain ASCII labels are
+// toASCII maps a host name label by label: plain ASCII labels are
 // lowercased (so names such as "r3---sn-abc.example" that the strict
 // UTS #46 hyphen rule would refuse stay usable), other labels go through
 // IDNA lookup mapping and validation, punycode labels included. One
 // trailing dot is dropped.
-func egressToASCII(host string) (string, error) {
-	labels := strings.Split(egressLabelSeparators.Replace(host), ".")
+func toASCII(host string) (string, error) {
+	labels := strings.Split(labelSeparators.Replace(host), ".")
 	if len(labels) > 1 && labels[len(labels)-1] == "" {
 		labels = labels[:len(labels)-1]
 	}
 	for i, l := range labels {
 		if l == "" {
-			return "", egressMalformed("empty label")
+			return "", malformed("empty label")
 		}
 		plain := true
 		for j := 0; j < len(l) && plain; j++ {
@@ -162,48 +162,48 @@ func egressToASCII(host string) (string, error) {
 			labels[i] = strings.ToLower(l)
 			continue
 		}
-		a, err := egressIDNA.ToASCII(l)
+		a, err := idnaProfile.ToASCII(l)
 		if err != nil || a == "" {
-			return "", egressMalformed("invalid international name")
+			return "", malformed("invalid international name")
 		}
 		labels[i] = strings.ToLower(a)
 	}
 	return strings.Join(labels, "."), nil
 }
 
-// egressCheckHostname checks an ASCII, lowercased host name: 1..253 octets,
+// checkHostname checks an ASCII, lowercased host name: 1..253 octets,
 // labels of 1..63 letters, digits and inner hyphens, last label not numeric
 // (a numeric or hexadecimal last label makes it an IPv4 form some parsers
 // would accept, so it is refused).
-func egressCheckHostname(h string) error {
+func checkHostname(h string) error {
 	if len(h) == 0 || len(h) > 253 {
-		return egressMalformed("host name length")
+		return malformed("host name length")
 	}
 	last := ""
 	for label := range strings.SplitSeq(h, ".") {
 		if len(label) == 0 || len(label) > 63 {
-			return egressMalformed("empty or long label")
+			return malformed("empty or long label")
 		}
 		if label[0] == '-' || label[len(label)-1] == '-' {
-			return egressMalformed("label starts or ends with a hyphen")
+			return malformed("label starts or ends with a hyphen")
 		}
 		for i := 0; i < len(label); i++ {
 			c := label[i]
 			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return egressMalformed("invalid character in host name")
+				return malformed("invalid character in host name")
 			}
 		}
 		last = label
 	}
-	if egressNumericLabel(last) {
-		return egressMalformed("numeric top-level label (non-canonical IPv4 form)")
+	if numericLabel(last) {
+		return malformed("numeric top-level label (non-canonical IPv4 form)")
 	}
 	return nil
 }
 
-// egressNumericLabel reports whether a label reads as a number in any base
+// numericLabel reports whether a label reads as a number in any base
 // an IPv4 parser might accept: decimal, octal, or 0x-prefixed hexadecimal.
-func egressNumericLabel(l string) bool {
+func numericLabel(l string) bool {
 	if l == "" {
 		return false
 	}
@@ -224,27 +224,27 @@ func egressNumericLabel(l string) bool {
 	return true
 }
 
-// egressSplitHostPort splits "host:port", "[v6]:port", a bare host or a bare
+// splitHostPort splits "host:port", "[v6]:port", a bare host or a bare
 // IPv6 address. defaultPort is used when no port is given; 0 means a port is
 // required.
-func egressSplitHostPort(hostport string, defaultPort int) (host string, port int, err error) {
+func splitHostPort(hostport string, defaultPort int) (host string, port int, err error) {
 	if hostport == "" {
-		return "", 0, egressMalformed("empty destination")
+		return "", 0, malformed("empty destination")
 	}
 	if _, err := netip.ParseAddr(hostport); err == nil && strings.Contains(hostport, ":") {
 		host = hostport // bare IPv6
 	} else if hostport[0] == '[' {
 		end := strings.IndexByte(hostport, ']')
 		if end < 0 {
-			return "", 0, egressMalformed("unbalanced brackets")
+			return "", 0, malformed("unbalanced brackets")
 		}
 		host = hostport[:end+1]
 		rest := hostport[end+1:]
 		if rest != "" {
 			if rest[0] != ':' {
-				return "", 0, egressMalformed("junk after address")
+				return "", 0, malformed("junk after address")
 			}
-			p, err := egressParsePort(rest[1:])
+			p, err := parsePort(rest[1:])
 			if err != nil {
 				return "", 0, err
 			}
@@ -252,9 +252,9 @@ func egressSplitHostPort(hostport string, defaultPort int) (host string, port in
 		}
 	} else if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
 		if strings.IndexByte(hostport[:i], ':') >= 0 {
-			return "", 0, egressMalformed("unbracketed IPv6 address with port")
+			return "", 0, malformed("unbracketed IPv6 address with port")
 		}
-		p, err := egressParsePort(hostport[i+1:])
+		p, err := parsePort(hostport[i+1:])
 		if err != nil {
 			return "", 0, err
 		}
@@ -263,35 +263,35 @@ func egressSplitHostPort(hostport string, defaultPort int) (host string, port in
 		host = hostport
 	}
 	if defaultPort == 0 {
-		return "", 0, egressMalformed("missing port")
+		return "", 0, malformed("missing port")
 	}
 	return host, defaultPort, nil
 }
 
-// egressParsePort parses a decimal port 1..65535 without sign or leading
+// parsePort parses a decimal port 1..65535 without sign or leading
 // zeros.
-func egressParsePort(s string) (int, error) {
+func parsePort(s string) (int, error) {
 	if s == "" || len(s) > 5 || (len(s) > 1 && s[0] == '0') {
-		return 0, egressMalformed("invalid port")
+		return 0, malformed("invalid port")
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return 0, egressMalformed("invalid port")
+			return 0, malformed("invalid port")
 		}
 	}
 	p, err := strconv.Atoi(s)
 	if err != nil || p < 1 || p > 65535 {
-		return 0, egressMalformed("invalid port")
+		return 0, malformed("invalid port")
 	}
 	return p, nil
 }
 
-// egressMalformed wraps ErrMalformedHost with a cause.
-func egressMalformed(why string) error {
-	return &egressHostError{why: why}
+// malformed wraps ErrMalformedHost with a cause.
+func malformed(why string) error {
+	return &hostError{why: why}
 }
 
-type egressHostError struct{ why string }
+type hostError struct{ why string }
 
-func (e *egressHostError) Error() string { return ErrMalformedHost.Error() + ": " + e.why }
-func (e *egressHostError) Unwrap() error { return ErrMalformedHost }
+func (e *hostError) Error() string { return ErrMalformedHost.Error() + ": " + e.why }
+func (e *hostError) Unwrap() error { return ErrMalformedHost }

@@ -1,4 +1,4 @@
-package previewsec
+package egress
 
 import (
 	"net/netip"

@@ -1,4 +1,4 @@
-package previewsec
+package container
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 func TestReadCgroupLimits(t *testing.T) {
 	t.Parallel()
 	rel := "/user.slice/app.scope"
-	root, proc := containerCgroupTree(t, 10, rel, map[string]string{
+	root, proc := cgroupTree(t, 10, rel, map[string]string{
 		rel + "/cpu.max": "150000 100000", rel + "/memory.max": "104857600", rel + "/pids.max": "64",
 		"/user.slice/cpu.max": "50000 100000", "/user.slice/pids.max": "max",
 	})
@@ -23,14 +23,14 @@ func TestReadCgroupLimits(t *testing.T) {
 
 	// Malformed files are errors, not silently "unlimited".
 	for _, bad := range []string{"abc", "-5", "0 100000", "1 2 3"} {
-		root, proc := containerCgroupTree(t, 11, "/x", map[string]string{"/x/cpu.max": bad, "/x/memory.max": bad})
+		root, proc := cgroupTree(t, 11, "/x", map[string]string{"/x/cpu.max": bad, "/x/memory.max": bad})
 		_, err := ReadCgroupLimits(root, proc, 11)
 		assert.Error(t, err, bad)
 		assert.False(t, errors.Is(err, ErrCgroupUnavailable), bad)
 	}
 
 	// cgroup v1 only: no "0::" line.
-	root, proc = containerCgroupTree(t, 12, "/", nil)
+	root, proc = cgroupTree(t, 12, "/", nil)
 	require.NoError(t, os.WriteFile(filepath.Join(proc, "12", "cgroup"), []byte("4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n"), 0o644))
 	_, err = ReadCgroupLimits(root, proc, 12)
 	assert.ErrorIs(t, err, ErrCgroupUnavailable)
@@ -42,7 +42,7 @@ func TestReadCgroupLimits(t *testing.T) {
 	assert.ErrorIs(t, err, ErrCgroupUnavailable)
 
 	// A path that tries to climb out of the mount stays inside it.
-	root, proc = containerCgroupTree(t, 13, "/a", map[string]string{"/a/memory.max": "4096"})
+	root, proc = cgroupTree(t, 13, "/a", map[string]string{"/a/memory.max": "4096"})
 	require.NoError(t, os.WriteFile(filepath.Join(proc, "13", "cgroup"), []byte("0::/../../a\n"), 0o644))
 	l, err = ReadCgroupLimits(root, proc, 13)
 	require.NoError(t, err)

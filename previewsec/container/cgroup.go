@@ -1,4 +1,4 @@
-package previewsec
+package container
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 // cgroup v2 files cannot be read here (no cgroup v2 mount, cgroup v1 only,
 // the pid not visible in this pid namespace). The container checks report
 // it as skipped, not failed.
-var ErrCgroupUnavailable = errors.New("previewsec: cgroup v2 files unavailable")
+var ErrCgroupUnavailable = errors.New("container: cgroup v2 files unavailable")
 
 // CgroupLimits are the limits the kernel enforces on a process, read from
 // cgroup v2 files. Each value is the most restrictive one along the path
@@ -60,7 +60,7 @@ func ReadCgroupLimits(cgroupRoot, procRoot string, pid int) (CgroupLimits, error
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return l, fmt.Errorf("previewsec: read cgroup of process %d: %w", pid, err)
+		return l, fmt.Errorf("container: read cgroup of process %d: %w", pid, err)
 	}
 	if !found {
 		return l, fmt.Errorf("%w: process %d has no cgroup v2 membership (cgroup v1 only)", ErrCgroupUnavailable, pid)
@@ -101,7 +101,7 @@ func cgroupReadFile(name string) (string, bool, error) {
 		return "", false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("previewsec: read %s: %w", name, err)
+		return "", false, fmt.Errorf("container: read %s: %w", name, err)
 	}
 	return strings.TrimSpace(string(b)), true, nil
 }
@@ -115,7 +115,7 @@ func cgroupReadMax(name string) (int64, bool, error) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 {
-		return 0, false, fmt.Errorf("previewsec: %s: unexpected content %q", name, s)
+		return 0, false, fmt.Errorf("container: %s: unexpected content %q", name, s)
 	}
 	return v, true, nil
 }
@@ -128,20 +128,20 @@ func cgroupReadCPUMax(name string) (float64, bool, error) {
 	}
 	f := strings.Fields(s)
 	if len(f) == 0 || len(f) > 2 {
-		return 0, false, fmt.Errorf("previewsec: %s: unexpected content %q", name, s)
+		return 0, false, fmt.Errorf("container: %s: unexpected content %q", name, s)
 	}
 	if f[0] == "max" {
 		return 0, false, nil
 	}
 	quota, err := strconv.ParseInt(f[0], 10, 64)
 	if err != nil || quota <= 0 {
-		return 0, false, fmt.Errorf("previewsec: %s: unexpected content %q", name, s)
+		return 0, false, fmt.Errorf("container: %s: unexpected content %q", name, s)
 	}
 	period := int64(100000)
 	if len(f) == 2 {
 		period, err = strconv.ParseInt(f[1], 10, 64)
 		if err != nil || period <= 0 {
-			return 0, false, fmt.Errorf("previewsec: %s: unexpected content %q", name, s)
+			return 0, false, fmt.Errorf("container: %s: unexpected content %q", name, s)
 		}
 	}
 	return math.Round(float64(quota)/float64(period)*1e6) / 1e6, true, nil

@@ -1,4 +1,4 @@
-package previewsec
+package egress
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,10 +20,10 @@ import (
 	"github.com/systembuilderhub/hardening/internal/problem"
 )
 
-// EgressReasonHeader is the response header in which EgressProxy names the
+// ReasonHeader is the response header in which Proxy names the
 // reason code of a refusal (a Reason* code, ReasonProxyLoop or
 // ReasonTunnelLimit).
-const EgressReasonHeader = "X-Egress-Reason"
+const ReasonHeader = "X-Egress-Reason"
 
 // Reason codes only the proxy gives.
 const (
@@ -37,10 +35,10 @@ const (
 	ReasonTunnelLimit = "tunnel_limit"
 )
 
-// EgressProxy is an HTTP forward proxy that preview sandboxes reach through
+// Proxy is an HTTP forward proxy that preview sandboxes reach through
 // HTTPS_PROXY / HTTP_PROXY. It serves CONNECT (tunnels, for HTTPS) and
 // absolute-form requests (plain HTTP, "GET http://host/path"). Every
-// destination is checked by the EgressPolicy and dialled to the checked
+// destination is checked by the Policy and dialled to the checked
 // addresses only; a refusal is a 403 problem+json with the reason code in
 // the X-Egress-Reason header. It limits concurrent tunnels and forwarded
 // requests, bounds connect time and tunnel idle time, and refuses to connect
@@ -49,8 +47,8 @@ const (
 //
 // The proxy does not authenticate its clients: run it on a network only the
 // sandboxes reach. Only HTTP/1.1 CONNECT is supported.
-type EgressProxy struct {
-	policy         *EgressPolicy
+type Proxy struct {
+	policy         *Policy
 	sem            chan struct{}
 	connectTimeout time.Duration
 	idleTimeout    time.Duration
@@ -69,82 +67,29 @@ type EgressProxy struct {
 	wg      sync.WaitGroup
 }
 
-type proxyConfig struct {
-	maxTunnels     int
-	connectTimeout time.Duration
-	idleTimeout    time.Duration
-	log            *slog.Logger
-	self           []netip.AddrPort
-	reg            prometheus.Registerer
-}
-
-// ProxyOption configures an EgressProxy.
-type ProxyOption func(*proxyConfig)
-
-// WithProxyMaxTunnels limits concurrent CONNECT tunnels plus forwarded
-// requests (default 256). Beyond it the proxy answers 503 with reason
-// tunnel_limit.
-func WithProxyMaxTunnels(n int) ProxyOption {
-	return func(c *proxyConfig) { c.maxTunnels = n }
-}
-
-// WithProxyConnectTimeout bounds connecting to the destination (default
-// 10s); a timeout is answered 504.
-func WithProxyConnectTimeout(d time.Duration) ProxyOption {
-	return func(c *proxyConfig) { c.connectTimeout = d }
-}
-
-// WithProxyIdleTimeout closes a tunnel after no byte moved in either
-// direction for d (default 2m); it also bounds the wait for a forwarded
-// response's headers.
-func WithProxyIdleTimeout(d time.Duration) ProxyOption {
-	return func(c *proxyConfig) { c.idleTimeout = d }
-}
-
-// WithProxyLogger logs tunnels and failures (decisions are logged by the
-// policy's logger). nil (the default) discards.
-func WithProxyLogger(l *slog.Logger) ProxyOption {
-	return func(c *proxyConfig) { c.log = l }
-}
-
-// WithProxyRegisterer exports hardening_previewsec_egress_proxy_active (a
-// gauge of open tunnels plus forwarded requests) and
-// hardening_previewsec_egress_proxy_max (the limit) on reg. nil (the
-// default) means no metrics. Decisions are counted by the policy's
-// registerer.
-func WithProxyRegisterer(reg prometheus.Registerer) ProxyOption {
-	return func(c *proxyConfig) { c.reg = reg }
-}
-
-// WithProxySelfAddrs declares addresses the proxy is reachable at (beyond
-// the listeners given to Serve, which are added automatically), so it never
-// connects to itself. An unspecified address (0.0.0.0:8081) covers every
-// loopback and local interface address on that port.
-func WithProxySelfAddrs(addrs ...netip.AddrPort) ProxyOption {
-	return func(c *proxyConfig) { c.self = append(c.self, addrs...) }
-}
-
-// NewEgressProxy returns a proxy enforcing policy.
-func NewEgressProxy(policy *EgressPolicy, opts ...ProxyOption) (*EgressProxy, error) {
+// NewProxy returns a proxy enforcing policy.
+func NewProxy(policy *Policy, opts ...ProxyOption) (*Proxy, error) {
 	if policy == nil {
-		return nil, errors.New("previewsec: egress proxy needs a policy")
+		return nil, errors.New("egress: proxy needs a policy")
 	}
 	c := proxyConfig{maxTunnels: 256, connectTimeout: 10 * time.Second, idleTimeout: 2 * time.Minute}
 	for _, o := range opts {
-		o(&c)
+		if o != nil {
+			o.applyProxy(&c)
+		}
 	}
 	if c.maxTunnels < 1 {
-		return nil, errors.New("previewsec: egress proxy tunnel limit must be at least 1")
+		return nil, errors.New("egress: proxy tunnel limit must be at least 1")
 	}
 	if c.connectTimeout <= 0 || c.idleTimeout <= 0 {
-		return nil, errors.New("previewsec: egress proxy timeouts must be positive")
+		return nil, errors.New("egress: proxy timeouts must be positive")
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:])
-	p := &EgressProxy{
+	p := &Proxy{
 		policy:         policy,
 		sem:            make(chan struct{}, c.maxTunnels),
 		connectTimeout: c.connectTimeout,
@@ -167,7 +112,7 @@ func NewEgressProxy(policy *EgressPolicy, opts ...ProxyOption) (*EgressProxy, er
 		}, func() float64 { return float64(cap(p.sem)) })
 		for _, col := range []prometheus.Collector{active, limit} {
 			if err := c.reg.Register(col); err != nil {
-				return nil, fmt.Errorf("previewsec: register egress proxy metrics: %w", err)
+				return nil, fmt.Errorf("egress: register egress proxy metrics: %w", err)
 			}
 		}
 	}
@@ -209,14 +154,14 @@ func (proxyBufferPool) Put(b []byte) {
 	}
 }
 
-type egressProxyDecisionKey struct{}
+type proxyDecisionKey struct{}
 
 // dialForRequest dials for the forwarding transport: only to the addresses
 // of the decision ServeHTTP stored in the request context.
-func (p *EgressProxy) dialForRequest(ctx context.Context, network, _ string) (net.Conn, error) {
-	d, ok := ctx.Value(egressProxyDecisionKey{}).(Decision)
+func (p *Proxy) dialForRequest(ctx context.Context, network, _ string) (net.Conn, error) {
+	d, ok := ctx.Value(proxyDecisionKey{}).(Decision)
 	if !ok || !d.Allowed {
-		return nil, &EgressDeniedError{Decision: Decision{Reason: ReasonNotInAllowlist}}
+		return nil, &DeniedError{Decision: Decision{Reason: ReasonNotInAllowlist}}
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.connectTimeout)
 	defer cancel()
@@ -224,7 +169,7 @@ func (p *EgressProxy) dialForRequest(ctx context.Context, network, _ string) (ne
 }
 
 // ServeHTTP handles one proxy request.
-func (p *EgressProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect {
 		p.serveConnect(w, r)
 		return
@@ -239,28 +184,21 @@ func (p *EgressProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	host, port, err := egressURLTarget(r.URL)
-	var d Decision
-	if err != nil {
-		d = Decision{Reason: ReasonMalformedHost}
-		p.policy.record(r.Context(), d)
-	} else {
-		d = p.policy.Decide(r.Context(), host, port)
-	}
+	d := p.policy.decideTarget(r.Context(), r.URL)
 	if !p.admit(w, r, d) {
 		return
 	}
 	defer p.release()
-	ctx := context.WithValue(r.Context(), egressProxyDecisionKey{}, d)
+	ctx := context.WithValue(r.Context(), proxyDecisionKey{}, d)
 	p.rp.ServeHTTP(w, r.WithContext(ctx))
 }
 
-func (p *EgressProxy) forwardError(w http.ResponseWriter, r *http.Request, err error) {
-	var denied *EgressDeniedError
+func (p *Proxy) forwardError(w http.ResponseWriter, r *http.Request, err error) {
+	var denied *DeniedError
 	switch {
 	case errors.As(err, &denied):
 		p.deny(w, r, http.StatusForbidden, denied.Decision.Reason, "egress to this destination is not allowed")
-	case errors.Is(err, context.DeadlineExceeded) || egressIsTimeout(err):
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		problem.Write(w, r, problem.New(http.StatusGatewayTimeout, "upstream_timeout", "the destination did not answer in time"))
 	default:
 		p.log.WarnContext(r.Context(), "egress proxy: forward failed", "host", r.URL.Host, "error", err)
@@ -268,13 +206,13 @@ func (p *EgressProxy) forwardError(w http.ResponseWriter, r *http.Request, err e
 	}
 }
 
-func egressIsTimeout(err error) bool {
+func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func (p *EgressProxy) deny(w http.ResponseWriter, r *http.Request, status int, reason, detail string) {
-	w.Header().Set(EgressReasonHeader, reason)
+func (p *Proxy) deny(w http.ResponseWriter, r *http.Request, status int, reason, detail string) {
+	w.Header().Set(ReasonHeader, reason)
 	pr := problem.New(status, reason, detail)
 	if status == http.StatusServiceUnavailable {
 		pr.RetryAfter = time.Second
@@ -285,7 +223,7 @@ func (p *EgressProxy) deny(w http.ResponseWriter, r *http.Request, status int, r
 // admit answers the request itself and returns false unless d allows it,
 // it does not loop back to the proxy, and a tunnel slot is free; on true the
 // caller holds a slot and must release it.
-func (p *EgressProxy) admit(w http.ResponseWriter, r *http.Request, d Decision) bool {
+func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, d Decision) bool {
 	switch {
 	case !d.Allowed:
 		p.deny(w, r, http.StatusForbidden, d.Reason, "egress to this destination is not allowed")
@@ -299,7 +237,7 @@ func (p *EgressProxy) admit(w http.ResponseWriter, r *http.Request, d Decision) 
 	return false
 }
 
-func (p *EgressProxy) acquire() bool {
+func (p *Proxy) acquire() bool {
 	select {
 	case p.sem <- struct{}{}:
 		return true
@@ -308,121 +246,10 @@ func (p *EgressProxy) acquire() bool {
 	}
 }
 
-func (p *EgressProxy) release() { <-p.sem }
-
-func (p *EgressProxy) serveConnect(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	target := r.URL.Host // the authority-form request target
-	if target == "" {
-		target = r.Host
-	}
-	d := p.policy.DecideHostPort(ctx, target)
-	if !p.admit(w, r, d) {
-		return
-	}
-	defer p.release()
-	dctx, cancel := context.WithTimeout(ctx, p.connectTimeout)
-	upstream, err := p.policy.dialDecided(dctx, "tcp", d)
-	cancel()
-	if err != nil {
-		p.forwardError(w, r, err)
-		return
-	}
-	client, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		_ = upstream.Close()
-		problem.Write(w, r, problem.New(http.StatusHTTPVersionNotSupported, "connect_unsupported", "CONNECT needs HTTP/1.1"))
-		return
-	}
-	if !p.track(client, upstream) {
-		_ = client.Close()
-		_ = upstream.Close()
-		return
-	}
-	defer p.untrack(client, upstream)
-	_ = client.SetDeadline(time.Time{})
-	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection Established\r\n\r\n"); err != nil {
-		return
-	}
-	if n := brw.Reader.Buffered(); n > 0 {
-		buf, _ := brw.Reader.Peek(n)
-		if _, err := upstream.Write(buf); err != nil {
-			return
-		}
-	}
-	p.log.DebugContext(ctx, "egress tunnel open", "host", d.Host, "port", d.Port)
-	p.pipe(client, upstream)
-}
-
-// track registers a tunnel's connections so Close can end them; false when
-// the proxy is closed.
-func (p *EgressProxy) track(cs ...net.Conn) bool {
-	p.connsMu.Lock()
-	defer p.connsMu.Unlock()
-	if p.closed {
-		return false
-	}
-	for _, c := range cs {
-		p.conns[c] = struct{}{}
-	}
-	p.wg.Add(1)
-	return true
-}
-
-func (p *EgressProxy) untrack(cs ...net.Conn) {
-	p.connsMu.Lock()
-	for _, c := range cs {
-		_ = c.Close()
-		delete(p.conns, c)
-	}
-	p.connsMu.Unlock()
-	p.wg.Done()
-}
-
-// pipe copies both ways until both directions end or the tunnel is idle
-// for idleTimeout.
-func (p *EgressProxy) pipe(a, b net.Conn) {
-	var last atomic.Int64
-	last.Store(time.Now().UnixNano())
-	done := make(chan struct{}, 2)
-	cp := func(dst, src net.Conn) {
-		bp := proxyBuffers.Get().(*[]byte)
-		defer func() { proxyBuffers.Put(bp); done <- struct{}{} }()
-		buf := *bp
-		for {
-			_ = src.SetReadDeadline(time.Now().Add(p.idleTimeout))
-			n, err := src.Read(buf)
-			if n > 0 {
-				last.Store(time.Now().UnixNano())
-				_ = dst.SetWriteDeadline(time.Now().Add(p.idleTimeout))
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					_ = src.Close()
-					_ = dst.Close()
-					return
-				}
-			}
-			if err != nil {
-				if egressIsTimeout(err) && time.Since(time.Unix(0, last.Load())) < p.idleTimeout {
-					continue
-				}
-				if cw, ok := dst.(interface{ CloseWrite() error }); ok && !egressIsTimeout(err) {
-					_ = cw.CloseWrite()
-				} else {
-					_ = dst.Close()
-					_ = src.Close()
-				}
-				return
-			}
-		}
-	}
-	go cp(b, a)
-	go cp(a, b)
-	<-done
-	<-done
-}
+func (p *Proxy) release() { <-p.sem }
 
 // addSelf records an address the proxy listens on.
-func (p *EgressProxy) addSelf(ap netip.AddrPort) {
+func (p *Proxy) addSelf(ap netip.AddrPort) {
 	p.selfMu.Lock()
 	defer p.selfMu.Unlock()
 	ap = netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
@@ -439,7 +266,7 @@ func (p *EgressProxy) addSelf(ap netip.AddrPort) {
 }
 
 // isSelf reports whether any address of d is one of the proxy's own.
-func (p *EgressProxy) isSelf(d Decision) bool {
+func (p *Proxy) isSelf(d Decision) bool {
 	p.selfMu.RLock()
 	defer p.selfMu.RUnlock()
 	for _, a := range d.Addrs {
@@ -475,7 +302,7 @@ func containsAddr(list []netip.Addr, a netip.Addr) bool {
 // (waiting up to 5s for forwarded requests) and closes every tunnel. ln's
 // address is added to the proxy's own addresses first. It returns nil after
 // a shutdown caused by ctx.
-func (p *EgressProxy) Serve(ctx context.Context, ln net.Listener) error {
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil {
 		p.addSelf(ap)
 	}
@@ -490,7 +317,7 @@ func (p *EgressProxy) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err := <-errc:
 		p.Close()
-		return fmt.Errorf("previewsec: egress proxy: %w", err)
+		return fmt.Errorf("egress: proxy: %w", err)
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -503,7 +330,7 @@ func (p *EgressProxy) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close ends every open tunnel, drops idle upstream connections and waits
 // for the tunnels' goroutines. New tunnels are refused afterwards.
-func (p *EgressProxy) Close() {
+func (p *Proxy) Close() {
 	p.connsMu.Lock()
 	p.closed = true
 	for c := range p.conns {

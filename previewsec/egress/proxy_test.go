@@ -1,4 +1,4 @@
-package previewsec
+package egress
 
 import (
 	"bufio"
@@ -22,9 +22,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// egressEchoServer echoes every TCP connection on 127.0.0.1 until the test
+// echoServer echoes every TCP connection on 127.0.0.1 until the test
 // ends.
-func egressEchoServer(t *testing.T) int {
+func echoServer(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -62,8 +62,8 @@ func egressEchoServer(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-type egressProxyFixture struct {
-	proxy    *EgressProxy
+type proxyFixture struct {
+	proxy    *Proxy
 	proxyURL *url.URL
 	client   *http.Client
 	httpPort int
@@ -72,9 +72,9 @@ type egressProxyFixture struct {
 	gotVia   chan string
 }
 
-func newEgressProxyFixture(t *testing.T, opts ...ProxyOption) *egressProxyFixture {
+func newProxyFixture(t *testing.T, opts ...ProxyOption) *proxyFixture {
 	t.Helper()
-	f := &egressProxyFixture{gotVia: make(chan string, 16)}
+	f := &proxyFixture{gotVia: make(chan string, 16)}
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			<-r.Context().Done()
@@ -93,7 +93,7 @@ func newEgressProxyFixture(t *testing.T, opts ...ProxyOption) *egressProxyFixtur
 	t.Cleanup(secure.Close)
 	f.httpPort = plain.Listener.Addr().(*net.TCPAddr).Port
 	f.tlsPort = secure.Listener.Addr().(*net.TCPAddr).Port
-	f.echoPort = egressEchoServer(t)
+	f.echoPort = echoServer(t)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -103,17 +103,17 @@ func newEgressProxyFixture(t *testing.T, opts ...ProxyOption) *egressProxyFixtur
 	closedPort := closed.Addr().(*net.TCPAddr).Port
 	require.NoError(t, closed.Close())
 
-	res := newEgressTestResolver().set("upstream.test", "127.0.0.1").set("secure.test", "127.0.0.1").
+	res := newTestResolver().set("upstream.test", "127.0.0.1").set("secure.test", "127.0.0.1").
 		set("echo.test", "127.0.0.1").set("self.test", "127.0.0.1").set("closed.test", "127.0.0.1").
 		set("metadata.test", "169.254.169.254")
-	policy, err := NewEgressPolicy(
-		WithEgressAllow("upstream.test:"+egressItoa(f.httpPort), "secure.test:"+egressItoa(f.tlsPort),
-			"echo.test:"+egressItoa(f.echoPort), "self.test:"+egressItoa(proxyPort), "closed.test:"+egressItoa(closedPort),
+	policy, err := NewPolicy(
+		WithAllow("upstream.test:"+itoa(f.httpPort), "secure.test:"+itoa(f.tlsPort),
+			"echo.test:"+itoa(f.echoPort), "self.test:"+itoa(proxyPort), "closed.test:"+itoa(closedPort),
 			"metadata.test"),
-		WithEgressAllowCIDR(netip.MustParsePrefix("127.0.0.1/32")),
-		WithEgressResolver(res))
+		WithAllowCIDR(netip.MustParsePrefix("127.0.0.1/32")),
+		WithResolver(res))
 	require.NoError(t, err)
-	f.proxy, err = NewEgressProxy(policy, opts...)
+	f.proxy, err = NewProxy(policy, opts...)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -137,7 +137,7 @@ func newEgressProxyFixture(t *testing.T, opts ...ProxyOption) *egressProxyFixtur
 
 // connect opens a CONNECT tunnel through the proxy and returns the
 // connection and the status.
-func (f *egressProxyFixture) connect(t *testing.T, dest string) (net.Conn, *bufio.Reader, *http.Response) {
+func (f *proxyFixture) connect(t *testing.T, dest string) (net.Conn, *bufio.Reader, *http.Response) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", f.proxyURL.Host, 5*time.Second)
 	require.NoError(t, err)
@@ -150,9 +150,9 @@ func (f *egressProxyFixture) connect(t *testing.T, dest string) (net.Conn, *bufi
 	return c, br, resp
 }
 
-func TestEgressProxyEndToEnd(t *testing.T) {
+func TestProxyEndToEnd(t *testing.T) {
 	t.Parallel()
-	f := newEgressProxyFixture(t)
+	f := newProxyFixture(t)
 
 	// Plain HTTP, absolute-form.
 	resp, err := f.client.Get(fmt.Sprintf("http://upstream.test:%d/hello", f.httpPort))
@@ -180,7 +180,7 @@ func TestEgressProxyEndToEnd(t *testing.T) {
 		{fmt.Sprintf("http://localhost:%d/", f.httpPort), ReasonNotInAllowlist},
 		{fmt.Sprintf("http://upstream.test:%d/", f.tlsPort), ReasonPortNotAllowed},
 		{"http://metadata.test/latest/meta-data/", ReasonSpecialPurpose},
-		{"http://169.254.169.254/latest/meta-data/", ReasonNotInAllowlist},
+		{"http://169.254.169.254/latest/meta-data/", ReasonSpecialPurpose}, // before the allowlist
 		{"http://0x7f.1/", ReasonMalformedHost},
 		{"http://self.test:" + f.proxyURL.Port() + "/", ReasonProxyLoop},
 	} {
@@ -189,21 +189,21 @@ func TestEgressProxyEndToEnd(t *testing.T) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 		assert.Equal(t, http.StatusForbidden, resp.StatusCode, tc.url)
-		assert.Equal(t, tc.reason, resp.Header.Get(EgressReasonHeader), tc.url)
+		assert.Equal(t, tc.reason, resp.Header.Get(ReasonHeader), tc.url)
 		assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"), tc.url)
 	}
 
 	// CONNECT refusals.
 	for dest, reason := range map[string]string{
-		"127.0.0.1:" + egressItoa(f.tlsPort):          ReasonNotInAllowlist,
-		"self.test:" + f.proxyURL.Port():              ReasonProxyLoop,
-		"metadata.test:443":                           ReasonSpecialPurpose,
-		"[::ffff:127.0.0.1]:" + egressItoa(f.tlsPort): ReasonNotInAllowlist,
-		"2130706433:443":                              ReasonMalformedHost,
+		"127.0.0.1:" + itoa(f.tlsPort):          ReasonNotInAllowlist,
+		"self.test:" + f.proxyURL.Port():        ReasonProxyLoop,
+		"metadata.test:443":                     ReasonSpecialPurpose,
+		"[::ffff:127.0.0.1]:" + itoa(f.tlsPort): ReasonNotInAllowlist,
+		"2130706433:443":                        ReasonMalformedHost,
 	} {
 		c, _, resp := f.connect(t, dest)
 		assert.Equal(t, http.StatusForbidden, resp.StatusCode, dest)
-		assert.Equal(t, reason, resp.Header.Get(EgressReasonHeader), dest)
+		assert.Equal(t, reason, resp.Header.Get(ReasonHeader), dest)
 		_ = c.Close()
 	}
 	_, err = f.client.Get(fmt.Sprintf("https://localhost:%d/", f.tlsPort))
@@ -215,7 +215,7 @@ func TestEgressProxyEndToEnd(t *testing.T) {
 	resp, err = f.client.Do(req)
 	require.NoError(t, err)
 	_ = resp.Body.Close()
-	assert.Equal(t, ReasonProxyLoop, resp.Header.Get(EgressReasonHeader))
+	assert.Equal(t, ReasonProxyLoop, resp.Header.Get(ReasonHeader))
 
 	// Not a proxy request.
 	resp, err = http.Get(f.proxyURL.String() + "/")
@@ -227,7 +227,7 @@ func TestEgressProxyEndToEnd(t *testing.T) {
 	closedHost := ""
 	for _, r := range f.proxy.policy.allow {
 		if r.host == "closed.test" {
-			closedHost = "closed.test:" + egressItoa(r.port)
+			closedHost = "closed.test:" + itoa(r.port)
 		}
 	}
 	resp, err = f.client.Get("http://" + closedHost + "/")
@@ -236,17 +236,17 @@ func TestEgressProxyEndToEnd(t *testing.T) {
 	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
 }
 
-// TestEgressProxyConnectEdges: bytes the client sends right behind the
+// TestProxyConnectEdges: bytes the client sends right behind the
 // CONNECT header reach the destination; an allowed destination that refuses
 // the connection is a 502.
-func TestEgressProxyConnectEdges(t *testing.T) {
+func TestProxyConnectEdges(t *testing.T) {
 	t.Parallel()
-	f := newEgressProxyFixture(t)
+	f := newProxyFixture(t)
 	c, err := net.DialTimeout("tcp", f.proxyURL.Host, 5*time.Second)
 	require.NoError(t, err)
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	dest := "echo.test:" + egressItoa(f.echoPort)
+	dest := "echo.test:" + itoa(f.echoPort)
 	_, err = fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\nearly bytes\n", dest, dest)
 	require.NoError(t, err)
 	br := bufio.NewReader(c)
@@ -263,16 +263,16 @@ func TestEgressProxyConnectEdges(t *testing.T) {
 			closedPort = r.port
 		}
 	}
-	c2, _, resp2 := f.connect(t, "closed.test:"+egressItoa(closedPort))
+	c2, _, resp2 := f.connect(t, "closed.test:"+itoa(closedPort))
 	defer c2.Close()
 	assert.Equal(t, http.StatusBadGateway, resp2.StatusCode)
 }
 
-func TestEgressProxyTunnelLimit(t *testing.T) {
+func TestProxyTunnelLimit(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	f := newEgressProxyFixture(t, WithProxyMaxTunnels(2), WithProxyRegisterer(reg))
-	echo := "echo.test:" + egressItoa(f.echoPort)
+	f := newProxyFixture(t, WithMaxTunnels(2), WithRegisterer(reg))
+	echo := "echo.test:" + itoa(f.echoPort)
 	var open []net.Conn
 	for i := 0; i < 2; i++ {
 		c, br, resp := f.connect(t, echo)
@@ -297,7 +297,7 @@ hardening_previewsec_egress_proxy_max 2
 `)))
 	c, _, resp := f.connect(t, echo)
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
-	assert.Equal(t, ReasonTunnelLimit, resp.Header.Get(EgressReasonHeader))
+	assert.Equal(t, ReasonTunnelLimit, resp.Header.Get(ReasonHeader))
 	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
 	_ = c.Close()
 	// Forwarded plain requests count against the same limit.
@@ -321,10 +321,10 @@ hardening_previewsec_egress_proxy_max 2
 	_ = open[1].Close()
 }
 
-func TestEgressProxyIdleTimeout(t *testing.T) {
+func TestProxyIdleTimeout(t *testing.T) {
 	t.Parallel()
-	f := newEgressProxyFixture(t, WithProxyIdleTimeout(100*time.Millisecond))
-	c, br, resp := f.connect(t, "echo.test:"+egressItoa(f.echoPort))
+	f := newProxyFixture(t, WithIdleTimeout(100*time.Millisecond))
+	c, br, resp := f.connect(t, "echo.test:"+itoa(f.echoPort))
 	defer c.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -348,24 +348,24 @@ func errorsAsNetTimeout(err error, ne *net.Error) bool {
 	return false
 }
 
-// TestEgressProxyShutdownClosesTunnels: cancelling Serve ends open tunnels
+// TestProxyShutdownClosesTunnels: cancelling Serve ends open tunnels
 // (goleak in TestMain checks no goroutine is left).
-func TestEgressProxyShutdownClosesTunnels(t *testing.T) {
+func TestProxyShutdownClosesTunnels(t *testing.T) {
 	t.Parallel()
-	echoPort := egressEchoServer(t)
-	res := newEgressTestResolver().set("echo.test", "127.0.0.1")
-	policy, err := NewEgressPolicy(WithEgressAllow("echo.test:"+egressItoa(echoPort)),
-		WithEgressAllowCIDR(netip.MustParsePrefix("127.0.0.1/32")), WithEgressResolver(res))
+	echoPort := echoServer(t)
+	res := newTestResolver().set("echo.test", "127.0.0.1")
+	policy, err := NewPolicy(WithAllow("echo.test:"+itoa(echoPort)),
+		WithAllowCIDR(netip.MustParsePrefix("127.0.0.1/32")), WithResolver(res))
 	require.NoError(t, err)
-	proxy, err := NewEgressProxy(policy)
+	proxy, err := NewProxy(policy)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- proxy.Serve(ctx, ln) }()
-	f := &egressProxyFixture{proxyURL: &url.URL{Host: ln.Addr().String()}}
-	c, br, resp := f.connect(t, "echo.test:"+egressItoa(echoPort))
+	f := &proxyFixture{proxyURL: &url.URL{Host: ln.Addr().String()}}
+	c, br, resp := f.connect(t, "echo.test:"+itoa(echoPort))
 	defer c.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	cancel()
@@ -374,19 +374,19 @@ func TestEgressProxyShutdownClosesTunnels(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestEgressProxyOptions(t *testing.T) {
+func TestProxyOptions(t *testing.T) {
 	t.Parallel()
-	p, err := NewEgressPolicy()
+	p, err := NewPolicy()
 	require.NoError(t, err)
-	_, err = NewEgressProxy(nil)
+	_, err = NewProxy(nil)
 	assert.Error(t, err)
-	_, err = NewEgressProxy(p, WithProxyMaxTunnels(0))
+	_, err = NewProxy(p, WithMaxTunnels(0))
 	assert.Error(t, err)
-	_, err = NewEgressProxy(p, WithProxyConnectTimeout(0))
+	_, err = NewProxy(p, WithConnectTimeout(0))
 	assert.Error(t, err)
-	_, err = NewEgressProxy(p, WithProxyIdleTimeout(-time.Second))
+	_, err = NewProxy(p, WithIdleTimeout(-time.Second))
 	assert.Error(t, err)
-	px, err := NewEgressProxy(p, WithProxySelfAddrs(netip.MustParseAddrPort("0.0.0.0:8081")))
+	px, err := NewProxy(p, WithSelfAddrs(netip.MustParseAddrPort("0.0.0.0:8081")))
 	require.NoError(t, err)
 	assert.True(t, px.isSelf(Decision{Port: 8081, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}))
 	assert.True(t, px.isSelf(Decision{Port: 8081, Addrs: []netip.Addr{netip.MustParseAddr("::ffff:127.0.0.1")}}))
@@ -395,13 +395,13 @@ func TestEgressProxyOptions(t *testing.T) {
 	px.Close()
 }
 
-// TestEgressProxyConcurrentClients: many clients at once against a small
+// TestProxyConcurrentClients: many clients at once against a small
 // limit get either the upstream's answer or 503 tunnel_limit, nothing
 // else, and every slot is free again afterwards.
-func TestEgressProxyConcurrentClients(t *testing.T) {
+func TestProxyConcurrentClients(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	f := newEgressProxyFixture(t, WithProxyMaxTunnels(3), WithProxyRegisterer(reg))
+	f := newProxyFixture(t, WithMaxTunnels(3), WithRegisterer(reg))
 	const clients = 24
 	var wg sync.WaitGroup
 	statuses := make(chan int, clients*2)
@@ -427,7 +427,7 @@ func TestEgressProxyConcurrentClients(t *testing.T) {
 			}
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			dest := "echo.test:" + egressItoa(f.echoPort)
+			dest := "echo.test:" + itoa(f.echoPort)
 			_, _ = fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", dest, dest)
 			br := bufio.NewReader(c)
 			resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})

@@ -1,4 +1,4 @@
-package previewsec
+package egress
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // BenchmarkEgressDecideCached: a bare map lookup of "host:port".
 func BenchmarkEgressMapLookupBaseline(b *testing.B) {
 	allowed := map[string]bool{}
-	for _, h := range egressBenchAllow {
+	for _, h := range benchAllow {
 		allowed[h] = true
 	}
 	key := "api.openai.com:443"
@@ -32,16 +32,27 @@ func BenchmarkEgressMapLookupBaseline(b *testing.B) {
 	}
 }
 
-var egressBenchAllow = []string{"api.openai.com:443", "*.anthropic.com", "api.mistral.ai:443", "generativelanguage.googleapis.com:443",
+var benchAllow = []string{"api.openai.com:443", "*.anthropic.com", "api.mistral.ai:443", "generativelanguage.googleapis.com:443",
 	"*.githubusercontent.com", "registry.npmjs.org:443", "proxy.golang.org:443", "pypi.org:443", "files.pythonhosted.org:443", "*.example.com"}
 
 // BenchmarkEgressDecideCached: a full Decide (normalisation, deny and allow
 // rules, ports, special-purpose checks on both addresses) with the
 // resolution answered by the policy's resolve cache.
 func BenchmarkEgressDecideCached(b *testing.B) {
-	res := newEgressTestResolver().set("api.openai.com", "104.18.33.45", "2606:4700::6812:212d")
-	p, err := NewEgressPolicy(WithEgressAllow(egressBenchAllow...), WithEgressDeny("*.evil.example.com"), WithEgressResolver(res),
-		WithEgressResolveCache(time.Hour))
+	benchDecide(b, WithAllow(benchAllow...))
+}
+
+// BenchmarkEgressDecideCachedPublic is BenchmarkEgressDecideCached in
+// public mode: no allowlist rules, the same address checks.
+func BenchmarkEgressDecideCachedPublic(b *testing.B) {
+	benchDecide(b, WithMode(ModePublic))
+}
+
+// benchDecide decides api.openai.com:443 (two cached public addresses)
+// under a policy with a deny rule and opts.
+func benchDecide(b *testing.B, opts ...PolicyOption) {
+	res := newTestResolver().set("api.openai.com", "104.18.33.45", "2606:4700::6812:212d")
+	p, err := NewPolicy(append(opts, WithDeny("*.evil.example.com"), WithResolver(res), WithResolveCache(time.Hour))...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -57,8 +68,8 @@ func BenchmarkEgressDecideCached(b *testing.B) {
 // BenchmarkEgressDecideCachedIDN is Decide on an internationalised name
 // (the IDNA mapping path).
 func BenchmarkEgressDecideCachedIDN(b *testing.B) {
-	res := newEgressTestResolver().set("xn--bcher-kva.example.com", "93.184.215.14")
-	p, err := NewEgressPolicy(WithEgressAllow(egressBenchAllow...), WithEgressResolver(res), WithEgressResolveCache(time.Hour))
+	res := newTestResolver().set("xn--bcher-kva.example.com", "93.184.215.14")
+	p, err := NewPolicy(WithAllow(benchAllow...), WithResolver(res), WithResolveCache(time.Hour))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,9 +82,9 @@ func BenchmarkEgressDecideCachedIDN(b *testing.B) {
 	}
 }
 
-// egressBenchUpstream starts an HTTP upstream and an echo server on
+// benchUpstream starts an HTTP upstream and an echo server on
 // loopback, and a proxy allowing both.
-func egressBenchUpstream(b *testing.B) (proxyURL *url.URL, httpAddr, echoAddr string) {
+func benchUpstream(b *testing.B) (proxyURL *url.URL, httpAddr, echoAddr string) {
 	b.Helper()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok")
@@ -98,14 +109,14 @@ func egressBenchUpstream(b *testing.B) (proxyURL *url.URL, httpAddr, echoAddr st
 		}
 	}()
 	b.Cleanup(func() { _ = el.Close() })
-	res := newEgressTestResolver().set("upstream.test", "127.0.0.1").set("echo.test", "127.0.0.1")
-	p, err := NewEgressPolicy(WithEgressAllow(fmt.Sprintf("upstream.test:%d", hl.Addr().(*net.TCPAddr).Port),
+	res := newTestResolver().set("upstream.test", "127.0.0.1").set("echo.test", "127.0.0.1")
+	p, err := NewPolicy(WithAllow(fmt.Sprintf("upstream.test:%d", hl.Addr().(*net.TCPAddr).Port),
 		fmt.Sprintf("echo.test:%d", el.Addr().(*net.TCPAddr).Port)),
-		WithEgressAllowCIDR(netip.MustParsePrefix("127.0.0.1/32")), WithEgressResolver(res))
+		WithAllowCIDR(netip.MustParsePrefix("127.0.0.1/32")), WithResolver(res))
 	if err != nil {
 		b.Fatal(err)
 	}
-	proxy, err := NewEgressProxy(p)
+	proxy, err := NewProxy(p)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -120,7 +131,7 @@ func egressBenchUpstream(b *testing.B) (proxyURL *url.URL, httpAddr, echoAddr st
 	return &url.URL{Scheme: "http", Host: pl.Addr().String()}, hl.Addr().String(), el.Addr().String()
 }
 
-func egressBenchGet(b *testing.B, client *http.Client, u string) {
+func benchGet(b *testing.B, client *http.Client, u string) {
 	resp, err := client.Get(u)
 	if err != nil {
 		b.Fatal(err)
@@ -135,36 +146,36 @@ func egressBenchGet(b *testing.B, client *http.Client, u string) {
 // BenchmarkEgressHTTPDirect is the baseline for BenchmarkEgressHTTPProxy:
 // keep-alive GETs straight to the loopback upstream.
 func BenchmarkEgressHTTPDirect(b *testing.B) {
-	_, httpAddr, _ := egressBenchUpstream(b)
+	_, httpAddr, _ := benchUpstream(b)
 	tr := &http.Transport{Proxy: nil}
 	b.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}
 	b.ReportAllocs()
 	for b.Loop() {
-		egressBenchGet(b, client, "http://"+httpAddr+"/")
+		benchGet(b, client, "http://"+httpAddr+"/")
 	}
 }
 
 // BenchmarkEgressHTTPProxy: the same GETs as absolute-form requests through
-// the EgressProxy (policy decision, forward, response copy).
+// the Proxy (policy decision, forward, response copy).
 func BenchmarkEgressHTTPProxy(b *testing.B) {
-	proxyURL, httpAddr, _ := egressBenchUpstream(b)
+	proxyURL, httpAddr, _ := benchUpstream(b)
 	_, port, _ := net.SplitHostPort(httpAddr)
 	tr := &http.Transport{Proxy: http.ProxyURL(proxyURL)}
 	b.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}
 	b.ReportAllocs()
 	for b.Loop() {
-		egressBenchGet(b, client, "http://upstream.test:"+port+"/")
+		benchGet(b, client, "http://upstream.test:"+port+"/")
 	}
 }
 
-const egressBenchChunk = 64 << 10
+const benchChunk = 64 << 10
 
-func egressBenchEcho(b *testing.B, c net.Conn, r io.Reader) {
-	buf := make([]byte, egressBenchChunk)
-	in := make([]byte, egressBenchChunk)
-	b.SetBytes(egressBenchChunk)
+func benchEcho(b *testing.B, c net.Conn, r io.Reader) {
+	buf := make([]byte, benchChunk)
+	in := make([]byte, benchChunk)
+	b.SetBytes(benchChunk)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.Write(buf); err != nil {
@@ -179,19 +190,19 @@ func egressBenchEcho(b *testing.B, c net.Conn, r io.Reader) {
 // BenchmarkEgressTunnelDirect is the baseline for BenchmarkEgressTunnelProxy:
 // 64 KiB echoed over a direct loopback TCP connection.
 func BenchmarkEgressTunnelDirect(b *testing.B) {
-	_, _, echoAddr := egressBenchUpstream(b)
+	_, _, echoAddr := benchUpstream(b)
 	c, err := net.Dial("tcp", echoAddr)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	egressBenchEcho(b, c, c)
+	benchEcho(b, c, c)
 }
 
 // BenchmarkEgressTunnelProxy: the same echo through a CONNECT tunnel of the
-// EgressProxy.
+// Proxy.
 func BenchmarkEgressTunnelProxy(b *testing.B) {
-	proxyURL, _, echoAddr := egressBenchUpstream(b)
+	proxyURL, _, echoAddr := benchUpstream(b)
 	_, port, _ := net.SplitHostPort(echoAddr)
 	c, err := net.Dial("tcp", proxyURL.Host)
 	if err != nil {
@@ -208,5 +219,5 @@ func BenchmarkEgressTunnelProxy(b *testing.B) {
 	if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
 		b.Fatalf("CONNECT: %q %v", got, err)
 	}
-	egressBenchEcho(b, c, c)
+	benchEcho(b, c, c)
 }

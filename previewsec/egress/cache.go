@@ -1,4 +1,4 @@
-package previewsec
+package egress
 
 import (
 	"context"
@@ -7,25 +7,25 @@ import (
 	"time"
 )
 
-// egressCacheMax bounds the resolution cache; when full, expired entries
+// cacheMax bounds the resolution cache; when full, expired entries
 // are dropped, and if none expired the cache starts over.
-const egressCacheMax = 4096
+const cacheMax = 4096
 
-type egressCacheEntry struct {
+type cacheEntry struct {
 	addrs   []netip.Addr
 	expires time.Time
 }
 
-// egressResolveCache keeps successful resolutions for a fixed time. Failed
+// resolveCache keeps successful resolutions for a fixed time. Failed
 // lookups are not cached.
-type egressResolveCache struct {
+type resolveCache struct {
 	mu  sync.Mutex
 	ttl time.Duration
 	now func() time.Time
-	m   map[string]egressCacheEntry
+	m   map[string]cacheEntry
 }
 
-func (c *egressResolveCache) get(host string) ([]netip.Addr, bool) {
+func (c *resolveCache) get(host string) ([]netip.Addr, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[host]
@@ -39,26 +39,26 @@ func (c *egressResolveCache) get(host string) ([]netip.Addr, bool) {
 	return e.addrs, true
 }
 
-func (c *egressResolveCache) put(host string, addrs []netip.Addr) {
+func (c *resolveCache) put(host string, addrs []netip.Addr) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if len(c.m) >= egressCacheMax {
+	if len(c.m) >= cacheMax {
 		for k, e := range c.m {
 			if !now.Before(e.expires) {
 				delete(c.m, k)
 			}
 		}
-		if len(c.m) >= egressCacheMax {
+		if len(c.m) >= cacheMax {
 			clear(c.m)
 		}
 	}
-	c.m[host] = egressCacheEntry{addrs: addrs, expires: now.Add(c.ttl)}
+	c.m[host] = cacheEntry{addrs: addrs, expires: now.Add(c.ttl)}
 }
 
 // lookup resolves host through the cache when one is configured. The
 // returned slice is the caller's own (Decisions hand it out).
-func (p *EgressPolicy) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
+func (p *Policy) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
 	if p.cache == nil {
 		return p.resolver.LookupNetIP(ctx, "ip", host)
 	}

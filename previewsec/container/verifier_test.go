@@ -1,4 +1,4 @@
-package previewsec
+package container
 
 import (
 	"context"
@@ -18,9 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// containerFixture builds a realistic Engine API inspect answer. mutate
+// fixture builds a realistic Engine API inspect answer. mutate
 // changes the HostConfig/State maps before encoding.
-func containerFixture(id string, pid int, mutate func(hc, state map[string]any)) []byte {
+func fixture(id string, pid int, mutate func(hc, state map[string]any)) []byte {
 	pids := int64(256)
 	hc := map[string]any{
 		"Binds": nil, "ContainerIDFile": "", "LogConfig": map[string]any{"Type": "json-file", "Config": map[string]any{}},
@@ -115,8 +115,8 @@ func (d *fakeDockerDaemon) add(name string, body []byte) {
 	d.fixtures[name] = body
 }
 
-// containerCgroupTree writes a cgroup v2 tree and a proc entry for pid.
-func containerCgroupTree(t *testing.T, pid int, rel string, files map[string]string) (cgroupRoot, procRoot string) {
+// cgroupTree writes a cgroup v2 tree and a proc entry for pid.
+func cgroupTree(t *testing.T, pid int, rel string, files map[string]string) (cgroupRoot, procRoot string) {
 	t.Helper()
 	base := t.TempDir()
 	cgroupRoot = filepath.Join(base, "cgroup")
@@ -132,7 +132,7 @@ func containerCgroupTree(t *testing.T, pid int, rel string, files map[string]str
 	return cgroupRoot, procRoot
 }
 
-func containerCheck(t *testing.T, r Report, name string) Check {
+func check(t *testing.T, r Report, name string) Check {
 	t.Helper()
 	for _, c := range r.Checks {
 		if c.Name == name {
@@ -143,7 +143,7 @@ func containerCheck(t *testing.T, r Report, name string) Check {
 	return Check{}
 }
 
-func containerFailed(r Report) []string {
+func failed(r Report) []string {
 	var out []string
 	for _, c := range r.Checks {
 		if !c.OK && !c.Skipped {
@@ -153,14 +153,14 @@ func containerFailed(r Report) []string {
 	return out
 }
 
-const containerTestID = "4f1c2b7d9e0a4f1c2b7d9e0a4f1c2b7d9e0a4f1c2b7d9e0a4f1c2b7d9e0a1234"
+const testID = "4f1c2b7d9e0a4f1c2b7d9e0a4f1c2b7d9e0a4f1c2b7d9e0a4f1c2b7d9e0a1234"
 
-func TestContainerVerifier(t *testing.T) {
+func TestVerifier(t *testing.T) {
 	t.Parallel()
 	daemon := newFakeDockerDaemon(t, false)
 	const pid = 4242
-	rel := "/system.slice/docker-" + containerTestID + ".scope"
-	cgRoot, procRoot := containerCgroupTree(t, pid, rel, map[string]string{
+	rel := "/system.slice/docker-" + testID + ".scope"
+	cgRoot, procRoot := cgroupTree(t, pid, rel, map[string]string{
 		rel + "/cpu.max": "50000 100000", rel + "/memory.max": "268435456", rel + "/pids.max": "256",
 	})
 	fixtures := map[string]func(hc, st map[string]any){
@@ -186,12 +186,12 @@ func TestContainerVerifier(t *testing.T) {
 		"writablefs": func(hc, _ map[string]any) { hc["ReadonlyRootfs"] = false },
 	}
 	for name, mut := range fixtures {
-		daemon.add(name, containerFixture(containerTestID, pid, mut))
+		daemon.add(name, fixture(testID, pid, mut))
 	}
-	limits := DefaultContainerLimits()
+	limits := DefaultLimits()
 	limits.AllowedCapabilities = []string{"chown"}
-	v, err := NewContainerVerifier(limits, WithContainerDockerHost(daemon.host),
-		WithContainerCgroupRoot(cgRoot), WithContainerProcRoot(procRoot))
+	v, err := NewVerifier(limits, WithDockerHost(daemon.host),
+		WithCgroupRoot(cgRoot), WithProcRoot(procRoot))
 	require.NoError(t, err)
 	ctx := context.Background()
 
@@ -218,33 +218,33 @@ func TestContainerVerifier(t *testing.T) {
 	for name, want := range cases {
 		r, err := v.Verify(ctx, name)
 		require.NoError(t, err, name)
-		assert.Equal(t, containerTestID, r.ContainerID, name)
-		assert.Equal(t, want, containerFailed(r), name)
+		assert.Equal(t, testID, r.ContainerID, name)
+		assert.Equal(t, want, failed(r), name)
 		assert.Equal(t, len(want) == 0, r.OK, name)
 	}
 
 	r, err := v.Verify(ctx, "compliant")
 	require.NoError(t, err)
-	cpu := containerCheck(t, r, "cgroup_cpu_max")
+	cpu := check(t, r, "cgroup_cpu_max")
 	assert.False(t, cpu.Skipped)
 	assert.True(t, cpu.OK)
 	assert.Equal(t, "0.5 CPUs", cpu.Actual)
-	assert.Equal(t, "268435456 bytes", containerCheck(t, r, "cgroup_memory_max").Actual)
-	assert.Equal(t, "256", containerCheck(t, r, "cgroup_pids_max").Actual)
-	assert.Equal(t, "0.5 CPUs (NanoCpus)", containerCheck(t, r, "cpu_limit").Actual)
+	assert.Equal(t, "268435456 bytes", check(t, r, "cgroup_memory_max").Actual)
+	assert.Equal(t, "256", check(t, r, "cgroup_pids_max").Actual)
+	assert.Equal(t, "0.5 CPUs (NanoCpus)", check(t, r, "cpu_limit").Actual)
 
 	r, err = v.Verify(ctx, "stopped")
 	require.NoError(t, err)
-	c := containerCheck(t, r, "cgroup_memory_max")
+	c := check(t, r, "cgroup_memory_max")
 	assert.True(t, c.Skipped)
 	assert.Contains(t, c.SkipReason, "no running process")
 
 	// Unknown container, invalid ids.
 	_, err = v.Verify(ctx, "doesnotexist")
-	assert.ErrorIs(t, err, ErrContainerNotFound)
+	assert.ErrorIs(t, err, ErrNotFound)
 	for _, id := range []string{"", "../../info", "a/b", "x?y", strings.Repeat("a", 200), "-rf"} {
 		_, err = v.Verify(ctx, id)
-		assert.ErrorIs(t, err, ErrInvalidContainerID, id)
+		assert.ErrorIs(t, err, ErrInvalidID, id)
 	}
 	_, err = v.Verify(ctx, "broken")
 	assert.ErrorIs(t, err, ErrDockerUnavailable)
@@ -262,8 +262,8 @@ func TestContainerVerifier(t *testing.T) {
 	daemon.mu.Unlock()
 
 	// A pinned version is used as is, without asking.
-	pinned, err := NewContainerVerifier(limits, WithContainerDockerHost(daemon.host), WithContainerAPIVersion("v1.44"),
-		WithContainerCgroupRoot(cgRoot), WithContainerProcRoot(procRoot))
+	pinned, err := NewVerifier(limits, WithDockerHost(daemon.host), WithAPIVersion("v1.44"),
+		WithCgroupRoot(cgRoot), WithProcRoot(procRoot))
 	require.NoError(t, err)
 	_, err = pinned.Verify(ctx, "compliant")
 	require.NoError(t, err)
@@ -273,35 +273,35 @@ func TestContainerVerifier(t *testing.T) {
 	require.NoError(t, pinned.Close())
 }
 
-func TestContainerVerifierOptionalChecks(t *testing.T) {
+func TestVerifierOptionalChecks(t *testing.T) {
 	t.Parallel()
 	daemon := newFakeDockerDaemon(t, false)
-	daemon.add("c", containerFixture(containerTestID, 0, nil))
-	daemon.add("w", containerFixture(containerTestID, 0, func(hc, _ map[string]any) { hc["ReadonlyRootfs"] = false; hc["Runtime"] = "" }))
-	daemon.add("g", containerFixture(containerTestID, 0, func(hc, _ map[string]any) {
+	daemon.add("c", fixture(testID, 0, nil))
+	daemon.add("w", fixture(testID, 0, func(hc, _ map[string]any) { hc["ReadonlyRootfs"] = false; hc["Runtime"] = "" }))
+	daemon.add("g", fixture(testID, 0, func(hc, _ map[string]any) {
 		hc["Runtime"] = "runsc"
 		hc["SecurityOpt"] = []string{"no-new-privileges", "apparmor=docker-default", "seccomp=unconfined"}
 	}))
-	limits := DefaultContainerLimits()
+	limits := DefaultLimits()
 	limits.ReadOnlyRootfs = true
 	limits.Runtime = "runsc"
 	limits.SecurityOpts = []string{"no-new-privileges", "apparmor=docker-default", "seccomp=unconfined"}
-	v, err := NewContainerVerifier(limits, WithContainerDockerHost(daemon.host))
+	v, err := NewVerifier(limits, WithDockerHost(daemon.host))
 	require.NoError(t, err)
 	r, err := v.Verify(context.Background(), "c")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"security_opt:apparmor", "runtime"}, containerFailed(r))
+	assert.Equal(t, []string{"security_opt:apparmor", "runtime"}, failed(r))
 	r, err = v.Verify(context.Background(), "w")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"security_opt:apparmor", "readonly_rootfs", "runtime"}, containerFailed(r))
-	assert.Equal(t, "runc", containerCheck(t, r, "runtime").Actual)
+	assert.Equal(t, []string{"security_opt:apparmor", "readonly_rootfs", "runtime"}, failed(r))
+	assert.Equal(t, "runc", check(t, r, "runtime").Actual)
 	// seccomp=unconfined fails even when the operator configured it.
 	r, err = v.Verify(context.Background(), "g")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"seccomp"}, containerFailed(r))
+	assert.Equal(t, []string{"seccomp"}, failed(r))
 }
 
-func TestContainerVerifierCgroupEnforcement(t *testing.T) {
+func TestVerifierCgroupEnforcement(t *testing.T) {
 	t.Parallel()
 	daemon := newFakeDockerDaemon(t, false)
 	const pid = 777
@@ -309,58 +309,58 @@ func TestContainerVerifierCgroupEnforcement(t *testing.T) {
 	// Docker was asked for limits, but the kernel enforces none on the
 	// container's own cgroup: memory.max is "max", cpu.max is "max"; the
 	// parent's pids.max of 100 binds.
-	cgRoot, procRoot := containerCgroupTree(t, pid, rel, map[string]string{
+	cgRoot, procRoot := cgroupTree(t, pid, rel, map[string]string{
 		rel + "/cpu.max": "max 100000", rel + "/memory.max": "max", rel + "/pids.max": "max",
 		"/kubepods/pids.max": "100", "/kubepods/pod1/memory.max": "1073741824",
 	})
-	daemon.add("c", containerFixture(containerTestID, pid, nil))
-	v, err := NewContainerVerifier(DefaultContainerLimits(), WithContainerDockerHost(daemon.host),
-		WithContainerCgroupRoot(cgRoot), WithContainerProcRoot(procRoot))
+	daemon.add("c", fixture(testID, pid, nil))
+	v, err := NewVerifier(DefaultLimits(), WithDockerHost(daemon.host),
+		WithCgroupRoot(cgRoot), WithProcRoot(procRoot))
 	require.NoError(t, err)
 	r, err := v.Verify(context.Background(), "c")
 	require.NoError(t, err)
 	assert.False(t, r.OK)
-	assert.Equal(t, []string{"cgroup_cpu_max", "cgroup_memory_max"}, containerFailed(r))
-	assert.Equal(t, "1073741824 bytes", containerCheck(t, r, "cgroup_memory_max").Actual)
-	assert.Equal(t, "100", containerCheck(t, r, "cgroup_pids_max").Actual)
+	assert.Equal(t, []string{"cgroup_cpu_max", "cgroup_memory_max"}, failed(r))
+	assert.Equal(t, "1073741824 bytes", check(t, r, "cgroup_memory_max").Actual)
+	assert.Equal(t, "100", check(t, r, "cgroup_pids_max").Actual)
 
 	// The pid is not visible here: skipped, Docker-side checks decide.
-	v2, err := NewContainerVerifier(DefaultContainerLimits(), WithContainerDockerHost(daemon.host),
-		WithContainerCgroupRoot(cgRoot), WithContainerProcRoot(t.TempDir()))
+	v2, err := NewVerifier(DefaultLimits(), WithDockerHost(daemon.host),
+		WithCgroupRoot(cgRoot), WithProcRoot(t.TempDir()))
 	require.NoError(t, err)
 	r, err = v2.Verify(context.Background(), "c")
 	require.NoError(t, err)
 	assert.True(t, r.OK)
-	assert.True(t, containerCheck(t, r, "cgroup_cpu_max").Skipped)
-	assert.Contains(t, containerCheck(t, r, "cgroup_cpu_max").SkipReason, "not visible")
+	assert.True(t, check(t, r, "cgroup_cpu_max").Skipped)
+	assert.Contains(t, check(t, r, "cgroup_cpu_max").SkipReason, "not visible")
 }
 
-func TestContainerVerifierRemoteDaemonSkipsCgroup(t *testing.T) {
+func TestVerifierRemoteDaemonSkipsCgroup(t *testing.T) {
 	t.Parallel()
 	daemon := newFakeDockerDaemon(t, true)
-	daemon.add("c", containerFixture(containerTestID, 4242, nil))
-	v, err := NewContainerVerifier(DefaultContainerLimits(), WithContainerDockerHost(daemon.host))
+	daemon.add("c", fixture(testID, 4242, nil))
+	v, err := NewVerifier(DefaultLimits(), WithDockerHost(daemon.host))
 	require.NoError(t, err)
 	r, err := v.Verify(context.Background(), "c")
 	require.NoError(t, err)
 	assert.True(t, r.OK)
-	for _, n := range containerCgroupNames {
-		c := containerCheck(t, r, n)
+	for _, n := range cgroupNames {
+		c := check(t, r, n)
 		assert.True(t, c.Skipped, n)
 		assert.Contains(t, c.SkipReason, "remote")
 	}
 }
 
-func TestContainerVerifierDaemonDown(t *testing.T) {
+func TestVerifierDaemonDown(t *testing.T) {
 	t.Parallel()
-	v, err := NewContainerVerifier(DefaultContainerLimits(), WithContainerDockerHost("unix://"+filepath.Join(t.TempDir(), "nope.sock")))
+	v, err := NewVerifier(DefaultLimits(), WithDockerHost("unix://"+filepath.Join(t.TempDir(), "nope.sock")))
 	require.NoError(t, err)
 	_, err = v.Verify(context.Background(), "c")
 	assert.ErrorIs(t, err, ErrDockerUnavailable)
 
 	// A daemon that accepts and never answers: the request times out.
 	daemon := newFakeDockerDaemon(t, false)
-	v, err = NewContainerVerifier(DefaultContainerLimits(), WithContainerDockerHost(daemon.host), WithContainerTimeout(200*time.Millisecond))
+	v, err = NewVerifier(DefaultLimits(), WithDockerHost(daemon.host), WithTimeout(200*time.Millisecond))
 	require.NoError(t, err)
 	_, err = v.Verify(context.Background(), "hang")
 	assert.ErrorIs(t, err, ErrDockerUnavailable)
@@ -373,70 +373,33 @@ func TestContainerVerifierDaemonDown(t *testing.T) {
 	assert.True(t, errors.Is(err, context.Canceled))
 }
 
-func TestContainerVerifierConfig(t *testing.T) {
+func TestVerifierConfig(t *testing.T) {
 	t.Parallel()
-	for _, opts := range [][]ContainerOption{
-		{WithContainerDockerHost("npipe:////./pipe/docker_engine")},
-		{WithContainerDockerHost("unix://")},
-		{WithContainerDockerHost("tcp://")},
-		{WithContainerDockerHost("::bad")},
-		{WithContainerAPIVersion("1.41")},
-		{WithContainerAPIVersion("v1.41/../../x")},
-		{WithContainerTimeout(0)},
+	for _, opts := range [][]Option{
+		{WithDockerHost("npipe:////./pipe/docker_engine")},
+		{WithDockerHost("unix://")},
+		{WithDockerHost("tcp://")},
+		{WithDockerHost("::bad")},
+		{WithAPIVersion("1.41")},
+		{WithAPIVersion("v1.41/../../x")},
+		{WithTimeout(0)},
 	} {
-		_, err := NewContainerVerifier(DefaultContainerLimits(), opts...)
+		_, err := NewVerifier(DefaultLimits(), opts...)
 		assert.Error(t, err)
 	}
-	_, err := NewContainerVerifier(ContainerLimits{})
+	_, err := NewVerifier(Limits{})
 	assert.Error(t, err)
 }
 
-func TestContainerLimitsFromEnv(t *testing.T) {
-	for _, k := range []string{EnvCPULimit, EnvMemLimit, EnvNetworkMode, EnvSecurityOpts} {
-		t.Setenv(k, "")
-		require.NoError(t, os.Unsetenv(k))
-	}
-	l, err := ContainerLimitsFromEnv()
-	require.NoError(t, err)
-	assert.Equal(t, DefaultContainerLimits(), l)
-
-	t.Setenv(EnvCPULimit, "1.5")
-	t.Setenv(EnvMemLimit, "2g")
-	t.Setenv(EnvNetworkMode, "preview-net")
-	t.Setenv(EnvSecurityOpts, "no-new-privileges, apparmor=docker-default")
-	l, err = ContainerLimitsFromEnv()
-	require.NoError(t, err)
-	assert.Equal(t, 1.5, l.CPUs)
-	assert.Equal(t, int64(2<<30), l.MemoryBytes)
-	assert.Equal(t, "preview-net", l.NetworkMode)
-	assert.Equal(t, []string{"no-new-privileges", "apparmor=docker-default"}, l.SecurityOpts)
-
-	t.Setenv(EnvCPULimit, "lots")
-	_, err = ContainerLimitsFromEnv()
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), EnvCPULimit)
-	t.Setenv(EnvCPULimit, "0.5")
-	t.Setenv(EnvMemLimit, "12x")
-	_, err = ContainerLimitsFromEnv()
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), EnvMemLimit)
-
-	t.Setenv(EnvMemLimit, "512m")
-	t.Setenv(EnvDockerHost, "ftp://x")
-	_, err = ContainerVerifierFromEnv()
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), EnvDockerHost)
-}
-
-func TestParseMemoryLimit(t *testing.T) {
+func TestParseMemory(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]int64{"512m": 512 << 20, "512M": 512 << 20, "1g": 1 << 30, "64k": 64 << 10, "1048576": 1 << 20, "100b": 100} {
-		got, err := ParseMemoryLimit(in)
+		got, err := ParseMemory(in)
 		require.NoError(t, err, in)
 		assert.Equal(t, want, got, in)
 	}
 	for _, in := range []string{"", "m", "0", "-1m", "1.5g", "1t", "99999999999999999g", "1 g"} {
-		_, err := ParseMemoryLimit(in)
+		_, err := ParseMemory(in)
 		assert.Error(t, err, in)
 	}
 }

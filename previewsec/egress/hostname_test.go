@@ -1,4 +1,4 @@
-package previewsec
+package egress
 
 import (
 	"errors"
@@ -69,7 +69,7 @@ func TestNormalizeHost(t *testing.T) {
 	}
 }
 
-func TestEgressSplitHostPort(t *testing.T) {
+func TestSplitHostPort(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		in   string
@@ -95,7 +95,7 @@ func TestEgressSplitHostPort(t *testing.T) {
 		{"", 0, "", 0, true},
 	}
 	for _, tc := range cases {
-		h, p, err := egressSplitHostPort(tc.in, tc.def)
+		h, p, err := splitHostPort(tc.in, tc.def)
 		if tc.bad {
 			assert.Error(t, err, tc.in)
 			continue
