@@ -21,6 +21,7 @@ const layoutNamed = "named"
 //	limits field snapshots_per_minute      -> snapshots
 //	limits field llm_monthly_budget_micros -> llm_budget
 //	audit entries of those two fields      -> the quota names
+//	limits above tenancy.MaxLimit          -> tenancy.Unlimited
 //
 // (rate:snapshots and the active_previews field keep their names). A
 // service that used the fixed quotas declares active_previews
@@ -106,6 +107,15 @@ for _, r in ipairs({{'snapshots_per_minute', 'snapshots'}, {'llm_monthly_budget_
   if v then
     redis.call('HSETNX', KEYS[1], r[2], v)
     redis.call('HDEL', KEYS[1], r[1])
+    changed = 1
+  end
+end
+-- Overrides above 2^53-1 (tenancy.MaxLimit), which versions before named
+-- quotas accepted, carry over as -1 (unlimited): Lua reads them as doubles.
+for _, f in ipairs({'active_previews', 'snapshots', 'llm_budget'}) do
+  local v = tonumber(redis.call('HGET', KEYS[1], f))
+  if v and v > 9007199254740991 then
+    redis.call('HSET', KEYS[1], f, '-1')
     changed = 1
   end
 end

@@ -98,3 +98,17 @@ func TestUpgradeFixedQuotasMerges(t *testing.T) {
 	assert.Equal(t, "4", srv.Client.HGet(ctx, k("limits"), "snapshots").Val(), "a newer override wins")
 	assert.Positive(t, srv.Client.PTTL(ctx, k("slots:active_previews")).Val(), "merged keys keep an expiry")
 }
+
+// TestUpgradeOversizedLimits: overrides above tenancy.MaxLimit, which the
+// fixed quotas accepted, carry over as unlimited: the scripts read numbers
+// as doubles, and 2^63-1 came back as -2^63.
+func TestUpgradeOversizedLimits(t *testing.T) {
+	srv := testenv.Redis(t)
+	require.NoError(t, srv.Client.HSet(t.Context(), srv.Prefix+"{t:huge}:limits", "active_previews", "9223372036854775807",
+		"snapshots_per_minute", "9007199254740992", "llm_monthly_budget_micros", "9223372036854775807").Err())
+	s := newStore(t, srv, redisstore.WithRequestTime())
+	n, err := s.UpgradeFixedQuotas(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	storetest.CheckOversizedLimitsUpgrade(t, s)
+}

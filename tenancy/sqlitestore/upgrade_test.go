@@ -74,3 +74,17 @@ func TestUpgradeFromFixedQuotas(t *testing.T) {
 		assert.Zero(t, n, "%s is gone", old)
 	}
 }
+
+// TestUpgradeOversizedLimits: overrides above tenancy.MaxLimit, which the
+// schema before 0006 accepted, carry over as unlimited rather than as
+// values no store represents exactly.
+func TestUpgradeOversizedLimits(t *testing.T) {
+	db := testenv.OpenSQLite(t, t.TempDir()+"/old.db")
+	applyKit(t, func(q string) { db.MustExec(q) }, 1, 4)
+	db.MustExec(`INSERT INTO hardening_quota_limits (tenant_id, active_previews, snapshots_per_minute, llm_monthly_budget_micros, updated_at)
+		VALUES ('huge', 9223372036854775807, 9007199254740992, 9223372036854775807, 0)`)
+	applyKit(t, func(q string) { db.MustExec(q) }, 5, 1<<30)
+	s, err := sqlitestore.New(db)
+	require.NoError(t, err)
+	storetest.CheckOversizedLimitsUpgrade(t, s)
+}

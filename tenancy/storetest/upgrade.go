@@ -68,3 +68,23 @@ func CheckFixedQuotasUpgrade(t *testing.T, s tenancy.Store) {
 	_, err = q.Allow(ctx, "snapshots")
 	assert.Error(t, err)
 }
+
+// CheckOversizedLimitsUpgrade reads back tenant "huge", whose overrides an
+// upgrade test wrote in the store's old layout above tenancy.MaxLimit
+// (versions before named quotas accepted up to 2^63-1): active previews
+// 2^63-1, snapshots 2^53 a minute and LLM budget 2^63-1 micros. Each
+// carries over as tenancy.Unlimited, what such a limit meant, and the
+// snapshot rate then allows.
+func CheckOversizedLimitsUpgrade(t *testing.T, s tenancy.Store) {
+	t.Helper()
+	q, err := tenancy.NewQuotas(s, tenancy.Concurrency("active_previews", 5, time.Hour), tenancy.Rate("snapshots", 10, time.Minute),
+		tenancy.Budget("llm_budget", 100_000_000, tenancy.Monthly), tenancy.WithClock(func() time.Time { return T0 }))
+	require.NoError(t, err)
+	l, err := q.Limits(t.Context(), "huge")
+	require.NoError(t, err)
+	assert.Equal(t, tenancy.Limits{"active_previews": tenancy.Unlimited, "snapshots": tenancy.Unlimited, "llm_budget": tenancy.Unlimited}, l)
+	res, err := q.Allow(tenancy.WithTenant(t.Context(), "huge"), "snapshots")
+	require.NoError(t, err)
+	assert.True(t, res.Allowed)
+	assert.Equal(t, tenancy.Unlimited, res.Limit)
+}

@@ -6,7 +6,10 @@
 -- Times are Unix milliseconds (UTC) unless noted. Limits are 0 to 2^53-1, or
 -- -1 for unlimited.
 
--- Per-tenant overrides: one row per tenant and quota.
+-- Per-tenant overrides: one row per tenant and quota. Versions before 0006
+-- accepted overrides up to 2^63-1; a value above 2^53-1 (tenancy.MaxLimit,
+-- the largest every store holds exactly) carries over as -1, unlimited,
+-- which is what such a limit meant.
 CREATE TABLE hardening_quota_overrides (
     tenant_id  TEXT    NOT NULL,
     quota      TEXT    NOT NULL,
@@ -15,11 +18,11 @@ CREATE TABLE hardening_quota_overrides (
     PRIMARY KEY (tenant_id, quota)
 ) WITHOUT ROWID;
 INSERT INTO hardening_quota_overrides (tenant_id, quota, value, updated_at)
-    SELECT tenant_id, 'active_previews', active_previews, updated_at FROM hardening_quota_limits WHERE active_previews IS NOT NULL
+    SELECT tenant_id, 'active_previews', CASE WHEN active_previews > 9007199254740991 THEN -1 ELSE active_previews END, updated_at FROM hardening_quota_limits WHERE active_previews IS NOT NULL
     UNION ALL
-    SELECT tenant_id, 'snapshots', snapshots_per_minute, updated_at FROM hardening_quota_limits WHERE snapshots_per_minute IS NOT NULL
+    SELECT tenant_id, 'snapshots', CASE WHEN snapshots_per_minute > 9007199254740991 THEN -1 ELSE snapshots_per_minute END, updated_at FROM hardening_quota_limits WHERE snapshots_per_minute IS NOT NULL
     UNION ALL
-    SELECT tenant_id, 'llm_budget', llm_monthly_budget_micros, updated_at FROM hardening_quota_limits WHERE llm_monthly_budget_micros IS NOT NULL;
+    SELECT tenant_id, 'llm_budget', CASE WHEN llm_monthly_budget_micros > 9007199254740991 THEN -1 ELSE llm_monthly_budget_micros END, updated_at FROM hardening_quota_limits WHERE llm_monthly_budget_micros IS NOT NULL;
 DROP TABLE hardening_quota_limits;
 
 -- The audit log records the quota name (was: the column name of the limit).
