@@ -40,7 +40,8 @@ func TestSecureFromConnection(t *testing.T) {
 		{"TLS from this machine", "127.0.0.1:50000", "localhost", true, nil, nil, true},
 		{"unknown peer (unix socket)", "@", "localhost", false, nil, nil, true},
 		{"empty peer", "", "localhost", false, nil, nil, true},
-		{"https claimed by an untrusted local peer", "127.0.0.1:50000", "localhost", false, []string{"https"}, nil, false},
+		{"untrusted local peer sending X-Forwarded-Proto is a proxy", "127.0.0.1:50000", "localhost", false, []string{"https"}, nil, true},
+		{"untrusted local peer claiming http is still a proxy", "127.0.0.1:50000", "localhost", false, []string{"http"}, nil, true},
 		{"http claimed by a public peer", "203.0.113.7:50000", "localhost", false, []string{"http"}, nil, true},
 		{"trusted local proxy, no header", "127.0.0.1:50000", "127.0.0.1:8080", false, nil, local, true},
 		{"trusted local proxy says https", "127.0.0.1:50000", "127.0.0.1:8080", false, []string{"https"}, local, true},
@@ -50,7 +51,8 @@ func TestSecureFromConnection(t *testing.T) {
 		{"trusted local proxy appends https last", "127.0.0.1:50000", "localhost", false, []string{"http", "https"}, local, true},
 		{"trusted remote proxy says http", "10.1.2.3:41000", "localhost", false, []string{"http"}, lan, true},
 		{"trusted as an IPv4-mapped prefix", "127.0.0.1:50000", "localhost", false, nil, []netip.Prefix{netip.MustParsePrefix("::ffff:127.0.0.0/104")}, true},
-		{"local peer outside the trusted set", "127.0.0.1:50000", "localhost", false, []string{"https"}, lan, false},
+		{"local peer outside the trusted set", "127.0.0.1:50000", "localhost", false, nil, lan, false},
+		{"local peer outside the trusted set, forwarding", "127.0.0.1:50000", "localhost", false, []string{"https"}, lan, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,6 +66,19 @@ func TestSecureFromConnection(t *testing.T) {
 			}
 			assert.Equal(t, tc.secure, previewsec.SecureFromConnection(tc.trusted...)(r))
 		})
+	}
+}
+
+// TestSecureFromConnectionSameHostProxy: a reverse proxy on this machine
+// that nobody listed as trusted (nginx with proxy_set_header
+// X-Forwarded-For, or X-Real-IP, or Forwarded) still gets Secure cookies
+// for its clients: a browser never sends those headers.
+func TestSecureFromConnectionSameHostProxy(t *testing.T) {
+	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP", "X-Forwarded-Proto"} {
+		r := httptest.NewRequest(http.MethodGet, "/preview/p/", nil)
+		r.RemoteAddr, r.Host = "127.0.0.1:50000", "127.0.0.1:8080"
+		r.Header.Set(h, "203.0.113.7")
+		assert.True(t, previewsec.SecureFromConnection()(r), h)
 	}
 }
 

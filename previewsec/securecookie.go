@@ -11,8 +11,11 @@ import (
 // from the Host header (a client picks its Host, and nginx's default
 // "proxy_set_header Host $proxy_host" sends the upstream's, often
 // 127.0.0.1). The cookie is Secure, except for a plain-HTTP request whose
-// peer (r.RemoteAddr) is a loopback address: a browser on this machine,
-// for local development.
+// peer (r.RemoteAddr) is a loopback address and that carries no header
+// only a proxy sets (Forwarded, X-Forwarded-For, -Proto, -Host, X-Real-IP):
+// a browser on this machine, for local development. A reverse proxy on this
+// machine that sends none of those headers (nginx's default proxy_pass) must
+// be listed in trusted, or its clients get cookies without Secure.
 //
 // trusted lists the reverse proxies in front of the service. A request
 // from a loopback peer in trusted comes through a proxy on this machine,
@@ -46,6 +49,21 @@ func secureFromConnection(r *http.Request, proxies []netip.Prefix) bool {
 	for _, p := range proxies {
 		if p.Contains(peer) {
 			return !strings.EqualFold(lastForwardedProto(r.Header), "http")
+		}
+	}
+	return forwarded(r.Header)
+}
+
+// forwardingHeaders are set by reverse proxies, never by browsers.
+var forwardingHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip"}
+
+// forwarded reports whether h carries a header only a proxy sets: a
+// loopback peer that sends one is a proxy on this machine, not a local
+// browser, and its client's cookie stays Secure.
+func forwarded(h http.Header) bool {
+	for _, k := range forwardingHeaders {
+		if _, ok := h[k]; ok {
+			return true
 		}
 	}
 	return false

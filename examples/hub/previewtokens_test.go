@@ -250,7 +250,7 @@ func TestPreviewCookieSecureFromConnection(t *testing.T) {
 		{"Host 127.0.0.1 from a public peer", "203.0.113.7:50000", "127.0.0.1", "", true},
 		{"nginx proxy_set_header Host $proxy_host", "10.1.2.3:41000", "127.0.0.1:8080", "", true},
 		{"browser on this machine", "127.0.0.1:50000", "127.0.0.1:8080", "", false},
-		{"untrusted local peer claiming https", "127.0.0.1:50000", "127.0.0.1:8080", "https", false},
+		{"untrusted local peer forwarding is a proxy", "127.0.0.1:50000", "127.0.0.1:8080", "https", true},
 		{"trusted local proxy", "127.0.0.2:50000", "127.0.0.1:8080", "", true},
 		{"trusted local proxy for a plain-HTTP client", "127.0.0.2:50000", "127.0.0.1:8080", "http", false},
 		{"public peer claiming http", "203.0.113.7:50000", "hub.example.com", "http", true},
