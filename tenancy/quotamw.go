@@ -57,7 +57,9 @@ func (q *Quotas) ConcurrencyLimit(name string) func(http.Handler) http.Handler {
 			stop := q.renewWhileRunning(ctx, s, holder)
 			defer func() {
 				stop()
-				if _, err := q.Release(context.WithoutCancel(ctx), name, holder); err != nil {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.lease)
+				defer cancel()
+				if _, err := q.Release(rctx, name, holder); err != nil {
 					q.log.ErrorContext(ctx, "tenancy: release slot; its lease frees it", "quota", name, "error", err)
 				}
 			}()
@@ -67,26 +69,34 @@ func (q *Quotas) ConcurrencyLimit(name string) func(http.Handler) http.Handler {
 }
 
 // renewWhileRunning renews holder's slot every third of the lease until
-// the returned stop is called; stop waits for the renewer to end.
+// the returned stop is called or the store reports the slot lost; each
+// renewal is bounded by that period. stop waits for the renewer to end.
 func (q *Quotas) renewWhileRunning(ctx context.Context, s *quotaState, holder string) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(max(s.lease/3, time.Millisecond))
+		period := max(s.lease/3, time.Millisecond)
+		t := time.NewTicker(period)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				res, err := q.Renew(context.WithoutCancel(ctx), s.name, holder)
+				// Detached from the client (a hang-up must not free the
+				// slot early) but bounded: a hung store cannot hold the
+				// request's cleanup past one renewal period.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), period)
+				res, err := q.Renew(rctx, s.name, holder)
+				cancel()
 				switch {
 				case err != nil:
 					q.log.ErrorContext(ctx, "tenancy: renew slot", "quota", s.name, "error", err)
 				case !res.Held:
-					q.log.WarnContext(ctx, "tenancy: slot lost while the request runs", "quota", s.name)
+					q.log.WarnContext(ctx, "tenancy: slot lost while the request runs; renewal stops", "quota", s.name)
+					return
 				}
 			}
 		}
