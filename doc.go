@@ -12,8 +12,8 @@
 //     an http.Client and a CONNECT proxy; previewsec/container: container
 //     limit verification.
 //   - tenancy: the tenant in the request context, tenant-scoped data access,
-//     per-tenant quotas (active previews, snapshot rate, monthly LLM budget)
-//     with 429/402 problem responses and an audit log.
+//     named per-tenant quotas a service declares (rates, concurrency limits,
+//     budgets) with 429/402 problem responses and an audited change log.
 //   - idempotency: Idempotency-Key middleware with durable, cross-process
 //     storage and replay.
 //   - streamauth: authenticated SSE and WebSocket streams that end when their
