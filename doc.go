@@ -36,5 +36,11 @@
 //	mux.Handle("POST /api/v1/previews", yourAuth(tenantMW.Handler(idem.Handler(createPreview))))
 //
 // The reference service in examples/hub composes every package; run it with
-// `go run ./examples/hub`. This root package holds documentation only.
+// `go run ./examples/hub`.
+//
+// This root package holds the small vocabulary the packages share and
+// imports none of them: Problem, the RFC 9457 answer; Error, the interface
+// of every typed error the kit answers with (find it with errors.As);
+// ErrorHandler, the hook that answers them; and ProblemWriter, the default
+// ErrorHandler, whose TypeBase points problem types at your documentation.
 package hardening

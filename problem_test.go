@@ -1,4 +1,4 @@
-package problem_test
+package hardening_test
 
 import (
 	"encoding/json"
@@ -10,13 +10,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 )
 
 func TestWrite(t *testing.T) {
 	tests := []struct {
 		name       string
-		p          problem.Problem
+		p          hardening.Problem
 		preset     map[string]string
 		wantStatus int
 		wantHeader map[string]string
@@ -25,30 +25,30 @@ func TestWrite(t *testing.T) {
 	}{
 		{
 			name:       "defaults",
-			p:          problem.Problem{},
+			p:          hardening.Problem{},
 			wantStatus: 500,
 			wantBody:   map[string]any{"type": "about:blank", "title": "Internal Server Error", "status": float64(500), "instance": "/x"},
 			absent:     []string{"detail", "reason", "retry_after_seconds"},
 		},
 		{
 			name:       "reason and retry",
-			p:          problem.Problem{Status: 429, Reason: "snapshot_rate_exceeded", Detail: "slow down", RetryAfter: 1500 * time.Millisecond},
+			p:          hardening.Problem{Status: 429, Reason: "snapshot_rate_exceeded", Detail: "slow down", RetryAfter: 1500 * time.Millisecond},
 			wantStatus: 429,
-			wantHeader: map[string]string{"Retry-After": "2", "Content-Type": problem.ContentType},
+			wantHeader: map[string]string{"Retry-After": "2", "Content-Type": hardening.ProblemContentType},
 			wantBody: map[string]any{
-				"type": problem.TypeBase + "snapshot_rate_exceeded", "title": "Too Many Requests",
+				"type": hardening.DefaultTypeBase + "snapshot_rate_exceeded", "title": "Too Many Requests",
 				"detail": "slow down", "reason": "snapshot_rate_exceeded", "retry_after_seconds": float64(2),
 			},
 		},
 		{
 			name:       "extensions cannot replace standard members",
-			p:          problem.New(402, "llm_budget_exceeded", "over").With("limit", 5).With("status", 200).With("type", "x"),
+			p:          hardening.NewProblem(402, "llm_budget_exceeded", "over").With("limit", 5).With("status", 200).With("type", "x"),
 			wantStatus: 402,
-			wantBody:   map[string]any{"status": float64(402), "limit": float64(5), "type": problem.TypeBase + "llm_budget_exceeded"},
+			wantBody:   map[string]any{"status": float64(402), "limit": float64(5), "type": hardening.DefaultTypeBase + "llm_budget_exceeded"},
 		},
 		{
 			name:       "keeps headers set before",
-			p:          problem.Problem{Status: 401, Instance: "/given"},
+			p:          hardening.Problem{Status: 401, Instance: "/given"},
 			preset:     map[string]string{"WWW-Authenticate": "Bearer"},
 			wantStatus: 401,
 			wantHeader: map[string]string{"WWW-Authenticate": "Bearer"},
@@ -57,7 +57,7 @@ func TestWrite(t *testing.T) {
 		},
 		{
 			name:       "unmarshalable extension is dropped",
-			p:          problem.New(400, "bad", "d").With("fn", func() {}),
+			p:          hardening.NewProblem(400, "bad", "d").With("fn", func() {}),
 			wantStatus: 400,
 			wantBody:   map[string]any{"reason": "bad"},
 			absent:     []string{"fn"},
@@ -70,9 +70,9 @@ func TestWrite(t *testing.T) {
 				rec.Header().Set(k, v)
 			}
 			req := httptest.NewRequest(http.MethodGet, "/x", nil)
-			problem.Write(rec, req, tc.p)
+			hardening.WriteProblem(rec, req, tc.p)
 			assert.Equal(t, tc.wantStatus, rec.Code)
-			assert.Equal(t, problem.ContentType, rec.Header().Get("Content-Type"))
+			assert.Equal(t, hardening.ProblemContentType, rec.Header().Get("Content-Type"))
 			for k, v := range tc.wantHeader {
 				assert.Equal(t, v, rec.Header().Get(k), k)
 			}
@@ -89,7 +89,7 @@ func TestWrite(t *testing.T) {
 }
 
 func TestWithDoesNotAlias(t *testing.T) {
-	base := problem.New(400, "r", "d").With("a", 1)
+	base := hardening.NewProblem(400, "r", "d").With("a", 1)
 	_ = base.With("b", 2)
 	assert.NotContains(t, base.Extensions, "b")
 }
