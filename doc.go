@@ -39,7 +39,9 @@
 // `go run ./examples/hub`.
 //
 // This root package holds the small vocabulary the packages share and
-// imports none of them: Problem, the RFC 9457 answer; Error, the interface
+// imports none of them: Caller, the verified identity the application
+// states once (RequireCaller with its Authenticator) and every package reads
+// from the context; Problem, the RFC 9457 answer; Error, the interface
 // of every typed error the kit answers with (find it with errors.As);
 // ErrorHandler, the hook that answers them; and ProblemWriter, the default
 // ErrorHandler, whose TypeBase points problem types at your documentation.
