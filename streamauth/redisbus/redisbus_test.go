@@ -182,10 +182,15 @@ func pingUntilSubscribed(t *testing.T, r *replica, chs ...<-chan string) {
 	<-pinged
 }
 
-func TestPublishReachesOtherReplicas(t *testing.T) {
+// twoReplicas returns two replicas sharing one Redis.
+func twoReplicas(t *testing.T) (a, b *replica) {
+	t.Helper()
 	srv := testenv.Redis(t)
-	a := newReplica(t, srv.Client, srv.Prefix, nil)
-	b := newReplica(t, srv.NewClient(t), srv.Prefix, nil)
+	return newReplica(t, srv.Client, srv.Prefix, nil), newReplica(t, srv.NewClient(t), srv.Prefix, nil)
+}
+
+func TestPublishReachesOtherReplicas(t *testing.T) {
+	a, b := twoReplicas(t)
 
 	acmeOnB := lines(openStream(t, b.url, "alice", "acme"))
 	globexOnB := lines(openStream(t, b.url, "bob", "globex"))
@@ -215,9 +220,7 @@ func TestPublishReachesOtherReplicas(t *testing.T) {
 // streams on this replica and on the other, each exactly once (the
 // receiving replica delivers locally without sending the event back).
 func TestPublishDeliversOncePerReplica(t *testing.T) {
-	srv := testenv.Redis(t)
-	a := newReplica(t, srv.Client, srv.Prefix, nil)
-	b := newReplica(t, srv.NewClient(t), srv.Prefix, nil)
+	a, b := twoReplicas(t)
 
 	onA := lines(openStream(t, a.url, "alice", "acme"))
 	onB := lines(openStream(t, b.url, "bob", "acme"))
