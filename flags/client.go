@@ -51,6 +51,27 @@ func (s Source) String() string {
 	return "invalid"
 }
 
+// MarshalText encodes s as its name (String), so a Source is "override",
+// "global", "default", "unknown" or "stale" in JSON. An out-of-range value
+// is an error.
+func (s Source) MarshalText() ([]byte, error) {
+	if s >= numSources {
+		return nil, fmt.Errorf("flags: invalid source %d", uint8(s))
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText is MarshalText's inverse; an unknown name is an error.
+func (s *Source) UnmarshalText(b []byte) error {
+	for v := range numSources {
+		if v.String() == string(b) {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("flags: unknown source %q", b)
+}
+
 // Evaluation is the result of evaluating one flag.
 type Evaluation struct {
 	Value  bool

@@ -224,12 +224,13 @@ func (q *AuditQuery) Match(r *Record) bool {
 	return true
 }
 
-// AuditPage is one page of records, newest first.
+// AuditPage is one page of records, newest first. Its JSON names are those
+// of the reference hub's GET /api/v1/feature-flags/audit answer.
 type AuditPage struct {
-	Entries []Record
+	Entries []Record `json:"entries"`
 	// NextCursor fetches the next (older) page; empty when this page is
 	// the last.
-	NextCursor string
+	NextCursor string `json:"next_cursor"`
 }
 
 // EncodeCursor returns the opaque cursor that continues after the record

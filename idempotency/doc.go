@@ -58,8 +58,10 @@
 // # Ordering
 //
 // Put the middleware after authentication (WithScope reads the principal
-// from the context) and after anything that rejects requests cheaply
-// (rate limits), so rejected requests do not consume a key.
+// from the context) and before rate limits and quotas, so that they run
+// inside it. A 429 is not stored (DefaultStoreStatus), so a refused request
+// does not consume its key, and the retry of a completed key gets its
+// replay rather than a 429 that also spends quota.
 //
 // # Configuration
 //

@@ -8,15 +8,19 @@ import (
 	"strings"
 )
 
-// Policy is the startup check Enforce applies. The zero value checks
-// nothing; DefaultPolicy and PolicyFromEnv give the documented defaults.
+// Policy is the startup check Enforce applies. The zero value is the
+// documented default: check on startup, apply pending migrations, lenient.
+// Each field turns one default off (or strict mode on), so a literal such as
+// Policy{Strict: true} keeps the other defaults.
 type Policy struct {
-	// CheckOnStartup turns the check on (env MIGRATIONS_CHECK_ON_STARTUP,
-	// alias ALEMBIC_CHECK_ON_STARTUP; default true).
-	CheckOnStartup bool
-	// AutoApply applies pending migrations before checking (env
-	// MIGRATIONS_AUTO_APPLY; default true).
-	AutoApply bool
+	// DisableCheck turns the startup check off, so Enforce does nothing (env
+	// MIGRATIONS_CHECK_ON_STARTUP=false, alias ALEMBIC_CHECK_ON_STARTUP;
+	// default false: the check runs).
+	DisableCheck bool
+	// DisableAutoApply leaves pending migrations for an operator to apply
+	// (env MIGRATIONS_AUTO_APPLY=false; default false: Enforce applies
+	// them before checking).
+	DisableAutoApply bool
 	// Strict makes any pending, unknown or changed migration an error, so
 	// the service refuses to start (env STRICT_DB_STARTUP; default false).
 	// Lenient mode logs the same remediation at warn level and lets the
@@ -27,8 +31,9 @@ type Policy struct {
 	UpCommand string
 }
 
-// DefaultPolicy returns the defaults: check on, auto-apply on, lenient.
-func DefaultPolicy() Policy { return Policy{CheckOnStartup: true, AutoApply: true} }
+// DefaultPolicy returns the defaults: check on, auto-apply on, lenient. It
+// is the zero Policy, named for readability at call sites.
+func DefaultPolicy() Policy { return Policy{} }
 
 // Environment variables read by PolicyFromEnv.
 const (
@@ -44,12 +49,13 @@ const (
 func PolicyFromEnv() (Policy, error) {
 	p := DefaultPolicy()
 	for _, v := range []struct {
-		names []string
-		dst   *bool
+		names  []string
+		dst    *bool
+		invert bool // the variable enables what the field disables
 	}{
-		{[]string{EnvCheckOnStartup, EnvCheckOnStartupAlias}, &p.CheckOnStartup},
-		{[]string{EnvAutoApply}, &p.AutoApply},
-		{[]string{EnvStrict}, &p.Strict},
+		{[]string{EnvCheckOnStartup, EnvCheckOnStartupAlias}, &p.DisableCheck, true},
+		{[]string{EnvAutoApply}, &p.DisableAutoApply, true},
+		{[]string{EnvStrict}, &p.Strict, false},
 	} {
 		for _, name := range v.names {
 			raw, ok := os.LookupEnv(name)
@@ -60,29 +66,29 @@ func PolicyFromEnv() (Policy, error) {
 			if err != nil {
 				return Policy{}, fmt.Errorf("migrate: %s=%q: want true or false", name, raw)
 			}
-			*v.dst = b
+			*v.dst = b != v.invert
 			break
 		}
 	}
 	return p, nil
 }
 
-// Enforce is the startup check. With CheckOnStartup off it does nothing.
-// Otherwise it applies pending migrations when AutoApply is set, then
+// Enforce is the startup check. With DisableCheck set it does nothing.
+// Otherwise it applies pending migrations unless DisableAutoApply is set, then
 // checks the status: at head it returns nil; in Strict mode anything else
 // is a *SchemaError whose text names the versions and the command to run;
 // in lenient mode the same text is logged at warn level and Enforce returns
 // the status with a nil error. A database that cannot be read is always an
 // error.
 func (m *Migrator) Enforce(ctx context.Context, p Policy) (Status, error) {
-	if !p.CheckOnStartup {
+	if p.DisableCheck {
 		return Status{}, nil
 	}
 	st, err := m.Status(ctx)
 	if err != nil {
 		return Status{}, err
 	}
-	if p.AutoApply && st.Reason() == ReasonPending {
+	if !p.DisableAutoApply && st.Reason() == ReasonPending {
 		if _, err := m.Up(ctx); err != nil {
 			if p.Strict {
 				return st, fmt.Errorf("migrate: auto-apply failed: %w", err)

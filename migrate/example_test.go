@@ -34,7 +34,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	policy := migrate.Policy{CheckOnStartup: true, AutoApply: true, Strict: true, UpCommand: "myservice migrate up"}
+	policy := migrate.Policy{Strict: true, UpCommand: "myservice migrate up"} // zero fields: check and auto-apply on
 	st, err := m.Enforce(ctx, policy)
 	if err != nil {
 		log.Fatal(err) // the error text names the versions and the command to run

@@ -97,6 +97,8 @@ func WithDialect(d Dialect) Option { return func(m *Migrator) { m.dialect = d } 
 
 // WithSet registers an application migration set beside the kit's. name
 // must be unique and not "kit"; fsys holds NNNN_name.sql files at its root.
+// New reports a set with no such files as ErrInvalidMigrations: an FS from
+// //go:embed keeps its directory, so pass fs.Sub(embedded, "dir").
 func WithSet(name string, fsys fs.FS) Option {
 	return func(m *Migrator) { m.sets = append(m.sets, Set{Name: name, FS: fsys}) }
 }
@@ -132,7 +134,8 @@ type Migrator struct {
 var fileRE = regexp.MustCompile(`^(\d{1,9})_([A-Za-z0-9_\-]+)\.sql$`)
 
 // ErrInvalidMigrations is wrapped by New when a set cannot be loaded: a
-// malformed file name, a duplicate version or set name, an unknown dialect.
+// malformed file name, a duplicate version or set name, an unknown dialect,
+// a set with no migration files at its root.
 var ErrInvalidMigrations = errors.New("migrate: invalid migration set")
 
 // New returns a Migrator for db. It loads and validates every set up front.
@@ -219,8 +222,25 @@ func load(s Set) ([]Migration, error) {
 		sum := sha256.Sum256(body)
 		out = append(out, Migration{Set: s.Name, Version: v, Name: mm[2], Checksum: hex.EncodeToString(sum[:]), sql: string(body)})
 	}
+	if len(out) == 0 {
+		return nil, emptySetError(s.Name, entries)
+	}
 	slices.SortFunc(out, func(a, b Migration) int { return a.Version - b.Version })
 	return out, nil
+}
+
+// emptySetError explains a set with no migration files at its root. The
+// usual cause is a //go:embed directory passed without fs.Sub, which puts
+// the files one level down, so the error names the directory to Sub into.
+func emptySetError(name string, entries []fs.DirEntry) error {
+	for _, e := range entries {
+		if e.IsDir() {
+			return fmt.Errorf("%w: set %q has no NNNN_description.sql files at its root but a directory %q: "+
+				"a //go:embed FS keeps the directory, so pass fs.Sub(fsys, %q)", ErrInvalidMigrations, name, e.Name(), e.Name())
+		}
+	}
+	return fmt.Errorf("%w: set %q has no NNNN_description.sql files at its root "+
+		"(with //go:embed, pass fs.Sub(fsys, \"dir\") so the files sit at the root)", ErrInvalidMigrations, name)
 }
 
 // Migrations returns every known migration of every set, in apply order.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -145,9 +146,10 @@ func TestNewRejectsBadSets(t *testing.T) {
 		{"bad file name", []migrate.Option{migrate.WithSet("app", appSet(map[string]string{"create.sql": "x"}))}},
 		{"version zero", []migrate.Option{migrate.WithSet("app", appSet(map[string]string{"0000_x.sql": "x"}))}},
 		{"duplicate version", []migrate.Option{migrate.WithSet("app", appSet(map[string]string{"1_a.sql": "x", "0001_b.sql": "y"}))}},
-		{"reserved name", []migrate.Option{migrate.WithSet("kit", appSet(nil))}},
-		{"duplicate set", []migrate.Option{migrate.WithSet("app", appSet(nil)), migrate.WithSet("app", appSet(nil))}},
-		{"empty name", []migrate.Option{migrate.WithSet("", appSet(nil))}},
+		{"reserved name", []migrate.Option{migrate.WithSet("kit", appSet(twoMigrations))}},
+		{"duplicate set", []migrate.Option{migrate.WithSet("app", appSet(twoMigrations)), migrate.WithSet("app", appSet(twoMigrations))}},
+		{"empty name", []migrate.Option{migrate.WithSet("", appSet(twoMigrations))}},
+		{"empty set", []migrate.Option{migrate.WithSet("app", appSet(nil))}},
 		{"nil fs", []migrate.Option{migrate.WithSet("app", nil)}},
 		{"unknown dialect", []migrate.Option{migrate.WithDialect("oracle")}},
 	}
@@ -157,6 +159,40 @@ func TestNewRejectsBadSets(t *testing.T) {
 			assert.ErrorIs(t, err, migrate.ErrInvalidMigrations)
 		})
 	}
+}
+
+// An FS from //go:embed keeps its directory, so passing it without fs.Sub
+// used to load nothing and report the set at head. New refuses it and names
+// the directory to Sub into.
+func TestNewRejectsEmbedWithoutSub(t *testing.T) {
+	db := testenv.OpenSQLite(t, filepath.Join(t.TempDir(), "a.db"))
+	embedded := fstest.MapFS{
+		"migrations/0001_widgets.sql": {Data: []byte(twoMigrations["0001_widgets.sql"])},
+	}
+	_, err := migrate.New(db, migrate.WithSet("app", embedded))
+	require.ErrorIs(t, err, migrate.ErrInvalidMigrations)
+	assert.Contains(t, err.Error(), `fs.Sub(fsys, "migrations")`)
+	assert.Contains(t, err.Error(), `"app"`)
+
+	sub, err := fs.Sub(embedded, "migrations")
+	require.NoError(t, err)
+	_, err = migrate.New(db, migrate.WithSet("app", sub))
+	require.NoError(t, err)
+}
+
+// The zero Policy is the documented default: check on startup and apply
+// pending migrations (it used to check nothing).
+func TestZeroPolicyIsDefault(t *testing.T) {
+	assert.Equal(t, migrate.DefaultPolicy(), migrate.Policy{})
+	ctx := context.Background()
+	db := testenv.OpenSQLite(t, filepath.Join(t.TempDir(), "a.db"))
+	opts := []migrate.Option{migrate.WithoutKitMigrations(), migrate.WithSet("app", appSet(twoMigrations))}
+	st, err := migrate.Enforce(ctx, db, migrate.Policy{}, opts...)
+	require.NoError(t, err)
+	assert.True(t, st.AtHead())
+	st, err = migrate.StatusOf(ctx, db, opts...)
+	require.NoError(t, err)
+	assert.True(t, st.AtHead(), "the zero Policy applied the pending migrations")
 }
 
 func TestConcurrentUpInOneProcess(t *testing.T) {
@@ -279,7 +315,7 @@ func TestEnforce(t *testing.T) {
 
 	t.Run("strict pending names the versions and the command", func(t *testing.T) {
 		db := testenv.OpenSQLite(t, filepath.Join(t.TempDir(), "a.db"))
-		_, err := migrate.Enforce(ctx, db, migrate.Policy{CheckOnStartup: true, Strict: true, UpCommand: "hub migrate up"}, opts(twoMigrations)...)
+		_, err := migrate.Enforce(ctx, db, migrate.Policy{DisableAutoApply: true, Strict: true, UpCommand: "hub migrate up"}, opts(twoMigrations)...)
 		require.ErrorIs(t, err, migrate.ErrPending)
 		var se *migrate.SchemaError
 		require.True(t, errors.As(err, &se))
@@ -289,7 +325,7 @@ func TestEnforce(t *testing.T) {
 	})
 	t.Run("strict with auto-apply starts at head", func(t *testing.T) {
 		db := testenv.OpenSQLite(t, filepath.Join(t.TempDir(), "a.db"))
-		st, err := migrate.Enforce(ctx, db, migrate.Policy{CheckOnStartup: true, AutoApply: true, Strict: true}, opts(twoMigrations)...)
+		st, err := migrate.Enforce(ctx, db, migrate.Policy{Strict: true}, opts(twoMigrations)...)
 		require.NoError(t, err)
 		assert.True(t, st.AtHead())
 	})
@@ -297,7 +333,7 @@ func TestEnforce(t *testing.T) {
 		db := testenv.OpenSQLite(t, filepath.Join(t.TempDir(), "a.db"))
 		_, err := migrate.Up(ctx, db, opts(twoMigrations)...)
 		require.NoError(t, err)
-		_, err = migrate.Enforce(ctx, db, migrate.Policy{CheckOnStartup: true, AutoApply: true, Strict: true}, opts(older)...)
+		_, err = migrate.Enforce(ctx, db, migrate.Policy{Strict: true}, opts(older)...)
 		require.ErrorIs(t, err, migrate.ErrAhead)
 		assert.Contains(t, err.Error(), "0002_gadgets")
 	})
@@ -307,7 +343,7 @@ func TestEnforce(t *testing.T) {
 		log := slog.New(slog.NewJSONHandler(&logs, nil))
 		m, err := migrate.New(db, append(opts(twoMigrations), migrate.WithLogger(log))...)
 		require.NoError(t, err)
-		st, err := m.Enforce(ctx, migrate.Policy{CheckOnStartup: true, UpCommand: "hub migrate up"})
+		st, err := m.Enforce(ctx, migrate.Policy{DisableAutoApply: true, UpCommand: "hub migrate up"})
 		require.NoError(t, err)
 		assert.Equal(t, migrate.ReasonPending, st.Reason())
 		assert.Contains(t, logs.String(), `"level":"WARN"`)
@@ -316,7 +352,7 @@ func TestEnforce(t *testing.T) {
 	})
 	t.Run("check off does nothing", func(t *testing.T) {
 		db := testenv.OpenSQLite(t, filepath.Join(t.TempDir(), "a.db"))
-		_, err := migrate.Enforce(ctx, db, migrate.Policy{CheckOnStartup: false, Strict: true}, opts(twoMigrations)...)
+		_, err := migrate.Enforce(ctx, db, migrate.Policy{DisableCheck: true, Strict: true}, opts(twoMigrations)...)
 		require.NoError(t, err)
 		st, err := migrate.StatusOf(ctx, db, opts(twoMigrations)...)
 		require.NoError(t, err)
@@ -331,11 +367,11 @@ func TestPolicyFromEnv(t *testing.T) {
 		want migrate.Policy
 		err  string
 	}{
-		{"defaults", nil, migrate.Policy{CheckOnStartup: true, AutoApply: true}, ""},
-		{"strict", map[string]string{"STRICT_DB_STARTUP": "true"}, migrate.Policy{CheckOnStartup: true, AutoApply: true, Strict: true}, ""},
-		{"alias", map[string]string{"ALEMBIC_CHECK_ON_STARTUP": "false"}, migrate.Policy{AutoApply: true}, ""},
-		{"primary wins over alias", map[string]string{"MIGRATIONS_CHECK_ON_STARTUP": "true", "ALEMBIC_CHECK_ON_STARTUP": "false"}, migrate.Policy{CheckOnStartup: true, AutoApply: true}, ""},
-		{"no auto apply", map[string]string{"MIGRATIONS_AUTO_APPLY": "0"}, migrate.Policy{CheckOnStartup: true}, ""},
+		{"defaults", nil, migrate.Policy{}, ""},
+		{"strict", map[string]string{"STRICT_DB_STARTUP": "true"}, migrate.Policy{Strict: true}, ""},
+		{"alias", map[string]string{"ALEMBIC_CHECK_ON_STARTUP": "false"}, migrate.Policy{DisableCheck: true}, ""},
+		{"primary wins over alias", map[string]string{"MIGRATIONS_CHECK_ON_STARTUP": "true", "ALEMBIC_CHECK_ON_STARTUP": "false"}, migrate.Policy{}, ""},
+		{"no auto apply", map[string]string{"MIGRATIONS_AUTO_APPLY": "0"}, migrate.Policy{DisableAutoApply: true}, ""},
 		{"bad value names the variable", map[string]string{"STRICT_DB_STARTUP": "yes please"}, migrate.Policy{}, "STRICT_DB_STARTUP"},
 	}
 	for _, tc := range tests {

@@ -26,8 +26,11 @@
 // reads. A dropped stream counts toward the per-user and per-tenant limits
 // until its connection is closed.
 //
-// Across replicas, package streamauth/redisbus carries revocations over
-// Redis pub/sub: pass it to [WithBroadcaster] and start it on the registry.
+// Across replicas, package streamauth/redisbus carries revocations and
+// events over Redis pub/sub: pass it to [WithBroadcaster] and start it on the
+// registry. [Registry.Publish] and [Registry.Broadcast] then reach the
+// streams of every replica once; [Registry.PublishLocal] and
+// [Registry.BroadcastLocal] stay on this one.
 // A [RevocationStore] ([WithRevocationStore]: [NewMemoryRevocationStore],
 // streamauth/sqlitestore, streamauth/redisstore) keeps revocations across
 // restarts; streamauth/storetest is its conformance suite.

@@ -47,7 +47,11 @@ func ExampleSSE() {
 	}
 	defer resp.Body.Close()
 	fmt.Println(resp.StatusCode, resp.Header.Get("Content-Type"))
-	for reg.Publish("acme", streamauth.Event{Type: "greeting", Data: []byte(`"hello"`)}) == 0 {
+	for {
+		n, _ := reg.Publish(context.Background(), "acme", streamauth.Event{Type: "greeting", Data: []byte(`"hello"`)})
+		if n > 0 {
+			break
+		}
 		time.Sleep(10 * time.Millisecond) // until the handler listens
 	}
 	sc := bufio.NewScanner(resp.Body)
@@ -111,7 +115,9 @@ func Example_service() {
 	mux := http.NewServeMux()
 	mux.Handle("GET /events", events) // Authorization: Bearer, cookie or ?access_token=
 	// Anywhere in the service: an event for one tenant's streams.
-	reg.Publish("acme", streamauth.Event{Type: "order.created", Data: []byte(`{"id":"ord_1"}`)})
+	if _, err := reg.Publish(context.Background(), "acme", streamauth.Event{Type: "order.created", Data: []byte(`{"id":"ord_1"}`)}); err != nil {
+		log.Print(err) // the other replicas missed it; this one's streams got it
+	}
 
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/events", nil))

@@ -25,7 +25,8 @@ const (
 
 // Broadcaster carries revocations to the other replicas. Registry.Revoke
 // calls it after dropping the local streams; streamauth/redisbus implements
-// it over Redis pub/sub.
+// it over Redis pub/sub. A Broadcaster that also implements
+// EventBroadcaster carries Registry.Publish and Registry.Broadcast events.
 type Broadcaster interface {
 	BroadcastRevoke(ctx context.Context, sel Selector) error
 }
@@ -93,7 +94,8 @@ func WithRevocationMemory(d time.Duration) Option { return func(c *config) { c.r
 // in process memory only.
 func WithRevocationStore(s RevocationStore) Option { return func(c *config) { c.store = s } }
 
-// WithBroadcaster sends every Revoke to the other replicas through b.
+// WithBroadcaster sends every Revoke, and every Publish and Broadcast when b
+// is also an EventBroadcaster, to the other replicas through b.
 func WithBroadcaster(b Broadcaster) Option { return func(c *config) { c.bus = b } }
 
 // FromEnv returns the options set by the STREAMAUTH_* environment variables

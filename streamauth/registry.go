@@ -455,50 +455,6 @@ func (r *Registry) Cleanup(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Publish delivers ev to every live stream of tenantID (ev.TenantID is set
-// to tenantID) and returns the number of streams it was queued for. A
-// stream whose buffer is full misses the event. Handlers receive events
-// with SSEStream.Events or WSConn.Events.
-func (r *Registry) Publish(tenantID string, ev Event) int {
-	ev.TenantID = tenantID
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for s := range r.byTenant[tenantID] {
-		if s.info.TenantID != tenantID || s.events == nil || s.done {
-			continue
-		}
-		select {
-		case s.events <- ev:
-			n++
-		default:
-		}
-	}
-	return n
-}
-
-// Broadcast delivers ev to every live stream, each as an event of its own
-// tenant (for tenant-neutral events such as a heartbeat), and returns the
-// number of streams it was queued for.
-func (r *Registry) Broadcast(ev Event) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, s := range r.streams {
-		if s.events == nil || s.done {
-			continue
-		}
-		e := ev
-		e.TenantID = s.info.TenantID
-		select {
-		case s.events <- e:
-			n++
-		default:
-		}
-	}
-	return n
-}
-
 // eventsChan returns the stream's event channel, creating it on first use
 // so streams that never read events do not pay for a buffer.
 func (s *stream) eventsChan() <-chan Event {

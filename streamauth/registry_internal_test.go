@@ -28,8 +28,8 @@ func TestRegistryConcurrentUse(t *testing.T) {
 					continue // already expired
 				}
 				_ = s.eventsChan()
-				reg.Publish(p.TenantID, Event{Type: "x"})
-				reg.Broadcast(Event{Type: "y"})
+				_, _ = reg.Publish(context.Background(), p.TenantID, Event{Type: "x"})
+				_, _ = reg.Broadcast(context.Background(), Event{Type: "y"})
 				switch i % 4 {
 				case 0:
 					_, _ = reg.Revoke(ctx, Selector{UserID: p.UserID})

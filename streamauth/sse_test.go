@@ -137,15 +137,15 @@ func TestSSEPublishIsTenantScoped(t *testing.T) {
 	waitFor(t, "two streams", func() bool { return reg.Status().SSE == 2 })
 	// ForwardSSE subscribes to events right after the stream opens.
 	waitFor(t, "subscribed", func() bool {
-		return reg.Publish("tenant-a", streamauth.Event{Type: "ping"}) == 1 &&
-			reg.Publish("tenant-b", streamauth.Event{Type: "ping"}) == 1
+		return reg.PublishLocal("tenant-a", streamauth.Event{Type: "ping"}) == 1 &&
+			reg.PublishLocal("tenant-b", streamauth.Event{Type: "ping"}) == 1
 	})
-	assert.Equal(t, 1, reg.Publish("tenant-a", streamauth.Event{Type: "secret", Data: []byte(`"for a"`)}))
-	assert.Equal(t, 1, reg.Publish("tenant-b", streamauth.Event{Type: "done", Data: []byte(`"for b"`)}))
+	assert.Equal(t, 1, reg.PublishLocal("tenant-a", streamauth.Event{Type: "secret", Data: []byte(`"for a"`)}))
+	assert.Equal(t, 1, reg.PublishLocal("tenant-b", streamauth.Event{Type: "done", Data: []byte(`"for b"`)}))
 	assert.Contains(t, a.until(t, "event: secret"), `data: "for a"`)
 	f := b.until(t, "event: done")
 	assert.NotContains(t, f, "for a")
-	assert.Zero(t, reg.Publish("tenant-c", streamauth.Event{Type: "x"}))
+	assert.Zero(t, reg.PublishLocal("tenant-c", streamauth.Event{Type: "x"}))
 }
 
 func TestSSESendOfAnotherTenantDropsStream(t *testing.T) {

@@ -132,7 +132,9 @@ func TestWebSocketRevokeAndEvents(t *testing.T) {
 	reg := newRegistry(t)
 	url := wsServer(t, auth, reg, streamauth.ForwardWS)
 	c := dialWS(t, url, token(t, auth, "u1", "t1", time.Now().Add(time.Hour)))
-	waitFor(t, "subscribed", func() bool { return reg.Publish("t1", streamauth.Event{Type: "hello", Data: []byte(`{"n":1}`)}) == 1 })
+	waitFor(t, "subscribed", func() bool {
+		return reg.PublishLocal("t1", streamauth.Event{Type: "hello", Data: []byte(`{"n":1}`)}) == 1
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, b, err := c.Read(ctx)
@@ -192,7 +194,7 @@ func TestWebSocketRefresh(t *testing.T) {
 			// Past the original expiry the connection is still open.
 			time.Sleep(time.Until(exp) + 500*time.Millisecond)
 			require.Equal(t, 1, reg.Status().WebSocket)
-			require.Equal(t, 1, reg.Publish("t1", streamauth.Event{Type: "still"}))
+			require.Equal(t, 1, reg.PublishLocal("t1", streamauth.Event{Type: "still"}))
 			_, b, err = c.Read(ctx)
 			require.NoError(t, err)
 			assert.Contains(t, string(b), `"still"`)

@@ -45,12 +45,13 @@ type Args map[string]any
 // Deliberate cross-tenant queries (admin reports, migrations) go through
 // CrossTenant, which needs a reason and logs every use.
 type DB struct {
-	db  *sqlx.DB
-	log *slog.Logger
+	db      *sqlx.DB
+	log     *slog.Logger
+	routine map[string]bool
 }
 
-// NewDB wraps db. The option that applies is WithLogger (CrossTenant
-// logs there).
+// NewDB wraps db. The options that apply are WithLogger (CrossTenant
+// logs there) and WithRoutineCrossTenant.
 func NewDB(db *sqlx.DB, opts ...DBOption) (*DB, error) {
 	if db == nil {
 		return nil, errors.New("tenancy: NewDB: nil *sqlx.DB")
@@ -61,7 +62,32 @@ func NewDB(db *sqlx.DB, opts ...DBOption) (*DB, error) {
 			o.applyDB(c)
 		}
 	}
-	return &DB{db: db, log: discardIfNil(c.log)}, nil
+	if c.routine[""] {
+		return nil, fmt.Errorf("tenancy: NewDB: WithRoutineCrossTenant: %w", ErrNoReason)
+	}
+	return &DB{db: db, log: discardIfNil(c.log), routine: c.routine}, nil
+}
+
+type dbOption func(*dbConfig)
+
+func (o dbOption) applyDB(c *dbConfig) { o(c) }
+
+// WithRoutineCrossTenant declares reasons of CrossTenant calls that are
+// routine, such as a lookup every request makes before it knows the
+// tenant. CrossTenant logs those at Debug instead of Warn, so that the Warn
+// log keeps only the ad hoc escapes. The declaration sits where the DB is
+// built, so review sees every routine escape in one place; each call still
+// needs its reason and is logged with its caller. An empty reason is an
+// error from NewDB.
+func WithRoutineCrossTenant(reasons ...string) DBOption {
+	return dbOption(func(c *dbConfig) {
+		if c.routine == nil {
+			c.routine = make(map[string]bool, len(reasons))
+		}
+		for _, r := range reasons {
+			c.routine[r] = true
+		}
+	})
 }
 
 type sentinelT struct{ _ byte }
@@ -152,14 +178,21 @@ func (d *DB) BeginTxx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 
 // CrossTenant returns the unwrapped database for a deliberate query across
 // tenants. It is the wrapper's only escape hatch: it needs a non-empty
-// reason, logs every call at Warn level with the reason and the caller's
-// file and line, and its name is easy to grep for in review.
+// reason, logs every call with the reason and the caller's file and line,
+// and its name is easy to grep for in review. The level is Warn, or Debug
+// for a reason declared with WithRoutineCrossTenant.
 func (d *DB) CrossTenant(ctx context.Context, reason string) (*sqlx.DB, error) {
 	if reason == "" {
 		return nil, ErrNoReason
 	}
-	_, file, line, _ := runtime.Caller(1)
-	d.log.WarnContext(ctx, "tenancy: cross-tenant database access", "reason", reason, "caller", fmt.Sprintf("%s:%d", file, line))
+	level := slog.LevelWarn
+	if d.routine[reason] {
+		level = slog.LevelDebug
+	}
+	if d.log.Enabled(ctx, level) {
+		_, file, line, _ := runtime.Caller(1)
+		d.log.Log(ctx, level, "tenancy: cross-tenant database access", "reason", reason, "caller", fmt.Sprintf("%s:%d", file, line))
+	}
 	return d.db, nil
 }
 

@@ -2,6 +2,8 @@ package tenancy_test
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -134,4 +136,41 @@ func TestDBCrossTenant(t *testing.T) {
 	assert.Contains(t, buf.String(), "cross-tenant database access")
 	assert.Contains(t, buf.String(), "monthly usage report")
 	assert.Contains(t, buf.String(), "db_test.go")
+}
+
+// levels records the level of every log record.
+type levels struct {
+	mu   sync.Mutex
+	seen []slog.Level
+}
+
+func (h *levels) Enabled(context.Context, slog.Level) bool { return true }
+func (h *levels) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *levels) WithGroup(string) slog.Handler            { return h }
+func (h *levels) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seen = append(h.seen, r.Level)
+	return nil
+}
+
+// A declared routine cross-tenant access logs at Debug on every call; an
+// undeclared one keeps Warn.
+func TestDBCrossTenantRoutine(t *testing.T) {
+	raw := testenv.SQLite(t)
+	h := &levels{}
+	db, err := tenancy.NewDB(raw, tenancy.WithLogger(slog.New(h)), tenancy.WithRoutineCrossTenant("resolve tenant by API key"))
+	require.NoError(t, err)
+	ctx := context.Background()
+	for range 3 {
+		admin, err := db.CrossTenant(ctx, "resolve tenant by API key")
+		require.NoError(t, err)
+		assert.Same(t, raw, admin)
+	}
+	_, err = db.CrossTenant(ctx, "monthly usage report")
+	require.NoError(t, err)
+	assert.Equal(t, []slog.Level{slog.LevelDebug, slog.LevelDebug, slog.LevelDebug, slog.LevelWarn}, h.seen)
+
+	_, err = tenancy.NewDB(raw, tenancy.WithRoutineCrossTenant(""))
+	assert.ErrorIs(t, err, tenancy.ErrNoReason, "a routine escape needs a reason too")
 }

@@ -21,7 +21,9 @@
 // :tenant_id fails with ErrUnscopedQuery and a context without tenant with
 // ErrNoTenant, before anything reaches the database. The one escape hatch
 // for deliberate cross-tenant work is DB.CrossTenant(ctx, reason): it needs
-// a reason, logs every use with its caller, and is easy to grep for.
+// a reason, logs every use with its caller (at Warn, or at Debug for a
+// reason declared routine with WithRoutineCrossTenant), and is easy to grep
+// for.
 //
 // # Quotas
 //

@@ -29,7 +29,10 @@ type middlewareConfig struct {
 	trusted func(*http.Request) bool
 }
 
-type dbConfig struct{ log *slog.Logger }
+type dbConfig struct {
+	log     *slog.Logger
+	routine map[string]bool // reasons of routine cross-tenant access
+}
 
 type quotasConfig struct {
 	log     *slog.Logger

@@ -25,7 +25,7 @@ import (
 // another process applies the migrations, the same hub becomes ready and
 // serves the features, without a restart.
 func TestSchemaPendingThenApplied(t *testing.T) {
-	a, base := newTestApp(t, func(c *config) { c.Migrations.AutoApply = false })
+	a, base := newTestApp(t, func(c *config) { c.Migrations.DisableAutoApply = true })
 	require.NotNil(t, a.late, "the hub does not wait for its schema")
 	tok := testToken(t, "root", "acme", true)
 
@@ -86,7 +86,7 @@ func TestSchemaPendingThenApplied(t *testing.T) {
 // TestSchemaPendingCloseStopsTheWait: closing a hub that still waits for
 // its schema stops the wait (goleak in TestMain checks nothing is left).
 func TestSchemaPendingCloseStopsTheWait(t *testing.T) {
-	a, base := newTestApp(t, func(c *config) { c.Migrations.AutoApply = false })
+	a, base := newTestApp(t, func(c *config) { c.Migrations.DisableAutoApply = true })
 	resp, _ := call(t, "GET", base+"/api/v1/whoami", "", "")
 	assert.Equal(t, 503, resp.StatusCode)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -120,7 +120,7 @@ func TestSchemaPendingSetupFailure(t *testing.T) {
 
 	a, _ := newTestApp(t, func(c *config) {
 		c.DatabaseURL, c.DBPath, c.AuthSecret = "sqlite:///"+path, path, nil
-		c.Migrations.AutoApply = false
+		c.Migrations.DisableAutoApply = true
 	})
 	require.NotNil(t, a.late)
 	for _, row := range rows { // the hub's migration looks applied again; its table is gone

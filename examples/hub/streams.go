@@ -124,18 +124,14 @@ func (a *app) setupStreams(ctx context.Context) error {
 			return
 		}
 		ev := streamauth.Event{Type: eventType, Data: b}
+		// With the Redis bus the registry sends the event to the other
+		// replicas' streams too, and logs when that fails.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		if tenantID == "" {
-			reg.Broadcast(ev)
+			_, _ = reg.Broadcast(ctx, ev)
 		} else {
-			reg.Publish(tenantID, ev)
-		}
-		if bus != nil {
-			// The other replicas' streams of the tenant get it too.
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			if err := bus.PublishEvent(ctx, tenantID, ev); err != nil {
-				a.log.Warn("stream event not sent to the other replicas", "event", eventType, "err", err.Error())
-			}
+			_, _ = reg.Publish(ctx, tenantID, ev)
 		}
 	})
 	hbCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -150,7 +146,8 @@ func (a *app) setupStreams(ctx context.Context) error {
 				return
 			case <-t.C:
 				b, _ := json.Marshal(map[string]string{"time": a.now().UTC().Format(time.RFC3339)})
-				reg.Broadcast(streamauth.Event{Type: "heartbeat", Data: b})
+				// Each replica beats for its own streams only.
+				reg.BroadcastLocal(streamauth.Event{Type: "heartbeat", Data: b})
 			}
 		}
 	}()

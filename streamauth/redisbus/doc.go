@@ -7,10 +7,12 @@
 //	if err := bus.Start(ctx, reg); err != nil { ... }
 //	defer bus.Close(ctx)
 //
-// Bus.PublishEvent carries stream events the same way: publish to the
-// local registry and to the bus, and every other replica's registry (the
-// Revoker given to Start, when it is also an EventSink) delivers the event
-// to its streams of that tenant.
+// The bus carries stream events the same way: Registry.Publish and
+// Registry.Broadcast deliver to the local streams and send the event through
+// the bus (Bus.BroadcastEvent), and every other replica's registry (the
+// Revoker given to Start, when it is also an EventSink) delivers it once to
+// its streams with PublishLocal or BroadcastLocal, which do not forward it
+// again.
 //
 // Each Bus has a random origin id and ignores its own messages (the local
 // registry already dropped its streams). A lost Redis connection is logged

@@ -27,15 +27,18 @@ type Revoker interface {
 	RevokeLocal(ctx context.Context, sel streamauth.Selector) (int, error)
 }
 
-// EventSink is what a Bus delivers remote events to (see PublishEvent);
-// *streamauth.Registry implements it. The Revoker passed to Start receives
-// remote events only when it also implements EventSink.
+// EventSink is what a Bus delivers remote events to (see BroadcastEvent);
+// *streamauth.Registry implements it. Its methods deliver on the receiving
+// replica only, so an event is not sent back over the bus. The Revoker
+// passed to Start receives remote events only when it also implements
+// EventSink.
 type EventSink interface {
-	Publish(tenantID string, ev streamauth.Event) int
-	Broadcast(ev streamauth.Event) int
+	PublishLocal(tenantID string, ev streamauth.Event) int
+	BroadcastLocal(ev streamauth.Event) int
 }
 
 var _ streamauth.Broadcaster = (*Bus)(nil)
+var _ streamauth.EventBroadcaster = (*Bus)(nil)
 var _ Revoker = (*streamauth.Registry)(nil)
 var _ EventSink = (*streamauth.Registry)(nil)
 
@@ -136,12 +139,14 @@ type eventMessage struct {
 	Broadcast bool `json:"broadcast,omitempty"`
 }
 
-// PublishEvent publishes ev for the streams of tenantID on the other
+// BroadcastEvent publishes ev for the streams of tenantID on the other
 // replicas (an empty tenantID means every stream, as Registry.Broadcast).
-// Deliver it to this replica's registry yourself: the bus ignores its own
-// messages. ev.Data must be valid JSON. Like revocations, events are
-// fire-and-forget: a replica disconnected from Redis misses them.
-func (b *Bus) PublishEvent(ctx context.Context, tenantID string, ev streamauth.Event) error {
+// A Registry built WithBroadcaster(bus) calls it from Publish and Broadcast
+// after delivering the event locally; the bus ignores its own messages, so
+// no replica gets the event twice. ev.Data must be valid JSON. Like
+// revocations, events are fire-and-forget: a replica disconnected from
+// Redis misses them.
+func (b *Bus) BroadcastEvent(ctx context.Context, tenantID string, ev streamauth.Event) error {
 	if len(ev.Data) > 0 && !json.Valid(ev.Data) {
 		return errors.New("redisbus: event data is not valid JSON")
 	}
@@ -267,9 +272,9 @@ func (b *Bus) apply(ctx context.Context, payload string, r Revoker) {
 		}
 		ev := streamauth.Event{ID: m.Event.ID, Type: m.Event.Type, Data: []byte(m.Event.Data)}
 		if m.Event.Broadcast {
-			sink.Broadcast(ev)
+			sink.BroadcastLocal(ev)
 		} else if m.TenantID != "" {
-			sink.Publish(m.TenantID, ev)
+			sink.PublishLocal(m.TenantID, ev)
 		}
 		return
 	}

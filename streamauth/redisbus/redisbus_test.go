@@ -157,24 +157,17 @@ func until(t *testing.T, ch <-chan string, want string) string {
 	}
 }
 
-func TestPublishEventReachesOtherReplicas(t *testing.T) {
-	srv := testenv.Redis(t)
-	a := newReplica(t, srv.Client, srv.Prefix, nil)
-	b := newReplica(t, srv.NewClient(t), srv.Prefix, nil)
-
-	acmeOnB := lines(openStream(t, b.url, "alice", "acme"))
-	globexOnB := lines(openStream(t, b.url, "bob", "globex"))
-	waitFor(t, "streams on B", func() bool { return b.reg.Status().Active == 2 })
-
-	ctx := context.Background()
-	// A stream receives events once its handler subscribed, a moment after
-	// it is registered: ping through the bus until both streams see one.
+// pingUntilSubscribed broadcasts pings from r until every stream in chs
+// has seen one: a stream receives events once its handler subscribed, a
+// moment after it is registered.
+func pingUntilSubscribed(t *testing.T, r *replica, chs ...<-chan string) {
+	t.Helper()
 	stop := make(chan struct{})
 	pinged := make(chan struct{})
 	go func() {
 		defer close(pinged)
-		for i := 0; ; i++ {
-			_ = a.bus.PublishEvent(ctx, "", streamauth.Event{Type: "ping", Data: []byte(`{}`)})
+		for {
+			_, _ = r.reg.Broadcast(context.Background(), streamauth.Event{Type: "ping", Data: []byte(`{}`)})
 			select {
 			case <-stop:
 				return
@@ -182,13 +175,34 @@ func TestPublishEventReachesOtherReplicas(t *testing.T) {
 			}
 		}
 	}()
-	until(t, acmeOnB, "event: ping")
-	until(t, globexOnB, "event: ping")
+	for _, ch := range chs {
+		until(t, ch, "event: ping")
+	}
 	close(stop)
 	<-pinged
+}
 
-	require.NoError(t, a.bus.PublishEvent(ctx, "acme", streamauth.Event{ID: "1", Type: "preview.created", Data: []byte(`{"preview_id":"pv_1"}`)}))
-	require.NoError(t, a.bus.PublishEvent(ctx, "", streamauth.Event{Type: "heartbeat", Data: []byte(`{"n":1}`)}))
+// twoReplicas returns two replicas sharing one Redis.
+func twoReplicas(t *testing.T) (a, b *replica) {
+	t.Helper()
+	srv := testenv.Redis(t)
+	return newReplica(t, srv.Client, srv.Prefix, nil), newReplica(t, srv.NewClient(t), srv.Prefix, nil)
+}
+
+func TestPublishReachesOtherReplicas(t *testing.T) {
+	a, b := twoReplicas(t)
+
+	acmeOnB := lines(openStream(t, b.url, "alice", "acme"))
+	globexOnB := lines(openStream(t, b.url, "bob", "globex"))
+	waitFor(t, "streams on B", func() bool { return b.reg.Status().Active == 2 })
+	pingUntilSubscribed(t, a, acmeOnB, globexOnB)
+
+	ctx := context.Background()
+	n, err := a.reg.Publish(ctx, "acme", streamauth.Event{ID: "1", Type: "preview.created", Data: []byte(`{"preview_id":"pv_1"}`)})
+	require.NoError(t, err)
+	assert.Zero(t, n, "Publish counts local streams; A has none")
+	_, err = a.reg.Broadcast(ctx, streamauth.Event{Type: "heartbeat", Data: []byte(`{"n":1}`)})
+	require.NoError(t, err)
 
 	got := until(t, acmeOnB, `"n":1`)
 	assert.Contains(t, got, "event: preview.created")
@@ -197,7 +211,52 @@ func TestPublishEventReachesOtherReplicas(t *testing.T) {
 	assert.NotContains(t, other, "preview.created", "another tenant's stream never sees the event")
 	assert.Contains(t, other, "event: heartbeat")
 
-	assert.Error(t, a.bus.PublishEvent(ctx, "acme", streamauth.Event{Type: "x", Data: []byte("not json")}))
+	_, err = a.reg.Publish(ctx, "acme", streamauth.Event{Type: "x", Data: []byte("not json")})
+	assert.Error(t, err, "an event the bus cannot carry is reported")
+	assert.Error(t, a.bus.BroadcastEvent(ctx, "acme", streamauth.Event{Type: "x", Data: []byte("not json")}))
+}
+
+// Registry.Publish delivers through the bus: one call reaches the tenant's
+// streams on this replica and on the other, each exactly once (the
+// receiving replica delivers locally without sending the event back).
+func TestPublishDeliversOncePerReplica(t *testing.T) {
+	a, b := twoReplicas(t)
+
+	onA := lines(openStream(t, a.url, "alice", "acme"))
+	onB := lines(openStream(t, b.url, "bob", "acme"))
+	waitFor(t, "streams", func() bool { return a.reg.Status().Active == 1 && b.reg.Status().Active == 1 })
+	pingUntilSubscribed(t, a, onA, onB)
+
+	ctx := context.Background()
+	n, err := a.reg.Publish(ctx, "acme", streamauth.Event{Type: "order.created", Data: []byte(`{"id":"ord_1"}`)})
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	seen := map[string]string{"B": until(t, onB, "event: order.created")}
+	// Markers from each side, after the event on the one channel: an echo
+	// of the event (A hearing itself, or B sending it back) would arrive
+	// before them.
+	_, err = b.reg.Publish(ctx, "acme", streamauth.Event{Type: "end.b", Data: []byte(`{}`)})
+	require.NoError(t, err)
+	_, err = a.reg.Publish(ctx, "acme", streamauth.Event{Type: "end.a", Data: []byte(`{}`)})
+	require.NoError(t, err)
+	for name, ch := range map[string]<-chan string{"A": onA, "B": onB} {
+		got := seen[name] + untilAll(t, ch, "event: end.b", "event: end.a")
+		assert.Equal(t, 1, strings.Count(got, "event: order.created"), "stream on %s: the event once:\n%s", name, got)
+		assert.Equal(t, 1, strings.Count(got, "event: end.a"), "stream on %s: end.a once", name)
+		assert.Equal(t, 1, strings.Count(got, "event: end.b"), "stream on %s: end.b once", name)
+	}
+}
+
+// untilAll collects lines from ch until each of wants has appeared.
+func untilAll(t *testing.T, ch <-chan string, wants ...string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, w := range wants {
+		if !strings.Contains(b.String(), w) {
+			b.WriteString(until(t, ch, w))
+		}
+	}
+	return b.String()
 }
 
 // trackingDialer records the connections it opens so the test can cut them.
