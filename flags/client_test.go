@@ -299,22 +299,6 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, c2.Close(ctx))
 }
 
-func TestFromEnv(t *testing.T) {
-	t.Setenv(flags.EnvPollInterval, "100ms")
-	t.Setenv(flags.EnvMaxStaleness, "")
-	opts, err := flags.FromEnv()
-	require.NoError(t, err)
-	assert.Len(t, opts, 1)
-	_, err = flags.New(flags.NewMemoryStore(), opts...)
-	require.NoError(t, err)
-	for _, bad := range []string{"fast", "-1s", "0"} {
-		t.Setenv(flags.EnvMaxStaleness, bad)
-		_, err = flags.FromEnv()
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), flags.EnvMaxStaleness)
-	}
-}
-
 func TestCursorRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, id := range []int64{1, 35, 36, 1 << 40} {

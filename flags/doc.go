@@ -38,4 +38,10 @@
 // receives the names of the flags whose cached values changed, whichever
 // replica changed them (the OpenFeature provider in flags/openfeature uses it
 // to emit PROVIDER_CONFIGURATION_CHANGED).
+//
+// The package reads no environment: the application passes
+// [WithPollInterval] and [WithMaxStaleness]. (FromEnv and the
+// EnvPollInterval and EnvMaxStaleness names are gone, pre-1.0; the
+// reference service examples/hub maps its FLAGS_POLL_INTERVAL and
+// FLAGS_MAX_STALENESS variables to these options.)
 package flags

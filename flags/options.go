@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,12 +19,6 @@ const (
 	// while the store cannot be reached; after it, flags evaluate to their
 	// registered defaults until the store answers again.
 	DefaultMaxStaleness = 30 * time.Second
-)
-
-// Environment variables read by FromEnv.
-const (
-	EnvPollInterval = "FLAGS_POLL_INTERVAL"
-	EnvMaxStaleness = "FLAGS_MAX_STALENESS"
 )
 
 type config struct {
@@ -65,32 +58,6 @@ func WithMaxStaleness(d time.Duration) Option { return func(c *config) { c.maxSt
 // WithFlags registers flags, as Client.Register does.
 func WithFlags(flags ...Flag) Option {
 	return func(c *config) { c.flags = append(c.flags, flags...) }
-}
-
-// FromEnv returns the options set by the environment: FLAGS_POLL_INTERVAL
-// and FLAGS_MAX_STALENESS (Go durations, for example "250ms", "30s").
-// Unset variables leave the defaults. A value that does not parse or is not
-// positive is an error naming the variable.
-func FromEnv() ([]Option, error) {
-	var opts []Option
-	for _, v := range []struct {
-		name string
-		set  func(time.Duration) Option
-	}{
-		{EnvPollInterval, WithPollInterval},
-		{EnvMaxStaleness, WithMaxStaleness},
-	} {
-		s, ok := os.LookupEnv(v.name)
-		if !ok || s == "" {
-			continue
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("flags: %s=%q: want a positive Go duration such as 250ms", v.name, s)
-		}
-		opts = append(opts, v.set(d))
-	}
-	return opts, nil
 }
 
 func newConfig(opts []Option) (config, error) {

@@ -65,10 +65,13 @@
 //
 // # Configuration
 //
-// FromEnv reads IDEMPOTENCY_TTL (default 24h) and IDEMPOTENCY_LOCK_TIMEOUT
-// (default 30s). The lock timeout bounds how long a key stays locked after
-// its process died, not how long a handler may run: a running handler's
-// lease is renewed.
+// The package reads no environment: the application passes WithTTL
+// (default 24h) and WithLockTimeout (default 30s). The lock timeout bounds
+// how long a key stays locked after its process died, not how long a
+// handler may run: a running handler's lease is renewed. (FromEnv,
+// FromLookup and the EnvTTL and EnvLockTimeout names are gone, pre-1.0:
+// the reference service examples/hub maps its IDEMPOTENCY_TTL and
+// IDEMPOTENCY_LOCK_TIMEOUT variables to these options.)
 //
 // # Metrics
 //

@@ -70,18 +70,6 @@ func ExampleMiddleware_Start() {
 	// memory 86400 30
 }
 
-func ExampleFromEnv() {
-	opts, err := idempotency.FromEnv() // IDEMPOTENCY_TTL, IDEMPOTENCY_LOCK_TIMEOUT
-	if err != nil {
-		panic(err) // the error names the variable
-	}
-	m, err := idempotency.New(idempotency.NewMemoryStore(), opts...)
-	if err != nil {
-		panic(err)
-	}
-	_ = m
-}
-
 // Wire the middleware into a plain net/http service (the README's
 // "Embed it in your service" snippet).
 func Example_service() {

@@ -383,31 +383,6 @@ func TestNewValidates(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestFromLookup(t *testing.T) {
-	t.Parallel()
-	env := func(m map[string]string) func(string) (string, bool) {
-		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-	}
-	opts, err := idempotency.FromLookup(env(map[string]string{"IDEMPOTENCY_TTL": "2h", "IDEMPOTENCY_LOCK_TIMEOUT": "10s"}))
-	require.NoError(t, err)
-	m, err := idempotency.New(idempotency.NewMemoryStore(), opts...)
-	require.NoError(t, err)
-	assert.Equal(t, 2*time.Hour, m.TTL())
-	assert.Equal(t, 10*time.Second, m.LockTimeout())
-
-	opts, err = idempotency.FromLookup(env(nil))
-	require.NoError(t, err)
-	assert.Empty(t, opts)
-
-	for _, bad := range []map[string]string{{"IDEMPOTENCY_TTL": "soon"}, {"IDEMPOTENCY_LOCK_TIMEOUT": "-1s"}} {
-		_, err := idempotency.FromLookup(env(bad))
-		require.Error(t, err)
-		for k := range bad {
-			assert.Contains(t, err.Error(), k)
-		}
-	}
-}
-
 func TestSweeperAndStatus(t *testing.T) {
 	t.Parallel()
 	clock := storetest.NewClock(time.Now())

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -25,12 +24,6 @@ const (
 	// BodyOmittedHeader is set to "true" on a replay whose original body
 	// was not stored (too large, streamed or hijacked).
 	BodyOmittedHeader = "Idempotency-Body-Omitted"
-)
-
-// Environment variables read by FromEnv.
-const (
-	EnvTTL         = "IDEMPOTENCY_TTL"
-	EnvLockTimeout = "IDEMPOTENCY_LOCK_TIMEOUT"
 )
 
 // Option configures a Middleware.
@@ -103,11 +96,11 @@ func WithStoreStatus(store func(status int) bool) Option {
 	}
 }
 
-// WithTTL sets how long a record is kept (default 24h, IDEMPOTENCY_TTL).
+// WithTTL sets how long a record is kept (default 24h).
 func WithTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
 
-// WithLockTimeout sets the lease of an in-flight request (default 30s,
-// IDEMPOTENCY_LOCK_TIMEOUT). The middleware renews the lease while the
+// WithLockTimeout sets the lease of an in-flight request (default 30s).
+// The middleware renews the lease while the
 // handler runs (see WithLeaseRenewal), so other requests with the same key
 // get 409 for as long as it runs, however long that is. The lock timeout
 // is how long a key stays locked after its process stopped renewing it
@@ -248,29 +241,4 @@ func (c *config) validate() error {
 		return fmt.Errorf("idempotency: no methods")
 	}
 	return nil
-}
-
-// FromEnv returns the options set by IDEMPOTENCY_TTL and
-// IDEMPOTENCY_LOCK_TIMEOUT (Go durations such as "24h" or "30s"; unset
-// means the defaults). A bad value is an error naming the variable.
-func FromEnv() ([]Option, error) { return FromLookup(os.LookupEnv) }
-
-// FromLookup is FromEnv reading variables through lookup.
-func FromLookup(lookup func(string) (string, bool)) ([]Option, error) {
-	var opts []Option
-	for _, v := range []struct {
-		name string
-		set  func(time.Duration) Option
-	}{{EnvTTL, WithTTL}, {EnvLockTimeout, WithLockTimeout}} {
-		s, ok := lookup(v.name)
-		if !ok || strings.TrimSpace(s) == "" {
-			continue
-		}
-		d, err := time.ParseDuration(strings.TrimSpace(s))
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("%s=%q: want a positive duration such as 30s", v.name, s)
-		}
-		opts = append(opts, v.set(d))
-	}
-	return opts, nil
 }

@@ -37,4 +37,10 @@
 //
 // Handlers must return when their context is done; the package never writes
 // to a stream after the handler returned.
+//
+// The package reads no environment: the application passes [WithKeepAlive],
+// [WithMaxStreamsPerUser] and [WithMaxStreamsPerTenant]. (FromEnv and the
+// EnvKeepAlive, EnvMaxPerUser and EnvMaxPerTenant names are gone, pre-1.0;
+// the reference service examples/hub maps its STREAMAUTH_* variables to
+// these options.)
 package streamauth

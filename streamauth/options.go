@@ -3,10 +3,7 @@ package streamauth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,13 +12,6 @@ import (
 // DefaultKeepAlive is the default interval of SSE keep-alive comments and
 // WebSocket pings.
 const DefaultKeepAlive = 15 * time.Second
-
-// Environment variables read by [FromEnv].
-const (
-	EnvKeepAlive    = "STREAMAUTH_KEEPALIVE"              // duration, default 15s
-	EnvMaxPerUser   = "STREAMAUTH_MAX_STREAMS_PER_USER"   // int, default 0 = unlimited
-	EnvMaxPerTenant = "STREAMAUTH_MAX_STREAMS_PER_TENANT" // int, default 0 = unlimited
-)
 
 // Broadcaster carries revocations to the other replicas. Registry.Revoke
 // calls it after dropping the local streams; streamauth/redisbus implements
@@ -97,35 +87,6 @@ func WithRevocationStore(s RevocationStore) Option { return func(c *config) { c.
 // WithBroadcaster sends every Revoke, and every Publish and Broadcast when b
 // is also an EventBroadcaster, to the other replicas through b.
 func WithBroadcaster(b Broadcaster) Option { return func(c *config) { c.bus = b } }
-
-// FromEnv returns the options set by the STREAMAUTH_* environment variables
-// (see the Env constants). Unset variables keep the defaults; a value that
-// does not parse is an error naming the variable.
-func FromEnv() ([]Option, error) {
-	var opts []Option
-	if v, ok := os.LookupEnv(EnvKeepAlive); ok && v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return nil, fmt.Errorf("streamauth: %s=%q: %w", EnvKeepAlive, v, err)
-		}
-		opts = append(opts, WithKeepAlive(d))
-	}
-	for _, e := range []struct {
-		name string
-		opt  func(int) Option
-	}{{EnvMaxPerUser, WithMaxStreamsPerUser}, {EnvMaxPerTenant, WithMaxStreamsPerTenant}} {
-		v, ok := os.LookupEnv(e.name)
-		if !ok || v == "" {
-			continue
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("streamauth: %s=%q: want a non-negative integer", e.name, v)
-		}
-		opts = append(opts, e.opt(n))
-	}
-	return opts, nil
-}
 
 func newConfig(opts []Option) (config, error) {
 	c := config{now: time.Now, keepAlive: DefaultKeepAlive, eventBuffer: 16, revokeMemory: DefaultRevocationMemory}

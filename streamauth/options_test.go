@@ -13,34 +13,6 @@ import (
 	"github.com/systembuilderhub/hardening/streamauth"
 )
 
-func TestFromEnv(t *testing.T) {
-	tests := []struct {
-		env     map[string]string
-		wantErr string
-	}{
-		{env: map[string]string{}},
-		{env: map[string]string{streamauth.EnvKeepAlive: "5s", streamauth.EnvMaxPerUser: "3", streamauth.EnvMaxPerTenant: "100"}},
-		{env: map[string]string{streamauth.EnvKeepAlive: "soon"}, wantErr: streamauth.EnvKeepAlive},
-		{env: map[string]string{streamauth.EnvMaxPerUser: "-1"}, wantErr: streamauth.EnvMaxPerUser},
-		{env: map[string]string{streamauth.EnvMaxPerTenant: "x"}, wantErr: streamauth.EnvMaxPerTenant},
-	}
-	for _, tt := range tests {
-		for _, k := range []string{streamauth.EnvKeepAlive, streamauth.EnvMaxPerUser, streamauth.EnvMaxPerTenant} {
-			t.Setenv(k, tt.env[k])
-		}
-		opts, err := streamauth.FromEnv()
-		if tt.wantErr != "" {
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.wantErr)
-			continue
-		}
-		require.NoError(t, err)
-		reg, err := streamauth.NewRegistry(opts...)
-		require.NoError(t, err)
-		require.NoError(t, reg.Close(context.Background()))
-	}
-}
-
 func TestConstructorsValidate(t *testing.T) {
 	t.Parallel()
 	_, err := streamauth.NewJWT([]byte("short"))

@@ -133,7 +133,7 @@ type featureEnv struct {
 func featureEnvFromEnv() (featureEnv, error) {
 	var e featureEnv
 	var err error
-	if e.idempotency, err = idempotency.FromEnv(); err != nil {
+	if e.idempotency, err = idempotencyOptionsFromEnv(); err != nil {
 		return e, err
 	}
 	if e.quotas, err = quotaDefaultsFromEnv(); err != nil {
@@ -148,13 +148,13 @@ func featureEnvFromEnv() (featureEnv, error) {
 	if e.previewTokens, err = previewTokenConfigFromEnv(); err != nil {
 		return e, err
 	}
-	if e.streams, err = streamauth.FromEnv(); err != nil {
+	if e.streams, err = streamOptionsFromEnv(); err != nil {
 		return e, err
 	}
 	if e.heartbeat, err = envDuration(envStreamHeartbeat, defaultStreamHeartbeat); err != nil {
 		return e, err
 	}
-	if e.flags, err = flags.FromEnv(); err != nil {
+	if e.flags, err = flagOptionsFromEnv(); err != nil {
 		return e, err
 	}
 	if e.echoDelay, err = envDuration(envEchoDelay, 0); err != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/systembuilderhub/hardening/idempotency"
 	"github.com/systembuilderhub/hardening/migrate"
 )
 
@@ -175,7 +174,7 @@ func TestQuotaRefusalIsNotReplayed(t *testing.T) {
 // replay; it runs once.
 func TestSlowEchoKeepsItsKey(t *testing.T) {
 	const lock = 300 * time.Millisecond
-	t.Setenv(idempotency.EnvLockTimeout, lock.String())
+	t.Setenv(envIdempotencyLockTimeout, lock.String())
 	t.Setenv(envEchoDelay, (3 * lock).String())
 	a, url := newTestApp(t)
 	tok := mintToken(t, a, "alice", "acme", false)

@@ -14,8 +14,8 @@ import (
 	"github.com/systembuilderhub/hardening/streamauth/sqlitestore"
 )
 
-// Environment of the hub's live streams (besides streamauth.FromEnv's
-// STREAMAUTH_* variables).
+// Environment of the hub's live streams (besides the STREAMAUTH_*
+// variables of streamOptionsFromEnv).
 const (
 	// envStreamHeartbeat is the interval of the "heartbeat" event sent to
 	// every stream (default 15s).
@@ -25,7 +25,7 @@ const (
 	defaultStreamHeartbeat = 15 * time.Second
 
 	// defaultMaxStreamsPerUser is the hub's limit of open streams per
-	// subject (streamauth.EnvMaxPerUser overrides it; 0 = unlimited): the
+	// subject (envMaxStreamsPerUser overrides it; 0 = unlimited): the
 	// next stream gets 429 stream_limit_exceeded.
 	defaultMaxStreamsPerUser = 20
 )

@@ -13,7 +13,6 @@ import (
 
 	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/migrate"
-	"github.com/systembuilderhub/hardening/streamauth"
 )
 
 // eventData returns the JSON data of an SSE frame.
@@ -83,7 +82,7 @@ func TestStreamsPerUserLimit(t *testing.T) {
 	s := openHubSSE(t, url+"/api/v1/streams/events?access_token="+mintToken(t, a, "bob", "acme", false))
 	assert.Equal(t, http.StatusOK, s.resp.StatusCode)
 
-	t.Setenv(streamauth.EnvMaxPerUser, "2")
+	t.Setenv(envMaxStreamsPerUser, "2")
 	a2, url2 := newTestApp(t)
 	bob := mintToken(t, a2, "bob", "acme", false)
 	openHubSSE(t, url2+"/api/v1/streams/events?access_token="+bob)
@@ -91,12 +90,12 @@ func TestStreamsPerUserLimit(t *testing.T) {
 	resp, b = call(t, "GET", url2+"/api/v1/streams/events?access_token="+bob, "", "")
 	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, string(b))
 
-	t.Setenv(streamauth.EnvMaxPerUser, "many")
+	t.Setenv(envMaxStreamsPerUser, "many")
 	cfg := config{DatabaseURL: "sqlite:///" + filepath.Join(t.TempDir(), "hub.db"), AuthSecret: []byte(testAuthSecret), Migrations: migrate.DefaultPolicy()}
 	cfg.DBPath, _ = sqlitePath(cfg.DatabaseURL)
 	_, err := newApp(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), streamauth.EnvMaxPerUser)
+	assert.Contains(t, err.Error(), envMaxStreamsPerUser)
 }
 
 // TestStreamsRevocationSurvivesRestart: a token revoked before a restart
