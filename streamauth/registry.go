@@ -312,9 +312,8 @@ func (s *stream) onTimer() {
 	s.drop(ReasonExpired)
 }
 
-// timerArmed tracks the stream's timer state (reg.timers, which tests read
-// for leak checks); the caller
-// holds reg.mu.
+// timerArmed tracks the stream's timer state in reg.timers, which tests
+// read for leak checks; the caller holds reg.mu.
 func (s *stream) timerArmed(on bool) {
 	if on == s.armed {
 		return
