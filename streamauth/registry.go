@@ -312,8 +312,8 @@ func (s *stream) onTimer() {
 	s.drop(ReasonExpired)
 }
 
-// timerArmed tracks the stream's timer state for ArmedTimers; the caller
-// holds reg.mu.
+// timerArmed tracks the stream's timer state in reg.timers, which tests
+// read for leak checks; the caller holds reg.mu.
 func (s *stream) timerArmed(on bool) {
 	if on == s.armed {
 		return
@@ -487,10 +487,6 @@ func (r *Registry) Status() Status {
 	}
 	return st
 }
-
-// ArmedTimers returns the number of expiry timers currently armed: one per
-// live stream that expires. It is meant for leak checks.
-func (r *Registry) ArmedTimers() int { return int(r.timers.Load()) }
 
 // Streams lists the open streams (in no particular order), including
 // dropped ones whose handler has not returned yet.

@@ -1,0 +1,6 @@
+package streamauth
+
+// ArmedTimers returns the number of expiry timers currently armed: one per
+// live stream that expires. It exists for the tests' leak checks only, so
+// it is not part of the package's API.
+func (r *Registry) ArmedTimers() int { return int(r.timers.Load()) }
