@@ -169,13 +169,15 @@ func TestQuotaRefusalIsNotReplayed(t *testing.T) {
 	assert.Equal(t, created, decodeBody(t, b)["preview_id"])
 }
 
-// TestSlowEchoKeepsItsKey: an echo that runs three lock timeouts
+// TestSlowEchoKeepsItsKey: an echo that runs ten lock timeouts
 // (HUB_ECHO_DELAY) keeps its key: every retry meanwhile is 409, then the
-// replay; it runs once.
+// replay; it runs once. (Ten, not three: under -race the first request and
+// the /metrics scrape that sees it start can take over a second, and the
+// retries must still find the echo running.)
 func TestSlowEchoKeepsItsKey(t *testing.T) {
 	const lock = 300 * time.Millisecond
 	t.Setenv(envIdempotencyLockTimeout, lock.String())
-	t.Setenv(envEchoDelay, (3 * lock).String())
+	t.Setenv(envEchoDelay, (10 * lock).String())
 	a, url := newTestApp(t)
 	tok := mintToken(t, a, "alice", "acme", false)
 	first := make(chan []byte, 1)
