@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 )
 
 // principal is the verified caller of an API request.
@@ -80,11 +80,11 @@ func (a *app) requireAccess(level access, next http.Handler) http.Handler {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="hub", error="invalid_token"`)
 				a.log.InfoContext(r.Context(), "auth rejected", "path", r.URL.Path, "err", err.Error())
 			}
-			problem.Write(w, r, problem.New(http.StatusUnauthorized, "unauthenticated", detail))
+			hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusUnauthorized, "unauthenticated", detail))
 			return
 		}
 		if level == admin && !p.isAdmin() {
-			problem.Write(w, r, problem.New(http.StatusForbidden, "forbidden", "this endpoint needs the admin role"))
+			hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusForbidden, "forbidden", "this endpoint needs the admin role"))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))

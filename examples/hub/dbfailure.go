@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
-	"github.com/systembuilderhub/hardening/internal/sqlitex"
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 // dbFailed answers a failed read or write of the hub's own tables (the
@@ -15,11 +17,17 @@ import (
 // other error is 500 internal_error. The cause goes to the log only.
 func (a *app) dbFailed(w http.ResponseWriter, r *http.Request, what string, err error) {
 	a.log.ErrorContext(r.Context(), what, "err", err)
-	if sqlitex.IsBusy(err) {
-		p := problem.New(http.StatusServiceUnavailable, "db_unavailable", "the database is busy; try again")
+	if isBusy(err) {
+		p := hardening.NewProblem(http.StatusServiceUnavailable, "db_unavailable", "the database is busy; try again")
 		p.RetryAfter = time.Second
-		problem.Write(w, r, p)
+		hardening.WriteProblem(w, r, p)
 		return
 	}
-	problem.Write(w, r, problem.New(http.StatusInternalServerError, "internal_error", "the server failed; the error is logged"))
+	hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusInternalServerError, "internal_error", "the server failed; the error is logged"))
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED.
+func isBusy(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
 }

@@ -13,7 +13,7 @@ import (
 // users other than its owner may read or write. The hub calls it when
 // HUB_AUTH_SECRET is unset: the file then holds the development signing
 // secret, and whoever reads it can mint admin tokens. Files that do not
-// exist yet are fine: the hub creates them 0600 (see sqlitex.Open).
+// exist yet are fine: the hub creates them 0600 (see migrate.OpenSQLite).
 // Windows has no such mode bits; the check is skipped there.
 func checkPrivateDB(path string) error {
 	if runtime.GOOS == "windows" {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/streamauth"
 )
 
@@ -85,7 +85,7 @@ func checkOutcome(t *testing.T, name string, ok bool, w *httptest.ResponseRecord
 	if w.Code < 400 || w.Code >= 500 {
 		t.Fatalf("%s: refused with %d, want a 4xx: %s", name, w.Code, w.Body.String())
 	}
-	if ct := w.Header().Get("Content-Type"); ct != problem.ContentType {
+	if ct := w.Header().Get("Content-Type"); ct != hardening.ProblemContentType {
 		t.Fatalf("%s: refused with Content-Type %q", name, ct)
 	}
 	var p struct {

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/previewsec/container"
 	"github.com/systembuilderhub/hardening/previewsec/egress"
 )
@@ -93,7 +93,7 @@ func (a *app) handleEgressCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	st := a.egress()
 	if st == nil {
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "egress_unavailable", "the egress policy is not configured"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "egress_unavailable", "the egress policy is not configured"))
 		return
 	}
 	st.mu.RLock()
@@ -112,7 +112,7 @@ func (a *app) handleEgressCheck(w http.ResponseWriter, r *http.Request) {
 		}
 		d = policy.Decide(ctx, *req.Host, port)
 	default:
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", `send {"url": "..."} or {"host": "...", "port": 443}`))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_body", `send {"url": "..."} or {"host": "...", "port": 443}`))
 		return
 	}
 	resp := egressCheckResponse{Allowed: d.Allowed, Reason: d.Reason, Host: d.Host, Port: d.Port,
@@ -129,7 +129,7 @@ func (a *app) handleEgressCheck(w http.ResponseWriter, r *http.Request) {
 func (a *app) handleContainerVerify(w http.ResponseWriter, r *http.Request) {
 	st := a.egress()
 	if st == nil {
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "docker_unavailable", "container verification is not configured"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "docker_unavailable", "container verification is not configured"))
 		return
 	}
 	st.mu.RLock()
@@ -141,14 +141,14 @@ func (a *app) handleContainerVerify(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		writeJSON(w, http.StatusOK, report)
 	case errors.Is(err, container.ErrInvalidID):
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_container_id", "the container id may hold letters, digits, '_', '.' and '-' only"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_container_id", "the container id may hold letters, digits, '_', '.' and '-' only"))
 	case errors.Is(err, container.ErrNotFound):
-		problem.Write(w, r, problem.New(http.StatusNotFound, "container_not_found", "the Docker daemon knows no such container"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusNotFound, "container_not_found", "the Docker daemon knows no such container"))
 	default:
 		a.log.ErrorContext(r.Context(), "container verification: docker unavailable", "container", id, "err", err)
-		p := problem.New(http.StatusServiceUnavailable, "docker_unavailable", "the Docker daemon could not be reached")
+		p := hardening.NewProblem(http.StatusServiceUnavailable, "docker_unavailable", "the Docker daemon could not be reached")
 		p.RetryAfter = 5 * time.Second
-		problem.Write(w, r, p)
+		hardening.WriteProblem(w, r, p)
 	}
 }
 

@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/flags"
 	"github.com/systembuilderhub/hardening/flags/redisstore"
 	"github.com/systembuilderhub/hardening/flags/sqlitestore"
-	"github.com/systembuilderhub/hardening/internal/problem"
 )
 
 // hubFlags are the demo flags the hub registers.
@@ -164,7 +164,7 @@ func (body *toggleRequest) validate() error {
 // registered flag.
 func (a *app) toggledFlag(w http.ResponseWriter, r *http.Request) bool {
 	if _, ok := a.flagClient().Lookup(r.PathValue("flag_name")); !ok {
-		problem.Write(w, r, problem.New(http.StatusNotFound, "flag_not_found", "no flag is registered under this name"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusNotFound, "flag_not_found", "no flag is registered under this name"))
 		return false
 	}
 	return true
@@ -189,15 +189,15 @@ func (a *app) toggleFlag(w http.ResponseWriter, r *http.Request) {
 	rec, err := c.Toggle(r.Context(), name, *body.Enabled, ch)
 	switch {
 	case errors.Is(err, flags.ErrInvalidChange):
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body",
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_body",
 			"tenant_id and the caller must be printable text of at most 200 characters, reason at most 2000 bytes"))
 		return
 	case errors.Is(err, flags.ErrUnknownFlag):
-		problem.Write(w, r, problem.New(http.StatusNotFound, "flag_not_found", "no flag is registered under this name"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusNotFound, "flag_not_found", "no flag is registered under this name"))
 		return
 	case err != nil:
 		a.log.ErrorContext(r.Context(), "flag toggle failed", "flag", name, "err", err)
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "flags_unavailable", "the flag store is unavailable; retry later"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "flags_unavailable", "the flag store is unavailable; retry later"))
 		return
 	}
 	writeJSON(w, http.StatusOK, toggleView(rec))
@@ -227,7 +227,7 @@ func (a *app) flagAudit(w http.ResponseWriter, r *http.Request) {
 		Cursor:    qs.Get("cursor"),
 	}
 	bad := func(detail string) {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_query", detail))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_query", detail))
 	}
 	for _, tp := range []struct {
 		param string
@@ -260,7 +260,7 @@ func (a *app) flagAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		a.log.ErrorContext(r.Context(), "flag audit query failed", "err", err)
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "flags_unavailable", "the flag store is unavailable; retry later"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "flags_unavailable", "the flag store is unavailable; retry later"))
 		return
 	}
 	entries := make([]auditEntry, 0, len(page.Entries))

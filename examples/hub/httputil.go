@@ -12,7 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 )
 
 // maxBodyBytes caps every JSON request body the hub decodes.
@@ -34,7 +34,7 @@ type validator interface{ validate() error }
 // reason, extension members); other validate errors are 400 invalid_body.
 type problemError interface {
 	error
-	problem() problem.Problem
+	problem() hardening.Problem
 }
 
 // decodeJSON decodes the request body into dst strictly: unknown fields,
@@ -44,26 +44,26 @@ type problemError interface {
 // On failure it writes the problem response and returns false.
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		problem.Write(w, r, problem.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json"))
 		return false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
-		problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, "body_too_large",
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusRequestEntityTooLarge, "body_too_large",
 			fmt.Sprintf("the body is larger than %d bytes", maxBodyBytes)).With("limit", maxBodyBytes))
 		return false
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "the body did not arrive within the server's body timeout"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_body", "the body did not arrive within the server's body timeout"))
 		return false
 	}
 	if err != nil {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "the body could not be read"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_body", "the body could not be read"))
 		return false
 	}
 	if !utf8.Valid(body) {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "the body is not valid UTF-8"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_body", "the body is not valid UTF-8"))
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -81,9 +81,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 			if verr := v.validate(); verr != nil {
 				var pe problemError
 				if errors.As(verr, &pe) {
-					problem.Write(w, r, pe.problem())
+					hardening.WriteProblem(w, r, pe.problem())
 				} else {
-					problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", verr.Error()))
+					hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_body", verr.Error()))
 				}
 				return false
 			}
@@ -105,7 +105,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	case strings.HasPrefix(err.Error(), "trailing data"):
 		detail = err.Error()
 	}
-	problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", detail))
+	hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_body", detail))
 	return false
 }
 
@@ -148,7 +148,7 @@ type readCloser struct {
 func queryValues(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	v, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_query", "the query string is malformed"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_query", "the query string is malformed"))
 		return nil, false
 	}
 	return v, true

@@ -11,10 +11,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/idempotency"
 	"github.com/systembuilderhub/hardening/idempotency/redisstore"
 	"github.com/systembuilderhub/hardening/idempotency/sqlitestore"
-	"github.com/systembuilderhub/hardening/internal/problem"
 )
 
 // envEchoDelay makes each run of POST /api/v1/echo take this long (default
@@ -141,13 +141,13 @@ func (a *app) echoHandler(executions prometheus.Counter) http.Handler {
 func (a *app) idempotencyStatus(w http.ResponseWriter, r *http.Request) {
 	m := a.idempotencyFeature
 	if m == nil {
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "idempotency_unavailable", "idempotency is not set up"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "idempotency_unavailable", "idempotency is not set up"))
 		return
 	}
 	st, err := m.Status(r.Context())
 	if err != nil {
 		a.log.ErrorContext(r.Context(), "idempotency status", "error", err)
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "idempotency_store_unavailable", "the idempotency store is unavailable"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "idempotency_store_unavailable", "the idempotency store is unavailable"))
 		return
 	}
 	writeJSON(w, http.StatusOK, st)

@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/tenancy"
 )
 
@@ -114,8 +114,8 @@ func (e *maxCostTooLowError) Error() string {
 	return fmt.Sprintf("the price of this request, $%s, is over max_cost_usd $%s", usd(e.price), usd(e.maxCost))
 }
 
-func (e *maxCostTooLowError) problem() problem.Problem {
-	return problem.New(http.StatusBadRequest, "max_cost_too_low", e.Error()+"; raise max_cost_usd or shorten the prompt").
+func (e *maxCostTooLowError) problem() hardening.Problem {
+	return hardening.NewProblem(http.StatusBadRequest, "max_cost_too_low", e.Error()+"; raise max_cost_usd or shorten the prompt").
 		With("price_usd", e.price.USD()).With("max_cost_usd", e.maxCost.USD())
 }
 
@@ -140,7 +140,7 @@ func (a *app) completionHandler(w http.ResponseWriter, r *http.Request) {
 			a.log.ErrorContext(ctx, "cancel llm reservation", "err", cerr)
 		}
 		a.log.ErrorContext(ctx, "model call failed", "err", err)
-		problem.Write(w, r, problem.New(http.StatusBadGateway, "model_unavailable", "the model call failed; nothing was charged"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadGateway, "model_unavailable", "the model call failed; nothing was charged"))
 		return
 	}
 	text = truncateUTF8(text, llmMaxOutputBytes) // a model that overran its cap is not paid for it

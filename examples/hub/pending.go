@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/migrate"
 )
 
@@ -116,7 +116,7 @@ func (a *app) pendingMux() *http.ServeMux {
 		}
 	}
 	pending := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, migrate.ReasonPending,
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, migrate.ReasonPending,
 			"the database schema has pending migrations; this route is served once they are applied (see the service log)"))
 	})
 	mux.Handle("/api/", pending)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/previewsec"
 	"github.com/systembuilderhub/hardening/previewsec/redisstore"
 	"github.com/systembuilderhub/hardening/previewsec/sqlitestore"
@@ -234,8 +234,8 @@ func (e missingFieldsError) Error() string {
 	return "required fields are missing: " + strings.Join(e, ", ")
 }
 
-func (e missingFieldsError) problem() problem.Problem {
-	return problem.New(http.StatusBadRequest, "missing_field", "required fields are missing").With("fields", []string(e))
+func (e missingFieldsError) problem() hardening.Problem {
+	return hardening.NewProblem(http.StatusBadRequest, "missing_field", "required fields are missing").With("fields", []string(e))
 }
 
 type mintPreviewJWTResponse struct {
@@ -250,7 +250,7 @@ func (a *app) handleMintPreviewJWT(w http.ResponseWriter, r *http.Request) {
 	p, _ := principalFrom(r.Context())
 	pt := a.previewTokens()
 	if pt == nil {
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "preview_tokens_unavailable", "preview tokens are not configured"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "preview_tokens_unavailable", "preview tokens are not configured"))
 		return
 	}
 	var req mintPreviewJWTRequest
@@ -262,10 +262,10 @@ func (a *app) handleMintPreviewJWT(w http.ResponseWriter, r *http.Request) {
 	if req.TTLMinutes != nil {
 		switch n := *req.TTLMinutes; {
 		case n <= 0:
-			problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_ttl", "ttl_minutes must be positive").With("limit", maxMinutes))
+			hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_ttl", "ttl_minutes must be positive").With("limit", maxMinutes))
 			return
 		case n > maxMinutes:
-			problem.Write(w, r, problem.New(http.StatusBadRequest, "ttl_too_long",
+			hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "ttl_too_long",
 				fmt.Sprintf("ttl_minutes may be at most %d", maxMinutes)).With("limit", maxMinutes).With("current", n))
 			return
 		default:
@@ -275,17 +275,17 @@ func (a *app) handleMintPreviewJWT(w http.ResponseWriter, r *http.Request) {
 	rec, found, err := a.lookupPreview(r.Context(), req.PreviewID)
 	if err != nil {
 		a.log.ErrorContext(r.Context(), "preview lookup failed", "err", err)
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "db_unavailable", "the preview could not be looked up"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "db_unavailable", "the preview could not be looked up"))
 		return
 	}
 	if !found {
-		problem.Write(w, r, problem.New(http.StatusNotFound, "not_found", "no such preview"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusNotFound, "not_found", "no such preview"))
 		return
 	}
 	if rec.TenantID != p.TenantID {
 		a.log.WarnContext(r.Context(), "preview token refused: preview of another tenant",
 			"user", p.UserID, "tenant", p.TenantID, "preview", rec.ID)
-		problem.Write(w, r, problem.New(http.StatusForbidden, "forbidden", "the preview belongs to another tenant"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusForbidden, "forbidden", "the preview belongs to another tenant"))
 		return
 	}
 	// The preview record is the authority for the system; the device preset
@@ -297,17 +297,17 @@ func (a *app) handleMintPreviewJWT(w http.ResponseWriter, r *http.Request) {
 	tok, exp, kid, err := a.issuePreviewTokenTTL(r.Context(), p, rec, ttl)
 	if err != nil {
 		if errors.Is(err, previewsec.ErrTTLTooLong) {
-			problem.Write(w, r, problem.New(http.StatusBadRequest, "ttl_too_long", "ttl_minutes is over the maximum").With("limit", maxMinutes))
+			hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "ttl_too_long", "ttl_minutes is over the maximum").With("limit", maxMinutes))
 			return
 		}
 		if errors.Is(err, errPreviewTokenTooLong) {
 			a.log.WarnContext(r.Context(), "preview token refused: over the verifier's length cap", "user_len", len(p.UserID), "err", err)
-			problem.Write(w, r, problem.New(http.StatusBadRequest, "preview_token_too_long",
+			hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "preview_token_too_long",
 				fmt.Sprintf("the preview token for this caller would be longer than the %d bytes the verifier accepts", previewTokenMaxLen)).With("limit", previewTokenMaxLen))
 			return
 		}
 		a.log.ErrorContext(r.Context(), "preview token mint failed", "err", err)
-		problem.Write(w, r, problem.Problem{Status: http.StatusServiceUnavailable, Reason: "preview_tokens_unavailable",
+		hardening.WriteProblem(w, r, hardening.Problem{Status: http.StatusServiceUnavailable, Reason: "preview_tokens_unavailable",
 			Detail: "preview tokens cannot be issued right now", RetryAfter: time.Second})
 		return
 	}
@@ -330,7 +330,7 @@ func (a *app) previewPageHandler() http.Handler {
 	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, ok := previewsec.ClaimsFromContext(r.Context())
 		if !ok {
-			problem.Write(w, r, problem.New(http.StatusUnauthorized, "preview_token_required", "a valid preview token is required"))
+			hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusUnauthorized, "preview_token_required", "a valid preview token is required"))
 			return
 		}
 		h := w.Header()
@@ -347,7 +347,7 @@ func (a *app) previewPageHandler() http.Handler {
 	pt := a.previewTokens()
 	if pt == nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "preview_tokens_unavailable", "preview tokens are not configured"))
+			hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "preview_tokens_unavailable", "preview tokens are not configured"))
 		})
 	}
 	return pt.auth.Handler(page)

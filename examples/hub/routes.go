@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/migrate"
 )
 
@@ -152,7 +152,7 @@ func (a *app) mux() *http.ServeMux {
 // notFound is the catch-all: 404 not_found "no such endpoint".
 func notFound() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusNotFound, "not_found", "no such endpoint"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusNotFound, "not_found", "no such endpoint"))
 	})
 }
 
@@ -197,7 +197,7 @@ func (a *app) observe(next http.Handler) http.Handler {
 				}
 				a.log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", v)
 				if sw.status == 0 {
-					problem.Write(sw, r, problem.New(http.StatusInternalServerError, "internal_error", "the server failed; the error is logged"))
+					hardening.WriteProblem(sw, r, hardening.NewProblem(http.StatusInternalServerError, "internal_error", "the server failed; the error is logged"))
 				}
 			}
 			pattern := r.Pattern

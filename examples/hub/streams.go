@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/streamauth"
 	"github.com/systembuilderhub/hardening/streamauth/redisbus"
 	"github.com/systembuilderhub/hardening/streamauth/redisstore"
@@ -192,7 +192,7 @@ func (hs *hubStreams) status(w http.ResponseWriter, r *http.Request) {
 func (hs *hubStreams) cleanup(w http.ResponseWriter, r *http.Request) {
 	n, err := hs.reg.Cleanup(r.Context())
 	if err != nil {
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "cleanup_interrupted", "the cleanup did not finish").With("dropped", n))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "cleanup_interrupted", "the cleanup did not finish").With("dropped", n))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"dropped": n})
@@ -204,7 +204,7 @@ func (hs *hubStreams) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sel.IsZero() {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_selector", `send {"user_id":"..."} or {"tenant_id":"..."}`))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_selector", `send {"user_id":"..."} or {"tenant_id":"..."}`))
 		return
 	}
 	n, err := hs.reg.Revoke(r.Context(), sel)
@@ -212,12 +212,12 @@ func (hs *hubStreams) revoke(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, streamauth.ErrRevocationNotStored):
 		// The local streams are dropped and this replica refuses the
 		// tokens until it restarts.
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "revocation_store_failed",
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "revocation_store_failed",
 			"streams on this replica were dropped; the revocation was not stored and would not survive a restart").With("dropped", n))
 		return
 	case err != nil:
 		// The local streams are dropped; the other replicas may not be.
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "revocation_broadcast_failed",
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "revocation_broadcast_failed",
 			"streams on this replica were dropped; the revocation did not reach the other replicas").With("dropped", n))
 		return
 	}

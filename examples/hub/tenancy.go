@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/tenancy"
 	"github.com/systembuilderhub/hardening/tenancy/redisstore"
 	"github.com/systembuilderhub/hardening/tenancy/sqlitestore"
@@ -212,7 +212,7 @@ func (a *app) deletePreviewHandler(w http.ResponseWriter, r *http.Request) {
 	// Another tenant's preview answers like a missing one (no existence
 	// oracle), unless the caller is an admin.
 	if !found || (rec.TenantID != string(tenant) && !p.isAdmin()) {
-		problem.Write(w, r, problem.New(http.StatusNotFound, "preview_not_found", "no such preview"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusNotFound, "preview_not_found", "no such preview"))
 		return
 	}
 	if _, err := a.deletePreview(ctx, id); err != nil {
@@ -250,7 +250,7 @@ type snapshotRequest struct {
 func snapshotSystem(w http.ResponseWriter, r *http.Request) (string, bool) {
 	systemID := r.PathValue("system_id")
 	if err := validName("system_id", systemID); err != nil {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_path", err.Error()))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_path", err.Error()))
 		return "", false
 	}
 	return systemID, true
@@ -322,12 +322,12 @@ func pathTenant(w http.ResponseWriter, r *http.Request) (tenancy.ID, bool) {
 	raw := r.PathValue("tenant_id")
 	p, _ := principalFrom(r.Context())
 	if !p.isAdmin() && raw != p.TenantID {
-		problem.Write(w, r, problem.New(http.StatusForbidden, "forbidden", "only admins may read another tenant's quotas"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusForbidden, "forbidden", "only admins may read another tenant's quotas"))
 		return "", false
 	}
 	id, err := tenancy.ParseID(raw)
 	if err != nil {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "tenant_invalid", "the tenant id is malformed"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "tenant_invalid", "the tenant id is malformed"))
 		return "", false
 	}
 	return id, true
@@ -392,7 +392,9 @@ func (a *app) updateQuotasHandler(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	bad := func(detail string) { problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", detail)) }
+	bad := func(detail string) {
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_body", detail))
+	}
 	set := tenancy.Limits{}
 	for name, v := range map[string]*int64{quotaPreviews: req.ActivePreviews, quotaSnapshots: req.SnapshotsPerMinute} {
 		if v != nil {
@@ -451,7 +453,9 @@ type auditEntryJSON struct {
 }
 
 func (a *app) auditHandler(w http.ResponseWriter, r *http.Request) {
-	bad := func(detail string) { problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_query", detail)) }
+	bad := func(detail string) {
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_query", detail))
+	}
 	v, ok := queryValues(w, r)
 	if !ok {
 		return
@@ -515,7 +519,7 @@ func (a *app) auditHandler(w http.ResponseWriter, r *http.Request) {
 // 503, fail closed, without the internal error.
 func (a *app) quotaStoreFailed(w http.ResponseWriter, r *http.Request, err error) {
 	a.log.ErrorContext(r.Context(), "quota store", "path", r.URL.Path, "err", err)
-	p := problem.New(http.StatusServiceUnavailable, "quota_store_unavailable", "the quota store is unreachable; try again")
+	p := hardening.NewProblem(http.StatusServiceUnavailable, "quota_store_unavailable", "the quota store is unreachable; try again")
 	p.RetryAfter = time.Second
-	problem.Write(w, r, p)
+	hardening.WriteProblem(w, r, p)
 }

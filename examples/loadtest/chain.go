@@ -15,9 +15,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/flags"
 	"github.com/systembuilderhub/hardening/idempotency"
-	"github.com/systembuilderhub/hardening/internal/problem"
 	"github.com/systembuilderhub/hardening/previewsec"
 	"github.com/systembuilderhub/hardening/tenancy"
 )
@@ -178,13 +178,13 @@ func (c *memoryChain) Handler() http.Handler {
 	mux.Handle("GET /preview/{preview_id}/", c.preview.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cl, ok := previewsec.ClaimsFromContext(r.Context())
 		if !ok {
-			problem.Write(w, r, problem.New(http.StatusUnauthorized, "preview_token_required", "a valid preview token is required"))
+			hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusUnauthorized, "preview_token_required", "a valid preview token is required"))
 			return
 		}
 		previewPageOf(w, r, pageClaims{PreviewID: cl.PreviewID, SystemID: cl.SystemID, Device: cl.Device, TenantID: cl.TenantID, ExpiresAt: cl.ExpiresAt})
 	})))
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusNotFound, "not_found", "no such endpoint"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusNotFound, "not_found", "no such endpoint"))
 	}))
 	return c.observe(mux)
 }
@@ -199,7 +199,7 @@ func (c *memoryChain) requireUser(next http.Handler) http.Handler {
 		_, err := c.parser.ParseWithClaims(raw, &cl, c.keyFunc)
 		if err != nil || cl.Subject == "" || cl.TenantID == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hub"`)
-			problem.Write(w, r, problem.New(http.StatusUnauthorized, "unauthenticated", "a valid bearer token is required"))
+			hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusUnauthorized, "unauthenticated", "a valid bearer token is required"))
 			return
 		}
 		p := principal{UserID: cl.Subject, TenantID: cl.TenantID, Roles: cl.Roles}
@@ -220,7 +220,7 @@ func (c *memoryChain) observe(next http.Handler) http.Handler {
 					panic(v)
 				}
 				if sw.status == 0 {
-					problem.Write(sw, r, problem.New(http.StatusInternalServerError, "internal_error", "the server failed"))
+					hardening.WriteProblem(sw, r, hardening.NewProblem(http.StatusInternalServerError, "internal_error", "the server failed"))
 				}
 			}
 			status := sw.status
@@ -291,7 +291,7 @@ func (c *memoryChain) createPreview(w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 	tok, _, _, err := c.issuer.Mint(ctx, previewsec.Grant{UserID: p.UserID, TenantID: string(tenant), PreviewID: id, SystemID: req.SystemID, Device: "desktop"}, 0)
 	if err != nil {
-		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "preview_tokens_unavailable", "no token"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "preview_tokens_unavailable", "no token"))
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"preview_id": id, "tenant_id": string(tenant), "token": tok})

@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 )
 
 // The handler work of the five scenarios, written once and served both by
@@ -36,12 +36,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // (size cap, UTF-8 check, unknown fields and trailing data rejected).
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		problem.Write(w, r, problem.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json"))
 		return false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil || !utf8.Valid(body) {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "the body could not be read"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_body", "the body could not be read"))
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -55,7 +55,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 		}
 	}
 	if err != nil {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "the body is not valid JSON for this endpoint"))
+		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusBadRequest, "invalid_body", "the body is not valid JSON for this endpoint"))
 		return false
 	}
 	return true
