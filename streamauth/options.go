@@ -22,16 +22,18 @@ type Broadcaster interface {
 }
 
 type config struct {
-	now          func() time.Time
-	log          *slog.Logger
-	reg          prometheus.Registerer
-	keepAlive    time.Duration
-	maxPerUser   int
-	maxPerTenant int
-	eventBuffer  int
-	bus          Broadcaster
-	revokeMemory time.Duration
-	store        RevocationStore
+	now            func() time.Time
+	log            *slog.Logger
+	reg            prometheus.Registerer
+	keepAlive      time.Duration
+	maxPerUser     int
+	maxPerTenant   int
+	eventBuffer    int
+	bus            Broadcaster
+	revokeMemory   time.Duration
+	store          RevocationStore
+	refresh        time.Duration
+	refreshTimeout time.Duration
 }
 
 // Option configures a [Registry].
@@ -76,20 +78,41 @@ const DefaultRevocationMemory = 24 * time.Hour
 func WithRevocationMemory(d time.Duration) Option { return func(c *config) { c.revokeMemory = d } }
 
 // WithRevocationStore keeps the sticky revocations of Registry.Revoke in s,
-// so that they survive a restart: the registry loads them before its first
-// stream (or at Registry.LoadRevocations) and writes every new one through.
-// Each revocation expires with the revocation memory. Replicas that share
-// revocations must use the same store (same SQLite file, same Redis) and a
-// Broadcaster to drop each other's streams. Default none: revocations live
-// in process memory only.
+// so that they survive a restart and reach the other replicas: the
+// registry writes every new one through and keeps a mirror of s at most
+// the refresh interval old (WithRevocationRefresh; see
+// Registry.LoadRevocations), so replicas that use the same store (same
+// SQLite file, same Redis) refuse each other's revoked credentials and drop
+// each other's covered streams within that interval. A Broadcaster makes
+// it immediate. Each revocation expires with the revocation memory. Close
+// the registry to stop its background reads. Default none: revocations
+// live in process memory only.
 func WithRevocationStore(s RevocationStore) Option { return func(c *config) { c.store = s } }
+
+// WithRevocationRefresh sets the maximum age of the registry's mirror of
+// its RevocationStore (default DefaultRevocationRefresh, 5s): revocations
+// made by other replicas on the same store are enforced here within d, and
+// drop this replica's open streams they cover, with or without a
+// Broadcaster. The store is read in the background every d/2; a stream
+// admission on a mirror older than d reads it first, and is refused with
+// 503 auth_unavailable when that fails (fail closed). d must be positive.
+func WithRevocationRefresh(d time.Duration) Option { return func(c *config) { c.refresh = d } }
+
+// WithRevocationRefreshTimeout bounds one read of the RevocationStore
+// (default DefaultRevocationRefreshTimeout, 2s): admissions waiting on a
+// stale mirror are refused (503) when the store has not answered within
+// it, even if the store ignores its context. d must be positive.
+func WithRevocationRefreshTimeout(d time.Duration) Option {
+	return func(c *config) { c.refreshTimeout = d }
+}
 
 // WithBroadcaster sends every Revoke, and every Publish and Broadcast when b
 // is also an EventBroadcaster, to the other replicas through b.
 func WithBroadcaster(b Broadcaster) Option { return func(c *config) { c.bus = b } }
 
 func newConfig(opts []Option) (config, error) {
-	c := config{now: time.Now, keepAlive: DefaultKeepAlive, eventBuffer: 16, revokeMemory: DefaultRevocationMemory}
+	c := config{now: time.Now, keepAlive: DefaultKeepAlive, eventBuffer: 16, revokeMemory: DefaultRevocationMemory,
+		refresh: DefaultRevocationRefresh, refreshTimeout: DefaultRevocationRefreshTimeout}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -106,6 +129,9 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.eventBuffer <= 0 {
 		return c, errors.New("streamauth: event buffer must be positive")
+	}
+	if c.refresh <= 0 || c.refreshTimeout <= 0 {
+		return c, errors.New("streamauth: revocation refresh interval and timeout must be positive")
 	}
 	if c.keepAlive == 0 {
 		c.keepAlive = DefaultKeepAlive

@@ -156,10 +156,8 @@ type Registry struct {
 	wg       sync.WaitGroup           // open streams, for Close
 	timers   atomic.Int64             // armed expiry timers, for leak checks
 
-	// loadMu serializes loading the RevocationStore; loaded is set once
-	// it succeeded (always, without a store).
-	loadMu sync.Mutex
-	loaded atomic.Bool
+	// mir is the state of the mirror of the RevocationStore.
+	mir mirror
 
 	gauge   *prometheus.GaugeVec
 	dropped *prometheus.CounterVec
@@ -181,7 +179,6 @@ func NewRegistry(opts ...Option) (*Registry, error) {
 		reasons:  make(map[Reason]uint64),
 		revoked:  make(map[revokeKey]revocation),
 	}
-	r.loaded.Store(cfg.store == nil)
 	if cfg.reg != nil {
 		r.gauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hardening_streamauth_streams",
@@ -207,6 +204,9 @@ func NewRegistry(opts ...Option) (*Registry, error) {
 			r.dropped.WithLabelValues(string(re))
 		}
 	}
+	if cfg.store != nil {
+		r.startRefresh()
+	}
 	return r, nil
 }
 
@@ -217,6 +217,7 @@ type stream struct {
 
 	// Guarded by reg.mu.
 	info     StreamInfo
+	issued   time.Time // the credential's issue time (Principal.IssuedAt)
 	deadline time.Time // monotonic deadline of the timer
 	timer    *time.Timer
 	done     bool // dropped: the context is cancelled
@@ -240,12 +241,12 @@ func newID() string {
 // open records a new stream for p and returns it with its context, which
 // derives from parent and carries the principal.
 func (r *Registry) open(parent context.Context, kind Kind, p Principal) (*stream, context.Context, error) {
-	if err := r.ensureLoaded(parent); err != nil {
+	if err := r.ensureFresh(parent); err != nil {
 		return nil, nil, err
 	}
 	now := r.cfg.now()
 	s := &stream{reg: r, info: StreamInfo{ID: newID(), Kind: kind, UserID: p.UserID, TenantID: p.TenantID,
-		OpenedAt: now, ExpiresAt: p.ExpiresAt}}
+		OpenedAt: now, ExpiresAt: p.ExpiresAt}, issued: p.IssuedAt}
 
 	r.mu.Lock()
 	if r.closed {
@@ -502,8 +503,10 @@ func (r *Registry) Streams() []StreamInfo {
 
 // Close refuses new streams, drops every live stream with reason shutdown
 // (SSE streams and WebSockets end gracefully) and waits until their
-// handlers returned or ctx is done.
+// handlers returned or ctx is done. It also stops the background reads of
+// the RevocationStore.
 func (r *Registry) Close(ctx context.Context) error {
+	refreshErr := r.stopRefresh(ctx)
 	r.mu.Lock()
 	r.closed = true
 	victims := r.selectLocked(func(*stream) bool { return true })
@@ -515,7 +518,7 @@ func (r *Registry) Close(ctx context.Context) error {
 	go func() { r.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
+		return refreshErr
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -129,48 +129,27 @@ func (r *Registry) admissible(p Principal) error {
 }
 
 // LoadRevocations reads the RevocationStore's revocations into the
-// registry. Without WithRevocationStore it does nothing. Call it at
+// registry now, and drops the open streams that revocations new to this
+// replica refuse. Without WithRevocationStore it does nothing. Call it at
 // startup to fail early; otherwise the first stream admission loads them,
 // and until a load succeeded streams are refused with 503 auth_unavailable
-// (fail closed). A registry loads once; revocations of other replicas
-// arrive afterwards through the Broadcaster.
+// (fail closed).
+//
+// The registry keeps its revocations as a mirror of the store at most the
+// refresh interval old (WithRevocationRefresh, default 5s): a background
+// loop, stopped by Close, reads the store at half the interval, and an
+// admission that finds the mirror older reads it first. So a revocation
+// made on another replica sharing the store refuses new streams here, and
+// drops this replica's open streams it covers, within the interval, with
+// or without a Broadcaster. When the mirror is older than the interval and
+// the store cannot be read, admissions fail closed (503). One read runs at
+// a time and callers share it; each read is bounded by the refresh timeout
+// (WithRevocationRefreshTimeout).
 func (r *Registry) LoadRevocations(ctx context.Context) error {
-	if r.loaded.Load() {
+	if r.cfg.store == nil {
 		return nil
 	}
-	r.loadMu.Lock()
-	defer r.loadMu.Unlock()
-	if r.loaded.Load() {
-		return nil
-	}
-	revs, err := r.cfg.store.Load(ctx, r.cfg.now())
-	if err != nil {
-		r.cfg.log.LogAttrs(ctx, slog.LevelError, "streamauth: loading revocations failed",
-			slog.String("event", "revocations_load_failed"), slog.String("error", err.Error()))
-		return fmt.Errorf("streamauth: load revocations: %w", err)
-	}
-	r.mu.Lock()
-	now := r.cfg.now()
-	for _, rev := range revs {
-		r.recordLocked(rev, now)
-	}
-	r.mu.Unlock()
-	r.loaded.Store(true)
-	r.cfg.log.LogAttrs(ctx, slog.LevelInfo, "streamauth: revocations loaded",
-		slog.String("event", "revocations_loaded"), slog.Int("count", len(revs)))
-	return nil
-}
-
-// ensureLoaded loads the revocations before a stream opens; a failure is
-// ErrUnavailable (503).
-func (r *Registry) ensureLoaded(ctx context.Context) error {
-	if r.loaded.Load() {
-		return nil
-	}
-	if err := r.LoadRevocations(ctx); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return nil
+	return r.reload(ctx, false)
 }
 
 // Revoke drops every local stream sel matches with reason revoked and, for

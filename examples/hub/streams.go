@@ -43,9 +43,12 @@ type hubStreams struct {
 func (a *app) streams() *hubStreams { return a.streamsFeature }
 
 // setupStreams builds the stream registry (its revocations kept in the
-// hub's SQLite database, or in Redis, so they survive a restart; with
-// Redis, revocations and tenant events are carried to the other replicas
-// over pub/sub), the SSE and WebSocket handlers, the event sink that fans
+// hub's SQLite database, or in Redis, so they survive a restart, and
+// mirrored at most streamauth.DefaultRevocationRefresh old, so hubs on one
+// SQLite file refuse each other's revoked tokens and drop the streams
+// within it; with Redis, revocations and tenant events are also carried to
+// the other replicas over pub/sub at once, the mirror covering messages
+// lost in a reconnect), the SSE and WebSocket handlers, the event sink that fans
 // a.publish out to the tenant's streams, and the heartbeat.
 func (a *app) setupStreams(ctx context.Context) error {
 	heartbeat := a.env.heartbeat
@@ -54,6 +57,9 @@ func (a *app) setupStreams(ctx context.Context) error {
 	opts := append([]streamauth.Option{
 		streamauth.WithMaxStreamsPerUser(defaultMaxStreamsPerUser),
 		streamauth.WithRevocationMemory(a.cfg.AuthMaxTTL + authLeeway),
+		// Revocations of the other hubs sharing the store reach this one
+		// within the refresh interval, bus or not.
+		streamauth.WithRevocationRefresh(streamauth.DefaultRevocationRefresh),
 	}, a.env.streams...)
 	opts = append(opts, streamauth.WithLogger(a.log), streamauth.WithRegisterer(a.reg), streamauth.WithClock(a.now))
 	var bus *redisbus.Bus
