@@ -109,9 +109,27 @@ func (q *Quotas) Defaults() Limits {
 	return out
 }
 
+// scanQuotas is the number of declared quotas up to which find scans the
+// declarations rather than hashing the name: comparing a few short names
+// is cheaper than a map lookup.
+const scanQuotas = 8
+
+// find returns the declared quota name, or nil.
+func (q *Quotas) find(name string) *quotaState {
+	if len(q.order) > scanQuotas {
+		return q.byName[name]
+	}
+	for _, s := range q.order {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
 // lookup returns the declared quota name of kind k.
 func (q *Quotas) lookup(name string, k Kind) (*quotaState, error) {
-	s := q.byName[name]
+	s := q.find(name)
 	if s == nil {
 		return nil, fmt.Errorf("%w: %q was not declared", ErrUnknownQuota, name)
 	}
