@@ -90,12 +90,18 @@ func (e *memEntry) purgeSlots(now time.Time) {
 
 // TakeRate implements RateStore.
 func (s *MemoryStore) TakeRate(_ context.Context, req RateRequest) (RateResult, error) {
+	return s.takeRate(req.Tenant, req.Quota, req.Now.UnixMicro(), req.DefaultLimit, req.Burst, req.Period), nil
+}
+
+// takeRate is TakeRate without the request struct, which Quotas.Allow
+// calls directly on a memory store (now in Unix µs).
+func (s *MemoryStore) takeRate(tenant ID, quota string, now, defaultLimit, burst int64, period time.Duration) RateResult {
 	s.mu.Lock()
-	e := s.entry(req.Tenant, req.Quota)
-	tat, res := GCRA(e.tat, req.Now.UnixMicro(), e.limit(req.DefaultLimit), req.Burst, req.Period)
+	e := s.entry(tenant, quota)
+	tat, res := GCRA(e.tat, now, e.limit(defaultLimit), burst, period)
 	e.tat = tat
 	s.mu.Unlock()
-	return res, nil
+	return res
 }
 
 // RateUsed implements RateStore.
