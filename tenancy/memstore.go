@@ -90,15 +90,22 @@ func (e *memEntry) purgeSlots(now time.Time) {
 
 // TakeRate implements RateStore.
 func (s *MemoryStore) TakeRate(_ context.Context, req RateRequest) (RateResult, error) {
-	return s.takeRate(req.Tenant, req.Quota, req.Now.UnixMicro(), req.DefaultLimit, req.Burst, req.Period), nil
+	p := newGCRAParams(req.DefaultLimit, req.Burst, req.Period)
+	return s.takeRate(req.Tenant, req.Quota, req.Now.UnixMicro(), &p), nil
 }
 
-// takeRate is TakeRate without the request struct, which Quotas.Allow
-// calls directly on a memory store (now in Unix µs).
-func (s *MemoryStore) takeRate(tenant ID, quota string, now, defaultLimit, burst int64, period time.Duration) RateResult {
+// takeRate is TakeRate with the parameters of the default limit derived
+// already, which Quotas.Allow calls directly on a memory store (now in
+// Unix µs).
+func (s *MemoryStore) takeRate(tenant ID, quota string, now int64, def *gcraParams) RateResult {
 	s.mu.Lock()
 	e := s.entry(tenant, quota)
-	tat, res := GCRA(e.tat, now, e.limit(defaultLimit), burst, period)
+	p := def
+	if e.hasOverride {
+		o := newGCRAParams(e.override, def.burstArg, def.period)
+		p = &o
+	}
+	tat, res := p.take(e.tat, now)
 	e.tat = tat
 	s.mu.Unlock()
 	return res

@@ -40,6 +40,7 @@ type Quotas struct {
 type quotaState struct {
 	Quota
 	reasonCode                    string
+	gcra                          gcraParams // of a rate at its default limit
 	checks, rejections, storeErrs prometheus.Counter
 }
 
@@ -77,7 +78,7 @@ func NewQuotas(store Store, opts ...QuotasOption) (*Quotas, error) {
 		if q.byName[d.name] != nil {
 			return nil, fmt.Errorf("tenancy: quota %q declared twice", d.name)
 		}
-		s := &quotaState{Quota: d, reasonCode: d.Reason()}
+		s := &quotaState{Quota: d, reasonCode: d.Reason(), gcra: newGCRAParams(d.limit, d.burst, d.per)}
 		q.byName[d.name] = s
 		q.order = append(q.order, s)
 		q.defaults[d.name] = d.limit
@@ -184,7 +185,7 @@ func (q *Quotas) Allow(ctx context.Context, name string) (RateResult, error) {
 	s.checks.Inc()
 	var res RateResult
 	if q.mem != nil {
-		res = q.mem.takeRate(tenant, name, q.now().UnixMicro(), s.limit, s.burst, s.per)
+		res = q.mem.takeRate(tenant, name, q.now().UnixMicro(), &s.gcra)
 	} else {
 		res, err = q.store.TakeRate(ctx, RateRequest{Tenant: tenant, Quota: name, Now: q.now(), DefaultLimit: s.limit, Period: s.per, Burst: s.burst})
 	}
