@@ -42,7 +42,8 @@ func rateTolerance(burst, interval int64) int64 {
 // period); Unlimited admits everything and keeps tat.
 func GCRA(tat, now, limit, burst int64, period time.Duration) (int64, RateResult) {
 	p := newGCRAParams(limit, burst, period)
-	return p.take(tat, now)
+	var res RateResult
+	return p.take(tat, now, &res), res
 }
 
 // gcraParams are what GCRA derives from limit, burst and period before
@@ -74,16 +75,17 @@ func newGCRAParams(limit, burst int64, period time.Duration) gcraParams {
 	return p
 }
 
-// take is GCRA with p's parameters.
-func (p *gcraParams) take(tat, now int64) (int64, RateResult) {
-	res := RateResult{Limit: p.limit, Burst: p.burst}
+// take is GCRA with p's parameters, writing the decision to res (which
+// the caller zeroed), so that it is not copied on its way out.
+func (p *gcraParams) take(tat, now int64, res *RateResult) int64 {
+	res.Limit, res.Burst = p.limit, p.burst
 	if p.limit == Unlimited {
 		res.Allowed = true
-		return tat, res
+		return tat
 	}
 	if p.limit <= 0 {
 		res.RetryAfter = p.period
-		return tat, res
+		return tat
 	}
 	tat = max(tat, now)
 	newTat := tat + p.interval
@@ -91,12 +93,12 @@ func (p *gcraParams) take(tat, now int64) (int64, RateResult) {
 	if diff < 0 {
 		res.RetryAfter = time.Duration(-diff) * time.Microsecond
 		res.ResetAfter = time.Duration(tat-now) * time.Microsecond
-		return tat, res
+		return tat
 	}
 	res.Allowed = true
 	res.Remaining = diff / p.interval
 	res.ResetAfter = time.Duration(newTat-now) * time.Microsecond
-	return newTat, res
+	return newTat
 }
 
 // GCRAUsed returns how many units of the burst are in use at now given the

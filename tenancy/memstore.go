@@ -91,13 +91,15 @@ func (e *memEntry) purgeSlots(now time.Time) {
 // TakeRate implements RateStore.
 func (s *MemoryStore) TakeRate(_ context.Context, req RateRequest) (RateResult, error) {
 	p := newGCRAParams(req.DefaultLimit, req.Burst, req.Period)
-	return s.takeRate(req.Tenant, req.Quota, req.Now.UnixMicro(), &p), nil
+	var res RateResult
+	s.takeRate(req.Tenant, req.Quota, req.Now.UnixMicro(), &p, &res)
+	return res, nil
 }
 
 // takeRate is TakeRate with the parameters of the default limit derived
-// already, which Quotas.Allow calls directly on a memory store (now in
-// Unix µs).
-func (s *MemoryStore) takeRate(tenant ID, quota string, now int64, def *gcraParams) RateResult {
+// already, writing the decision to res (zeroed by the caller). Quotas.Allow
+// calls it directly on a memory store (now in Unix µs).
+func (s *MemoryStore) takeRate(tenant ID, quota string, now int64, def *gcraParams, res *RateResult) {
 	s.mu.Lock()
 	e := s.entry(tenant, quota)
 	p := def
@@ -105,10 +107,8 @@ func (s *MemoryStore) takeRate(tenant ID, quota string, now int64, def *gcraPara
 		o := newGCRAParams(e.override, def.burstArg, def.period)
 		p = &o
 	}
-	tat, res := p.take(e.tat, now)
-	e.tat = tat
+	e.tat = p.take(e.tat, now, res)
 	s.mu.Unlock()
-	return res
 }
 
 // RateUsed implements RateStore.

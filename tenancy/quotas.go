@@ -185,7 +185,7 @@ func (q *Quotas) Allow(ctx context.Context, name string) (RateResult, error) {
 	s.checks.Inc()
 	var res RateResult
 	if q.mem != nil {
-		res = q.mem.takeRate(tenant, name, q.now().UnixMicro(), &s.gcra)
+		q.mem.takeRate(tenant, name, q.now().UnixMicro(), &s.gcra, &res)
 	} else {
 		res, err = q.store.TakeRate(ctx, RateRequest{Tenant: tenant, Quota: name, Now: q.now(), DefaultLimit: s.limit, Period: s.per, Burst: s.burst})
 	}
