@@ -17,10 +17,11 @@ import (
 // context, quota looked up by name, counted, GCRA under the store's lock)
 // against golang.org/x/time/rate in the same run: one Limiter (xtimerate)
 // and, as a service would use it for per-tenant limits, a Limiter per
-// tenant in a map under a mutex (xtimerate_per_tenant). The ratio
-// sub-benchmarks interleave one call of each per iteration so both see the
-// same machine load and report rate-ratio: the Allow rate as a fraction of
-// the peer's (1.0 = as fast). Neither side ever refuses.
+// tenant in a map under a mutex (xtimerate_per_tenant), which is what a
+// per-tenant quota really is. The ratio sub-benchmarks interleave batches
+// of calls of each side (storetest.Ratio) so both see the same machine
+// load, and report rate-ratio: the Allow rate as a fraction of the peer's
+// (1.0 = as fast). Neither side ever refuses.
 //
 //	go test ./tenancy -run '^$' -bench Allow -count 5
 func BenchmarkAllow(b *testing.B) {

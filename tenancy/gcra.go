@@ -41,31 +41,64 @@ func rateTolerance(burst, interval int64) int64 {
 // tat falls back to now. A limit of 0 admits nothing (RetryAfter is the
 // period); Unlimited admits everything and keeps tat.
 func GCRA(tat, now, limit, burst int64, period time.Duration) (int64, RateResult) {
+	p := newGCRAParams(limit, burst, period)
+	var res RateResult
+	return p.take(tat, now, &res), res
+}
+
+// gcraParams are what GCRA derives from limit, burst and period before
+// looking at the time (the divisions), so that Quotas can derive them once
+// per declared rate.
+type gcraParams struct {
+	limit, burst int64 // burst: the effective burst
+	burstArg     int64 // burst as given: <= 0 means the limit
+	period       time.Duration
+	interval     int64 // T, µs
+	tol          int64 // τ, µs
+}
+
+// newGCRAParams derives the parameters of limit units per period with a
+// burst of burst units (burst <= 0 means limit).
+func newGCRAParams(limit, burst int64, period time.Duration) gcraParams {
+	p := gcraParams{limit: limit, burst: burst, burstArg: burst, period: period}
 	if limit == Unlimited {
-		return tat, RateResult{Allowed: true, Limit: Unlimited, Burst: Unlimited}
+		p.burst = Unlimited
+		return p
 	}
 	if burst <= 0 {
-		burst = limit
+		p.burst = limit
 	}
-	res := RateResult{Limit: limit, Burst: burst}
-	if limit <= 0 {
-		res.RetryAfter = period
-		return tat, res
+	if limit > 0 {
+		p.interval = RateInterval(limit, period)
+		p.tol = rateTolerance(p.burst, p.interval)
 	}
-	interval := RateInterval(limit, period)
-	tol := rateTolerance(burst, interval)
+	return p
+}
+
+// take is GCRA with p's parameters, writing the decision to res (which
+// the caller zeroed), so that it is not copied on its way out.
+func (p *gcraParams) take(tat, now int64, res *RateResult) int64 {
+	res.Limit, res.Burst = p.limit, p.burst
+	if p.limit == Unlimited {
+		res.Allowed = true
+		return tat
+	}
+	if p.limit <= 0 {
+		res.RetryAfter = p.period
+		return tat
+	}
 	tat = max(tat, now)
-	newTat := tat + interval
-	diff := now - (newTat - tol)
+	newTat := tat + p.interval
+	diff := now - (newTat - p.tol)
 	if diff < 0 {
 		res.RetryAfter = time.Duration(-diff) * time.Microsecond
 		res.ResetAfter = time.Duration(tat-now) * time.Microsecond
-		return tat, res
+		return tat
 	}
 	res.Allowed = true
-	res.Remaining = diff / interval
+	res.Remaining = diff / p.interval
 	res.ResetAfter = time.Duration(newTat-now) * time.Microsecond
-	return newTat, res
+	return newTat
 }
 
 // GCRAUsed returns how many units of the burst are in use at now given the

@@ -90,12 +90,25 @@ func (e *memEntry) purgeSlots(now time.Time) {
 
 // TakeRate implements RateStore.
 func (s *MemoryStore) TakeRate(_ context.Context, req RateRequest) (RateResult, error) {
-	s.mu.Lock()
-	e := s.entry(req.Tenant, req.Quota)
-	tat, res := GCRA(e.tat, req.Now.UnixMicro(), e.limit(req.DefaultLimit), req.Burst, req.Period)
-	e.tat = tat
-	s.mu.Unlock()
+	p := newGCRAParams(req.DefaultLimit, req.Burst, req.Period)
+	var res RateResult
+	s.takeRate(req.Tenant, req.Quota, req.Now.UnixMicro(), &p, &res)
 	return res, nil
+}
+
+// takeRate is TakeRate with the parameters of the default limit derived
+// already, writing the decision to res (zeroed by the caller). Quotas.Allow
+// calls it directly on a memory store (now in Unix µs).
+func (s *MemoryStore) takeRate(tenant ID, quota string, now int64, def *gcraParams, res *RateResult) {
+	s.mu.Lock()
+	e := s.entry(tenant, quota)
+	p := def
+	if e.hasOverride {
+		o := newGCRAParams(e.override, def.burstArg, def.period)
+		p = &o
+	}
+	e.tat = p.take(e.tat, now, res)
+	s.mu.Unlock()
 }
 
 // RateUsed implements RateStore.

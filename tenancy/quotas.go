@@ -25,6 +25,7 @@ import (
 // problem+json response. A Quotas is safe for concurrent use.
 type Quotas struct {
 	store    Store
+	mem      *MemoryStore // store, when it is one: Allow calls it directly
 	byName   map[string]*quotaState
 	order    []*quotaState
 	defaults Limits
@@ -39,6 +40,7 @@ type Quotas struct {
 type quotaState struct {
 	Quota
 	reasonCode                    string
+	gcra                          gcraParams // of a rate at its default limit
 	checks, rejections, storeErrs prometheus.Counter
 }
 
@@ -65,6 +67,7 @@ func NewQuotas(store Store, opts ...QuotasOption) (*Quotas, error) {
 	if q.now == nil {
 		q.now = time.Now
 	}
+	q.mem, _ = store.(*MemoryStore)
 	if q.onError == nil {
 		q.onError = WriteError
 	}
@@ -75,7 +78,7 @@ func NewQuotas(store Store, opts ...QuotasOption) (*Quotas, error) {
 		if q.byName[d.name] != nil {
 			return nil, fmt.Errorf("tenancy: quota %q declared twice", d.name)
 		}
-		s := &quotaState{Quota: d, reasonCode: d.Reason()}
+		s := &quotaState{Quota: d, reasonCode: d.Reason(), gcra: newGCRAParams(d.limit, d.burst, d.per)}
 		q.byName[d.name] = s
 		q.order = append(q.order, s)
 		q.defaults[d.name] = d.limit
@@ -109,9 +112,27 @@ func (q *Quotas) Defaults() Limits {
 	return out
 }
 
+// scanQuotas is the number of declared quotas up to which find scans the
+// declarations rather than hashing the name: comparing a few short names
+// is cheaper than a map lookup.
+const scanQuotas = 8
+
+// find returns the declared quota name, or nil.
+func (q *Quotas) find(name string) *quotaState {
+	if len(q.order) > scanQuotas {
+		return q.byName[name]
+	}
+	for _, s := range q.order {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
 // lookup returns the declared quota name of kind k.
 func (q *Quotas) lookup(name string, k Kind) (*quotaState, error) {
-	s := q.byName[name]
+	s := q.find(name)
 	if s == nil {
 		return nil, fmt.Errorf("%w: %q was not declared", ErrUnknownQuota, name)
 	}
@@ -162,7 +183,12 @@ func (q *Quotas) Allow(ctx context.Context, name string) (RateResult, error) {
 		return RateResult{}, err
 	}
 	s.checks.Inc()
-	res, err := q.store.TakeRate(ctx, RateRequest{Tenant: tenant, Quota: name, Now: q.now(), DefaultLimit: s.limit, Period: s.per, Burst: s.burst})
+	var res RateResult
+	if q.mem != nil {
+		q.mem.takeRate(tenant, name, q.now().UnixMicro(), &s.gcra, &res)
+	} else {
+		res, err = q.store.TakeRate(ctx, RateRequest{Tenant: tenant, Quota: name, Now: q.now(), DefaultLimit: s.limit, Period: s.per, Burst: s.burst})
+	}
 	res.Quota, res.Period = name, s.per
 	if err != nil {
 		if err := q.failed(ctx, s, tenant, err); err != nil {

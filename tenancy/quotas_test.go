@@ -350,3 +350,32 @@ func TestQuotasReasonOverride(t *testing.T) {
 	assert.Equal(t, "out_of_credits", d.Reason())
 	assert.Equal(t, tenancy.KindBudget, d.Kind())
 }
+
+// TestQuotasAllowOverrideSameAsGCRA: Allow on a memory store, which takes
+// a shortcut with the GCRA parameters of the declared default, decides
+// exactly as tenancy.GCRA at the tenant's override, with and without a
+// declared burst.
+func TestQuotasAllowOverrideSameAsGCRA(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for quota, burst := range map[string]int64{"plain": 0, "bursty": 3} {
+		t.Run(quota, func(t *testing.T) {
+			now := t0
+			q, err := tenancy.NewQuotas(tenancy.NewMemoryStore(), tenancy.WithClock(func() time.Time { return now }),
+				tenancy.Rate("bursty", 2, time.Minute, tenancy.WithBurst(3)), tenancy.Rate("plain", 2, time.Minute))
+			require.NoError(t, err)
+			_, err = q.SetLimits(ctx, "acme", tenancy.Limits{quota: 6}, "admin", "")
+			require.NoError(t, err)
+			acme := tenancy.WithTenant(ctx, "acme")
+			var tat int64
+			for i := range 12 {
+				now = t0.Add(time.Duration(i) * 3 * time.Second)
+				var want tenancy.RateResult
+				tat, want = tenancy.GCRA(tat, now.UnixMicro(), 6, burst, time.Minute)
+				want.Quota, want.Period = quota, time.Minute
+				got, _ := q.Allow(acme, quota)
+				require.Equal(t, want, got, "decision %d", i)
+			}
+		})
+	}
+}

@@ -30,8 +30,8 @@ func BenchmarkDecision(b *testing.B) {
 	storetest.BenchDecisions(b, s, time.Time{})
 }
 
-// BenchmarkRatio interleaves a bare INCR and one decision in every
-// iteration, so both see the same machine load, and reports the decision
+// BenchmarkRatio interleaves batches of bare INCRs and of decisions
+// (storetest.Ratio), so both see the same machine load, and reports the decision
 // rate as a fraction of the INCR rate (rate-ratio; 1.0 = as fast as INCR).
 //
 //	REDIS_URL=redis://127.0.0.1:6379/0 go test ./tenancy/redisstore -run '^$' -bench Ratio -benchmem
@@ -51,7 +51,7 @@ func benchStore(b *testing.B) (*redisstore.Store, func() error) {
 
 // BenchmarkAllowRatio measures Quotas.Allow on Redis (one EVALSHA of the
 // GCRA script, Redis TIME as the clock) against a bare INCR on the same
-// server, interleaved one of each per iteration, and reports rate-ratio:
+// server, interleaved in batches (storetest.Ratio), and reports rate-ratio:
 // the Allow rate as a fraction of the INCR rate (1.0 = as fast as INCR).
 //
 //	REDIS_URL=redis://127.0.0.1:6379/0 go test ./tenancy/redisstore -run '^$' -bench AllowRatio -count 5

@@ -1,6 +1,12 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/systembuilderhub/hardening/tenancy"
+)
 
 // Every decision is one of these scripts: one round trip (EVALSHA), all
 // keys of one tenant under the tenant's hash tag. Times: ms for leases and
@@ -14,55 +20,63 @@ import "github.com/redis/go-redis/v9"
 // pass through a double. Stored counters are returned as Redis strings.
 
 // GCRA, mirroring tenancy.GCRA. KEYS: tat key, limits hash. ARGV: quota,
-// default limit, now s and µs (empty = Redis TIME), period µs, burst (0 =
-// the limit), max tolerance µs.
-// Returns {allowed, limit, burst, remaining, retry_after µs, reset_after µs}.
+// default limit, period µs, burst (0 = the limit), then now s and µs
+// (absent = Redis TIME). Returns {allowed, limit, remaining when allowed
+// else retry_after µs, reset_after µs}. Redis TIME is only read when the
+// limit is neither Unlimited nor 0 (it does not change those decisions).
 var rateScript = redis.NewScript(tatLua + `
-local s, us = now()
 local limit = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or ARGV[2])
-if limit == -1 then return {1, -1, -1, 0, 0, 0} end
-local burst = tonumber(ARGV[6])
+if limit == -1 then return {1, -1, 0, 0} end
+local period = tonumber(ARGV[3])
+if limit <= 0 then return {0, limit, period, 0} end
+local burst = tonumber(ARGV[4])
 if burst <= 0 then burst = limit end
-local period = tonumber(ARGV[5])
-if limit <= 0 then return {0, limit, burst, 0, period, 0} end
 local interval = math.max(1, math.floor(period / limit))
-local tol = burst * interval
-if tol > tonumber(ARGV[7]) then tol = tonumber(ARGV[7]) end
+local tol = math.min(burst * interval, ` + strconv.FormatInt(tenancy.MaxTolerance, 10) + `)
+local s, us = clock(5)
 local d = ahead(s, us)
 local diff = tol - interval - d
-if diff < 0 then return {0, limit, burst, 0, -diff, d} end
+if diff < 0 then return {0, limit, -diff, d} end
 local nd = d + interval
-local carry = us + nd % 1000000
-redis.call('SET', KEYS[1], string.format('%d%06d', s + math.floor(nd / 1000000) + math.floor(carry / 1000000), carry % 1000000),
-  'PX', math.ceil(nd / 1000) + 1000)
-return {1, limit, burst, math.floor(diff / interval), 0, nd}
+redis.call('SET', KEYS[1], tatAfter(s, us, nd), 'PX', math.ceil(nd / 1000) + 1000)
+return {1, limit, math.floor(diff / interval), nd}
 `)
 
-// KEYS: tat key, limits hash. ARGV: quota, default limit, now s and µs
-// (empty = Redis TIME). Returns {tat - now µs (>= 0), limit}.
+// KEYS: tat key, limits hash. ARGV: quota, default limit, then now s and
+// µs (absent = Redis TIME). Returns {tat - now µs (>= 0), limit}.
 var rateUsedScript = redis.NewScript(tatLua + `
-local s, us = now()
+local s, us = clock(3)
 local limit = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or ARGV[2])
 return {ahead(s, us), limit}
 `)
 
-// tatLua reads the clock (ARGV[3], ARGV[4] or Redis TIME) and how far the
-// stored tat (KEYS[1], Unix µs) is ahead of it, exactly.
+// tatLua reads the clock (ARGV[i], ARGV[i+1] or Redis TIME), how far the
+// stored tat (KEYS[1], a decimal string of Unix µs) is ahead of it, and
+// formats the tat nd µs after it. While the tat and now are below 2^53 µs
+// (until the year 2255) they are exact as doubles and used whole; past
+// that, seconds and µs are taken apart so no absolute time goes through a
+// double.
 const tatLua = `
-local function now()
-  if ARGV[3] == '' then
-    local t = redis.call('TIME')
-    return tonumber(t[1]), tonumber(t[2])
-  end
-  return tonumber(ARGV[3]), tonumber(ARGV[4])
+local function clock(i)
+  if ARGV[i] then return tonumber(ARGV[i]), tonumber(ARGV[i + 1]) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]), tonumber(t[2])
 end
 local function ahead(s, us)
   local tat = redis.call('GET', KEYS[1])
   if not tat then return 0 end
+  local v, now = tonumber(tat), s * 1000000 + us
+  if v < 9007199254740992 and now >= 0 and now < 9007199254740992 then return math.max(0, v - now) end
   local n = #tat
-  local ts, tus = 0, tonumber(tat)
+  local ts, tus = 0, v
   if n > 6 then ts, tus = tonumber(string.sub(tat, 1, n - 6)), tonumber(string.sub(tat, n - 5)) end
   return math.max(0, (ts - s) * 1000000 + (tus - us))
+end
+local function tatAfter(s, us, nd)
+  local now = s * 1000000 + us
+  if now >= 0 and now + nd < 9007199254740992 then return string.format('%d', now + nd) end
+  local carry = us + nd % 1000000
+  return string.format('%d%06d', s + math.floor(nd / 1000000) + math.floor(carry / 1000000), carry % 1000000)
 end
 `
 

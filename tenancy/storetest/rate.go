@@ -19,6 +19,7 @@ func RunRate(t *testing.T, newStore func(t *testing.T) RateBackend) {
 	t.Run("SameAsGCRA", func(t *testing.T) { testRateSameAsGCRA(t, newStore(t)) })
 	t.Run("Used", func(t *testing.T) { testRateUsed(t, newStore(t)) })
 	t.Run("LongSpans", func(t *testing.T) { testRateLongSpans(t, newStore(t)) })
+	t.Run("Across2p53", func(t *testing.T) { testRateAcross2p53(t, newStore(t)) })
 }
 
 // RateReq is a rate request of tests: quota, tenant, time and N per minute.
@@ -176,4 +177,24 @@ func testRateLongSpans(t *testing.T, s RateBackend) {
 	}
 	assert.Greater(t, tat, int64(1)<<53, "the tat went past 2^53")
 	assert.Equal(t, int(tenancy.MaxTolerance/tenancy.RateInterval(1, year)), admitted, "the burst is capped by MaxTolerance")
+}
+
+// testRateAcross2p53: decisions one µs apart while now and the tat cross
+// 2^53 µs since 1970 (the year 2255), where a store computing in doubles
+// must stop using absolute times whole; decisions and usage stay exactly
+// tenancy.GCRA's.
+func testRateAcross2p53(t *testing.T, s RateBackend) {
+	const limit, burst, period = 1000, 3, 7 * time.Millisecond // one unit every 7 µs
+	var tat int64
+	for i := range 80 {
+		now := int64(1)<<53 - 40 + int64(i)
+		req := RateReq("edge", "a", time.UnixMicro(now), limit)
+		req.Period, req.Burst = period, burst
+		var want tenancy.RateResult
+		tat, want = tenancy.GCRA(tat, now, limit, burst, period)
+		require.Equal(t, want, take(t, s, req), "decision at 2^53%+d µs", now-int64(1)<<53)
+		used, err := s.RateUsed(t.Context(), req)
+		require.NoError(t, err)
+		require.Equal(t, tenancy.GCRAUsed(tat, now, limit, burst, period), used, "usage at 2^53%+d µs", now-int64(1)<<53)
+	}
 }
