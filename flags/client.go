@@ -347,8 +347,10 @@ func (c *Client) List(tenantID string) []Status {
 // Toggle sets flag name to value for ch.TenantID (empty: the global value)
 // and appends the audit record, atomically, then refreshes this client's
 // cache and calls the OnChange hooks. A toggle to the current value is
-// recorded too. An unregistered flag is an error wrapping ErrUnknownFlag;
-// a bad Change one wrapping ErrInvalidChange.
+// recorded too. Errors wrap ErrInvalidName (a malformed name),
+// ErrUnknownFlag (an unregistered flag), ErrInvalidChange (a bad Change) or
+// ErrUnavailable (the store failed; its error is wrapped too); each is a
+// hardening.Error, so hardening.WriteError answers it with its status.
 func (c *Client) Toggle(ctx context.Context, name string, value bool, ch Change) (Record, error) {
 	if err := ValidateName(name); err != nil {
 		return Record{}, err
@@ -371,7 +373,7 @@ func (c *Client) Toggle(ctx context.Context, name string, value bool, ch Change)
 		At:       c.cfg.now().UTC().Truncate(time.Millisecond),
 	})
 	if err != nil {
-		return Record{}, fmt.Errorf("flags: toggle %q: %w", name, err)
+		return Record{}, unavailable(fmt.Sprintf("toggle %q", name), err)
 	}
 	if c.m != nil {
 		c.m.changes.WithLabelValues(name).Inc()
@@ -397,6 +399,8 @@ func (c *Client) Toggle(ctx context.Context, name string, value bool, ch Change)
 }
 
 // Audit returns one page of audit records matching q, newest first.
+// Errors wrap ErrInvalidName, ErrInvalidChange or ErrInvalidCursor (a bad
+// query) or ErrUnavailable (the store failed), each a hardening.Error.
 func (c *Client) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	if q.Flag != "" {
 		if err := ValidateName(q.Flag); err != nil {
@@ -409,7 +413,11 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	if _, err := q.Normalize(); err != nil {
 		return AuditPage{}, err
 	}
-	return c.store.Audit(ctx, q)
+	page, err := c.store.Audit(ctx, q)
+	if err != nil {
+		return AuditPage{}, unavailable("audit", err)
+	}
+	return page, nil
 }
 
 // OnChange calls fn with the audit record of every toggle made through this
@@ -456,7 +464,8 @@ func (c *Client) callHook(fn func()) {
 }
 
 // Refresh brings the cache up to date now: it checks the store's version
-// and reloads the values when it changed. The background loop started by
+// and reloads the values when it changed. A store failure is an error
+// wrapping ErrUnavailable and the store's error. The background loop started by
 // Start calls it every poll interval and on each change notification.
 func (c *Client) Refresh(ctx context.Context) error {
 	c.syncMu.Lock()
@@ -477,7 +486,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 		}
 	}
 	c.markFailed(err)
-	return fmt.Errorf("flags: refresh: %w", err)
+	return unavailable("refresh", err)
 }
 
 // markFresh records a successful sync, installing st when not nil.

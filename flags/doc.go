@@ -11,6 +11,24 @@
 // (hardening_flags_unknown_total); evaluation never returns an error and
 // never touches the store.
 //
+// In a request handler the tenant is the verified caller's: behind
+// hardening.RequireCaller, [Client.EnabledContext](r.Context(), name, def)
+// evaluates for hardening.CallerFrom(ctx).Tenant (no caller means no
+// override applies). [WithTenantFrom] replaces that source (an application
+// that keeps the tenant elsewhere in the context); the explicit forms
+// ([Client.Enabled](name, tenantID, def)) stay for code that has the tenant
+// at hand. The package does not import tenancy.
+//
+// # Errors
+//
+// The errors an application answers a request with are hardening.Errors:
+// [ErrUnknownFlag] (404 flag_not_found), [ErrInvalidName] (400
+// invalid_flag_name), [ErrInvalidChange] (400 invalid_change),
+// [ErrInvalidCursor] (400 invalid_cursor) and [ErrUnavailable] (503
+// flags_unavailable, wrapping the store's error). hardening.WriteError(w,
+// r, err) answers them; errors.Is finds the sentinel. The package has no
+// HTTP handler of its own.
+//
 // # Changes
 //
 // [Client.Toggle] writes the new value and appends the audit record

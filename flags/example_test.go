@@ -2,12 +2,15 @@ package flags_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"time"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/flags"
 )
 
@@ -90,7 +93,9 @@ func ExampleClient_Audit() {
 }
 
 // Gate a handler on a flag in a plain net/http service (the README's
-// "Embed it in your service" snippet).
+// "Embed it in your service" snippet): hardening.RequireCaller puts the
+// verified caller in the request context, and EnabledContext evaluates for
+// the caller's tenant.
 func Example_service() {
 	ctx := context.Background()
 	c, err := flags.New(flags.NewMemoryStore(), // or sqlitestore.New(db), redisstore.New(rdb)
@@ -102,24 +107,69 @@ func Example_service() {
 		log.Fatal(err)
 	}
 	defer c.Close(ctx)
+	// Your authentication, stated once: verify the credential, return the caller.
+	auth := hardening.AuthenticatorFunc(func(r *http.Request) (hardening.Caller, error) {
+		tenant, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer demo-") // in a service: verify a token
+		if !ok {
+			return hardening.Caller{}, errors.New("no token")
+		}
+		return hardening.Caller{Subject: "u1", Tenant: tenant}, nil
+	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /checkout", func(w http.ResponseWriter, r *http.Request) {
-		tenant := r.URL.Query().Get("tenant") // in a service: the tenant your authentication verified
-		if c.Enabled("checkout.v2", tenant, false) {
+		if c.EnabledContext(r.Context(), "checkout.v2", false) { // the caller's tenant
 			fmt.Fprint(w, "checkout v2")
 			return
 		}
 		fmt.Fprint(w, "checkout v1")
 	})
+	handler := hardening.RequireCaller(auth, nil)(mux)
 	// An operator turns it on for one tenant; the change is audited (c.Audit).
 	_, _ = c.Toggle(ctx, "checkout.v2", true, flags.Change{By: "ops", TenantID: "acme", Reason: "pilot"})
 
 	for _, tenant := range []string{"acme", "globex"} {
 		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/checkout?tenant="+tenant, nil))
+		req := httptest.NewRequest(http.MethodGet, "/checkout", nil)
+		req.Header.Set("Authorization", "Bearer demo-"+tenant)
+		handler.ServeHTTP(rec, req)
 		fmt.Println(tenant, rec.Body)
 	}
 	// Output:
 	// acme checkout v2
 	// globex checkout v1
+}
+
+// The package's errors are hardening.Errors: an operator endpoint answers
+// them with hardening.WriteError, or with its own handler (here a
+// ProblemWriter linking problem types to the service's documentation).
+func Example_errors() {
+	ctx := context.Background()
+	c, _ := flags.New(flags.NewMemoryStore(), flags.WithFlags(flags.Flag{Name: "checkout.v2"}))
+	onError := hardening.ProblemWriter{TypeBase: "https://docs.example.com/errors#"}.WriteError
+	toggle := func(w http.ResponseWriter, r *http.Request) {
+		caller, _ := hardening.CallerFrom(r.Context())
+		_, err := c.Toggle(r.Context(), r.PathValue("flag"), true, flags.Change{By: caller.Subject, TenantID: caller.Tenant})
+		if err != nil {
+			onError(w, r, err) // 404 flag_not_found, 400 invalid_flag_name, 503 flags_unavailable, ...
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /flags/{flag}/on", toggle)
+
+	for _, name := range []string{"checkout.v2", "no.such.flag"} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/flags/"+name+"/on", nil)
+		mux.ServeHTTP(rec, req.WithContext(hardening.WithCaller(ctx, hardening.Caller{Subject: "ops", Tenant: "acme"})))
+		fmt.Println(rec.Code)
+		fmt.Print(rec.Body) // problem+json, newline-terminated; empty for 204
+	}
+	_, err := c.Toggle(ctx, "no.such.flag", true, flags.Change{By: "ops"})
+	fmt.Println(errors.Is(err, flags.ErrUnknownFlag))
+	// Output:
+	// 204
+	// 404
+	// {"detail":"no flag is registered under this name","instance":"/flags/no.such.flag/on","reason":"flag_not_found","status":404,"title":"Not Found","type":"https://docs.example.com/errors#flag_not_found"}
+	// true
 }

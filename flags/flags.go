@@ -2,7 +2,6 @@ package flags
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -25,23 +24,6 @@ const MaxReasonLen = 2000
 const (
 	DefaultAuditLimit = 50
 	MaxAuditLimit     = 1000
-)
-
-// Errors returned by the package. Match them with errors.Is.
-var (
-	// ErrInvalidName: a flag name is empty, too long or has a character
-	// other than a-z, 0-9, '-', '_' and '.'.
-	ErrInvalidName = errors.New("flags: invalid flag name")
-	// ErrUnknownFlag: a toggle names a flag that was not registered.
-	ErrUnknownFlag = errors.New("flags: unknown flag")
-	// ErrDuplicateFlag: a flag is registered twice.
-	ErrDuplicateFlag = errors.New("flags: flag registered twice")
-	// ErrInvalidChange: a Change or an AuditQuery has a bad field.
-	ErrInvalidChange = errors.New("flags: invalid change")
-	// ErrInvalidCursor: an audit cursor was not produced by this package.
-	ErrInvalidCursor = errors.New("flags: invalid audit cursor")
-	// ErrClosed: the client was closed.
-	ErrClosed = errors.New("flags: client closed")
 )
 
 // Flag is a flag as registered in code.

@@ -164,7 +164,7 @@ func (body *toggleRequest) validate() error {
 // registered flag.
 func (a *app) toggledFlag(w http.ResponseWriter, r *http.Request) bool {
 	if _, ok := a.flagClient().Lookup(r.PathValue("flag_name")); !ok {
-		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusNotFound, "flag_not_found", "no flag is registered under this name"))
+		hardening.WriteError(w, r, flags.ErrUnknownFlag) // 404 flag_not_found
 		return false
 	}
 	return true
@@ -193,11 +193,13 @@ func (a *app) toggleFlag(w http.ResponseWriter, r *http.Request) {
 			"tenant_id and the caller must be printable text of at most 200 characters, reason at most 2000 bytes"))
 		return
 	case errors.Is(err, flags.ErrUnknownFlag):
-		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusNotFound, "flag_not_found", "no flag is registered under this name"))
+		hardening.WriteError(w, r, err) // 404 flag_not_found
 		return
 	case err != nil:
+		// The store failed: err wraps flags.ErrUnavailable, 503
+		// flags_unavailable; the store's error goes to the log only.
 		a.log.ErrorContext(r.Context(), "flag toggle failed", "flag", name, "err", err)
-		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "flags_unavailable", "the flag store is unavailable; retry later"))
+		hardening.WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toggleView(rec))
@@ -258,9 +260,9 @@ func (a *app) flagAudit(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, flags.ErrInvalidName), errors.Is(err, flags.ErrInvalidChange):
 		bad("flag, tenant_id or changed_by is malformed")
 		return
-	case err != nil:
+	case err != nil: // wraps flags.ErrUnavailable: 503 flags_unavailable
 		a.log.ErrorContext(r.Context(), "flag audit query failed", "err", err)
-		hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusServiceUnavailable, "flags_unavailable", "the flag store is unavailable; retry later"))
+		hardening.WriteError(w, r, err)
 		return
 	}
 	entries := make([]auditEntry, 0, len(page.Entries))

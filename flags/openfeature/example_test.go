@@ -7,6 +7,7 @@ import (
 	of "github.com/open-feature/go-sdk/openfeature"
 	"github.com/open-feature/go-sdk/openfeature/isolated"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/flags"
 	flagsof "github.com/systembuilderhub/hardening/flags/openfeature"
 )
@@ -30,8 +31,14 @@ func Example() {
 	fmt.Println(d.Value, d.Reason)
 	d, _ = client.BooleanValueDetails(ctx, "missing", true, of.NewEvaluationContext("acme", nil))
 	fmt.Println(d.Value, d.Reason, d.ErrorCode)
+
+	// No tenant in the evaluation context: the verified caller's tenant,
+	// which hardening.RequireCaller puts in a request's context.
+	caller := hardening.WithCaller(ctx, hardening.Caller{Subject: "u1", Tenant: "acme"})
+	fmt.Println(client.Boolean(caller, "llm.streaming", false, of.NewTargetlessEvaluationContext(nil)))
 	// Output:
 	// true TARGETING_MATCH
 	// false DEFAULT
 	// true ERROR FLAG_NOT_FOUND
+	// true
 }

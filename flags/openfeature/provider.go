@@ -3,7 +3,11 @@
 // flags through the standard OpenFeature client.
 //
 // The tenant is the evaluation context's "tenant_id" attribute when it is a
-// non-empty string, else its targeting key. Boolean evaluations report:
+// non-empty string, else its targeting key, else the tenant of the verified
+// caller of the evaluation's Go context (hardening.CallerFrom, or the
+// client's flags.WithTenantFrom adapter): behind hardening.RequireCaller,
+// client.Boolean(r.Context(), name, def, of.EvaluationContext{}) evaluates
+// for the caller's tenant. Boolean evaluations report:
 //
 //	tenant override           reason TARGETING_MATCH, variant "on"/"off"
 //	global value              reason STATIC
@@ -61,29 +65,39 @@ var (
 	_ of.EventHandler    = (*Provider)(nil)
 )
 
-// Option configures a Provider.
-type Option func(*Provider)
+type config struct{ tenantAttr string }
+
+// Option configures New, the package's only constructor: an interface with
+// an unexported method, as every option of the kit. A nil option is
+// ignored; New reports invalid values.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
 
 // WithTenantAttribute names the evaluation context attribute that selects
-// the tenant (default DefaultTenantAttribute); the targeting key is used
-// when it is absent.
-func WithTenantAttribute(name string) Option { return func(p *Provider) { p.tenantAttr = name } }
+// the tenant (default DefaultTenantAttribute); the targeting key, then the
+// caller's tenant, are used when it is absent. An empty name is an error.
+func WithTenantAttribute(name string) Option {
+	return optionFunc(func(c *config) { c.tenantAttr = name })
+}
 
 // New returns a provider for c.
 func New(c *flags.Client, opts ...Option) (*Provider, error) {
 	if c == nil {
 		return nil, errors.New("flags/openfeature: nil client")
 	}
-	p := &Provider{c: c, tenantAttr: DefaultTenantAttribute, events: make(chan of.Event, eventBuffer)}
+	cfg := config{tenantAttr: DefaultTenantAttribute}
 	for _, o := range opts {
 		if o != nil {
-			o(p)
+			o.apply(&cfg)
 		}
 	}
-	if p.tenantAttr == "" {
+	if cfg.tenantAttr == "" {
 		return nil, errors.New("flags/openfeature: empty tenant attribute")
 	}
-	return p, nil
+	return &Provider{c: c, tenantAttr: cfg.tenantAttr, events: make(chan of.Event, eventBuffer)}, nil
 }
 
 // Metadata implements of.FeatureProvider.
@@ -147,19 +161,20 @@ func (p *Provider) send(ev of.Event) {
 	}
 }
 
-func (p *Provider) tenant(fc of.FlattenedContext) string {
+// evaluate evaluates flag for the tenant of fc, else of the caller of ctx.
+func (p *Provider) evaluate(ctx context.Context, flag string, def bool, fc of.FlattenedContext) flags.Evaluation {
 	if v, ok := fc[p.tenantAttr].(string); ok && v != "" {
-		return v
+		return p.c.Evaluate(flag, v, def)
 	}
-	if v, ok := fc[of.TargetingKey].(string); ok {
-		return v
+	if v, ok := fc[of.TargetingKey].(string); ok && v != "" {
+		return p.c.Evaluate(flag, v, def)
 	}
-	return ""
+	return p.c.EvaluateContext(ctx, flag, def)
 }
 
 // BooleanEvaluation implements of.FeatureProvider.
-func (p *Provider) BooleanEvaluation(_ context.Context, flag string, def bool, fc of.FlattenedContext) of.BoolResolutionDetail {
-	ev := p.c.Evaluate(flag, p.tenant(fc), def)
+func (p *Provider) BooleanEvaluation(ctx context.Context, flag string, def bool, fc of.FlattenedContext) of.BoolResolutionDetail {
+	ev := p.evaluate(ctx, flag, def, fc)
 	d := of.ProviderResolutionDetail{Variant: variant(ev.Value), FlagMetadata: of.FlagMetadata{"source": ev.Source.String()}}
 	switch ev.Source {
 	case flags.SourceOverride:

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/flags"
 	flagsof "github.com/systembuilderhub/hardening/flags/openfeature"
 	"github.com/systembuilderhub/hardening/flags/redisstore"
@@ -242,4 +243,41 @@ func TestStaleAndReadyEvents(t *testing.T) {
 	require.NoError(t, fc.Refresh(ctx))
 	assert.Equal(t, of.ProviderReady, next())
 	assert.False(t, ofc.Boolean(ctx, "preview.device-presets", true, of.EvaluationContext{}))
+}
+
+// TestCallerTenant: with neither a tenant attribute nor a targeting key in
+// the evaluation context, the provider evaluates for the verified caller's
+// tenant (hardening.CallerFrom of the evaluation's Go context); an explicit
+// attribute or targeting key still wins.
+func TestCallerTenant(t *testing.T) {
+	ctx := context.Background()
+	fc := startClient(t, flags.NewMemoryStore())
+	ofc := newOF(t, fc)
+	_, err := fc.Toggle(ctx, "llm.streaming", true, flags.Change{By: "ops", TenantID: "acme"})
+	require.NoError(t, err)
+
+	acme := hardening.WithCaller(ctx, hardening.Caller{Subject: "u1", Tenant: "acme"})
+	d, err := ofc.BooleanValueDetails(acme, "llm.streaming", false, of.NewTargetlessEvaluationContext(nil))
+	require.NoError(t, err)
+	assert.True(t, d.Value)
+	assert.Equal(t, of.TargetingMatchReason, d.Reason)
+
+	d, err = ofc.BooleanValueDetails(ctx, "llm.streaming", false, of.NewTargetlessEvaluationContext(nil))
+	require.NoError(t, err)
+	assert.False(t, d.Value, "no caller: no tenant")
+
+	d, err = ofc.BooleanValueDetails(acme, "llm.streaming", false, of.NewEvaluationContext("globex", nil))
+	require.NoError(t, err)
+	assert.False(t, d.Value, "the targeting key wins over the caller")
+}
+
+// TestOptions: options are validated by New.
+func TestOptions(t *testing.T) {
+	fc := startClient(t, flags.NewMemoryStore())
+	_, err := flagsof.New(fc, flagsof.WithTenantAttribute(""))
+	assert.ErrorContains(t, err, "empty tenant attribute")
+	_, err = flagsof.New(fc, nil, flagsof.WithTenantAttribute("org"))
+	assert.NoError(t, err)
+	_, err = flagsof.New(nil)
+	assert.Error(t, err)
 }

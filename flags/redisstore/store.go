@@ -48,12 +48,19 @@ var (
 
 type config struct{ prefix string }
 
-// Option configures a Store.
-type Option func(*config)
+// Option configures New, the package's only constructor: an interface with
+// an unexported method, as every option of the kit. A nil option is
+// ignored; New reports invalid values.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
 
 // WithPrefix sets the prefix of every key and of the change channel
 // (default DefaultPrefix). Replicas that share flags must use the same one.
-func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
+// A prefix with '{' or '}' is an error: it would change the keys' hash tag.
+func WithPrefix(p string) Option { return optionFunc(func(c *config) { c.prefix = p }) }
 
 // New returns a store on rdb.
 func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
@@ -63,10 +70,13 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	cfg := config{prefix: DefaultPrefix}
 	for _, o := range opts {
 		if o != nil {
-			o(&cfg)
+			o.apply(&cfg)
 		}
 	}
 	p := cfg.prefix
+	if strings.ContainsAny(p, "{}") {
+		return nil, fmt.Errorf("flags/redisstore: prefix %q has a brace: it would change the keys' {flags} hash tag", p)
+	}
 	return &Store{
 		rdb:        rdb,
 		stateKey:   p + "{flags}:state",

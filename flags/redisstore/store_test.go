@@ -136,3 +136,18 @@ func TestHelperProcess(t *testing.T) {
 		return s
 	})
 }
+
+// TestOptions: a prefix with a brace would move the keys' hash tag (an
+// empty "{}" makes Redis Cluster hash each whole key, so the toggle script
+// would span slots): New refuses it. A nil option is ignored.
+func TestOptions(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	defer rdb.Close()
+	for _, p := range []string{"app{}", "{app}:", "a}"} {
+		_, err := redisstore.New(rdb, redisstore.WithPrefix(p))
+		assert.ErrorContains(t, err, "brace", p)
+	}
+	s, err := redisstore.New(rdb, nil, redisstore.WithPrefix("app:"))
+	require.NoError(t, err)
+	assert.Equal(t, "app:flags:changed", s.Channel())
+}
