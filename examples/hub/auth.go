@@ -23,16 +23,17 @@ type principal struct {
 
 func (p principal) isAdmin() bool { return slices.Contains(p.Roles, "admin") }
 
-type principalKey struct{}
-
+// withPrincipal states the verified caller once, as the kit's
+// hardening.Caller: every package reads it from the context by default.
 func withPrincipal(ctx context.Context, p principal) context.Context {
-	return context.WithValue(ctx, &principalKey{}, p)
+	return hardening.WithCaller(ctx, hardening.Caller{Subject: p.UserID, Tenant: p.TenantID, Roles: p.Roles,
+		ExpiresAt: p.ExpiresAt, IssuedAt: p.IssuedAt})
 }
 
 // principalFrom returns the caller verified by the hub's auth, if any.
 func principalFrom(ctx context.Context) (principal, bool) {
-	p, ok := ctx.Value(&principalKey{}).(principal)
-	return p, ok
+	c, ok := hardening.CallerFrom(ctx)
+	return principal{UserID: c.Subject, TenantID: c.Tenant, Roles: c.Roles, ExpiresAt: c.ExpiresAt, IssuedAt: c.IssuedAt}, ok
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.
