@@ -392,7 +392,7 @@ func TestProxyOptions(t *testing.T) {
 	assert.True(t, px.isSelf(Decision{Port: 8081, Addrs: []netip.Addr{netip.MustParseAddr("::ffff:127.0.0.1")}}))
 	assert.False(t, px.isSelf(Decision{Port: 8082, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}))
 	assert.False(t, px.isSelf(Decision{Port: 8081, Addrs: []netip.Addr{netip.MustParseAddr("93.184.215.14")}}))
-	px.Close()
+	require.NoError(t, px.Close(context.Background()))
 }
 
 // TestProxyConcurrentClients: many clients at once against a small
