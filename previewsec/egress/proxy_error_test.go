@@ -68,13 +68,7 @@ func TestProxyCustomErrorHandler(t *testing.T) {
 	_ = resp.Body.Close()
 	check(http.StatusBadRequest, "not_a_proxy_request")
 
-	closedHost := ""
-	for _, r := range f.proxy.policy.allow {
-		if r.host == "closed.test" {
-			closedHost = "closed.test:" + itoa(r.port)
-		}
-	}
-	resp, err = f.client.Get("http://" + closedHost + "/")
+	resp, err = f.client.Get("http://" + f.closedHost() + "/")
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusTeapot, resp.StatusCode)

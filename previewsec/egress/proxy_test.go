@@ -135,6 +135,16 @@ func newProxyFixture(t *testing.T, opts ...ProxyOption) *proxyFixture {
 	return f
 }
 
+// closedHost is the allowlisted destination nothing listens on.
+func (f *proxyFixture) closedHost() string {
+	for _, r := range f.proxy.policy.allow {
+		if r.host == "closed.test" {
+			return "closed.test:" + itoa(r.port)
+		}
+	}
+	return ""
+}
+
 // connect opens a CONNECT tunnel through the proxy and returns the
 // connection and the status.
 func (f *proxyFixture) connect(t *testing.T, dest string) (net.Conn, *bufio.Reader, *http.Response) {
@@ -224,13 +234,7 @@ func TestProxyEndToEnd(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 
 	// An allowed destination that refuses connections.
-	closedHost := ""
-	for _, r := range f.proxy.policy.allow {
-		if r.host == "closed.test" {
-			closedHost = "closed.test:" + itoa(r.port)
-		}
-	}
-	resp, err = f.client.Get("http://" + closedHost + "/")
+	resp, err = f.client.Get("http://" + f.closedHost() + "/")
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
