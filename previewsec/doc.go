@@ -27,9 +27,13 @@
 // preview_token query parameter (exchanged for an HttpOnly cookie with a
 // 303; a query token that fits the preview wins over any cookie), checks
 // the preview and tenant binding, and answers failures with one generic 401
-// problem (403 for a token of another preview or tenant). The cookie's
-// Secure attribute is decided from the connection (SecureFromConnection),
-// never from the Host header.
+// problem (403 for a token of another preview or tenant), each a
+// *RejectionError passed to the error handler (WithErrorHandler; default
+// hardening.WriteError). The owning tenant comes from WithPreviewOwner, or
+// else from the hardening.Caller in the request context when there is one;
+// Issuer.Mint likewise takes an empty tenant and user from the caller. The
+// cookie's Secure attribute is decided from the connection
+// (SecureFromConnection), never from the Host header.
 //
 // # Egress and containers
 //
@@ -41,7 +45,7 @@
 //
 // Every constructor takes its own option type; WithLogger, WithClock and
 // WithRegisterer are shared by the constructors they fit (see
-// KeyRingOption). The package reads no environment: configuration is the
+// KeyRingOption); constructors report invalid values. The package reads no environment: configuration is the
 // application's (the reference hub maps PREVIEW_* variables to options).
 //
 // See docs/previewsec-tokens.md for configuration, the hub endpoints and

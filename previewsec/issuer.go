@@ -11,6 +11,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 // Issuer mints preview tokens signed with the key ring's current key.
@@ -20,31 +22,20 @@ type Issuer struct {
 	defaultTTL time.Duration
 	now        func() time.Time
 	log        *slog.Logger
+	reg        prometheus.Registerer
 	issued     prometheus.Counter
 }
 
 // WithIssuerName sets "iss" (default DefaultIssuerName). The Verifier must
 // expect the same name (WithExpectedIssuer).
 func WithIssuerName(name string) IssuerOption {
-	return issuerOption(func(i *Issuer) error {
-		if name == "" {
-			return errors.New("previewsec: empty issuer name")
-		}
-		i.name = name
-		return nil
-	})
+	return issuerOption(func(i *Issuer) { i.name = name })
 }
 
 // WithDefaultTTL sets the lifetime of tokens minted with ttl 0 (default
 // DefaultTTL, capped by the ring's max TTL).
 func WithDefaultTTL(d time.Duration) IssuerOption {
-	return issuerOption(func(i *Issuer) error {
-		if d <= 0 {
-			return fmt.Errorf("previewsec: default TTL %s must be positive", d)
-		}
-		i.defaultTTL = d
-		return nil
-	})
+	return issuerOption(func(i *Issuer) { i.defaultTTL = d })
 }
 
 // NewIssuer returns an Issuer signing with ring.
@@ -54,15 +45,24 @@ func NewIssuer(ring *KeyRing, opts ...IssuerOption) (*Issuer, error) {
 	}
 	i := &Issuer{ring: ring, name: DefaultIssuerName, defaultTTL: min(DefaultTTL, ring.maxTTL), now: ring.now}
 	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o.applyIssuer(i); err != nil {
-			return nil, err
+		if o != nil {
+			o.applyIssuer(i)
 		}
 	}
-	if i.defaultTTL > ring.maxTTL {
+	switch {
+	case i.name == "":
+		return nil, errors.New("previewsec: empty issuer name")
+	case i.defaultTTL <= 0:
+		return nil, fmt.Errorf("previewsec: default TTL %s must be positive", i.defaultTTL)
+	case i.defaultTTL > ring.maxTTL:
 		return nil, fmt.Errorf("previewsec: default TTL %s exceeds the max TTL %s", i.defaultTTL, ring.maxTTL)
+	}
+	if err := checkClock(i.now); err != nil {
+		return nil, err
+	}
+	var err error
+	if i.issued, err = issuedCounter(i.reg); err != nil {
+		return nil, err
 	}
 	if i.log == nil {
 		i.log = slog.New(slog.DiscardHandler)
@@ -76,7 +76,14 @@ func (i *Issuer) MaxTTL() time.Duration { return i.ring.maxTTL }
 // Mint signs a token for g valid for ttl (0 means the default TTL). A ttl
 // over the maximum is ErrTTLTooLong, never silently shortened. It returns
 // the token, its expiry and the id of the key that signed it.
+//
+// The token is minted on behalf of the caller in ctx: an empty
+// g.TenantID or g.UserID is taken from hardening.CallerFrom(ctx) (Tenant,
+// Subject). Without a caller, or with a caller without a tenant, an empty
+// TenantID is ErrInvalidGrant. A non-empty field is used as given: check
+// that the caller may grant it before calling Mint.
 func (i *Issuer) Mint(ctx context.Context, g Grant, ttl time.Duration) (token string, expiresAt time.Time, kid string, err error) {
+	g = grantForCaller(ctx, g)
 	if g.TenantID == "" || g.PreviewID == "" {
 		return "", time.Time{}, "", fmt.Errorf("%w: tenant and preview ids are required", ErrInvalidGrant)
 	}
@@ -119,6 +126,19 @@ func (i *Issuer) Mint(ctx context.Context, g Grant, ttl time.Duration) (token st
 	i.log.LogAttrs(ctx, slog.LevelDebug, "previewsec: token issued",
 		slog.String("tid", g.TenantID), slog.String("pid", g.PreviewID), slog.String("kid", key.ID), slog.String("jti", jti))
 	return token, exp, key.ID, nil
+}
+
+// grantForCaller fills g's empty tenant and user from the caller in ctx.
+func grantForCaller(ctx context.Context, g Grant) Grant {
+	if c, ok := hardening.CallerFrom(ctx); ok {
+		if g.TenantID == "" {
+			g.TenantID = c.Tenant
+		}
+		if g.UserID == "" {
+			g.UserID = c.Subject
+		}
+	}
+	return g
 }
 
 // tokenNewID returns a random 128-bit jti.

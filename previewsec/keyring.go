@@ -96,39 +96,20 @@ type keyRingState struct {
 // and divide a day or be a whole number of days, so periods stay aligned to
 // UTC midnight.
 func WithKeyRotation(d time.Duration) KeyRingOption {
-	return keyRingOption(func(r *KeyRing) error {
-		day := 24 * time.Hour
-		if d < MinRotation || (day%d != 0 && d%day != 0) {
-			return fmt.Errorf("previewsec: key rotation %s must be >= %s and divide 24h or be a multiple of it", d, MinRotation)
-		}
-		r.rotation = d
-		return nil
-	})
+	return keyRingOption(func(r *KeyRing) { r.rotation = d })
 }
 
 // WithMaxTTL sets the longest token lifetime (default DefaultMaxTTL).
 // Issuers refuse longer lifetimes and verifiers reject tokens whose exp-iat
 // exceeds it; keys are kept this long past their period.
 func WithMaxTTL(d time.Duration) KeyRingOption {
-	return keyRingOption(func(r *KeyRing) error {
-		if d <= 0 {
-			return fmt.Errorf("previewsec: max token TTL %s must be positive", d)
-		}
-		r.maxTTL = d
-		return nil
-	})
+	return keyRingOption(func(r *KeyRing) { r.maxTTL = d })
 }
 
 // WithLeeway sets the clock skew tolerated on exp, nbf and iat
 // (default DefaultLeeway, at most MaxLeeway).
 func WithLeeway(d time.Duration) KeyRingOption {
-	return keyRingOption(func(r *KeyRing) error {
-		if d < 0 || d > MaxLeeway {
-			return fmt.Errorf("previewsec: leeway %s must be between 0 and %s", d, MaxLeeway)
-		}
-		r.leeway = d
-		return nil
-	})
+	return keyRingOption(func(r *KeyRing) { r.leeway = d })
 }
 
 // NewKeyRing returns a key ring whose keys are shared through store. It
@@ -163,18 +144,32 @@ func newKeyRing(store KeyStore, master []byte, opts []KeyRingOption) (*KeyRing, 
 		random:   func(b []byte) error { _, err := rand.Read(b); return err },
 	}
 	for _, o := range opts {
-		if o == nil {
-			continue
+		if o != nil {
+			o.applyKeyRing(r)
 		}
-		if err := o.applyKeyRing(r); err != nil {
-			return nil, err
-		}
+	}
+	if err := r.check(); err != nil {
+		return nil, err
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	r.state.Store(&keyRingState{byID: map[string]Key{}})
 	return r, nil
+}
+
+// check reports the first invalid setting of r.
+func (r *KeyRing) check() error {
+	day := 24 * time.Hour
+	switch {
+	case r.rotation < MinRotation || (day%r.rotation != 0 && r.rotation%day != 0):
+		return fmt.Errorf("previewsec: key rotation %s must be >= %s and divide 24h or be a multiple of it", r.rotation, MinRotation)
+	case r.maxTTL <= 0:
+		return fmt.Errorf("previewsec: max token TTL %s must be positive", r.maxTTL)
+	case r.leeway < 0 || r.leeway > MaxLeeway:
+		return fmt.Errorf("previewsec: leeway %s must be between 0 and %s", r.leeway, MaxLeeway)
+	}
+	return checkClock(r.now)
 }
 
 // Rotation returns the rotation period.

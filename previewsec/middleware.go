@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 )
 
 // Defaults of RequirePreviewToken.
@@ -38,77 +38,56 @@ type PreviewAuth struct {
 	secure  func(*http.Request) bool
 	forward bool
 	log     *slog.Logger
+	onError hardening.ErrorHandler
 }
 
 // WithPreviewPathPrefix sets the prefix before the preview id in the path
 // (default DefaultPreviewPathPrefix). It must start and end with "/".
 func WithPreviewPathPrefix(prefix string) MiddlewareOption {
-	return middlewareOption(func(m *PreviewAuth) error {
-		if !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") {
-			return errors.New(`previewsec: preview path prefix must start and end with "/"`)
-		}
-		m.prefix = prefix
-		return nil
-	})
+	return middlewareOption(func(m *PreviewAuth) { m.prefix = prefix })
 }
 
 // WithPreviewIDFunc overrides how the preview id is read from a request
 // (default: r.PathValue("preview_id"), else the path segment after the
 // prefix). An empty id is answered with 404.
 func WithPreviewIDFunc(f func(*http.Request) string) MiddlewareOption {
-	return middlewareOption(func(m *PreviewAuth) error {
-		if f == nil {
-			return errors.New("previewsec: nil preview id func")
-		}
-		m.idFunc = f
-		return nil
-	})
+	return middlewareOption(func(m *PreviewAuth) { m.idFunc = f })
 }
 
 // WithPreviewOwner makes the middleware check that the token's tenant owns
-// the preview (403 otherwise, 404 when the preview does not exist). Without
-// it only the preview id binding is checked.
+// the preview, as f reports it (403 otherwise, 404 when the preview does
+// not exist, 503 when f fails). It replaces the default owner check, which
+// reads the caller from the request context: when a hardening.Caller is
+// there (hardening.RequireCaller in front of the preview routes), the
+// token's tenant must be the caller's Tenant (403 otherwise; a caller
+// without a tenant matches no token). Without this option and without a
+// caller, only the preview id binding is checked. nil means the default.
 func WithPreviewOwner(f PreviewOwnerFunc) MiddlewareOption {
-	return middlewareOption(func(m *PreviewAuth) error { m.owner = f; return nil })
+	return middlewareOption(func(m *PreviewAuth) { m.owner = f })
 }
 
 // WithCookieName sets the preview cookie's name (default DefaultCookieName).
 func WithCookieName(name string) MiddlewareOption {
-	return middlewareOption(func(m *PreviewAuth) error {
-		if name == "" || strings.ContainsAny(name, "=;, \t") {
-			return errors.New("previewsec: invalid cookie name")
-		}
-		m.cookie = name
-		return nil
-	})
+	return middlewareOption(func(m *PreviewAuth) { m.cookie = name })
 }
 
 // WithSecureCookie sets the cookie's Secure attribute (default true). Turn
 // it off only for plain-HTTP local development.
 func WithSecureCookie(secure bool) MiddlewareOption {
-	return middlewareOption(func(m *PreviewAuth) error {
-		m.secure = func(*http.Request) bool { return secure }
-		return nil
-	})
+	return middlewareOption(func(m *PreviewAuth) { m.secure = func(*http.Request) bool { return secure } })
 }
 
 // WithSecureCookieFunc decides the cookie's Secure attribute per request,
 // for example SecureFromConnection(trustedProxies...).
 func WithSecureCookieFunc(f func(*http.Request) bool) MiddlewareOption {
-	return middlewareOption(func(m *PreviewAuth) error {
-		if f == nil {
-			return errors.New("previewsec: nil secure cookie func")
-		}
-		m.secure = f
-		return nil
-	})
+	return middlewareOption(func(m *PreviewAuth) { m.secure = f })
 }
 
 // WithTokenForwarding keeps the token's Authorization header and cookie on
 // the request passed to the next handler. By default they are removed so
 // the previewed app never sees the token.
 func WithTokenForwarding(forward bool) MiddlewareOption {
-	return middlewareOption(func(m *PreviewAuth) error { m.forward = forward; return nil })
+	return middlewareOption(func(m *PreviewAuth) { m.forward = forward })
 }
 
 // RequirePreviewToken returns middleware that lets a request through to a
@@ -127,12 +106,14 @@ func WithTokenForwarding(forward bool) MiddlewareOption {
 // the same URL without the token, so it does not linger in history, logs
 // or Referer.
 //
-// The token's pid must equal the preview id of the path and, with
-// WithPreviewOwner, its tid the owning tenant; otherwise 403. Any other
-// failure is a 401 problem with WWW-Authenticate: Bearer realm="preview"
-// and one generic message; the reason is logged and counted, never
-// returned. A store failure is a 503. Verified claims are in the request
-// context (ClaimsFromContext).
+// The token's pid must equal the preview id of the path and its tid the
+// owning tenant (WithPreviewOwner, else the hardening.Caller in the
+// context when there is one); otherwise 403. Any other failure is a 401
+// problem with WWW-Authenticate: Bearer realm="preview" and one generic
+// message; the reason is logged and counted, never returned. A store
+// failure is a 503. Every refusal is a *RejectionError passed to the error
+// handler (WithErrorHandler; default hardening.WriteError). Verified
+// claims are in the request context (ClaimsFromContext).
 //
 // Preview tokens have audience "preview": mount this middleware on preview
 // routes only, and make every other route verify its own audience, so a
@@ -141,19 +122,38 @@ func RequirePreviewToken(v *Verifier, opts ...MiddlewareOption) (*PreviewAuth, e
 	if v == nil {
 		return nil, errors.New("previewsec: RequirePreviewToken needs a Verifier")
 	}
-	m := &PreviewAuth{v: v, prefix: DefaultPreviewPathPrefix, cookie: DefaultCookieName, secure: func(*http.Request) bool { return true }}
+	m := &PreviewAuth{v: v, prefix: DefaultPreviewPathPrefix, cookie: DefaultCookieName,
+		secure: func(*http.Request) bool { return true }, onError: hardening.WriteError}
+	m.idFunc = m.defaultPreviewID
 	for _, o := range opts {
-		if o == nil {
-			continue
+		if o != nil {
+			o.applyMiddleware(m)
 		}
-		if err := o.applyMiddleware(m); err != nil {
-			return nil, err
-		}
+	}
+	if err := m.check(); err != nil {
+		return nil, err
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
 	return m, nil
+}
+
+// check reports the first invalid setting of m.
+func (m *PreviewAuth) check() error {
+	switch {
+	case !strings.HasPrefix(m.prefix, "/") || !strings.HasSuffix(m.prefix, "/"):
+		return errors.New(`previewsec: preview path prefix must start and end with "/"`)
+	case m.idFunc == nil:
+		return errors.New("previewsec: nil preview id func")
+	case m.cookie == "" || strings.ContainsAny(m.cookie, "=;, \t"):
+		return errors.New("previewsec: invalid cookie name")
+	case m.secure == nil:
+		return errors.New("previewsec: nil secure cookie func")
+	case m.onError == nil:
+		return errors.New("previewsec: nil error handler")
+	}
+	return nil
 }
 
 type tokenSource int
@@ -175,7 +175,7 @@ func (m *PreviewAuth) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pid := m.previewID(r)
 		if pid == "" {
-			problem.Write(w, r, problem.New(http.StatusNotFound, "not_found", "no such preview"))
+			m.onError(w, r, &RejectionError{Status: http.StatusNotFound, Reason: ProblemNotFound, Cause: "not_found"})
 			return
 		}
 		token, src := m.token(r)
@@ -195,10 +195,10 @@ func (m *PreviewAuth) Handler(next http.Handler) http.Handler {
 }
 
 // previewID reads the preview id of r.
-func (m *PreviewAuth) previewID(r *http.Request) string {
-	if m.idFunc != nil {
-		return m.idFunc(r)
-	}
+func (m *PreviewAuth) previewID(r *http.Request) string { return m.idFunc(r) }
+
+// defaultPreviewID is the preview id of r without WithPreviewIDFunc.
+func (m *PreviewAuth) defaultPreviewID(r *http.Request) string {
 	if id := r.PathValue("preview_id"); id != "" {
 		return id
 	}
@@ -273,8 +273,8 @@ func (m *PreviewAuth) unauthorized(w http.ResponseWriter, r *http.Request, pid, 
 			HttpOnly: true, Secure: m.secure(r), SameSite: http.SameSiteLaxMode})
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="preview"`)
-	problem.Write(w, r, problem.New(http.StatusUnauthorized, "preview_token_required",
-		"a valid preview token is required"))
+	m.onError(w, r, &RejectionError{Status: http.StatusUnauthorized, Reason: ProblemTokenRequired,
+		Cause: reason, PreviewID: pid, err: err})
 }
 
 func (m *PreviewAuth) forbidden(w http.ResponseWriter, r *http.Request, pid, reason string, c Claims) {
@@ -282,8 +282,7 @@ func (m *PreviewAuth) forbidden(w http.ResponseWriter, r *http.Request, pid, rea
 	m.log.LogAttrs(r.Context(), slog.LevelWarn, "previewsec: preview token for another preview or tenant",
 		slog.String("pid", pid), slog.String("reason", reason),
 		slog.String("token_pid", c.PreviewID), slog.String("token_tid", c.TenantID), slog.String("jti", c.ID))
-	problem.Write(w, r, problem.New(http.StatusForbidden, "preview_forbidden",
-		"the preview token does not grant access to this preview"))
+	m.onError(w, r, &RejectionError{Status: http.StatusForbidden, Reason: ProblemForbidden, Cause: reason, PreviewID: pid})
 }
 
 // tokenStripCredentials returns a copy of h without the credential the

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"time"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 )
 
 // verdict is RequirePreviewToken's decision on one token for one preview.
@@ -38,7 +37,7 @@ func (m *PreviewAuth) judge(r *http.Request, pid, token string) verdict {
 	case c.PreviewID != pid:
 		return verdict{claims: c, deny: reasonWrongPreview}
 	case m.owner == nil:
-		return verdict{claims: c}
+		return m.judgeByCaller(r, c)
 	}
 	tenant, found, err := m.owner(r.Context(), pid)
 	switch {
@@ -47,6 +46,16 @@ func (m *PreviewAuth) judge(r *http.Request, pid, token string) verdict {
 	case !found:
 		return verdict{claims: c, notFound: true}
 	case tenant != c.TenantID:
+		return verdict{claims: c, deny: reasonWrongTenant}
+	}
+	return verdict{claims: c}
+}
+
+// judgeByCaller is the owner check without WithPreviewOwner: with a
+// hardening.Caller in the context the token's tenant must be the
+// caller's; without one only the preview id binding counts.
+func (m *PreviewAuth) judgeByCaller(r *http.Request, c Claims) verdict {
+	if caller, ok := hardening.CallerFrom(r.Context()); ok && (caller.Tenant == "" || caller.Tenant != c.TenantID) {
 		return verdict{claims: c, deny: reasonWrongTenant}
 	}
 	return verdict{claims: c}
@@ -91,15 +100,15 @@ func (v verdict) reason() string {
 func (m *PreviewAuth) answer(w http.ResponseWriter, r *http.Request, next http.Handler, pid, token string, src tokenSource, v verdict) {
 	switch {
 	case errors.Is(v.err, ErrUnavailable):
-		m.unavailable(w, r, pid, "previewsec: preview token check unavailable", v.err)
+		m.unavailable(w, r, pid, "previewsec: preview token check unavailable", reasonUnavailable, v.err)
 	case v.err != nil:
 		m.unauthorized(w, r, pid, RejectionReason(v.err), src, v.err)
 	case v.deny != "":
 		m.forbidden(w, r, pid, v.deny, v.claims)
 	case v.ownerErr != nil:
-		m.unavailable(w, r, pid, "previewsec: preview owner lookup failed", v.ownerErr)
+		m.unavailable(w, r, pid, "previewsec: preview owner lookup failed", reasonUnavailable, v.ownerErr)
 	case v.notFound:
-		problem.Write(w, r, problem.New(http.StatusNotFound, "not_found", "no such preview"))
+		m.onError(w, r, &RejectionError{Status: http.StatusNotFound, Reason: ProblemNotFound, Cause: "not_found", PreviewID: pid})
 	case src == tokenFromQuery:
 		m.exchange(w, r, pid, token, v.claims)
 	default:
@@ -127,8 +136,8 @@ func (m *PreviewAuth) forwarded(r *http.Request, src tokenSource, c Claims) *htt
 	return r2
 }
 
-func (m *PreviewAuth) unavailable(w http.ResponseWriter, r *http.Request, pid, msg string, err error) {
+func (m *PreviewAuth) unavailable(w http.ResponseWriter, r *http.Request, pid, msg, cause string, err error) {
 	m.log.LogAttrs(r.Context(), slog.LevelError, msg, slog.String("pid", pid), slog.String("err", err.Error()))
-	problem.Write(w, r, problem.Problem{Status: http.StatusServiceUnavailable, Reason: "preview_auth_unavailable",
-		Detail: "preview authentication is temporarily unavailable", RetryAfter: time.Second})
+	m.onError(w, r, &RejectionError{Status: http.StatusServiceUnavailable, Reason: ProblemUnavailable,
+		Cause: cause, PreviewID: pid, err: err})
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 // KeyRingOption configures NewKeyRing and NewDerivedKeyRing.
@@ -25,36 +27,36 @@ import (
 //     (ClockOption);
 //   - WithRegisterer: the issuer and the verifier (RegistererOption).
 //
-// A nil option is ignored. Invalid values are reported by the constructor.
-type KeyRingOption interface{ applyKeyRing(*KeyRing) error }
+// An option only records its value; the constructor checks the result and
+// reports an invalid value as an error (never at request time). A nil
+// option is ignored.
+type KeyRingOption interface{ applyKeyRing(*KeyRing) }
 
 // IssuerOption configures NewIssuer.
-type IssuerOption interface{ applyIssuer(*Issuer) error }
+type IssuerOption interface{ applyIssuer(*Issuer) }
 
 // VerifierOption configures NewVerifier.
-type VerifierOption interface{ applyVerifier(*Verifier) error }
+type VerifierOption interface{ applyVerifier(*Verifier) }
 
 // RevocationOption configures NewRevocationList.
-type RevocationOption interface {
-	applyRevocation(*RevocationList) error
-}
+type RevocationOption interface{ applyRevocation(*RevocationList) }
 
 // MiddlewareOption configures RequirePreviewToken.
-type MiddlewareOption interface{ applyMiddleware(*PreviewAuth) error }
+type MiddlewareOption interface{ applyMiddleware(*PreviewAuth) }
 
 type (
-	keyRingOption    func(*KeyRing) error
-	issuerOption     func(*Issuer) error
-	verifierOption   func(*Verifier) error
-	revocationOption func(*RevocationList) error
-	middlewareOption func(*PreviewAuth) error
+	keyRingOption    func(*KeyRing)
+	issuerOption     func(*Issuer)
+	verifierOption   func(*Verifier)
+	revocationOption func(*RevocationList)
+	middlewareOption func(*PreviewAuth)
 )
 
-func (f keyRingOption) applyKeyRing(r *KeyRing) error              { return f(r) }
-func (f issuerOption) applyIssuer(i *Issuer) error                 { return f(i) }
-func (f verifierOption) applyVerifier(v *Verifier) error           { return f(v) }
-func (f revocationOption) applyRevocation(l *RevocationList) error { return f(l) }
-func (f middlewareOption) applyMiddleware(m *PreviewAuth) error    { return f(m) }
+func (f keyRingOption) applyKeyRing(r *KeyRing)              { f(r) }
+func (f issuerOption) applyIssuer(i *Issuer)                 { f(i) }
+func (f verifierOption) applyVerifier(v *Verifier)           { f(v) }
+func (f revocationOption) applyRevocation(l *RevocationList) { f(l) }
+func (f middlewareOption) applyMiddleware(m *PreviewAuth)    { f(m) }
 
 // LoggerOption is the option WithLogger returns: a KeyRingOption,
 // IssuerOption, VerifierOption, RevocationOption and MiddlewareOption.
@@ -66,11 +68,11 @@ type LoggerOption struct{ log *slog.Logger }
 // (revocation list), rejected requests with the reason (middleware).
 func WithLogger(l *slog.Logger) LoggerOption { return LoggerOption{log: l} }
 
-func (o LoggerOption) applyKeyRing(r *KeyRing) error           { r.log = o.log; return nil }
-func (o LoggerOption) applyIssuer(i *Issuer) error             { i.log = o.log; return nil }
-func (o LoggerOption) applyVerifier(v *Verifier) error         { v.log = o.log; return nil }
-func (o LoggerOption) applyRevocation(l *RevocationList) error { l.log = o.log; return nil }
-func (o LoggerOption) applyMiddleware(m *PreviewAuth) error    { m.log = o.log; return nil }
+func (o LoggerOption) applyKeyRing(r *KeyRing)           { r.log = o.log }
+func (o LoggerOption) applyIssuer(i *Issuer)             { i.log = o.log }
+func (o LoggerOption) applyVerifier(v *Verifier)         { v.log = o.log }
+func (o LoggerOption) applyRevocation(l *RevocationList) { l.log = o.log }
+func (o LoggerOption) applyMiddleware(m *PreviewAuth)    { m.log = o.log }
 
 // ClockOption is the option WithClock returns: a KeyRingOption,
 // IssuerOption, VerifierOption and RevocationOption.
@@ -80,20 +82,18 @@ type ClockOption struct{ now func() time.Time }
 // default to their key ring's clock). nil is an error.
 func WithClock(now func() time.Time) ClockOption { return ClockOption{now: now} }
 
-func (o ClockOption) check() error {
-	if o.now == nil {
+func (o ClockOption) applyKeyRing(r *KeyRing)           { r.now = o.now }
+func (o ClockOption) applyIssuer(i *Issuer)             { i.now = o.now }
+func (o ClockOption) applyVerifier(v *Verifier)         { v.now = o.now }
+func (o ClockOption) applyRevocation(l *RevocationList) { l.now = o.now }
+
+// checkClock reports a nil clock (WithClock(nil)).
+func checkClock(now func() time.Time) error {
+	if now == nil {
 		return errors.New("previewsec: nil clock")
 	}
 	return nil
 }
-
-func (o ClockOption) applyKeyRing(r *KeyRing) error { r.now = o.now; return o.check() }
-func (o ClockOption) applyIssuer(i *Issuer) error   { i.now = o.now; return o.check() }
-func (o ClockOption) applyVerifier(v *Verifier) error {
-	v.now = o.now
-	return o.check()
-}
-func (o ClockOption) applyRevocation(l *RevocationList) error { l.now = o.now; return o.check() }
 
 // RegistererOption is the option WithRegisterer returns: an IssuerOption
 // and a VerifierOption.
@@ -108,34 +108,46 @@ func WithRegisterer(reg prometheus.Registerer) RegistererOption {
 	return RegistererOption{reg: reg}
 }
 
-func (o RegistererOption) applyIssuer(i *Issuer) error {
-	if o.reg == nil {
-		return nil
+func (o RegistererOption) applyIssuer(i *Issuer)     { i.reg = o.reg }
+func (o RegistererOption) applyVerifier(v *Verifier) { v.reg = o.reg }
+
+// WithErrorHandler sets how RequirePreviewToken answers a request it
+// refuses (default hardening.WriteError, problem+json). The handler
+// receives a *RejectionError (401, 403, 404 or 503); the headers the
+// middleware sets first (WWW-Authenticate on a 401, the cookie deletion)
+// are already on w. nil is an error.
+func WithErrorHandler(h hardening.ErrorHandler) MiddlewareOption {
+	return middlewareOption(func(m *PreviewAuth) { m.onError = h })
+}
+
+// issuedCounter registers the issuer's counter on reg (nil: none).
+func issuedCounter(reg prometheus.Registerer) (prometheus.Counter, error) {
+	if reg == nil {
+		return nil, nil
 	}
-	c, err := registerTokenCollector(o.reg, prometheus.NewCounter(prometheus.CounterOpts{
+	c, err := registerTokenCollector(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "hardening_previewsec_tokens_issued_total",
 		Help: "Preview tokens minted.",
 	}))
 	if err != nil {
-		return fmt.Errorf("previewsec: register metrics: %w", err)
+		return nil, fmt.Errorf("previewsec: register metrics: %w", err)
 	}
-	i.issued = c
-	return nil
+	return c, nil
 }
 
-func (o RegistererOption) applyVerifier(v *Verifier) error {
-	if o.reg == nil {
-		return nil
+// rejectionCounter registers the verifier's counter on reg (nil: none).
+func rejectionCounter(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
+	if reg == nil {
+		return nil, nil
 	}
-	c, err := registerTokenCollector(o.reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	c, err := registerTokenCollector(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hardening_previewsec_token_rejections_total",
 		Help: "Preview tokens rejected, by reason.",
 	}, []string{"reason"}))
 	if err != nil {
-		return fmt.Errorf("previewsec: register metrics: %w", err)
+		return nil, fmt.Errorf("previewsec: register metrics: %w", err)
 	}
-	v.rejections = c
-	return nil
+	return c, nil
 }
 
 // registerTokenCollector registers c with reg, or returns the collector of

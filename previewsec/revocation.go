@@ -68,25 +68,13 @@ type revocationSnapshot struct {
 // (default DefaultMaxTTL + MaxLeeway). It must be at least the key ring's
 // max TTL plus leeway; NewVerifier checks.
 func WithRevocationRetention(d time.Duration) RevocationOption {
-	return revocationOption(func(l *RevocationList) error {
-		if d <= 0 {
-			return fmt.Errorf("previewsec: revocation retention %s must be positive", d)
-		}
-		l.retention = d
-		return nil
-	})
+	return revocationOption(func(l *RevocationList) { l.retention = d })
 }
 
 // WithRevocationMaxAge sets how stale the in-memory mirror may be before
 // Verify reloads it (default DefaultRevocationMaxAge).
 func WithRevocationMaxAge(d time.Duration) RevocationOption {
-	return revocationOption(func(l *RevocationList) error {
-		if d <= 0 {
-			return fmt.Errorf("previewsec: revocation max age %s must be positive", d)
-		}
-		l.maxAge = d
-		return nil
-	})
+	return revocationOption(func(l *RevocationList) { l.maxAge = d })
 }
 
 // WithRevocationRefreshTimeout bounds how long one reload of the mirror
@@ -94,13 +82,7 @@ func WithRevocationMaxAge(d time.Duration) RevocationOption {
 // stale mirror fail with ErrUnavailable when the store has not answered
 // within it, even if the store ignores its context.
 func WithRevocationRefreshTimeout(d time.Duration) RevocationOption {
-	return revocationOption(func(l *RevocationList) error {
-		if d <= 0 {
-			return fmt.Errorf("previewsec: revocation refresh timeout %s must be positive", d)
-		}
-		l.timeout = d
-		return nil
-	})
+	return revocationOption(func(l *RevocationList) { l.timeout = d })
 }
 
 // NewRevocationList returns a list backed by store. It does not read the
@@ -112,12 +94,20 @@ func NewRevocationList(store RevocationStore, opts ...RevocationOption) (*Revoca
 	l := &RevocationList{store: store, retention: DefaultMaxTTL + MaxLeeway, maxAge: DefaultRevocationMaxAge,
 		timeout: DefaultRevocationRefreshTimeout, now: time.Now}
 	for _, o := range opts {
-		if o == nil {
-			continue
+		if o != nil {
+			o.applyRevocation(l)
 		}
-		if err := o.applyRevocation(l); err != nil {
-			return nil, err
-		}
+	}
+	switch {
+	case l.retention <= 0:
+		return nil, fmt.Errorf("previewsec: revocation retention %s must be positive", l.retention)
+	case l.maxAge <= 0:
+		return nil, fmt.Errorf("previewsec: revocation max age %s must be positive", l.maxAge)
+	case l.timeout <= 0:
+		return nil, fmt.Errorf("previewsec: revocation refresh timeout %s must be positive", l.timeout)
+	}
+	if err := checkClock(l.now); err != nil {
+		return nil, err
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)

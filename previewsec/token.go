@@ -45,9 +45,11 @@ var (
 // user must come from the caller's authenticated identity, never from a
 // request body.
 type Grant struct {
-	// UserID becomes "sub".
+	// UserID becomes "sub" (Mint takes the caller's subject when it is
+	// empty).
 	UserID string
-	// TenantID becomes "tid"; required.
+	// TenantID becomes "tid"; required (Mint takes the caller's tenant when
+	// it is empty).
 	TenantID string
 	// PreviewID becomes "pid"; required.
 	PreviewID string

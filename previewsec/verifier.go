@@ -25,34 +25,23 @@ type Verifier struct {
 	log         *slog.Logger
 	revocations *RevocationList
 	parser      *jwt.Parser
+	reg         prometheus.Registerer
 	rejections  *prometheus.CounterVec
 }
 
 // WithExpectedIssuer sets the required "iss" (default DefaultIssuerName).
 func WithExpectedIssuer(name string) VerifierOption {
-	return verifierOption(func(v *Verifier) error {
-		if name == "" {
-			return errors.New("previewsec: empty issuer name")
-		}
-		v.issuer = name
-		return nil
-	})
+	return verifierOption(func(v *Verifier) { v.issuer = name })
 }
 
 // WithMaxTokenLength sets the length cap (default DefaultMaxTokenLength).
 func WithMaxTokenLength(n int) VerifierOption {
-	return verifierOption(func(v *Verifier) error {
-		if n < 64 {
-			return fmt.Errorf("previewsec: max token length %d too small", n)
-		}
-		v.maxLen = n
-		return nil
-	})
+	return verifierOption(func(v *Verifier) { v.maxLen = n })
 }
 
 // WithRevocations makes the Verifier reject tokens revoked in l.
 func WithRevocations(l *RevocationList) VerifierOption {
-	return verifierOption(func(v *Verifier) error { v.revocations = l; return nil })
+	return verifierOption(func(v *Verifier) { v.revocations = l })
 }
 
 // NewVerifier returns a Verifier using ring's keys, max TTL and leeway.
@@ -62,12 +51,22 @@ func NewVerifier(ring *KeyRing, opts ...VerifierOption) (*Verifier, error) {
 	}
 	v := &Verifier{ring: ring, issuer: DefaultIssuerName, maxLen: DefaultMaxTokenLength, now: ring.now}
 	for _, o := range opts {
-		if o == nil {
-			continue
+		if o != nil {
+			o.applyVerifier(v)
 		}
-		if err := o.applyVerifier(v); err != nil {
-			return nil, err
-		}
+	}
+	switch {
+	case v.issuer == "":
+		return nil, errors.New("previewsec: empty issuer name")
+	case v.maxLen < 64:
+		return nil, fmt.Errorf("previewsec: max token length %d too small", v.maxLen)
+	}
+	if err := checkClock(v.now); err != nil {
+		return nil, err
+	}
+	var err error
+	if v.rejections, err = rejectionCounter(v.reg); err != nil {
+		return nil, err
 	}
 	if v.revocations != nil && v.revocations.retention < ring.maxTTL+ring.leeway {
 		return nil, fmt.Errorf("previewsec: revocation retention %s is shorter than max TTL + leeway %s",

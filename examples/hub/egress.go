@@ -48,10 +48,10 @@ func (a *app) setupEgress(ctx context.Context) error {
 	}
 	st := &egressState{policy: policy, verifier: verifier}
 	a.egressFeature = st
-	a.onClose(func(context.Context) error {
+	a.onClose(func(ctx context.Context) error {
 		st.mu.RLock()
 		defer st.mu.RUnlock()
-		return st.verifier.Close()
+		return st.verifier.Close(ctx)
 	})
 	return nil
 }

@@ -45,7 +45,7 @@ func Example_verification() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer verifier.Close()
+	defer verifier.Close(context.Background())
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/containers/{id}/verify", func(w http.ResponseWriter, r *http.Request) {
 		report, err := verifier.Verify(r.Context(), r.PathValue("id"))

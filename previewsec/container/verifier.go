@@ -163,9 +163,10 @@ func NewVerifier(limits Limits, opts ...Option) (*Verifier, error) {
 	return v, nil
 }
 
-// Close releases the verifier's idle connections to the daemon. The
-// verifier stays usable.
-func (v *Verifier) Close() error {
+// Close releases the verifier's idle connections to the daemon; it does
+// not wait, so ctx only keeps the kit's one Close signature. The verifier
+// stays usable.
+func (v *Verifier) Close(ctx context.Context) error {
 	v.client.CloseIdleConnections()
 	return nil
 }

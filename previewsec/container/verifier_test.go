@@ -270,7 +270,7 @@ func TestVerifier(t *testing.T) {
 	daemon.mu.Lock()
 	assert.Equal(t, "/v1.44/containers/compliant/json", daemon.paths[len(daemon.paths)-1])
 	daemon.mu.Unlock()
-	require.NoError(t, pinned.Close())
+	require.NoError(t, pinned.Close(context.Background()))
 }
 
 func TestVerifierOptionalChecks(t *testing.T) {

@@ -16,7 +16,10 @@
 // the addresses it checked, and its net.Dialer re-checks the IP of every
 // connect. NewTransport and NewClient build on it: the client checks every
 // dial and every redirect, and uses no proxy. Proxy is a CONNECT and
-// absolute-form forward proxy for sandboxes that make their own calls.
+// absolute-form forward proxy for sandboxes that make their own calls; its
+// refusals are *ProxyError values passed to its error handler
+// (WithErrorHandler; default hardening.WriteError), and Close(ctx) drains
+// its tunnels until ctx ends.
 //
 // NewPolicy takes PolicyOptions and NewProxy ProxyOptions; WithLogger and
 // WithRegisterer fit both. Configuration comes from the application:

@@ -8,11 +8,14 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/previewsec/egress"
 )
 
@@ -174,4 +177,28 @@ func ExampleProxy() {
 	if err := proxy.Serve(ctx, ln); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// Answer the proxy's refusals your own way: the handler receives a
+// *egress.ProxyError, a hardening.Error whose Problem is the default
+// answer; X-Egress-Reason is already set on a 403 or 503.
+func ExampleWithErrorHandler() {
+	policy, _ := egress.NewPolicy() // allowlist mode, empty allowlist: everything is denied
+	proxy, err := egress.NewProxy(policy, egress.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+		var pe *egress.ProxyError
+		if errors.As(err, &pe) && pe.Status == http.StatusForbidden {
+			http.Error(w, "blocked by egress policy: "+pe.Reason, pe.Status)
+			return
+		}
+		hardening.WriteError(w, r, err) // the default for the rest
+	}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer proxy.Close(context.Background())
+	rec := httptest.NewRecorder()
+	proxy.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://93.184.215.14/", nil))
+	fmt.Println(rec.Code, rec.Header().Get(egress.ReasonHeader), strings.TrimSpace(rec.Body.String()))
+	// Output:
+	// 403 not_in_allowlist blocked by egress policy: not_in_allowlist
 }

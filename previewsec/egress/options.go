@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 type policyConfig struct {
@@ -135,6 +137,14 @@ type proxyConfig struct {
 	log            *slog.Logger
 	self           []netip.AddrPort
 	reg            prometheus.Registerer
+	onError        hardening.ErrorHandler
+}
+
+// WithErrorHandler sets how the proxy answers a request it refuses or
+// cannot forward (default hardening.WriteError, problem+json). The
+// handler receives a *ProxyError; nil is an error.
+func WithErrorHandler(h hardening.ErrorHandler) ProxyOption {
+	return proxyOption(func(c *proxyConfig) { c.onError = h })
 }
 
 // WithMaxTunnels limits concurrent CONNECT tunnels plus forwarded

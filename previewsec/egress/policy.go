@@ -60,7 +60,7 @@ type Policy struct {
 // first entry that does not parse, or the option that does not fit the
 // mode.
 func NewPolicy(opts ...PolicyOption) (*Policy, error) {
-	c := policyConfig{mode: ModeAllowlist, ports: []int{80, 443}, dialTimeout: 10 * time.Second}
+	c := policyConfig{mode: ModeAllowlist, ports: []int{80, 443}, dialTimeout: 10 * time.Second, now: time.Now}
 	for _, o := range opts {
 		if o != nil {
 			o.applyPolicy(&c)
@@ -89,10 +89,10 @@ func NewPolicy(opts ...PolicyOption) (*Policy, error) {
 	if c.cacheTTL < 0 {
 		return nil, errors.New("egress: resolve cache TTL must not be negative")
 	}
+	if c.now == nil {
+		return nil, errors.New("egress: nil clock")
+	}
 	if c.cacheTTL > 0 {
-		if c.now == nil {
-			c.now = time.Now
-		}
 		p.cache = &resolveCache{ttl: c.cacheTTL, now: c.now, m: map[string]cacheEntry{}}
 	}
 	for _, port := range p.ports {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 )
 
 // ReasonHeader is the response header in which Proxy names the
@@ -56,6 +56,7 @@ type Proxy struct {
 	via            string
 	transport      *http.Transport
 	rp             *httputil.ReverseProxy
+	onError        hardening.ErrorHandler
 
 	selfMu sync.RWMutex
 	self   []netip.AddrPort
@@ -72,7 +73,7 @@ func NewProxy(policy *Policy, opts ...ProxyOption) (*Proxy, error) {
 	if policy == nil {
 		return nil, errors.New("egress: proxy needs a policy")
 	}
-	c := proxyConfig{maxTunnels: 256, connectTimeout: 10 * time.Second, idleTimeout: 2 * time.Minute}
+	c := proxyConfig{maxTunnels: 256, connectTimeout: 10 * time.Second, idleTimeout: 2 * time.Minute, onError: hardening.WriteError}
 	for _, o := range opts {
 		if o != nil {
 			o.applyProxy(&c)
@@ -83,6 +84,9 @@ func NewProxy(policy *Policy, opts ...ProxyOption) (*Proxy, error) {
 	}
 	if c.connectTimeout <= 0 || c.idleTimeout <= 0 {
 		return nil, errors.New("egress: proxy timeouts must be positive")
+	}
+	if c.onError == nil {
+		return nil, errors.New("egress: nil proxy error handler")
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -95,6 +99,7 @@ func NewProxy(policy *Policy, opts ...ProxyOption) (*Proxy, error) {
 		connectTimeout: c.connectTimeout,
 		idleTimeout:    c.idleTimeout,
 		log:            c.log,
+		onError:        c.onError,
 		via:            "hardening-egress-" + hex.EncodeToString(id[:]),
 		conns:          map[net.Conn]struct{}{},
 	}
@@ -175,12 +180,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !r.URL.IsAbs() || r.URL.Host == "" {
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "not_a_proxy_request", "send CONNECT or an absolute-form request"))
+		p.onError(w, r, &ProxyError{Status: http.StatusBadRequest, Reason: "not_a_proxy_request", Detail: "send CONNECT or an absolute-form request"})
 		return
 	}
 	for _, v := range r.Header.Values("Via") {
 		if strings.Contains(v, p.via) {
-			p.deny(w, r, http.StatusForbidden, ReasonProxyLoop, "the request already passed through this proxy")
+			p.deny(w, r, &ProxyError{Status: http.StatusForbidden, Reason: ReasonProxyLoop, Detail: "the request already passed through this proxy"})
 			return
 		}
 	}
@@ -197,12 +202,12 @@ func (p *Proxy) forwardError(w http.ResponseWriter, r *http.Request, err error) 
 	var denied *DeniedError
 	switch {
 	case errors.As(err, &denied):
-		p.deny(w, r, http.StatusForbidden, denied.Decision.Reason, "egress to this destination is not allowed")
+		p.deny(w, r, &ProxyError{Status: http.StatusForbidden, Reason: denied.Decision.Reason, Detail: detailDenied, Decision: denied.Decision, err: denied})
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		problem.Write(w, r, problem.New(http.StatusGatewayTimeout, "upstream_timeout", "the destination did not answer in time"))
+		p.onError(w, r, &ProxyError{Status: http.StatusGatewayTimeout, Reason: "upstream_timeout", Detail: "the destination did not answer in time", err: err})
 	default:
 		p.log.WarnContext(r.Context(), "egress proxy: forward failed", "host", r.URL.Host, "error", err)
-		problem.Write(w, r, problem.New(http.StatusBadGateway, "upstream_unreachable", "the destination could not be reached"))
+		p.onError(w, r, &ProxyError{Status: http.StatusBadGateway, Reason: "upstream_unreachable", Detail: "the destination could not be reached", err: err})
 	}
 }
 
@@ -211,13 +216,13 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func (p *Proxy) deny(w http.ResponseWriter, r *http.Request, status int, reason, detail string) {
-	w.Header().Set(ReasonHeader, reason)
-	pr := problem.New(status, reason, detail)
-	if status == http.StatusServiceUnavailable {
-		pr.RetryAfter = time.Second
-	}
-	problem.Write(w, r, pr)
+// detailDenied is the client-facing detail of a policy denial.
+const detailDenied = "egress to this destination is not allowed"
+
+// deny sets the reason header and answers with e.
+func (p *Proxy) deny(w http.ResponseWriter, r *http.Request, e *ProxyError) {
+	w.Header().Set(ReasonHeader, e.Reason)
+	p.onError(w, r, e)
 }
 
 // admit answers the request itself and returns false unless d allows it,
@@ -226,11 +231,11 @@ func (p *Proxy) deny(w http.ResponseWriter, r *http.Request, status int, reason,
 func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, d Decision) bool {
 	switch {
 	case !d.Allowed:
-		p.deny(w, r, http.StatusForbidden, d.Reason, "egress to this destination is not allowed")
+		p.deny(w, r, &ProxyError{Status: http.StatusForbidden, Reason: d.Reason, Detail: detailDenied, Decision: d, err: &DeniedError{Decision: d}})
 	case p.isSelf(d):
-		p.deny(w, r, http.StatusForbidden, ReasonProxyLoop, "the destination is this proxy")
+		p.deny(w, r, &ProxyError{Status: http.StatusForbidden, Reason: ReasonProxyLoop, Detail: "the destination is this proxy", Decision: d})
 	case !p.acquire():
-		p.deny(w, r, http.StatusServiceUnavailable, ReasonTunnelLimit, "too many concurrent tunnels")
+		p.deny(w, r, &ProxyError{Status: http.StatusServiceUnavailable, Reason: ReasonTunnelLimit, Detail: "too many concurrent tunnels", Decision: d})
 	default:
 		return true
 	}
@@ -316,27 +321,53 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		p.Close()
+		p.closeNow()
 		return fmt.Errorf("egress: proxy: %w", err)
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		p.Close()
+		p.closeNow()
 		_ = srv.Shutdown(sctx)
 		<-errc
 		return nil
 	}
 }
 
-// Close ends every open tunnel, drops idle upstream connections and waits
-// for the tunnels' goroutines. New tunnels are refused afterwards.
-func (p *Proxy) Close() {
+// Close refuses new tunnels at once, lets the open ones run until they end
+// or ctx is done, then ends those left, waits for their goroutines and
+// drops idle upstream connections. It returns ctx's error when tunnels had
+// to be cut. Forwarded (non-CONNECT) requests are the http.Server's to
+// drain (Serve does both). Calling Close again is safe.
+func (p *Proxy) Close(ctx context.Context) error {
 	p.connsMu.Lock()
 	p.closed = true
+	p.connsMu.Unlock()
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		p.closeConns()
+		<-done
+	}
+	p.transport.CloseIdleConnections()
+	return err
+}
+
+// closeNow ends every tunnel at once: Close with no grace.
+func (p *Proxy) closeNow() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = p.Close(ctx)
+}
+
+// closeConns closes the connections of every open tunnel.
+func (p *Proxy) closeConns() {
+	p.connsMu.Lock()
+	defer p.connsMu.Unlock()
 	for c := range p.conns {
 		_ = c.Close()
 	}
-	p.connsMu.Unlock()
-	p.wg.Wait()
-	p.transport.CloseIdleConnections()
 }

@@ -135,6 +135,16 @@ func newProxyFixture(t *testing.T, opts ...ProxyOption) *proxyFixture {
 	return f
 }
 
+// closedHost is the allowlisted destination nothing listens on.
+func (f *proxyFixture) closedHost() string {
+	for _, r := range f.proxy.policy.allow {
+		if r.host == "closed.test" {
+			return "closed.test:" + itoa(r.port)
+		}
+	}
+	return ""
+}
+
 // connect opens a CONNECT tunnel through the proxy and returns the
 // connection and the status.
 func (f *proxyFixture) connect(t *testing.T, dest string) (net.Conn, *bufio.Reader, *http.Response) {
@@ -224,13 +234,7 @@ func TestProxyEndToEnd(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 
 	// An allowed destination that refuses connections.
-	closedHost := ""
-	for _, r := range f.proxy.policy.allow {
-		if r.host == "closed.test" {
-			closedHost = "closed.test:" + itoa(r.port)
-		}
-	}
-	resp, err = f.client.Get("http://" + closedHost + "/")
+	resp, err = f.client.Get("http://" + f.closedHost() + "/")
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
@@ -392,7 +396,7 @@ func TestProxyOptions(t *testing.T) {
 	assert.True(t, px.isSelf(Decision{Port: 8081, Addrs: []netip.Addr{netip.MustParseAddr("::ffff:127.0.0.1")}}))
 	assert.False(t, px.isSelf(Decision{Port: 8082, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}))
 	assert.False(t, px.isSelf(Decision{Port: 8081, Addrs: []netip.Addr{netip.MustParseAddr("93.184.215.14")}}))
-	px.Close()
+	require.NoError(t, px.Close(context.Background()))
 }
 
 // TestProxyConcurrentClients: many clients at once against a small

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
-
-	"github.com/systembuilderhub/hardening/internal/problem"
 )
 
 // serveConnect handles CONNECT: decide, dial the checked addresses, then
@@ -34,7 +32,7 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request) {
 	client, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		_ = upstream.Close()
-		problem.Write(w, r, problem.New(http.StatusHTTPVersionNotSupported, "connect_unsupported", "CONNECT needs HTTP/1.1"))
+		p.onError(w, r, &ProxyError{Status: http.StatusHTTPVersionNotSupported, Reason: "connect_unsupported", Detail: "CONNECT needs HTTP/1.1", Decision: d, err: err})
 		return
 	}
 	if !p.track(client, upstream) {

@@ -46,19 +46,20 @@ var (
 	_ previewsec.RevocationStore = (*Store)(nil)
 )
 
-// Option configures a Store.
-type Option func(*Store) error
+// Option configures New.
+type Option interface{ apply(*config) }
+
+type config struct{ prefix string }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
 
 // WithKeyPrefix sets the prefix of every Redis key (default DefaultPrefix).
-// It must not contain '{' or '}': the store sets the hash tags.
+// It must not contain '{' or '}' (New reports it): the store sets the hash
+// tags.
 func WithKeyPrefix(p string) Option {
-	return func(s *Store) error {
-		if strings.ContainsAny(p, "{}") {
-			return errors.New("previewsec/redisstore: key prefix must not contain { or }")
-		}
-		s.setPrefix(p)
-		return nil
-	}
+	return optionFunc(func(c *config) { c.prefix = p })
 }
 
 func (s *Store) setPrefix(p string) {
@@ -72,16 +73,17 @@ func New(c redis.UniversalClient, opts ...Option) (*Store, error) {
 	if c == nil {
 		return nil, errors.New("previewsec/redisstore: nil client")
 	}
-	s := &Store{c: c}
-	s.setPrefix(DefaultPrefix)
+	cfg := config{prefix: DefaultPrefix}
 	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(s); err != nil {
-			return nil, err
+		if o != nil {
+			o.apply(&cfg)
 		}
 	}
+	if strings.ContainsAny(cfg.prefix, "{}") {
+		return nil, errors.New("previewsec/redisstore: key prefix must not contain { or }")
+	}
+	s := &Store{c: c}
+	s.setPrefix(cfg.prefix)
 	return s, nil
 }
 
