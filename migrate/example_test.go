@@ -45,8 +45,12 @@ func Example() {
 	}
 
 	// Serve the same verdict on /readyz.
+	ready, err := m.ReadinessHandler()
+	if err != nil {
+		log.Fatal(err)
+	}
 	rec := httptest.NewRecorder()
-	m.ReadinessHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	ready.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	fmt.Println("readyz:", rec.Code)
 	// Output:
 	// at head: true
@@ -70,12 +74,16 @@ func Example_service() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	policy := migrate.DefaultPolicy() // or PolicyFromEnv(): MIGRATIONS_AUTO_APPLY, STRICT_DB_STARTUP, ...
+	policy := migrate.DefaultPolicy() // your config sets Strict, DisableAutoApply, ...
 	if _, err := m.Enforce(ctx, policy); err != nil {
 		log.Fatal(err) // strict mode: names the pending versions and the command to run
 	}
+	ready, err := m.ReadinessHandler()
+	if err != nil {
+		log.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /readyz", m.ReadinessHandler())
+	mux.Handle("GET /readyz", ready)
 
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
