@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/migrate"
 )
 
@@ -89,4 +91,40 @@ func Example_service() {
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	fmt.Println(rec.Code, rec.Body)
 	// Output: 200 {"status":"ready"}
+}
+
+// Answer a not-ready /readyz in the service's own format: the error
+// handler receives a *migrate.NotReadyError and can tell a pending schema
+// from a dead database with errors.Is.
+func ExampleWithErrorHandler() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "readyz")
+	defer os.RemoveAll(dir)
+	db, err := migrate.OpenSQLite(ctx, filepath.Join(dir, "app.db"), 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	m, err := migrate.New(db)
+	if err != nil {
+		log.Fatal(err)
+	}
+	onError := func(w http.ResponseWriter, r *http.Request, err error) {
+		var nr *migrate.NotReadyError
+		if !errors.As(err, &nr) {
+			hardening.WriteError(w, r, err)
+			return
+		}
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "not ready: %s (pending: %t)\n", nr.Reason, errors.Is(err, migrate.ErrPending))
+	}
+	ready, err := m.ReadinessHandler(migrate.WithErrorHandler(onError))
+	if err != nil {
+		log.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	ready.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	fmt.Print(rec.Code, " ", rec.Body)
+	// Output: 503 not ready: schema_pending (pending: true)
 }

@@ -15,6 +15,15 @@
 // takes no lock. Enforce is the startup check (see Policy), and
 // ReadinessHandler serves /readyz from the same verdict.
 //
+// The package reads no environment: the application builds the Policy
+// from its own configuration (the reference service maps
+// MIGRATIONS_CHECK_ON_STARTUP, MIGRATIONS_AUTO_APPLY and STRICT_DB_STARTUP
+// to its fields). New takes Options and ReadinessHandler takes
+// ReadinessOptions; both report invalid values as errors. When the service
+// is not ready, the readiness handler passes a *NotReadyError (a
+// hardening.Error) to its error handler, hardening.WriteError unless
+// WithErrorHandler replaces it.
+//
 // Rules for migration authors: never edit a migration once it has been
 // applied anywhere (the checksum check will flag it); add a new one. Do not
 // put BEGIN/COMMIT in a file: the runner owns the transaction.
