@@ -100,13 +100,8 @@ type Set struct {
 
 // Migrator applies and checks migrations on one database.
 type Migrator struct {
-	db      *sqlx.DB
-	dialect Dialect
-	sets    []Set
-	noKit   bool
-	log     *slog.Logger
-	now     func() time.Time
-	lockTTL time.Duration
+	db *sqlx.DB
+	config
 
 	loaded [][]Migration // per set, ascending
 }
@@ -140,7 +135,7 @@ func New(db *sqlx.DB, opts ...Option) (*Migrator, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	m := &Migrator{db: db, dialect: c.dialect, sets: c.sets, noKit: c.noKit, log: c.log, now: c.now, lockTTL: c.lockTTL}
+	m := &Migrator{db: db, config: c}
 	if m.dialect != SQLite {
 		return nil, fmt.Errorf("%w: unsupported dialect %q", ErrInvalidMigrations, m.dialect)
 	}
