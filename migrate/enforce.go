@@ -3,9 +3,6 @@ package migrate
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 )
 
 // Policy is the startup check Enforce applies. The zero value is the
@@ -13,16 +10,14 @@ import (
 // Each field turns one default off (or strict mode on), so a literal such as
 // Policy{Strict: true} keeps the other defaults.
 type Policy struct {
-	// DisableCheck turns the startup check off, so Enforce does nothing (env
-	// MIGRATIONS_CHECK_ON_STARTUP=false, alias ALEMBIC_CHECK_ON_STARTUP;
-	// default false: the check runs).
+	// DisableCheck turns the startup check off, so Enforce does nothing
+	// (default false: the check runs).
 	DisableCheck bool
 	// DisableAutoApply leaves pending migrations for an operator to apply
-	// (env MIGRATIONS_AUTO_APPLY=false; default false: Enforce applies
-	// them before checking).
+	// (default false: Enforce applies them before checking).
 	DisableAutoApply bool
 	// Strict makes any pending, unknown or changed migration an error, so
-	// the service refuses to start (env STRICT_DB_STARTUP; default false).
+	// the service refuses to start (default false).
 	// Lenient mode logs the same remediation at warn level and lets the
 	// service start degraded; ReadinessHandler then answers 503.
 	Strict bool
@@ -34,44 +29,6 @@ type Policy struct {
 // DefaultPolicy returns the defaults: check on, auto-apply on, lenient. It
 // is the zero Policy, named for readability at call sites.
 func DefaultPolicy() Policy { return Policy{} }
-
-// Environment variables read by PolicyFromEnv.
-const (
-	EnvCheckOnStartup      = "MIGRATIONS_CHECK_ON_STARTUP"
-	EnvCheckOnStartupAlias = "ALEMBIC_CHECK_ON_STARTUP"
-	EnvAutoApply           = "MIGRATIONS_AUTO_APPLY"
-	EnvStrict              = "STRICT_DB_STARTUP"
-)
-
-// PolicyFromEnv starts from DefaultPolicy and applies the environment
-// variables above. A value that does not parse as a boolean is an error
-// naming the variable. MIGRATIONS_CHECK_ON_STARTUP wins over its alias.
-func PolicyFromEnv() (Policy, error) {
-	p := DefaultPolicy()
-	for _, v := range []struct {
-		names  []string
-		dst    *bool
-		invert bool // the variable enables what the field disables
-	}{
-		{[]string{EnvCheckOnStartup, EnvCheckOnStartupAlias}, &p.DisableCheck, true},
-		{[]string{EnvAutoApply}, &p.DisableAutoApply, true},
-		{[]string{EnvStrict}, &p.Strict, false},
-	} {
-		for _, name := range v.names {
-			raw, ok := os.LookupEnv(name)
-			if !ok || strings.TrimSpace(raw) == "" {
-				continue
-			}
-			b, err := strconv.ParseBool(strings.TrimSpace(raw))
-			if err != nil {
-				return Policy{}, fmt.Errorf("migrate: %s=%q: want true or false", name, raw)
-			}
-			*v.dst = b != v.invert
-			break
-		}
-	}
-	return p, nil
-}
 
 // Enforce is the startup check. With DisableCheck set it does nothing.
 // Otherwise it applies pending migrations unless DisableAutoApply is set, then
@@ -106,7 +63,7 @@ func (m *Migrator) Enforce(ctx context.Context, p Policy) (Status, error) {
 	if p.Strict {
 		return st, serr
 	}
-	m.log.WarnContext(ctx, "database schema is not at head; starting degraded (set STRICT_DB_STARTUP=true to refuse)",
+	m.log.WarnContext(ctx, "database schema is not at head; starting degraded (Policy.Strict refuses instead)",
 		"reason", st.Reason(), "remediation", st.Remediation(p.UpCommand))
 	return st, nil
 }

@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/migrate"
 )
 
@@ -45,8 +47,12 @@ func Example() {
 	}
 
 	// Serve the same verdict on /readyz.
+	ready, err := m.ReadinessHandler()
+	if err != nil {
+		log.Fatal(err)
+	}
 	rec := httptest.NewRecorder()
-	m.ReadinessHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	ready.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	fmt.Println("readyz:", rec.Code)
 	// Output:
 	// at head: true
@@ -70,15 +76,55 @@ func Example_service() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	policy := migrate.DefaultPolicy() // or PolicyFromEnv(): MIGRATIONS_AUTO_APPLY, STRICT_DB_STARTUP, ...
+	policy := migrate.DefaultPolicy() // your config sets Strict, DisableAutoApply, ...
 	if _, err := m.Enforce(ctx, policy); err != nil {
 		log.Fatal(err) // strict mode: names the pending versions and the command to run
 	}
+	ready, err := m.ReadinessHandler()
+	if err != nil {
+		log.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /readyz", m.ReadinessHandler())
+	mux.Handle("GET /readyz", ready)
 
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	fmt.Println(rec.Code, rec.Body)
 	// Output: 200 {"status":"ready"}
+}
+
+// Answer a not-ready /readyz in the service's own format: the error
+// handler receives a *migrate.NotReadyError and can tell a pending schema
+// from a dead database with errors.Is.
+func ExampleWithErrorHandler() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "readyz")
+	defer os.RemoveAll(dir)
+	db, err := migrate.OpenSQLite(ctx, filepath.Join(dir, "app.db"), 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	m, err := migrate.New(db)
+	if err != nil {
+		log.Fatal(err)
+	}
+	onError := func(w http.ResponseWriter, r *http.Request, err error) {
+		var nr *migrate.NotReadyError
+		if !errors.As(err, &nr) {
+			hardening.WriteError(w, r, err)
+			return
+		}
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "not ready: %s (pending: %t)\n", nr.Reason, errors.Is(err, migrate.ErrPending))
+	}
+	ready, err := m.ReadinessHandler(migrate.WithErrorHandler(onError))
+	if err != nil {
+		log.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	ready.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	fmt.Print(rec.Code, " ", rec.Body)
+	// Output: 503 not ready: schema_pending (pending: true)
 }

@@ -15,6 +15,15 @@
 // takes no lock. Enforce is the startup check (see Policy), and
 // ReadinessHandler serves /readyz from the same verdict.
 //
+// The package reads no environment: the application builds the Policy
+// from its own configuration (the reference service maps
+// MIGRATIONS_CHECK_ON_STARTUP, MIGRATIONS_AUTO_APPLY and STRICT_DB_STARTUP
+// to its fields). New takes Options and ReadinessHandler takes
+// ReadinessOptions; both report invalid values as errors. When the service
+// is not ready, the readiness handler passes a *NotReadyError (a
+// hardening.Error) to its error handler, hardening.WriteError unless
+// WithErrorHandler replaces it.
+//
 // Rules for migration authors: never edit a migration once it has been
 // applied anywhere (the checksum check will flag it); add a new one. Do not
 // put BEGIN/COMMIT in a file: the runner owns the transaction.
@@ -89,44 +98,10 @@ type Set struct {
 	FS   fs.FS
 }
 
-// Option configures a Migrator.
-type Option func(*Migrator)
-
-// WithDialect selects the SQL dialect. The default is SQLite.
-func WithDialect(d Dialect) Option { return func(m *Migrator) { m.dialect = d } }
-
-// WithSet registers an application migration set beside the kit's. name
-// must be unique and not "kit"; fsys holds NNNN_name.sql files at its root.
-// New reports a set with no such files as ErrInvalidMigrations: an FS from
-// //go:embed keeps its directory, so pass fs.Sub(embedded, "dir").
-func WithSet(name string, fsys fs.FS) Option {
-	return func(m *Migrator) { m.sets = append(m.sets, Set{Name: name, FS: fsys}) }
-}
-
-// WithoutKitMigrations leaves the kit's own set out, for applications (and
-// tests) that run only their own sets through this runner.
-func WithoutKitMigrations() Option { return func(m *Migrator) { m.noKit = true } }
-
-// WithLogger sets the logger; nil (the default) discards.
-func WithLogger(l *slog.Logger) Option { return func(m *Migrator) { m.log = l } }
-
-// WithClock injects the time source (default time.Now).
-func WithClock(now func() time.Time) Option { return func(m *Migrator) { m.now = now } }
-
-// WithLockTTL sets how long the migration lock is held before another
-// process may consider its holder dead and take it (default 10 minutes).
-// The holder refreshes it after every migration.
-func WithLockTTL(d time.Duration) Option { return func(m *Migrator) { m.lockTTL = d } }
-
 // Migrator applies and checks migrations on one database.
 type Migrator struct {
-	db      *sqlx.DB
-	dialect Dialect
-	sets    []Set
-	noKit   bool
-	log     *slog.Logger
-	now     func() time.Time
-	lockTTL time.Duration
+	db *sqlx.DB
+	config
 
 	loaded [][]Migration // per set, ascending
 }
@@ -138,18 +113,29 @@ var fileRE = regexp.MustCompile(`^(\d{1,9})_([A-Za-z0-9_\-]+)\.sql$`)
 // a set with no migration files at its root.
 var ErrInvalidMigrations = errors.New("migrate: invalid migration set")
 
-// New returns a Migrator for db. It loads and validates every set up front.
+// New returns a Migrator for db. It loads and validates every set up front,
+// and reports invalid options (a nil clock, a lock TTL that is not
+// positive). A nil Option is ignored.
 func New(db *sqlx.DB, opts ...Option) (*Migrator, error) {
 	if db == nil {
 		return nil, fmt.Errorf("%w: nil database", ErrInvalidMigrations)
 	}
-	m := &Migrator{db: db, dialect: SQLite, now: time.Now, lockTTL: 10 * time.Minute}
+	c := config{dialect: SQLite, now: time.Now, lockTTL: 10 * time.Minute}
 	for _, o := range opts {
-		o(m)
+		if o != nil {
+			o.apply(&c)
+		}
 	}
-	if m.log == nil {
-		m.log = slog.New(slog.DiscardHandler)
+	if c.now == nil {
+		return nil, errors.New("migrate: WithClock: nil clock")
 	}
+	if c.lockTTL <= 0 {
+		return nil, fmt.Errorf("migrate: WithLockTTL(%s): want a positive duration", c.lockTTL)
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	m := &Migrator{db: db, config: c}
 	if m.dialect != SQLite {
 		return nil, fmt.Errorf("%w: unsupported dialect %q", ErrInvalidMigrations, m.dialect)
 	}

@@ -360,40 +360,6 @@ func TestEnforce(t *testing.T) {
 	})
 }
 
-func TestPolicyFromEnv(t *testing.T) {
-	tests := []struct {
-		name string
-		env  map[string]string
-		want migrate.Policy
-		err  string
-	}{
-		{"defaults", nil, migrate.Policy{}, ""},
-		{"strict", map[string]string{"STRICT_DB_STARTUP": "true"}, migrate.Policy{Strict: true}, ""},
-		{"alias", map[string]string{"ALEMBIC_CHECK_ON_STARTUP": "false"}, migrate.Policy{DisableCheck: true}, ""},
-		{"primary wins over alias", map[string]string{"MIGRATIONS_CHECK_ON_STARTUP": "true", "ALEMBIC_CHECK_ON_STARTUP": "false"}, migrate.Policy{}, ""},
-		{"no auto apply", map[string]string{"MIGRATIONS_AUTO_APPLY": "0"}, migrate.Policy{DisableAutoApply: true}, ""},
-		{"bad value names the variable", map[string]string{"STRICT_DB_STARTUP": "yes please"}, migrate.Policy{}, "STRICT_DB_STARTUP"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"STRICT_DB_STARTUP", "ALEMBIC_CHECK_ON_STARTUP", "MIGRATIONS_CHECK_ON_STARTUP", "MIGRATIONS_AUTO_APPLY"} {
-				t.Setenv(k, "")
-			}
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			got, err := migrate.PolicyFromEnv()
-			if tc.err != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.err)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, got)
-		})
-	}
-}
-
 func TestKitMigrationsApplyToSQLite(t *testing.T) {
 	db := testenv.SQLite(t)
 	st, err := migrate.StatusOf(context.Background(), db)

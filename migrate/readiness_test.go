@@ -29,6 +29,13 @@ func readyz(t *testing.T, h http.Handler, query string) (int, map[string]any) {
 	return rec.Code, body
 }
 
+func handler(t *testing.T, m *migrate.Migrator, opts ...migrate.ReadinessOption) http.Handler {
+	t.Helper()
+	h, err := m.ReadinessHandler(opts...)
+	require.NoError(t, err)
+	return h
+}
+
 func TestReadiness(t *testing.T) {
 	ctx := context.Background()
 	set := migrate.WithSet("app", appSet(twoMigrations))
@@ -37,7 +44,7 @@ func TestReadiness(t *testing.T) {
 		db := testenv.OpenSQLite(t, filepath.Join(t.TempDir(), "a.db"))
 		m, err := migrate.New(db, set)
 		require.NoError(t, err)
-		h := m.ReadinessHandler(migrate.CacheFor(time.Hour))
+		h := handler(t, m, migrate.CacheFor(time.Hour))
 		code, body := readyz(t, h, "?verbose")
 		assert.Equal(t, 503, code)
 		assert.Equal(t, migrate.ReasonPending, body["reason"])
@@ -46,7 +53,7 @@ func TestReadiness(t *testing.T) {
 		require.NoError(t, err)
 		code, _ = readyz(t, h, "")
 		assert.Equal(t, 503, code, "the verdict is cached")
-		fresh := m.ReadinessHandler(migrate.CacheFor(0))
+		fresh := handler(t, m, migrate.CacheFor(0))
 		code, body = readyz(t, fresh, "")
 		assert.Equal(t, 200, code)
 		assert.Equal(t, "ready", body["status"])
@@ -58,7 +65,7 @@ func TestReadiness(t *testing.T) {
 		require.NoError(t, err)
 		m, err := migrate.New(db)
 		require.NoError(t, err)
-		code, body := readyz(t, m.ReadinessHandler(), "")
+		code, body := readyz(t, handler(t, m), "")
 		assert.Equal(t, 503, code)
 		assert.Equal(t, migrate.ReasonAhead, body["reason"])
 	})
@@ -69,7 +76,7 @@ func TestReadiness(t *testing.T) {
 		edited := map[string]string{"0001_widgets.sql": "-- edited\n" + twoMigrations["0001_widgets.sql"], "0002_gadgets.sql": twoMigrations["0002_gadgets.sql"]}
 		m, err := migrate.New(db, migrate.WithSet("app", appSet(edited)))
 		require.NoError(t, err)
-		code, body := readyz(t, m.ReadinessHandler(), "")
+		code, body := readyz(t, handler(t, m), "")
 		assert.Equal(t, 503, code)
 		assert.Equal(t, migrate.ReasonChecksumMismatch, body["reason"])
 	})
@@ -78,7 +85,7 @@ func TestReadiness(t *testing.T) {
 		m, err := migrate.New(db)
 		require.NoError(t, err)
 		require.NoError(t, db.Close())
-		code, body := readyz(t, m.ReadinessHandler(), "")
+		code, body := readyz(t, handler(t, m), "")
 		assert.Equal(t, 503, code)
 		assert.Equal(t, migrate.ReasonDBUnavailable, body["reason"])
 	})
@@ -86,7 +93,7 @@ func TestReadiness(t *testing.T) {
 		db := testenv.SQLite(t)
 		m, err := migrate.New(db)
 		require.NoError(t, err)
-		h := m.ReadinessHandler(migrate.WithCheck(migrate.Check{Name: "redis", Reason: "redis_unavailable", Func: func(context.Context) error { return errors.New("down") }}))
+		h := handler(t, m, migrate.WithCheck(migrate.Check{Name: "redis", Reason: "redis_unavailable", Func: func(context.Context) error { return errors.New("down") }}))
 		code, body := readyz(t, h, "?verbose")
 		assert.Equal(t, 503, code)
 		assert.Equal(t, "redis_unavailable", body["reason"])

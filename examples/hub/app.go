@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -48,6 +49,7 @@ type app struct {
 	auth     *authenticator
 	migrator *migrate.Migrator
 	schema   migrate.Status
+	ready    http.Handler // GET /readyz (see readiness)
 
 	// late is set while the schema is pending: the features are set up
 	// once it reaches head (see pending.go).
@@ -116,8 +118,16 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	if a.schema.Reason() == migrate.ReasonPending {
-		a.awaitSchema(ctx)
+		if err := a.awaitSchema(ctx); err != nil {
+			_ = a.Close(context.WithoutCancel(ctx))
+			return nil, err
+		}
 		return a, nil
+	}
+	var err error
+	if a.ready, err = a.readiness(nil); err != nil {
+		_ = a.Close(context.WithoutCancel(ctx))
+		return nil, err
 	}
 	if err := a.setup(ctx); err != nil {
 		_ = a.Close(context.WithoutCancel(ctx))

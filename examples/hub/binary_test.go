@@ -312,6 +312,9 @@ func TestBinaryConfigErrorsWriteNothing(t *testing.T) {
 		"HUB_WRITE_TIMEOUT=-1s",
 		"REDIS_URL=redis://127.0.0.1:1",
 		"MIGRATIONS_AUTO_APPLY=perhaps",
+		"MIGRATIONS_CHECK_ON_STARTUP=sometimes",
+		"ALEMBIC_CHECK_ON_STARTUP=sometimes",
+		"STRICT_DB_STARTUP=maybe",
 		"HUB_REDIS_PREFIX=hub:{a}:",
 	} {
 		name, _, _ := strings.Cut(kv, "=")

@@ -43,7 +43,7 @@ type config struct {
 	// means the default.
 	AuthMaxTTL time.Duration
 	// Migrations is the startup check policy (MIGRATIONS_CHECK_ON_STARTUP,
-	// MIGRATIONS_AUTO_APPLY, STRICT_DB_STARTUP).
+	// MIGRATIONS_AUTO_APPLY, STRICT_DB_STARTUP; see config_migrate.go).
 	Migrations migrate.Policy
 	// MaxConns is HUB_MAX_CONNS (default defaultMaxConns): the most client
 	// connections the server holds open at once; the next one waits in
@@ -95,10 +95,9 @@ func configFromEnv() (config, error) {
 	if c.AuthMaxTTL, err = envDuration(envAuthMaxTTL, defaultAuthMaxTTL); err != nil {
 		return c, err
 	}
-	if c.Migrations, err = migrate.PolicyFromEnv(); err != nil {
+	if c.Migrations, err = migrationPolicyFromEnv(); err != nil {
 		return c, err
 	}
-	c.Migrations.UpCommand = "go run ./examples/hub migrate up"
 	if c.MaxConns, err = envPositiveInt(envMaxConns, defaultMaxConns); err != nil {
 		return c, err
 	}

@@ -38,11 +38,16 @@ var errFeaturesPending = errors.New("the features wait for the database schema")
 
 // awaitSchema starts waiting for the schema (see lateStart). Close stops
 // the wait before it releases anything.
-func (a *app) awaitSchema(ctx context.Context) {
+func (a *app) awaitSchema(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	l := &lateStart{failed: make(chan error, 1), stop: func() { cancel(); <-done }}
-	a.late = l
+	ready, err := a.readiness(l)
+	if err != nil {
+		cancel()
+		return err
+	}
+	a.late, a.ready = l, ready
 	a.log.Warn("the features wait for the database schema: /api/ and /preview/ answer 503 schema_pending until the migrations are applied",
 		"remediation", a.schema.Remediation(a.cfg.Migrations.UpCommand))
 	go func() {
@@ -68,6 +73,7 @@ func (a *app) awaitSchema(ctx context.Context) {
 			return
 		}
 	}()
+	return nil
 }
 
 // setupFailed returns the channel that receives a failed late setup; nil

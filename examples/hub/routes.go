@@ -81,7 +81,9 @@ func (a *app) routes() []route {
 	return rs
 }
 
-func (a *app) coreRoutes() []route {
+// readiness builds the /readyz handler: the schema, Redis when the hub
+// uses it, and while the hub waits for its schema (late set) the features.
+func (a *app) readiness(late *lateStart) (http.Handler, error) {
 	readyOpts := []migrate.ReadinessOption{migrate.CacheFor(2 * time.Second)}
 	if a.rdb != nil {
 		readyOpts = append(readyOpts, migrate.WithCheck(migrate.Check{
@@ -90,16 +92,19 @@ func (a *app) coreRoutes() []route {
 			Func:   func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
 		}))
 	}
-	if a.late != nil {
-		readyOpts = append(readyOpts, migrate.WithCheck(a.late.featuresCheck()))
+	if late != nil {
+		readyOpts = append(readyOpts, migrate.WithCheck(late.featuresCheck()))
 	}
-	ready := a.migrator.ReadinessHandler(readyOpts...)
+	return a.migrator.ReadinessHandler(readyOpts...)
+}
+
+func (a *app) coreRoutes() []route {
 	return []route{
 		{Method: http.MethodGet, Pattern: "/{$}", Access: public, Handler: demoHandler()},
 		{Method: http.MethodGet, Pattern: "/livez", Access: public, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		})},
-		{Method: http.MethodGet, Pattern: "/readyz", Access: public, Handler: ready},
+		{Method: http.MethodGet, Pattern: "/readyz", Access: public, Handler: a.ready},
 		{Method: http.MethodGet, Pattern: "/metrics", Access: public, Handler: promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})},
 		{Method: http.MethodGet, Pattern: "/api/v1/whoami", Access: user, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, _ := principalFrom(r.Context())
