@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/systembuilderhub/hardening"
+	"github.com/systembuilderhub/hardening/flags"
+	"github.com/systembuilderhub/hardening/idempotency"
+	"github.com/systembuilderhub/hardening/previewsec/egress"
+	"github.com/systembuilderhub/hardening/streamauth"
+	"github.com/systembuilderhub/hardening/streamauth/redisbus"
+	"github.com/systembuilderhub/hardening/tenancy"
+)
+
+// flagExpress is the service's one feature flag.
+const flagExpress = "express_shipping"
+
+// app is the service: the kit's features on one set of stores.
+type app struct {
+	log     *slog.Logger
+	auth    hardening.Authenticator
+	tenant  *tenancy.Middleware
+	quotas  *tenancy.Quotas
+	idem    *idempotency.Middleware
+	flags   *flags.Client
+	streams *streamauth.Registry
+	egress  *egress.Policy
+	closers []func(context.Context) error // run in reverse by Close
+}
+
+// newApp builds the service on the stores cfg names. resolver is the
+// egress policy's resolver (nil: the system's); a test passes a fixed one.
+func newApp(ctx context.Context, cfg config, log *slog.Logger, resolver egress.Resolver) (a *app, err error) {
+	st, err := openStores(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a = &app{log: log, auth: bearerAuth{secret: cfg.Secret}}
+	a.closers = append(a.closers, func(context.Context) error { return st.close() })
+	defer func() {
+		if err != nil {
+			a.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if a.tenant, err = tenancy.New(func(r *http.Request) (string, error) {
+		c, _ := hardening.CallerFrom(r.Context())
+		return c.Tenant, nil
+	}, tenancy.WithLogger(log)); err != nil {
+		return nil, err
+	}
+	if a.quotas, err = tenancy.NewQuotas(st.quotas, tenancy.WithLogger(log),
+		tenancy.Rate("orders", 5, time.Minute),
+		tenancy.Concurrency("exports", 2, time.Minute)); err != nil {
+		return nil, err
+	}
+	if a.idem, err = idempotency.New(st.idem, idempotency.WithLogger(log), idempotency.WithScope(func(r *http.Request) (string, error) {
+		c, ok := hardening.CallerFrom(r.Context())
+		if !ok {
+			return "", errors.New("no caller")
+		}
+		return c.Tenant + "/" + c.Subject, nil
+	})); err != nil {
+		return nil, err
+	}
+	if err = a.idem.Start(ctx); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.idem.Close)
+	if a.flags, err = flags.New(st.flags, flags.WithLogger(log), flags.WithFlags(flags.Flag{Name: flagExpress,
+		Description: "ship orders by express"})); err != nil {
+		return nil, err
+	}
+	if err = a.flags.Start(ctx); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.flags.Close)
+	if err = a.setupStreams(ctx, st); err != nil {
+		return nil, err
+	}
+	popts := []egress.PolicyOption{egress.WithMode(egress.ModePublic), egress.WithLogger(log)}
+	if resolver != nil {
+		popts = append(popts, egress.WithResolver(resolver))
+	}
+	a.egress, err = egress.NewPolicy(popts...)
+	return a, err
+}
+
+// setupStreams builds the event registry; in Redis mode events reach the
+// streams of every replica through the bus.
+func (a *app) setupStreams(ctx context.Context, st stores) error {
+	opts := []streamauth.Option{streamauth.WithLogger(a.log)}
+	var bus *redisbus.Bus
+	if st.rdb != nil {
+		var err error
+		if bus, err = redisbus.New(st.rdb, redisbus.WithPrefix(redisPrefix)); err != nil {
+			return err
+		}
+		opts = append(opts, streamauth.WithBroadcaster(bus))
+	}
+	reg, err := streamauth.NewRegistry(opts...)
+	if err != nil {
+		return err
+	}
+	a.streams = reg
+	a.closers = append(a.closers, reg.Close)
+	if bus != nil {
+		if err := bus.Start(ctx, reg); err != nil {
+			return err
+		}
+		a.closers = append(a.closers, bus.Close)
+	}
+	return nil
+}
+
+// Close stops the background work and closes the stores, streams first.
+func (a *app) Close(ctx context.Context) error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i](ctx))
+	}
+	return errors.Join(errs...)
+}
