@@ -2,11 +2,15 @@
 // WebSockets) live exactly as long as the credential and the tenant that
 // opened them allow.
 //
-// A request is turned into a [Principal] by an [Authenticator]; the kit ships
+// A request is turned into a [hardening.Caller] by a
+// [hardening.Authenticator], the same value a service passes to
+// [hardening.RequireCaller] for its REST routes; the kit ships
 // [JWTAuthenticator] for HS256 bearer tokens read from the Authorization
 // header, a cookie or an access_token query parameter (browsers' EventSource
 // and WebSocket cannot set headers; a query token is redacted before the
-// request reaches the handler and never logged).
+// request reaches the handler and never logged), with claim names mapped by
+// [WithSubjectClaim], [WithTenantClaim] and [WithRolesClaim]. The stream
+// handler's context carries the caller for [hardening.CallerFrom].
 //
 // [SSE] and [WebSocket] wrap a stream handler. Authentication failures are
 // answered with 401 problem+json before any stream byte (or before the
@@ -34,6 +38,10 @@
 // A [RevocationStore] ([WithRevocationStore]: [NewMemoryRevocationStore],
 // streamauth/sqlitestore, streamauth/redisstore) keeps revocations across
 // restarts; streamauth/storetest is its conformance suite.
+//
+// Every refusal (401, 403, 426, 429, 503) is a [*RefusedError], a
+// [hardening.Error] handed to the handler's ErrorHandler ([WithErrorHandler];
+// default hardening.WriteError).
 //
 // Handlers must return when their context is done; the package never writes
 // to a stream after the handler returned.

@@ -17,7 +17,7 @@ type EventBroadcaster interface {
 }
 
 // Publish delivers ev to every live stream of tenantID on this replica
-// (ev.TenantID is set to tenantID) and, when the Broadcaster implements
+// (ev.Tenant is set to tenantID) and, when the Broadcaster implements
 // EventBroadcaster, to the other replicas, whose registries deliver it to
 // their streams of tenantID once. It returns the number of local streams
 // the event was queued for; a stream whose buffer is full misses it. The
@@ -42,12 +42,12 @@ func (r *Registry) Broadcast(ctx context.Context, ev Event) (int, error) {
 // PublishLocal is Publish on this replica only: it never forwards ev.
 // Broadcasters call it for events from other replicas.
 func (r *Registry) PublishLocal(tenantID string, ev Event) int {
-	ev.TenantID = tenantID
+	ev.Tenant = tenantID
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
 	for s := range r.byTenant[tenantID] {
-		if s.info.TenantID != tenantID || s.events == nil || s.done {
+		if s.info.Tenant != tenantID || s.events == nil || s.done {
 			continue
 		}
 		select {
@@ -70,7 +70,7 @@ func (r *Registry) BroadcastLocal(ev Event) int {
 			continue
 		}
 		e := ev
-		e.TenantID = s.info.TenantID
+		e.Tenant = s.info.Tenant
 		select {
 		case s.events <- e:
 			n++
@@ -87,7 +87,7 @@ func (r *Registry) forward(ctx context.Context, tenantID string, ev Event) error
 	if !ok {
 		return nil
 	}
-	ev.TenantID = tenantID
+	ev.Tenant = tenantID
 	if err := eb.BroadcastEvent(ctx, tenantID, ev); err != nil {
 		r.cfg.log.LogAttrs(ctx, slog.LevelWarn, "streamauth: event broadcast failed",
 			slog.String("event", "event_broadcast_failed"), slog.String("type", ev.Type), slog.String("error", err.Error()))

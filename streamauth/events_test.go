@@ -48,7 +48,7 @@ func TestPublishForwardsThroughBroadcaster(t *testing.T) {
 	require.Len(t, bus.events, 2)
 	assert.Equal(t, []string{"acme", ""}, bus.to)
 	assert.Equal(t, "order.created", bus.events[0].Type)
-	assert.Equal(t, "acme", bus.events[0].TenantID)
+	assert.Equal(t, "acme", bus.events[0].Tenant)
 	assert.Equal(t, "notice", bus.events[1].Type)
 
 	bus.err = errors.New("redis down")

@@ -39,7 +39,7 @@ func ExampleSSE() {
 	tok, _ := auth.Sign(streamauth.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: "alice", Audience: jwt.ClaimStrings{"hub"},
 			ExpiresAt: jwt.NewNumericDate(time.Now().Add(2 * time.Second))},
-		TenantID: "acme",
+		Tenant: "acme",
 	})
 	resp, err = http.Get(srv.URL + "/events?access_token=" + tok)
 	if err != nil {
@@ -74,7 +74,7 @@ func ExampleSSE() {
 func ExampleRegistry_Revoke() {
 	reg, _ := streamauth.NewRegistry()
 	defer reg.Close(context.Background())
-	n, err := reg.Revoke(context.Background(), streamauth.Selector{UserID: "alice"})
+	n, err := reg.Revoke(context.Background(), streamauth.Selector{Subject: "alice"})
 	fmt.Println(n, err)
 	fmt.Println(reg.Status().Active)
 	// Output:

@@ -14,7 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 )
 
 // Event is one message for a stream.
@@ -25,10 +25,10 @@ type Event struct {
 	// Type is the SSE "event:" name and the WebSocket message's "event".
 	// Optional; must not contain newlines.
 	Type string
-	// TenantID is the tenant the event belongs to. A stream of another
+	// Tenant is the tenant the event belongs to. A stream of another
 	// tenant never sends it: the stream is dropped instead
 	// (tenant_mismatch). Empty means the stream's own tenant.
-	TenantID string
+	Tenant string
 	// Data is the payload. WebSocket messages embed it as JSON when it is
 	// valid JSON and as a string otherwise.
 	Data []byte
@@ -44,13 +44,30 @@ func NewEvent(typ string, v any) (Event, error) {
 }
 
 // HandlerOption configures [SSE] and [WebSocket].
-type HandlerOption func(*handlerConfig)
+type HandlerOption interface{ applyHandler(*handlerConfig) }
+
+type handlerOption func(*handlerConfig)
+
+func (f handlerOption) applyHandler(c *handlerConfig) { f(c) }
 
 type handlerConfig struct {
 	resourceTenant func(*http.Request) string
 	acceptOptions  *websocket.AcceptOptions
 	readLimit      int64
 	writeTimeout   time.Duration
+	onError        hardening.ErrorHandler
+}
+
+// WithErrorHandler sets how a request that opens no stream is answered:
+// h receives a *[RefusedError] (401 missing/invalid/expired/revoked token,
+// 403 tenant_mismatch, 426 websocket_upgrade_required, 429
+// stream_limit_exceeded, 503 auth_unavailable or shutting_down), after the
+// handler set WWW-Authenticate (401) or Upgrade (426). nil, the default, is
+// hardening.WriteError (problem+json); pass
+// hardening.ProblemWriter{TypeBase: ...}.WriteError to link your own
+// documentation.
+func WithErrorHandler(h hardening.ErrorHandler) HandlerOption {
+	return handlerOption(func(c *handlerConfig) { c.onError = h })
 }
 
 // DefaultWriteTimeout bounds every write to a stream when WithWriteTimeout
@@ -65,7 +82,7 @@ const DefaultWriteTimeout = 10 * time.Second
 // revocation or on shutdown whose client does not read has its connection
 // closed within d. d must be positive.
 func WithWriteTimeout(d time.Duration) HandlerOption {
-	return func(c *handlerConfig) { c.writeTimeout = d }
+	return handlerOption(func(c *handlerConfig) { c.writeTimeout = d })
 }
 
 // WithResourceTenant declares the tenant of the resource a stream is opened
@@ -73,35 +90,38 @@ func WithWriteTimeout(d time.Duration) HandlerOption {
 // principal's, the stream is refused with 403 tenant_mismatch; "" means the
 // resource is not tenant-scoped.
 func WithResourceTenant(fn func(r *http.Request) string) HandlerOption {
-	return func(c *handlerConfig) { c.resourceTenant = fn }
+	return handlerOption(func(c *handlerConfig) { c.resourceTenant = fn })
 }
 
 // WithAcceptOptions sets the WebSocket upgrade options (origin patterns,
 // subprotocols, compression). The default checks the Origin header against
 // the request's host, as coder/websocket does.
 func WithAcceptOptions(o *websocket.AcceptOptions) HandlerOption {
-	return func(c *handlerConfig) { c.acceptOptions = o }
+	return handlerOption(func(c *handlerConfig) { c.acceptOptions = o })
 }
 
-// WithReadLimit sets the largest WebSocket message read (default 32 KiB).
-func WithReadLimit(n int64) HandlerOption { return func(c *handlerConfig) { c.readLimit = n } }
+// WithReadLimit sets the largest WebSocket message read (default 32 KiB);
+// n must be positive.
+func WithReadLimit(n int64) HandlerOption {
+	return handlerOption(func(c *handlerConfig) { c.readLimit = n })
+}
 
 // tokenParamer is implemented by authenticators that read a query token
 // under a name of their own.
 type tokenParamer interface{ tokenParam() string }
 
-func (a *JWTAuthenticator) tokenParam() string { return a.queryParam }
+func (a *JWTAuthenticator) tokenParam() string { return a.cfg.queryParam }
 
 type admission struct {
-	auth  Authenticator
+	auth  hardening.Authenticator
 	reg   *Registry
 	cfg   handlerConfig
 	param string
 }
 
-func newAdmission(auth Authenticator, reg *Registry, opts []HandlerOption) (admission, error) {
+func newAdmission(auth hardening.Authenticator, reg *Registry, opts []HandlerOption) (admission, error) {
 	if auth == nil {
-		return admission{}, errors.New("streamauth: nil Authenticator")
+		return admission{}, errors.New("streamauth: nil hardening.Authenticator")
 	}
 	if reg == nil {
 		return admission{}, errors.New("streamauth: nil Registry")
@@ -113,18 +133,24 @@ func newAdmission(auth Authenticator, reg *Registry, opts []HandlerOption) (admi
 	}
 	for _, o := range opts {
 		if o != nil {
-			o(&a.cfg)
+			o.applyHandler(&a.cfg)
 		}
 	}
 	if a.cfg.writeTimeout <= 0 {
 		return admission{}, errors.New("streamauth: write timeout must be positive")
 	}
+	if a.cfg.readLimit <= 0 {
+		return admission{}, errors.New("streamauth: read limit must be positive")
+	}
+	if a.cfg.onError == nil {
+		a.cfg.onError = hardening.WriteError
+	}
 	return a, nil
 }
 
 // admit authenticates r and opens its stream, answering the request itself
-// (401/403/429/503 problem+json) when it cannot. The returned request has
-// the stream's context and no query token.
+// (401/403/429/503, through the ErrorHandler) when it cannot. The returned
+// request has the stream's context and no query token.
 func (a *admission) admit(w http.ResponseWriter, r *http.Request, kind Kind) (*stream, context.Context, *http.Request, bool) {
 	log := a.reg.cfg.log
 	rr := redactRequest(r, a.param)
@@ -134,65 +160,75 @@ func (a *admission) admit(w http.ResponseWriter, r *http.Request, kind Kind) (*s
 	}
 	p, err := a.auth.Authenticate(r)
 	if err != nil {
-		reason := authReason(err)
-		a.reg.refused(reason, "")
+		ref := authRefusal(err)
+		a.reg.refused(ref.Reason, "")
 		log.LogAttrs(r.Context(), slog.LevelWarn, "streamauth: stream rejected",
-			attrs(slog.String("event", "auth_rejected"), slog.String("reason", reason))...)
-		if errors.Is(err, ErrUnavailable) {
-			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, reason, "authentication is unavailable"))
-			return nil, nil, nil, false
-		}
-		chal := `Bearer`
-		if reason != "missing_token" {
-			chal = `Bearer error="invalid_token"`
-		}
-		w.Header().Set("WWW-Authenticate", chal)
-		problem.Write(w, r, problem.New(http.StatusUnauthorized, reason, "a valid bearer token is required to open this stream"))
+			attrs(slog.String("event", "auth_rejected"), slog.String("reason", ref.Reason))...)
+		a.refuse(w, r, ref)
 		return nil, nil, nil, false
 	}
+	// who are attrs plus the caller's.
+	who := func(extra ...slog.Attr) []slog.Attr {
+		return attrs(append(extra, slog.String("user_id", p.Subject), slog.String("tenant_id", p.Tenant))...)
+	}
 	if a.cfg.resourceTenant != nil {
-		if rt := a.cfg.resourceTenant(r); rt != "" && rt != p.TenantID {
+		if rt := a.cfg.resourceTenant(r); rt != "" && rt != p.Tenant {
 			a.reg.refused(string(ReasonTenantMismatch), ReasonTenantMismatch)
 			log.LogAttrs(r.Context(), slog.LevelWarn, "streamauth: stream rejected",
-				attrs(slog.String("event", "tenant_mismatch"), slog.String("reason", string(ReasonTenantMismatch)),
-					slog.String("user_id", p.UserID), slog.String("tenant_id", p.TenantID),
+				who(slog.String("event", "tenant_mismatch"), slog.String("reason", string(ReasonTenantMismatch)),
 					slog.String("resource_tenant_id", rt))...)
-			problem.Write(w, r, problem.New(http.StatusForbidden, string(ReasonTenantMismatch),
-				"the stream's resource belongs to another tenant"))
+			a.refuse(w, r, &RefusedError{Status: http.StatusForbidden, Reason: string(ReasonTenantMismatch)})
 			return nil, nil, nil, false
 		}
 	}
 	s, ctx, err := a.reg.open(r.Context(), kind, p)
 	if err != nil {
+		ref := openRefusal(err)
+		if ref.Reason != reasonShuttingDown {
+			a.reg.refused(ref.Reason, "")
+		}
 		var le *LimitError
 		switch {
 		case errors.As(err, &le):
-			a.reg.refused("stream_limit_exceeded", "")
 			log.LogAttrs(r.Context(), slog.LevelWarn, "streamauth: stream rejected",
-				attrs(slog.String("event", "limit_exceeded"), slog.String("reason", "stream_limit_exceeded"),
-					slog.String("scope", le.Scope), slog.String("user_id", p.UserID), slog.String("tenant_id", p.TenantID))...)
-			problem.Write(w, r, problem.New(http.StatusTooManyRequests, "stream_limit_exceeded",
-				"too many concurrent streams for this "+le.Scope).With("limit", le.Limit).With("current", le.Current).With("scope", le.Scope))
-		case errors.Is(err, ErrTokenExpired), errors.Is(err, ErrRevoked):
-			reason := authReason(err)
-			a.reg.refused(reason, "")
+				who(slog.String("event", "limit_exceeded"), slog.String("reason", ref.Reason), slog.String("scope", le.Scope))...)
+		case ref.Status == http.StatusUnauthorized:
 			log.LogAttrs(r.Context(), slog.LevelWarn, "streamauth: stream rejected",
-				attrs(slog.String("event", "auth_rejected"), slog.String("reason", reason),
-					slog.String("user_id", p.UserID), slog.String("tenant_id", p.TenantID))...)
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			problem.Write(w, r, problem.New(http.StatusUnauthorized, reason, "a valid bearer token is required to open this stream"))
-		case errors.Is(err, ErrUnavailable): // the revocations could not be loaded
-			a.reg.refused("auth_unavailable", "")
-			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "auth_unavailable", "authentication is unavailable"))
-		default:
-			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "shutting_down", "the server is not accepting streams"))
+				who(slog.String("event", "auth_rejected"), slog.String("reason", ref.Reason))...)
 		}
+		a.refuse(w, r, ref)
 		return nil, nil, nil, false
 	}
 	log.LogAttrs(r.Context(), slog.LevelInfo, "streamauth: stream accepted",
-		attrs(slog.String("event", "accepted"), slog.String("stream_id", s.info.ID),
-			slog.String("user_id", p.UserID), slog.String("tenant_id", p.TenantID), slog.Time("expires_at", p.ExpiresAt))...)
+		who(slog.String("event", "accepted"), slog.String("stream_id", s.info.ID), slog.Time("expires_at", p.ExpiresAt))...)
 	return s, ctx, rr.WithContext(ctx), true
+}
+
+// openRefusal returns the refusal of an error of Registry.open.
+func openRefusal(err error) *RefusedError {
+	var le *LimitError
+	switch {
+	case errors.As(err, &le):
+		return &RefusedError{Status: http.StatusTooManyRequests, Reason: reasonStreamLimitExceeded, Err: err}
+	case errors.Is(err, ErrTokenExpired), errors.Is(err, ErrRevoked), errors.Is(err, ErrUnavailable):
+		// ErrUnavailable: the revocations could not be loaded.
+		return authRefusal(err)
+	default:
+		return &RefusedError{Status: http.StatusServiceUnavailable, Reason: reasonShuttingDown, Err: err}
+	}
+}
+
+// refuse sets the headers of ref's answer and hands ref to the
+// ErrorHandler.
+func (a *admission) refuse(w http.ResponseWriter, r *http.Request, ref *RefusedError) {
+	if ref.Status == http.StatusUnauthorized {
+		chal := `Bearer`
+		if ref.Reason != reasonMissingToken {
+			chal = `Bearer error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", chal)
+	}
+	a.cfg.onError(w, r, ref)
 }
 
 func validLine(s string) bool { return !strings.ContainsAny(s, "\r\n") }

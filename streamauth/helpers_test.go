@@ -34,7 +34,7 @@ func token(t testing.TB, a *streamauth.JWTAuthenticator, sub, tid string, exp ti
 	t.Helper()
 	tok, err := a.Sign(streamauth.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: sub, ExpiresAt: jwt.NewNumericDate(exp)},
-		TenantID:         tid,
+		Tenant:           tid,
 	})
 	require.NoError(t, err)
 	return tok
@@ -145,7 +145,7 @@ var waitFor = testenv.WaitFor
 // signedToken is token with an issue time (none when iat is zero).
 func signedToken(t testing.TB, a *streamauth.JWTAuthenticator, sub, tid string, iat, exp time.Time) string {
 	t.Helper()
-	claims := streamauth.Claims{TenantID: tid}
+	claims := streamauth.Claims{Tenant: tid}
 	claims.Subject = sub
 	claims.ExpiresAt = jwt.NewNumericDate(exp)
 	if !iat.IsZero() {

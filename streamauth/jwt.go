@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 // DefaultTokenParam is the query parameter and cookie name a token is read
@@ -19,47 +21,92 @@ const DefaultTokenParam = "access_token"
 // redactedValue replaces a query token in URLs handed on or logged.
 const redactedValue = "REDACTED"
 
+// Default claim names of a [JWTAuthenticator] (see WithSubjectClaim,
+// WithTenantClaim, WithRolesClaim).
+const (
+	DefaultSubjectClaim = "sub"
+	DefaultTenantClaim  = "tid"
+	DefaultRolesClaim   = "roles"
+)
+
 // JWTAuthenticator authenticates HS256 bearer JWTs. The token is read from
 // "Authorization: Bearer", then the cookie, then the query parameter
-// (both named access_token unless configured otherwise). Claims: sub (user),
-// tid (tenant), roles, exp (required); aud and iss are checked when set.
+// (both named access_token unless configured otherwise). Claims: the
+// subject (sub) and the tenant (tid) are required strings, the roles
+// (roles) an optional array of strings, exp is required; aud and iss are
+// checked when set. WithSubjectClaim, WithTenantClaim and WithRolesClaim
+// read other claim names, as an identity provider issues them (an "org"
+// tenant, say). A token without its subject or tenant claim, or with one
+// of another type, is invalid (401 invalid_token): streams are
+// tenant-scoped, so a tenant is always required.
+//
+// A JWTAuthenticator is a [hardening.Authenticator]: pass the same value to
+// [hardening.RequireCaller] for REST routes and to [SSE] or [WebSocket]
+// for streams.
 type JWTAuthenticator struct {
-	secret     []byte
-	audience   string
-	issuer     string
-	cookie     string
-	queryParam string
-	leeway     time.Duration
-	now        func() time.Time
-	parser     *jwt.Parser
+	secret []byte
+	cfg    jwtConfig
+	parser *jwt.Parser
+}
+
+type jwtConfig struct {
+	audience, issuer   string
+	cookie, queryParam string
+	subject, tenant    string // claim names
+	roles              string
+	leeway             time.Duration
+	now                func() time.Time
 }
 
 var (
-	_ Authenticator      = (*JWTAuthenticator)(nil)
-	_ TokenAuthenticator = (*JWTAuthenticator)(nil)
+	_ hardening.Authenticator = (*JWTAuthenticator)(nil)
+	_ TokenAuthenticator      = (*JWTAuthenticator)(nil)
 )
 
-// JWTOption configures a [JWTAuthenticator].
-type JWTOption func(*JWTAuthenticator)
+// JWTOption configures [NewJWT].
+type JWTOption interface{ applyJWT(*jwtConfig) }
+
+type jwtOption func(*jwtConfig)
+
+func (f jwtOption) applyJWT(c *jwtConfig) { f(c) }
 
 // WithAudience requires the token's aud claim to contain aud.
-func WithAudience(aud string) JWTOption { return func(a *JWTAuthenticator) { a.audience = aud } }
+func WithAudience(aud string) JWTOption { return jwtOption(func(c *jwtConfig) { c.audience = aud }) }
 
 // WithIssuer requires the token's iss claim to equal iss.
-func WithIssuer(iss string) JWTOption { return func(a *JWTAuthenticator) { a.issuer = iss } }
+func WithIssuer(iss string) JWTOption { return jwtOption(func(c *jwtConfig) { c.issuer = iss }) }
 
 // WithCookie sets the cookie the token is read from; "" disables cookies.
-func WithCookie(name string) JWTOption { return func(a *JWTAuthenticator) { a.cookie = name } }
+func WithCookie(name string) JWTOption { return jwtOption(func(c *jwtConfig) { c.cookie = name }) }
 
 // WithQueryParam sets the query parameter the token is read from; ""
 // disables query tokens.
-func WithQueryParam(name string) JWTOption { return func(a *JWTAuthenticator) { a.queryParam = name } }
+func WithQueryParam(name string) JWTOption {
+	return jwtOption(func(c *jwtConfig) { c.queryParam = name })
+}
 
-// WithLeeway allows clock skew when checking exp and nbf (default 0).
-func WithLeeway(d time.Duration) JWTOption { return func(a *JWTAuthenticator) { a.leeway = d } }
+// WithLeeway allows clock skew when checking exp and nbf (default 0); d
+// must not be negative.
+func WithLeeway(d time.Duration) JWTOption { return jwtOption(func(c *jwtConfig) { c.leeway = d }) }
 
-// WithJWTClock sets the clock used to check exp and nbf (default time.Now).
-func WithJWTClock(now func() time.Time) JWTOption { return func(a *JWTAuthenticator) { a.now = now } }
+// WithSubjectClaim reads the caller's Subject from the claim name (default
+// "sub"); the claim is a required string. name must not be empty.
+func WithSubjectClaim(name string) JWTOption {
+	return jwtOption(func(c *jwtConfig) { c.subject = name })
+}
+
+// WithTenantClaim reads the caller's Tenant from the claim name (default
+// "tid"; "org" for many identity providers); the claim is a required
+// string. name must not be empty.
+func WithTenantClaim(name string) JWTOption {
+	return jwtOption(func(c *jwtConfig) { c.tenant = name })
+}
+
+// WithRolesClaim reads the caller's Roles from the claim name (default
+// "roles"), an optional array of strings. name must not be empty.
+func WithRolesClaim(name string) JWTOption {
+	return jwtOption(func(c *jwtConfig) { c.roles = name })
+}
 
 // MaxTokenLen is the longest token the authenticator parses; longer ones
 // are invalid.
@@ -73,86 +120,107 @@ func NewJWT(secret []byte, opts ...JWTOption) (*JWTAuthenticator, error) {
 	if len(secret) < MinSecretLen {
 		return nil, fmt.Errorf("streamauth: JWT secret must be at least %d bytes", MinSecretLen)
 	}
-	a := &JWTAuthenticator{
-		secret:     append([]byte(nil), secret...),
-		cookie:     DefaultTokenParam,
-		queryParam: DefaultTokenParam,
-		now:        time.Now,
-	}
+	c := jwtConfig{cookie: DefaultTokenParam, queryParam: DefaultTokenParam, now: time.Now,
+		subject: DefaultSubjectClaim, tenant: DefaultTenantClaim, roles: DefaultRolesClaim}
 	for _, o := range opts {
 		if o != nil {
-			o(a)
+			o.applyJWT(&c)
 		}
 	}
-	if a.now == nil {
-		a.now = time.Now
-	}
-	if a.leeway < 0 {
+	switch {
+	case c.now == nil:
+		return nil, errors.New("streamauth: WithClock(nil)")
+	case c.leeway < 0:
 		return nil, errors.New("streamauth: negative JWT leeway")
+	case c.subject == "" || c.tenant == "" || c.roles == "":
+		return nil, errors.New("streamauth: empty JWT claim name")
 	}
+	now := c.now
 	popts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(func() time.Time { return a.now() }),
-		jwt.WithLeeway(a.leeway),
+		jwt.WithTimeFunc(func() time.Time { return now() }),
+		jwt.WithLeeway(c.leeway),
 	}
-	if a.audience != "" {
-		popts = append(popts, jwt.WithAudience(a.audience))
+	if c.audience != "" {
+		popts = append(popts, jwt.WithAudience(c.audience))
 	}
-	if a.issuer != "" {
-		popts = append(popts, jwt.WithIssuer(a.issuer))
+	if c.issuer != "" {
+		popts = append(popts, jwt.WithIssuer(c.issuer))
 	}
-	a.parser = jwt.NewParser(popts...)
-	return a, nil
+	return &JWTAuthenticator{secret: append([]byte(nil), secret...), cfg: c, parser: jwt.NewParser(popts...)}, nil
 }
 
-// Claims are the JWT claims the authenticator reads.
+// Claims are the JWT claims Sign writes, under the default claim names.
 type Claims struct {
 	jwt.RegisteredClaims
-	// TenantID is the "tid" claim.
-	TenantID string `json:"tid"`
+	// Tenant is the "tid" claim.
+	Tenant string `json:"tid"`
 	// Roles is the "roles" claim.
 	Roles []string `json:"roles,omitempty"`
 }
 
 // Authenticate reads the request's token and validates it.
-func (a *JWTAuthenticator) Authenticate(r *http.Request) (Principal, error) {
+func (a *JWTAuthenticator) Authenticate(r *http.Request) (hardening.Caller, error) {
 	tok := a.token(r)
 	if tok == "" {
-		return Principal{}, ErrNoCredentials
+		return hardening.Caller{}, ErrNoCredentials
 	}
 	return a.AuthenticateToken(r.Context(), tok)
 }
 
 // AuthenticateToken validates a raw token.
-func (a *JWTAuthenticator) AuthenticateToken(_ context.Context, token string) (Principal, error) {
+func (a *JWTAuthenticator) AuthenticateToken(_ context.Context, token string) (hardening.Caller, error) {
 	if token == "" {
-		return Principal{}, ErrNoCredentials
+		return hardening.Caller{}, ErrNoCredentials
 	}
 	if len(token) > MaxTokenLen {
-		return Principal{}, ErrInvalidToken
+		return hardening.Caller{}, ErrInvalidToken
 	}
-	var c Claims
-	_, err := a.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.secret, nil })
+	m := jwt.MapClaims{}
+	_, err := a.parser.ParseWithClaims(token, m, func(*jwt.Token) (any, error) { return a.secret, nil })
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
-			return Principal{}, ErrTokenExpired
+			return hardening.Caller{}, ErrTokenExpired
 		}
-		return Principal{}, ErrInvalidToken
+		return hardening.Caller{}, ErrInvalidToken
 	}
-	if c.Subject == "" || c.TenantID == "" || c.ExpiresAt == nil {
-		return Principal{}, ErrInvalidToken
+	return a.caller(m)
+}
+
+// caller maps validated claims to a Caller.
+func (a *JWTAuthenticator) caller(m jwt.MapClaims) (hardening.Caller, error) {
+	sub, _ := m[a.cfg.subject].(string)
+	tenant, _ := m[a.cfg.tenant].(string)
+	exp, err := m.GetExpirationTime()
+	if sub == "" || tenant == "" || err != nil || exp == nil {
+		return hardening.Caller{}, ErrInvalidToken
 	}
-	p := Principal{UserID: c.Subject, TenantID: c.TenantID, Roles: c.Roles, ExpiresAt: c.ExpiresAt.Time}
-	if c.IssuedAt != nil {
-		p.IssuedAt = c.IssuedAt.Time
+	c := hardening.Caller{Subject: sub, Tenant: tenant, ExpiresAt: exp.Time}
+	if raw, ok := m[a.cfg.roles]; ok && raw != nil {
+		list, ok := raw.([]any)
+		if !ok {
+			return hardening.Caller{}, ErrInvalidToken
+		}
+		c.Roles = make([]string, 0, len(list))
+		for _, v := range list {
+			role, ok := v.(string)
+			if !ok {
+				return hardening.Caller{}, ErrInvalidToken
+			}
+			c.Roles = append(c.Roles, role)
+		}
 	}
-	return p, nil
+	if iat, err := m.GetIssuedAt(); err == nil && iat != nil {
+		c.IssuedAt = iat.Time
+	}
+	return c, nil
 }
 
 // Sign returns an HS256 token for the claims, signed with the
-// authenticator's secret. It is meant for tests and for services that mint
-// their own stream tokens.
+// authenticator's secret, under the default claim names (sub, tid,
+// roles). It is meant for tests and for services that mint their own
+// stream tokens.
 func (a *JWTAuthenticator) Sign(c Claims) (string, error) {
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.secret)
 }
@@ -164,13 +232,13 @@ func (a *JWTAuthenticator) token(r *http.Request) string {
 		}
 		return ""
 	}
-	if a.cookie != "" {
-		if c, err := r.Cookie(a.cookie); err == nil && c.Value != "" {
+	if a.cfg.cookie != "" {
+		if c, err := r.Cookie(a.cfg.cookie); err == nil && c.Value != "" {
 			return c.Value
 		}
 	}
-	if a.queryParam != "" && r.URL != nil {
-		return r.URL.Query().Get(a.queryParam)
+	if a.cfg.queryParam != "" && r.URL != nil {
+		return r.URL.Query().Get(a.cfg.queryParam)
 	}
 	return ""
 }

@@ -67,7 +67,7 @@ func TestNoLeaksAfterManyStreams(t *testing.T) {
 		switch mode {
 		case "revoke":
 			waitFor(t, "batch open", func() bool { return reg.Status().Active == batch })
-			n, err := reg.Revoke(context.Background(), streamauth.Selector{TenantID: tenant})
+			n, err := reg.Revoke(context.Background(), streamauth.Selector{Tenant: tenant})
 			require.NoError(t, err)
 			require.Equal(t, batch, n)
 		case "client":

@@ -45,7 +45,7 @@ func (s *MemoryRevocationStore) Load(_ context.Context, now time.Time) ([]Revoca
 			delete(s.m, k)
 			continue
 		}
-		out = append(out, Revocation{UserID: k.user, TenantID: k.tenant, RevokedAt: v.at, ExpiresAt: v.exp})
+		out = append(out, Revocation{Subject: k.user, Tenant: k.tenant, RevokedAt: v.at, ExpiresAt: v.exp})
 	}
 	return out, nil
 }

@@ -82,7 +82,7 @@ func TestRevocationStoreFailures(t *testing.T) {
 	assert.Equal(t, loads, store.loads.Load(), "a fresh mirror is not read again on admission")
 
 	store.fail.Store(true)
-	n, err := reg.Revoke(context.Background(), streamauth.Selector{UserID: "alice"})
+	n, err := reg.Revoke(context.Background(), streamauth.Selector{Subject: "alice"})
 	assert.ErrorIs(t, err, streamauth.ErrRevocationNotStored)
 	assert.ErrorIs(t, err, errBackend)
 	assert.Equal(t, 3, n, "the local streams are dropped regardless")

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 // Kind is the transport of a stream.
@@ -98,8 +100,8 @@ func (e *LimitError) Error() string {
 type StreamInfo struct {
 	ID        string    `json:"id"`
 	Kind      Kind      `json:"kind"`
-	UserID    string    `json:"user_id"`
-	TenantID  string    `json:"tenant_id"`
+	Subject   string    `json:"user_id"`
+	Tenant    string    `json:"tenant_id"`
 	OpenedAt  time.Time `json:"opened_at"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
@@ -107,8 +109,8 @@ type StreamInfo struct {
 // Selector picks streams to revoke. Every non-empty field must match; a
 // selector with no field set is rejected.
 type Selector struct {
-	UserID   string `json:"user_id,omitempty"`
-	TenantID string `json:"tenant_id,omitempty"`
+	Subject  string `json:"user_id,omitempty"`
+	Tenant   string `json:"tenant_id,omitempty"`
 	StreamID string `json:"stream_id,omitempty"`
 }
 
@@ -116,8 +118,8 @@ type Selector struct {
 func (s Selector) IsZero() bool { return s == Selector{} }
 
 func (s Selector) matches(i *StreamInfo) bool {
-	return (s.UserID == "" || s.UserID == i.UserID) &&
-		(s.TenantID == "" || s.TenantID == i.TenantID) &&
+	return (s.Subject == "" || s.Subject == i.Subject) &&
+		(s.Tenant == "" || s.Tenant == i.Tenant) &&
 		(s.StreamID == "" || s.StreamID == i.ID)
 }
 
@@ -217,7 +219,7 @@ type stream struct {
 
 	// Guarded by reg.mu.
 	info     StreamInfo
-	issued   time.Time // the credential's issue time (Principal.IssuedAt)
+	issued   time.Time // the credential's issue time (Caller.IssuedAt)
 	deadline time.Time // monotonic deadline of the timer
 	timer    *time.Timer
 	done     bool // dropped: the context is cancelled
@@ -240,12 +242,12 @@ func newID() string {
 
 // open records a new stream for p and returns it with its context, which
 // derives from parent and carries the principal.
-func (r *Registry) open(parent context.Context, kind Kind, p Principal) (*stream, context.Context, error) {
+func (r *Registry) open(parent context.Context, kind Kind, p hardening.Caller) (*stream, context.Context, error) {
 	if err := r.ensureFresh(parent); err != nil {
 		return nil, nil, err
 	}
 	now := r.cfg.now()
-	s := &stream{reg: r, info: StreamInfo{ID: newID(), Kind: kind, UserID: p.UserID, TenantID: p.TenantID,
+	s := &stream{reg: r, info: StreamInfo{ID: newID(), Kind: kind, Subject: p.Subject, Tenant: p.Tenant,
 		OpenedAt: now, ExpiresAt: p.ExpiresAt}, issued: p.IssuedAt}
 
 	r.mu.Lock()
@@ -257,24 +259,25 @@ func (r *Registry) open(parent context.Context, kind Kind, p Principal) (*stream
 		r.mu.Unlock()
 		return nil, nil, err
 	}
-	if n := r.byUser[p.UserID]; r.cfg.maxPerUser > 0 && n >= r.cfg.maxPerUser {
+	if n := r.byUser[p.Subject]; r.cfg.maxPerUser > 0 && n >= r.cfg.maxPerUser {
 		r.mu.Unlock()
 		return nil, nil, &LimitError{Scope: "user", Limit: r.cfg.maxPerUser, Current: n}
 	}
-	if n := len(r.byTenant[p.TenantID]); r.cfg.maxPerTenant > 0 && n >= r.cfg.maxPerTenant {
+	if n := len(r.byTenant[p.Tenant]); r.cfg.maxPerTenant > 0 && n >= r.cfg.maxPerTenant {
 		r.mu.Unlock()
 		return nil, nil, &LimitError{Scope: "tenant", Limit: r.cfg.maxPerTenant, Current: n}
 	}
 	ctx, cancel := context.WithCancelCause(parent)
 	pp := p
-	ctx = context.WithValue(context.WithValue(ctx, principalCtxKey, &pp), streamCtxKey, s)
+	ctx = context.WithValue(context.WithValue(ctx, callerCtxKey, &pp), streamCtxKey, s)
+	ctx = hardening.WithCaller(ctx, p)
 	s.cancel = cancel
 	r.streams[s.info.ID] = s
-	r.byUser[p.UserID]++
-	set := r.byTenant[p.TenantID]
+	r.byUser[p.Subject]++
+	set := r.byTenant[p.Tenant]
 	if set == nil {
 		set = make(map[*stream]struct{})
-		r.byTenant[p.TenantID] = set
+		r.byTenant[p.Tenant] = set
 	}
 	set[s] = struct{}{}
 	r.kinds[kind]++
@@ -383,7 +386,7 @@ func (s *stream) drop(reason Reason) bool {
 	r.cfg.log.LogAttrs(context.Background(), lvl, "streamauth: stream dropped",
 		slog.String("event", "stream_dropped"), slog.String("reason", string(reason)),
 		slog.String("stream_id", info.ID), slog.String("kind", string(info.Kind)),
-		slog.String("user_id", info.UserID), slog.String("tenant_id", info.TenantID),
+		slog.String("user_id", info.Subject), slog.String("tenant_id", info.Tenant),
 		slog.Time("expires_at", info.ExpiresAt))
 	return true
 }
@@ -410,15 +413,15 @@ func (s *stream) finish() {
 
 func (r *Registry) removeLocked(s *stream) {
 	delete(r.streams, s.info.ID)
-	if n := r.byUser[s.info.UserID] - 1; n > 0 {
-		r.byUser[s.info.UserID] = n
+	if n := r.byUser[s.info.Subject] - 1; n > 0 {
+		r.byUser[s.info.Subject] = n
 	} else {
-		delete(r.byUser, s.info.UserID)
+		delete(r.byUser, s.info.Subject)
 	}
-	if set := r.byTenant[s.info.TenantID]; set != nil {
+	if set := r.byTenant[s.info.Tenant]; set != nil {
 		delete(set, s)
 		if len(set) == 0 {
-			delete(r.byTenant, s.info.TenantID)
+			delete(r.byTenant, s.info.Tenant)
 		}
 	}
 	r.kinds[s.info.Kind]--
@@ -470,7 +473,7 @@ func (s *stream) eventsChan() <-chan Event {
 
 // checkTenant drops the stream when ev belongs to another tenant.
 func (s *stream) checkTenant(ev Event) error {
-	if ev.TenantID == "" || ev.TenantID == s.info.TenantID { // TenantID is immutable
+	if ev.Tenant == "" || ev.Tenant == s.info.Tenant { // Tenant is immutable
 		return nil
 	}
 	s.drop(ReasonTenantMismatch)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 // TestRegistryConcurrentUse opens, publishes to, revokes, cleans up and
@@ -21,18 +23,18 @@ func TestRegistryConcurrentUse(t *testing.T) {
 	for w := 0; w < workers; w++ {
 		wg.Go(func() {
 			for i := 0; i < per; i++ {
-				p := Principal{UserID: fmt.Sprintf("u%d", i%5), TenantID: fmt.Sprintf("t%d", w%3),
+				p := hardening.Caller{Subject: fmt.Sprintf("u%d", i%5), Tenant: fmt.Sprintf("t%d", w%3),
 					ExpiresAt: time.Now().Add(time.Duration(i%3) * time.Millisecond).Add(time.Millisecond)}
 				s, ctx, err := reg.open(context.Background(), KindSSE, p)
 				if err != nil {
 					continue // already expired
 				}
 				_ = s.eventsChan()
-				_, _ = reg.Publish(context.Background(), p.TenantID, Event{Type: "x"})
+				_, _ = reg.Publish(context.Background(), p.Tenant, Event{Type: "x"})
 				_, _ = reg.Broadcast(context.Background(), Event{Type: "y"})
 				switch i % 4 {
 				case 0:
-					_, _ = reg.Revoke(ctx, Selector{UserID: p.UserID})
+					_, _ = reg.Revoke(ctx, Selector{Subject: p.Subject})
 				case 1:
 					_, _ = reg.Cleanup(ctx)
 				case 2:

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 // Revocation is a sticky revocation of a user, a tenant, or a user within a
@@ -13,9 +15,9 @@ import (
 // (whole seconds, as JWT iat is), or without an issue time, open no stream
 // and refresh none (401 / 4003 token_revoked).
 type Revocation struct {
-	// UserID and TenantID name what is revoked; at least one is set.
-	UserID   string
-	TenantID string
+	// Subject and Tenant name what is revoked; at least one is set.
+	Subject string
+	Tenant  string
 	// RevokedAt is when Registry.Revoke ran, on the registry's clock.
 	RevokedAt time.Time
 	// ExpiresAt is RevokedAt plus the revocation memory
@@ -27,7 +29,7 @@ type Revocation struct {
 // Validate reports whether r can be stored: it names a user or a tenant
 // (else ErrEmptySelector) and expires after it was made.
 func (r Revocation) Validate() error {
-	if r.UserID == "" && r.TenantID == "" {
+	if r.Subject == "" && r.Tenant == "" {
 		return ErrEmptySelector
 	}
 	if !r.ExpiresAt.After(r.RevokedAt) {
@@ -77,7 +79,7 @@ func mergeRevocation(m map[revokeKey]revocation, rev Revocation, now time.Time) 
 	if !now.Before(rev.ExpiresAt) {
 		return
 	}
-	k := revokeKey{user: rev.UserID, tenant: rev.TenantID}
+	k := revokeKey{user: rev.Subject, tenant: rev.Tenant}
 	v := m[k]
 	if rev.RevokedAt.After(v.at) {
 		v.at = rev.RevokedAt
@@ -91,11 +93,11 @@ func mergeRevocation(m map[revokeKey]revocation, rev Revocation, now time.Time) 
 // revokedLocked reports whether a user or tenant revocation covers p: p's
 // credential was issued (at whole-second precision, as JWT iat is) at or
 // before the revocation, or has no issue time.
-func (r *Registry) revokedLocked(p Principal, now time.Time) bool {
+func (r *Registry) revokedLocked(p hardening.Caller, now time.Time) bool {
 	if len(r.revoked) == 0 {
 		return false
 	}
-	for _, k := range [...]revokeKey{{user: p.UserID}, {tenant: p.TenantID}, {user: p.UserID, tenant: p.TenantID}} {
+	for _, k := range [...]revokeKey{{user: p.Subject}, {tenant: p.Tenant}, {user: p.Subject, tenant: p.Tenant}} {
 		v, ok := r.revoked[k]
 		if !ok || !now.Before(v.exp) {
 			continue
@@ -111,7 +113,7 @@ func (r *Registry) revokedLocked(p Principal, now time.Time) bool {
 // opening a stream and for refreshing one: it must not be expired
 // (ErrTokenExpired) nor covered by a revocation (ErrRevoked). The caller
 // holds r.mu.
-func (r *Registry) admissibleLocked(p Principal, now time.Time) error {
+func (r *Registry) admissibleLocked(p hardening.Caller, now time.Time) error {
 	if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
 		return ErrTokenExpired
 	}
@@ -122,7 +124,7 @@ func (r *Registry) admissibleLocked(p Principal, now time.Time) error {
 }
 
 // admissible is admissibleLocked for callers that do not hold r.mu.
-func (r *Registry) admissible(p Principal) error {
+func (r *Registry) admissible(p hardening.Caller) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.admissibleLocked(p, r.cfg.now())
@@ -202,7 +204,7 @@ func (r *Registry) revokeLocal(ctx context.Context, sel Selector) (int, *Revocat
 	r.mu.Lock()
 	if sel.StreamID == "" && r.cfg.revokeMemory > 0 {
 		now := r.cfg.now()
-		rev = &Revocation{UserID: sel.UserID, TenantID: sel.TenantID, RevokedAt: now, ExpiresAt: now.Add(r.cfg.revokeMemory)}
+		rev = &Revocation{Subject: sel.Subject, Tenant: sel.Tenant, RevokedAt: now, ExpiresAt: now.Add(r.cfg.revokeMemory)}
 		r.recordLocked(*rev, now)
 	}
 	victims := r.matchLocked(sel)
@@ -214,8 +216,8 @@ func (r *Registry) revokeLocal(ctx context.Context, sel Selector) (int, *Revocat
 		}
 	}
 	r.cfg.log.LogAttrs(ctx, slog.LevelInfo, "streamauth: streams revoked",
-		slog.String("event", "revoked"), slog.String("user_id", sel.UserID),
-		slog.String("tenant_id", sel.TenantID), slog.String("stream_id", sel.StreamID), slog.Int("dropped", n))
+		slog.String("event", "revoked"), slog.String("user_id", sel.Subject),
+		slog.String("tenant_id", sel.Tenant), slog.String("stream_id", sel.StreamID), slog.Int("dropped", n))
 	return n, rev, nil
 }
 
@@ -227,9 +229,9 @@ func (r *Registry) matchLocked(sel Selector) []*stream {
 			return []*stream{s}
 		}
 		return nil
-	case sel.TenantID != "":
+	case sel.Tenant != "":
 		var out []*stream
-		for s := range r.byTenant[sel.TenantID] {
+		for s := range r.byTenant[sel.Tenant] {
 			if sel.matches(&s.info) {
 				out = append(out, s)
 			}

@@ -129,7 +129,7 @@ func (r *Registry) apply(ctx context.Context, now time.Time) error {
 	r.mu.Lock()
 	var fresh []Revocation
 	for _, rev := range revs {
-		k := revokeKey{user: rev.UserID, tenant: rev.TenantID}
+		k := revokeKey{user: rev.Subject, tenant: rev.Tenant}
 		if old, ok := r.revoked[k]; !ok || rev.RevokedAt.After(old.at) {
 			fresh = append(fresh, rev)
 		}
@@ -158,7 +158,7 @@ func (r *Registry) apply(ctx context.Context, now time.Time) error {
 // opened, or refuses the credential s opened with.
 func coveredBy(s *stream, revs []Revocation) bool {
 	for _, rev := range revs {
-		if (rev.UserID != "" && rev.UserID != s.info.UserID) || (rev.TenantID != "" && rev.TenantID != s.info.TenantID) {
+		if (rev.Subject != "" && rev.Subject != s.info.Subject) || (rev.Tenant != "" && rev.Tenant != s.info.Tenant) {
 			continue
 		}
 		if !s.info.OpenedAt.After(rev.RevokedAt) || s.issued.IsZero() ||

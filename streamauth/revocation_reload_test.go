@@ -74,7 +74,7 @@ func TestReplicaLearnsRevocationOnAdmission(t *testing.T) {
 			require.Equal(t, http.StatusOK, open.resp.StatusCode)
 			other := openSSE(t, c, urlB, bob)
 			require.Equal(t, http.StatusOK, other.resp.StatusCode)
-			_, err := a.Revoke(context.Background(), streamauth.Selector{UserID: "alice"})
+			_, err := a.Revoke(context.Background(), streamauth.Selector{Subject: "alice"})
 			require.NoError(t, err)
 
 			clk.add(time.Hour + time.Second)
@@ -110,7 +110,7 @@ func TestReplicaLearnsRevocationInBackground(t *testing.T) {
 			open := openSSE(t, c, urlB, tok)
 			require.Equal(t, http.StatusOK, open.resp.StatusCode)
 
-			_, err := a.Revoke(context.Background(), streamauth.Selector{TenantID: "acme"})
+			_, err := a.Revoke(context.Background(), streamauth.Selector{Tenant: "acme"})
 			require.NoError(t, err)
 			untilWithin(t, open, "event: auth_revoked", 5*time.Second)
 			assert.Equal(t, http.StatusUnauthorized, openSSE(t, c, urlB, tok).resp.StatusCode)

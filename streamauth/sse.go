@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 // SSEHandler serves one authenticated event stream. ServeSSE must return
@@ -57,7 +59,7 @@ type sseHandler struct {
 // implement Unwrap work. A client that stops reading is dropped as
 // write_timeout; a dropped stream's connection is closed within the write
 // timeout even when its client does not read.
-func SSE(auth Authenticator, reg *Registry, h SSEHandler, opts ...HandlerOption) (http.Handler, error) {
+func SSE(auth hardening.Authenticator, reg *Registry, h SSEHandler, opts ...HandlerOption) (http.Handler, error) {
 	if h == nil {
 		return nil, errors.New("streamauth: nil SSEHandler")
 	}
@@ -280,8 +282,8 @@ func (ss *SSEStream) Events() <-chan Event { return ss.st.eventsChan() }
 // connection), so the handler can resume after it.
 func (ss *SSEStream) LastEventID() string { return ss.req.Header.Get("Last-Event-ID") }
 
-// Principal returns the stream's principal.
-func (ss *SSEStream) Principal() Principal { p, _ := FromContext(ss.ctx); return p }
+// Caller returns the stream's caller.
+func (ss *SSEStream) Caller() hardening.Caller { p, _ := FromContext(ss.ctx); return p }
 
 // Info returns the stream's registry record.
 func (ss *SSEStream) Info() StreamInfo { return ss.st.snapshot() }

@@ -15,11 +15,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/internal/problem"
 	"github.com/systembuilderhub/hardening/streamauth"
 )
 
-func sseServer(t testing.TB, auth streamauth.Authenticator, reg *streamauth.Registry, h streamauth.SSEHandler, opts ...streamauth.HandlerOption) string {
+func sseServer(t testing.TB, auth hardening.Authenticator, reg *streamauth.Registry, h streamauth.SSEHandler, opts ...streamauth.HandlerOption) string {
 	t.Helper()
 	hh, err := streamauth.SSE(auth, reg, h, opts...)
 	require.NoError(t, err)
@@ -105,7 +106,7 @@ func TestSSEContextAndLastEventIDAndKeepAlive(t *testing.T) {
 		}
 		tid, _ := streamauth.TenantFromContext(ctx)
 		info, _ := streamauth.StreamFromContext(ctx)
-		ev, _ := streamauth.NewEvent("hello", map[string]string{"user": p.UserID, "tenant": tid,
+		ev, _ := streamauth.NewEvent("hello", map[string]string{"user": p.Subject, "tenant": tid,
 			"last": s.LastEventID(), "url": s.Request().URL.String(), "kind": string(info.Kind)})
 		ev.ID = "42"
 		if err := s.Send(ev); err != nil {
@@ -154,7 +155,7 @@ func TestSSESendOfAnotherTenantDropsStream(t *testing.T) {
 	reg := newRegistry(t, streamauth.WithKeepAlive(-1))
 	sent := make(chan error, 1)
 	url := sseServer(t, auth, reg, streamauth.SSEHandlerFunc(func(ctx context.Context, s *streamauth.SSEStream) error {
-		sent <- s.Send(streamauth.Event{Type: "leak", TenantID: "other", Data: []byte("x")})
+		sent <- s.Send(streamauth.Event{Type: "leak", Tenant: "other", Data: []byte("x")})
 		<-ctx.Done()
 		return nil
 	}))
@@ -249,14 +250,14 @@ func TestSSERevokeAndCookie(t *testing.T) {
 
 	_, err = reg.Revoke(context.Background(), streamauth.Selector{})
 	assert.ErrorIs(t, err, streamauth.ErrEmptySelector)
-	n, err := reg.Revoke(context.Background(), streamauth.Selector{UserID: "u1"})
+	n, err := reg.Revoke(context.Background(), streamauth.Selector{Subject: "u1"})
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	assert.Contains(t, string(body), "event: auth_revoked\n")
 	assert.Equal(t, 1, reg.Status().Active)
-	assert.Equal(t, "u2", reg.Streams()[0].UserID)
+	assert.Equal(t, "u2", reg.Streams()[0].Subject)
 	_ = keep
 }
 
@@ -279,7 +280,7 @@ func TestCleanupAfterClockJump(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 	a.until(t, "event: auth_expired")
-	assert.Equal(t, "u2", reg.Streams()[0].UserID)
+	assert.Equal(t, "u2", reg.Streams()[0].Subject)
 }
 
 func TestQueryTokenNeverLogged(t *testing.T) {
@@ -295,7 +296,7 @@ func TestQueryTokenNeverLogged(t *testing.T) {
 	require.Equal(t, http.StatusOK, sc.resp.StatusCode)
 	sc2 := openSSE(t, c, url+"?access_token="+bad, "")
 	require.Equal(t, http.StatusUnauthorized, sc2.resp.StatusCode)
-	_, err := reg.Revoke(context.Background(), streamauth.Selector{TenantID: "t1"})
+	_, err := reg.Revoke(context.Background(), streamauth.Selector{Tenant: "t1"})
 	require.NoError(t, err)
 	_, _ = sc.rest()
 	out := logs.String()
@@ -372,7 +373,7 @@ func TestRevocationRefusesOlderCredentials(t *testing.T) {
 	c := httpClient(t)
 	now := time.Now()
 	signed := func(user, tenant string, iat time.Time) string {
-		claims := streamauth.Claims{TenantID: tenant}
+		claims := streamauth.Claims{Tenant: tenant}
 		claims.Subject = user
 		claims.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour))
 		if !iat.IsZero() {
@@ -386,7 +387,7 @@ func TestRevocationRefusesOlderCredentials(t *testing.T) {
 	sc := openSSE(t, c, url, old)
 	require.Equal(t, http.StatusOK, sc.resp.StatusCode)
 	waitFor(t, "stream", func() bool { return reg.Status().Active == 1 })
-	_, err := reg.Revoke(context.Background(), streamauth.Selector{UserID: "alice"})
+	_, err := reg.Revoke(context.Background(), streamauth.Selector{Subject: "alice"})
 	require.NoError(t, err)
 	sc.until(t, "event: auth_revoked")
 
@@ -413,7 +414,7 @@ func TestRevocationRefusesOlderCredentials(t *testing.T) {
 	// Without revocation memory, Revoke only drops streams.
 	reg2 := newRegistry(t, streamauth.WithRevocationMemory(-1))
 	url2 := sseServer(t, auth, reg2, streamauth.ForwardSSE)
-	_, err = reg2.Revoke(context.Background(), streamauth.Selector{UserID: "alice"})
+	_, err = reg2.Revoke(context.Background(), streamauth.Selector{Subject: "alice"})
 	require.NoError(t, err)
 	s := openSSE(t, c, url2, old)
 	assert.Equal(t, http.StatusOK, s.resp.StatusCode)

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/streamauth"
 )
 
@@ -67,12 +68,12 @@ func stallServer(t *testing.T, h http.Handler) (*httptest.Server, <-chan *tracke
 
 // ttlAuth authenticates everyone as user u of tenant t, with a lifetime
 // taken from the ttl query parameter (default an hour).
-var ttlAuth = streamauth.AuthenticatorFunc(func(r *http.Request) (streamauth.Principal, error) {
+var ttlAuth = hardening.AuthenticatorFunc(func(r *http.Request) (hardening.Caller, error) {
 	ttl := time.Hour
 	if d, err := time.ParseDuration(r.URL.Query().Get("ttl")); err == nil {
 		ttl = d
 	}
-	return streamauth.Principal{UserID: "u", TenantID: "t", ExpiresAt: time.Now().Add(ttl)}, nil
+	return hardening.Caller{Subject: "u", Tenant: "t", ExpiresAt: time.Now().Add(ttl)}, nil
 })
 
 var bigEvent = streamauth.Event{Type: "big", Data: bytes.Repeat([]byte("x"), 64<<10)}
@@ -199,7 +200,7 @@ func TestWebSocketStalledClientClosedAfterRevocation(t *testing.T) {
 	conn := <-accepted
 	time.Sleep(200 * time.Millisecond) // the server's writes are stalled by now
 
-	_, err = reg.Revoke(context.Background(), streamauth.Selector{UserID: "u"})
+	_, err = reg.Revoke(context.Background(), streamauth.Selector{Subject: "u"})
 	require.NoError(t, err)
 	assert.Equal(t, 1, reg.Status().Active, "a stream counts until its connection is closed")
 	waitClosed(t, conn, wt+5*time.Second, "after revocation")

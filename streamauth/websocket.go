@@ -15,7 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/systembuilderhub/hardening/internal/problem"
+	"github.com/systembuilderhub/hardening"
 )
 
 // WebSocket close codes sent when the registry drops a stream.
@@ -72,7 +72,7 @@ type wsHandler struct {
 // tenant's token) and leaves the expiry as it was. Other messages are delivered by WSConn.Messages.
 // On expiry the connection closes with 4001 token_expired, on revocation
 // 4003 revoked, on tenant mismatch 4003 tenant_mismatch, on shutdown 1001.
-func WebSocket(auth Authenticator, reg *Registry, h WSHandler, opts ...HandlerOption) (http.Handler, error) {
+func WebSocket(auth hardening.Authenticator, reg *Registry, h WSHandler, opts ...HandlerOption) (http.Handler, error) {
 	if h == nil {
 		return nil, errors.New("streamauth: nil WSHandler")
 	}
@@ -92,7 +92,7 @@ type WSConn struct {
 	c    *websocket.Conn
 	raw  net.Conn // the hijacked connection, nil when it could not be seen
 	wt   time.Duration
-	auth Authenticator
+	auth hardening.Authenticator
 	log  *slog.Logger
 
 	msgs   chan []byte // client messages other than refreshes
@@ -110,8 +110,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// that cannot become one.
 		w.Header().Set("Upgrade", "websocket")
 		w.Header().Set("Connection", "Upgrade")
-		problem.Write(w, r, problem.New(http.StatusUpgradeRequired, "websocket_upgrade_required",
-			"this endpoint speaks WebSocket only: send a GET with Connection: Upgrade and Upgrade: websocket"))
+		h.adm.cfg.onError(w, r, &RefusedError{Status: http.StatusUpgradeRequired, Reason: reasonWebSocketUpgradeRequired})
 		return
 	}
 	st, ctx, req, ok := h.adm.admit(w, r, KindWebSocket)
@@ -259,9 +258,9 @@ func (wc *WSConn) refresh(token string) {
 	switch {
 	case err != nil:
 		why = authReason(err)
-	case p.UserID != info.UserID:
+	case p.Subject != info.Subject:
 		why = "user_mismatch"
-	case p.TenantID != info.TenantID:
+	case p.Tenant != info.Tenant:
 		reason, why = ReasonTenantMismatch, string(ReasonTenantMismatch)
 	default:
 		if !wc.st.extend(p.ExpiresAt) {
@@ -269,7 +268,7 @@ func (wc *WSConn) refresh(token string) {
 		}
 		wc.log.LogAttrs(wc.ctx, slog.LevelInfo, "streamauth: stream refreshed",
 			slog.String("event", "refreshed"), slog.String("stream_id", info.ID),
-			slog.String("user_id", info.UserID), slog.String("tenant_id", info.TenantID),
+			slog.String("user_id", info.Subject), slog.String("tenant_id", info.Tenant),
 			slog.Time("expires_at", p.ExpiresAt))
 		msg, _ := json.Marshal(struct {
 			Type      string    `json:"type"`
@@ -280,21 +279,21 @@ func (wc *WSConn) refresh(token string) {
 	}
 	wc.log.LogAttrs(wc.ctx, slog.LevelWarn, "streamauth: refresh rejected",
 		slog.String("event", "refresh_rejected"), slog.String("reason", why),
-		slog.String("stream_id", info.ID), slog.String("user_id", info.UserID),
-		slog.String("tenant_id", info.TenantID))
+		slog.String("stream_id", info.ID), slog.String("user_id", info.Subject),
+		slog.String("tenant_id", info.Tenant))
 	wc.st.drop(reason)
 }
 
-func (wc *WSConn) authenticateToken(token string) (Principal, error) {
+func (wc *WSConn) authenticateToken(token string) (hardening.Caller, error) {
 	if token == "" {
-		return Principal{}, ErrNoCredentials
+		return hardening.Caller{}, ErrNoCredentials
 	}
 	if ta, ok := wc.auth.(TokenAuthenticator); ok {
 		return ta.AuthenticateToken(wc.ctx, token)
 	}
 	r, err := http.NewRequestWithContext(wc.ctx, http.MethodGet, "/", nil)
 	if err != nil {
-		return Principal{}, err
+		return hardening.Caller{}, err
 	}
 	r.Header.Set("Authorization", "Bearer "+token)
 	return wc.auth.Authenticate(r)
@@ -377,8 +376,8 @@ func (wc *WSConn) Messages() <-chan []byte {
 // tenant with Registry.Publish.
 func (wc *WSConn) Events() <-chan Event { return wc.st.eventsChan() }
 
-// Principal returns the connection's principal as authenticated at open.
-func (wc *WSConn) Principal() Principal { p, _ := FromContext(wc.ctx); return p }
+// Caller returns the connection's caller as authenticated at open.
+func (wc *WSConn) Caller() hardening.Caller { p, _ := FromContext(wc.ctx); return p }
 
 // Info returns the stream's registry record (ExpiresAt moves on refresh).
 func (wc *WSConn) Info() StreamInfo { return wc.st.snapshot() }

@@ -13,11 +13,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/internal/problem"
 	"github.com/systembuilderhub/hardening/streamauth"
 )
 
-func wsServer(t testing.TB, auth streamauth.Authenticator, reg *streamauth.Registry, h streamauth.WSHandler) string {
+func wsServer(t testing.TB, auth hardening.Authenticator, reg *streamauth.Registry, h streamauth.WSHandler) string {
 	t.Helper()
 	hh, err := streamauth.WebSocket(auth, reg, h)
 	require.NoError(t, err)
@@ -140,7 +141,7 @@ func TestWebSocketRevokeAndEvents(t *testing.T) {
 	_, b, err := c.Read(ctx)
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"type":"event","event":"hello","data":{"n":1}}`, string(b))
-	n, err := reg.Revoke(ctx, streamauth.Selector{TenantID: "t1"})
+	n, err := reg.Revoke(ctx, streamauth.Selector{Tenant: "t1"})
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 	_, ce := readUntilClose(t, c, 5*time.Second)
@@ -245,7 +246,7 @@ func TestWebSocketRefreshWithPlainAuthenticator(t *testing.T) {
 	t.Parallel()
 	jwtAuth := newAuth(t)
 	var sawHeader atomic.Int32
-	plain := streamauth.AuthenticatorFunc(func(r *http.Request) (streamauth.Principal, error) {
+	plain := hardening.AuthenticatorFunc(func(r *http.Request) (hardening.Caller, error) {
 		if r.Header.Get("Authorization") != "" && r.URL.RawQuery == "" {
 			sawHeader.Add(1)
 		}
@@ -275,7 +276,7 @@ func TestWebSocketRefreshChecksRevocation(t *testing.T) {
 	url := wsServer(t, auth, reg, streamauth.ForwardWS)
 	now := time.Now()
 	revoked := signedToken(t, auth, "u1", "t1", now.Add(-time.Minute), now.Add(24*time.Hour))
-	_, err := reg.Revoke(context.Background(), streamauth.Selector{UserID: "u1"})
+	_, err := reg.Revoke(context.Background(), streamauth.Selector{Subject: "u1"})
 	require.NoError(t, err)
 
 	// A token issued after the revocation opens a stream.

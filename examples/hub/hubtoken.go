@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/streamauth"
 )
 
@@ -191,28 +192,28 @@ func (au *authenticator) verify(raw string) (principal, error) {
 type streamAuth struct{ au *authenticator }
 
 var (
-	_ streamauth.Authenticator      = streamAuth{}
+	_ hardening.Authenticator       = streamAuth{}
 	_ streamauth.TokenAuthenticator = streamAuth{}
 )
 
 // Authenticate reads the request's token and verifies it.
-func (s streamAuth) Authenticate(r *http.Request) (streamauth.Principal, error) {
+func (s streamAuth) Authenticate(r *http.Request) (hardening.Caller, error) {
 	return s.AuthenticateToken(r.Context(), streamToken(r))
 }
 
 // AuthenticateToken verifies a raw token (also the WebSocket in-band
 // refresh), mapping the failures to streamauth's errors.
-func (s streamAuth) AuthenticateToken(_ context.Context, tok string) (streamauth.Principal, error) {
+func (s streamAuth) AuthenticateToken(_ context.Context, tok string) (hardening.Caller, error) {
 	p, err := s.au.verify(tok)
 	switch {
 	case errors.Is(err, errNoToken):
-		return streamauth.Principal{}, streamauth.ErrNoCredentials
+		return hardening.Caller{}, streamauth.ErrNoCredentials
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return streamauth.Principal{}, fmt.Errorf("%w: %w", streamauth.ErrTokenExpired, err)
+		return hardening.Caller{}, fmt.Errorf("%w: %w", streamauth.ErrTokenExpired, err)
 	case err != nil:
-		return streamauth.Principal{}, fmt.Errorf("%w: %w", streamauth.ErrInvalidToken, err)
+		return hardening.Caller{}, fmt.Errorf("%w: %w", streamauth.ErrInvalidToken, err)
 	}
-	return streamauth.Principal{UserID: p.UserID, TenantID: p.TenantID, Roles: p.Roles, ExpiresAt: p.ExpiresAt, IssuedAt: p.IssuedAt}, nil
+	return hardening.Caller{Subject: p.UserID, Tenant: p.TenantID, Roles: p.Roles, ExpiresAt: p.ExpiresAt, IssuedAt: p.IssuedAt}, nil
 }
 
 // streamToken returns a stream request's token.

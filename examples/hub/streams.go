@@ -171,8 +171,8 @@ func (a *app) setupStreams(ctx context.Context) error {
 }
 
 func helloEvent(info streamauth.StreamInfo) streamauth.Event {
-	b, _ := json.Marshal(map[string]any{"stream_id": info.ID, "kind": info.Kind, "user_id": info.UserID,
-		"tenant_id": info.TenantID, "expires_at": info.ExpiresAt.UTC().Format(time.RFC3339)})
+	b, _ := json.Marshal(map[string]any{"stream_id": info.ID, "kind": info.Kind, "user_id": info.Subject,
+		"tenant_id": info.Tenant, "expires_at": info.ExpiresAt.UTC().Format(time.RFC3339)})
 	return streamauth.Event{Type: "hello", Data: b}
 }
 

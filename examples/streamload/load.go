@@ -378,7 +378,7 @@ func openAll(auth *streamauth.JWTAuthenticator, c clientCmd) ([]*streamConn, err
 			if c.Exp != 0 {
 				tok, err := auth.Sign(streamauth.Claims{RegisteredClaims: jwt.RegisteredClaims{
 					Subject: "user-" + strconv.Itoa(i), ExpiresAt: jwt.NewNumericDate(time.Unix(c.Exp, 0))},
-					TenantID: "tenant-" + strconv.Itoa(i%100)})
+					Tenant: "tenant-" + strconv.Itoa(i%100)})
 				if err != nil {
 					panic(err)
 				}

@@ -41,7 +41,7 @@ func Example() {
 	defer busA.Close(ctx)
 	defer busB.Close(ctx)
 
-	n, err := regA.Revoke(ctx, streamauth.Selector{UserID: "alice"})
+	n, err := regA.Revoke(ctx, streamauth.Selector{Subject: "alice"})
 	fmt.Println(n, err, busA.Channel())
 	// Output: 0 <nil> myapp:streamauth:revocations
 }

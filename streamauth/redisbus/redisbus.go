@@ -52,29 +52,33 @@ type config struct {
 }
 
 // Option configures a Bus.
-type Option func(*config)
+type Option interface{ apply(*config) }
+
+type option func(*config)
+
+func (f option) apply(c *config) { f(c) }
 
 // WithPrefix prefixes the channel name (default none), so several
 // applications or tests share one Redis.
-func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
+func WithPrefix(p string) Option { return option(func(c *config) { c.prefix = p }) }
 
 // WithChannel sets the channel name after the prefix (default
 // DefaultChannel).
-func WithChannel(name string) Option { return func(c *config) { c.channel = name } }
+func WithChannel(name string) Option { return option(func(c *config) { c.channel = name }) }
 
 // WithLogger sets the logger for connection and revocation events; nil
 // discards.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+func WithLogger(l *slog.Logger) Option { return option(func(c *config) { c.log = l }) }
 
 // WithBackoff sets the reconnect backoff bounds (default 100ms to 5s,
 // doubling).
 func WithBackoff(min, max time.Duration) Option {
-	return func(c *config) { c.minBackoff, c.maxBackoff = min, max }
+	return option(func(c *config) { c.minBackoff, c.maxBackoff = min, max })
 }
 
 // WithIdlePing sets how long the subscription may be silent before the bus
 // pings Redis to detect a dead connection (default 30s).
-func WithIdlePing(d time.Duration) Option { return func(c *config) { c.idlePing = d } }
+func WithIdlePing(d time.Duration) Option { return option(func(c *config) { c.idlePing = d }) }
 
 // Bus publishes and receives revocations, and optionally stream events, on
 // one Redis channel.
@@ -98,7 +102,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Bus, error) {
 	cfg := config{channel: DefaultChannel, minBackoff: 100 * time.Millisecond, maxBackoff: 5 * time.Second, idlePing: 30 * time.Second}
 	for _, o := range opts {
 		if o != nil {
-			o(&cfg)
+			o.apply(&cfg)
 		}
 	}
 	if cfg.log == nil {
@@ -125,8 +129,8 @@ func (b *Bus) Channel() string { return b.ch }
 // fields) or, when Event is set, a stream event for EventSink.
 type message struct {
 	Origin   string        `json:"origin"`
-	UserID   string        `json:"user_id,omitempty"`
-	TenantID string        `json:"tenant_id,omitempty"`
+	Subject  string        `json:"user_id,omitempty"`
+	Tenant   string        `json:"tenant_id,omitempty"`
 	StreamID string        `json:"stream_id,omitempty"`
 	Event    *eventMessage `json:"event,omitempty"`
 }
@@ -150,7 +154,7 @@ func (b *Bus) BroadcastEvent(ctx context.Context, tenantID string, ev streamauth
 	if len(ev.Data) > 0 && !json.Valid(ev.Data) {
 		return errors.New("redisbus: event data is not valid JSON")
 	}
-	payload, err := json.Marshal(message{Origin: b.origin, TenantID: tenantID,
+	payload, err := json.Marshal(message{Origin: b.origin, Tenant: tenantID,
 		Event: &eventMessage{ID: ev.ID, Type: ev.Type, Data: ev.Data, Broadcast: tenantID == ""}})
 	if err != nil {
 		return err
@@ -166,7 +170,7 @@ func (b *Bus) BroadcastRevoke(ctx context.Context, sel streamauth.Selector) erro
 	if sel.IsZero() {
 		return streamauth.ErrEmptySelector
 	}
-	payload, err := json.Marshal(message{Origin: b.origin, UserID: sel.UserID, TenantID: sel.TenantID, StreamID: sel.StreamID})
+	payload, err := json.Marshal(message{Origin: b.origin, Subject: sel.Subject, Tenant: sel.Tenant, StreamID: sel.StreamID})
 	if err != nil {
 		return err
 	}
@@ -273,12 +277,12 @@ func (b *Bus) apply(ctx context.Context, payload string, r Revoker) {
 		ev := streamauth.Event{ID: m.Event.ID, Type: m.Event.Type, Data: []byte(m.Event.Data)}
 		if m.Event.Broadcast {
 			sink.BroadcastLocal(ev)
-		} else if m.TenantID != "" {
-			sink.PublishLocal(m.TenantID, ev)
+		} else if m.Tenant != "" {
+			sink.PublishLocal(m.Tenant, ev)
 		}
 		return
 	}
-	sel := streamauth.Selector{UserID: m.UserID, TenantID: m.TenantID, StreamID: m.StreamID}
+	sel := streamauth.Selector{Subject: m.Subject, Tenant: m.Tenant, StreamID: m.StreamID}
 	if sel.IsZero() {
 		return
 	}
@@ -288,7 +292,7 @@ func (b *Bus) apply(ctx context.Context, payload string, r Revoker) {
 		return
 	}
 	b.cfg.log.LogAttrs(ctx, slog.LevelInfo, "redisbus: remote revocation applied",
-		slog.String("origin", m.Origin), slog.String("user_id", sel.UserID), slog.String("tenant_id", sel.TenantID),
+		slog.String("origin", m.Origin), slog.String("user_id", sel.Subject), slog.String("tenant_id", sel.Tenant),
 		slog.String("stream_id", sel.StreamID), slog.Int("dropped", n))
 }
 

@@ -64,7 +64,7 @@ func openStream(t *testing.T, url, user, tenant string) *bufio.Reader {
 	a, err := streamauth.NewJWT(secret)
 	require.NoError(t, err)
 	tok, err := a.Sign(streamauth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: user,
-		ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}, TenantID: tenant})
+		ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}, Tenant: tenant})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"?access_token="+tok, nil)
@@ -102,19 +102,19 @@ func TestRevokeOnReplicaADropsStreamOnReplicaB(t *testing.T) {
 	onA := openStream(t, a.url, "alice", "acme")
 	waitFor(t, "streams", func() bool { return a.reg.Status().Active == 1 && b.reg.Status().Active == 2 })
 
-	n, err := a.reg.Revoke(context.Background(), streamauth.Selector{UserID: "alice"})
+	n, err := a.reg.Revoke(context.Background(), streamauth.Selector{Subject: "alice"})
 	require.NoError(t, err)
 	assert.Equal(t, 1, n, "Revoke counts local streams")
 	assert.Contains(t, readToEnd(t, onA), "event: auth_revoked")
 	assert.Contains(t, readToEnd(t, onB), "event: auth_revoked")
 	waitFor(t, "B dropped alice", func() bool { return b.reg.Status().Active == 1 })
-	assert.Equal(t, "bob", b.reg.Streams()[0].UserID)
+	assert.Equal(t, "bob", b.reg.Streams()[0].Subject)
 	assert.EqualValues(t, 1, b.reg.Status().ByReason[streamauth.ReasonRevoked])
 
 	// By tenant, from B to A.
 	onA2 := openStream(t, a.url, "carol", "acme")
 	waitFor(t, "stream on A", func() bool { return a.reg.Status().Active == 1 })
-	_, err = b.reg.Revoke(context.Background(), streamauth.Selector{TenantID: "acme"})
+	_, err = b.reg.Revoke(context.Background(), streamauth.Selector{Tenant: "acme"})
 	require.NoError(t, err)
 	assert.Contains(t, readToEnd(t, onA2), "event: auth_revoked")
 	assert.Contains(t, readToEnd(t, otherOnB), "event: auth_revoked")
@@ -303,7 +303,7 @@ func TestReconnectsAfterLostConnection(t *testing.T) {
 
 	onB := openStream(t, b.url, "alice", "acme")
 	waitFor(t, "stream", func() bool { return b.reg.Status().Active == 1 })
-	_, err = a.reg.Revoke(context.Background(), streamauth.Selector{UserID: "alice"})
+	_, err = a.reg.Revoke(context.Background(), streamauth.Selector{Subject: "alice"})
 	require.NoError(t, err)
 	assert.Contains(t, readToEnd(t, onB), "event: auth_revoked")
 }
@@ -317,7 +317,7 @@ func TestBroadcastFailureIsReported(t *testing.T) {
 	require.NoError(t, err)
 	defer reg.Close(context.Background())
 	require.NoError(t, c.Close())
-	_, err = reg.Revoke(context.Background(), streamauth.Selector{UserID: "x"})
+	_, err = reg.Revoke(context.Background(), streamauth.Selector{Subject: "x"})
 	assert.Error(t, err)
 	assert.Error(t, bus.Start(context.Background(), reg), "cannot subscribe on a closed client")
 }
@@ -348,7 +348,7 @@ func TestRevokeAcrossReplicasOnCluster(t *testing.T) {
 	b := newReplica(t, second, srv.Prefix, nil)
 	onB := openStream(t, b.url, "alice", "acme")
 	waitFor(t, "stream", func() bool { return b.reg.Status().Active == 1 })
-	_, err := a.reg.Revoke(context.Background(), streamauth.Selector{TenantID: "acme"})
+	_, err := a.reg.Revoke(context.Background(), streamauth.Selector{Tenant: "acme"})
 	require.NoError(t, err)
 	assert.Contains(t, readToEnd(t, onB), "event: auth_revoked")
 }

@@ -30,7 +30,7 @@ func Example() {
 	if err := reg.LoadRevocations(ctx); err != nil {
 		panic(err)
 	}
-	_, _ = reg.Revoke(ctx, streamauth.Selector{TenantID: "acme"})
+	_, _ = reg.Revoke(ctx, streamauth.Selector{Tenant: "acme"})
 	_ = reg.Close(ctx)
 
 	keys, _ := rdb.Keys(ctx, "myapp:*").Result()

@@ -44,11 +44,15 @@ var _ streamauth.RevocationStore = (*Store)(nil)
 type config struct{ prefix string }
 
 // Option configures a Store.
-type Option func(*config)
+type Option interface{ apply(*config) }
+
+type option func(*config)
+
+func (f option) apply(c *config) { f(c) }
 
 // WithPrefix sets the prefix of every key (default DefaultPrefix).
 // Replicas that share revocations must use the same one.
-func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
+func WithPrefix(p string) Option { return option(func(c *config) { c.prefix = p }) }
 
 // New returns a store on rdb.
 func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
@@ -58,7 +62,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	cfg := config{prefix: DefaultPrefix}
 	for _, o := range opts {
 		if o != nil {
-			o(&cfg)
+			o.apply(&cfg)
 		}
 	}
 	return &Store{rdb: rdb, index: cfg.prefix + "{streamauth}:revocations", entryPfx: cfg.prefix + "{streamauth}:revocation:"}, nil
@@ -105,7 +109,7 @@ func (s *Store) Add(ctx context.Context, rev streamauth.Revocation) error {
 	if err := rev.Validate(); err != nil {
 		return err
 	}
-	m := member(rev.UserID, rev.TenantID)
+	m := member(rev.Subject, rev.Tenant)
 	ttl := max(rev.ExpiresAt.Sub(rev.RevokedAt).Milliseconds(), 1)
 	err := addScript.Run(ctx, s.rdb, []string{s.index, s.entryPfx + m}, m,
 		rev.RevokedAt.UnixMilli(), rev.ExpiresAt.UnixMilli(), ttl).Err()
@@ -165,6 +169,6 @@ func parse(m, v string) (streamauth.Revocation, error) {
 	if !ok || err1 != nil || err2 != nil {
 		return streamauth.Revocation{}, fmt.Errorf("malformed revocation %q", v)
 	}
-	return streamauth.Revocation{UserID: who[0], TenantID: who[1],
+	return streamauth.Revocation{Subject: who[0], Tenant: who[1],
 		RevokedAt: time.UnixMilli(at).UTC(), ExpiresAt: time.UnixMilli(exp).UTC()}, nil
 }

@@ -66,8 +66,8 @@ func TestKeysExpireWithTheRevocation(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 	now := time.Now()
-	require.NoError(t, s.Add(ctx, streamauth.Revocation{UserID: "alice", RevokedAt: now, ExpiresAt: now.Add(2 * time.Second)}))
-	require.NoError(t, s.Add(ctx, streamauth.Revocation{TenantID: "acme", RevokedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	require.NoError(t, s.Add(ctx, streamauth.Revocation{Subject: "alice", RevokedAt: now, ExpiresAt: now.Add(2 * time.Second)}))
+	require.NoError(t, s.Add(ctx, streamauth.Revocation{Tenant: "acme", RevokedAt: now, ExpiresAt: now.Add(time.Hour)}))
 	index := srv.Prefix + "{streamauth}:revocations"
 	alice := srv.Prefix + `{streamauth}:revocation:["alice",""]`
 	keys, err := srv.Client.Keys(ctx, srv.Prefix+"*").Result()
@@ -86,7 +86,7 @@ func TestKeysExpireWithTheRevocation(t *testing.T) {
 	got, err := s.Load(ctx, now) // on the registry's clock alice has not expired: Redis's TTL decides
 	require.NoError(t, err)
 	require.Len(t, got, 1)
-	assert.Equal(t, "acme", got[0].TenantID)
+	assert.Equal(t, "acme", got[0].Tenant)
 	n, err := srv.Client.SCard(ctx, index).Result()
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, n, "the expired member left the index")

@@ -34,10 +34,10 @@ func Example() {
 	if err := reg.LoadRevocations(ctx); err != nil { // fail at startup, not at the first stream
 		panic(err)
 	}
-	_, _ = reg.Revoke(ctx, streamauth.Selector{UserID: "alice"})
+	_, _ = reg.Revoke(ctx, streamauth.Selector{Subject: "alice"})
 	_ = reg.Close(ctx)
 
 	revs, _ := store.Load(ctx, time.Now())
-	fmt.Println(len(revs), revs[0].UserID, revs[0].ExpiresAt.Sub(revs[0].RevokedAt))
+	fmt.Println(len(revs), revs[0].Subject, revs[0].ExpiresAt.Sub(revs[0].RevokedAt))
 	// Output: 1 alice 24h0m0s
 }

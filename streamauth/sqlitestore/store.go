@@ -43,7 +43,7 @@ func (s *Store) Add(ctx context.Context, rev streamauth.Revocation) error {
 		ON CONFLICT (user_id, tenant_id) DO UPDATE SET
 			revoked_at = max(revoked_at, excluded.revoked_at),
 			expires_at = max(expires_at, excluded.expires_at)`,
-		rev.UserID, rev.TenantID, rev.RevokedAt.UnixMilli(), rev.ExpiresAt.UnixMilli())
+		rev.Subject, rev.Tenant, rev.RevokedAt.UnixMilli(), rev.ExpiresAt.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("streamauth/sqlitestore: add: %w", err)
 	}
@@ -67,7 +67,7 @@ func (s *Store) Load(ctx context.Context, now time.Time) ([]streamauth.Revocatio
 	for rows.Next() {
 		var r streamauth.Revocation
 		var at, exp int64
-		if err := rows.Scan(&r.UserID, &r.TenantID, &at, &exp); err != nil {
+		if err := rows.Scan(&r.Subject, &r.Tenant, &at, &exp); err != nil {
 			return nil, fmt.Errorf("streamauth/sqlitestore: load: %w", err)
 		}
 		r.RevokedAt, r.ExpiresAt = time.UnixMilli(at).UTC(), time.UnixMilli(exp).UTC()

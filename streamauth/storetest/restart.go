@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/streamauth"
 )
 
@@ -25,7 +26,7 @@ func testRestart(t *testing.T, a, b streamauth.RevocationStore) {
 	require.NoError(t, err)
 	now := time.Now()
 	sign := func(iat time.Time) string {
-		c := streamauth.Claims{TenantID: "acme"}
+		c := streamauth.Claims{Tenant: "acme"}
 		c.Subject = "alice"
 		c.IssuedAt = jwt.NewNumericDate(iat)
 		c.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour))
@@ -37,7 +38,7 @@ func testRestart(t *testing.T, a, b streamauth.RevocationStore) {
 
 	before := startRegistry(t, auth, a)
 	assert.Equal(t, http.StatusOK, get(t, before, old).status, "the token opens a stream before the revocation")
-	_, err = before.reg.Revoke(context.Background(), streamauth.Selector{UserID: "alice"})
+	_, err = before.reg.Revoke(context.Background(), streamauth.Selector{Subject: "alice"})
 	require.NoError(t, err)
 	before.stop(t)
 
@@ -53,7 +54,7 @@ type server struct {
 	srv *httptest.Server
 }
 
-func startRegistry(t *testing.T, auth streamauth.Authenticator, s streamauth.RevocationStore) *server {
+func startRegistry(t *testing.T, auth hardening.Authenticator, s streamauth.RevocationStore) *server {
 	t.Helper()
 	reg, err := streamauth.NewRegistry(streamauth.WithRevocationStore(s), streamauth.WithKeepAlive(-1))
 	require.NoError(t, err)

@@ -48,13 +48,13 @@ func RunReplicas(t *testing.T, newReplicas func(t *testing.T) (a, b streamauth.R
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
 
 func rev(user, tenant string, at time.Time, ttl time.Duration) streamauth.Revocation {
-	return streamauth.Revocation{UserID: user, TenantID: tenant, RevokedAt: at, ExpiresAt: at.Add(ttl)}
+	return streamauth.Revocation{Subject: user, Tenant: tenant, RevokedAt: at, ExpiresAt: at.Add(ttl)}
 }
 
 // key identifies a revocation in results; times are compared at
 // millisecond precision in UTC.
 func key(r streamauth.Revocation) string {
-	return fmt.Sprintf("%q|%q|%d|%d", r.UserID, r.TenantID, r.RevokedAt.UnixMilli(), r.ExpiresAt.UnixMilli())
+	return fmt.Sprintf("%q|%q|%d|%d", r.Subject, r.Tenant, r.RevokedAt.UnixMilli(), r.ExpiresAt.UnixMilli())
 }
 
 func load(t *testing.T, s streamauth.RevocationStore, now time.Time) []string {
@@ -113,7 +113,7 @@ func testMerge(t *testing.T, s streamauth.RevocationStore) {
 	require.NoError(t, s.Add(ctx, rev("alice", "", t0, 24*time.Hour)))
 	require.NoError(t, s.Add(ctx, rev("alice", "", t0.Add(time.Hour), time.Hour)))
 	require.NoError(t, s.Add(ctx, rev("alice", "", t0.Add(-time.Hour), time.Hour)))
-	want := streamauth.Revocation{UserID: "alice", RevokedAt: t0.Add(time.Hour), ExpiresAt: t0.Add(24 * time.Hour)}
+	want := streamauth.Revocation{Subject: "alice", RevokedAt: t0.Add(time.Hour), ExpiresAt: t0.Add(24 * time.Hour)}
 	assert.Equal(t, keys(want), load(t, s, t0))
 }
 
@@ -170,7 +170,7 @@ func testConcurrent(t *testing.T, s streamauth.RevocationStore) {
 	}
 	got := load(t, s, t0)
 	require.Len(t, got, workers*per+1)
-	want := key(streamauth.Revocation{UserID: "shared", RevokedAt: maxAt, ExpiresAt: maxExp})
+	want := key(streamauth.Revocation{Subject: "shared", RevokedAt: maxAt, ExpiresAt: maxExp})
 	assert.True(t, slices.Contains(got, want), "want %s among %s", want, strings.Join(got, ", "))
 }
 
