@@ -15,7 +15,7 @@ import (
 
 // handler is the service's HTTP contract (see the README).
 func (a *app) handler() (http.Handler, error) {
-	events, err := streamauth.SSE(streamauth.AuthenticatorFunc(a.streamPrincipal), a.streams, streamauth.ForwardSSE)
+	events, err := streamauth.SSE(a.auth, a.streams, streamauth.ForwardSSE)
 	if err != nil {
 		return nil, err
 	}
@@ -31,12 +31,6 @@ func (a *app) handler() (http.Handler, error) {
 	mux.Handle("GET /admin/features/audit", admin(a.featureAudit))
 	mux.Handle("POST /webhooks/check", user(http.HandlerFunc(a.checkWebhook)))
 	return mux, nil
-}
-
-// streamPrincipal adapts the service's authenticator to the stream's.
-func (a *app) streamPrincipal(r *http.Request) (streamauth.Principal, error) {
-	c, err := a.auth.Authenticate(r)
-	return streamauth.Principal{UserID: c.Subject, TenantID: c.Tenant, Roles: c.Roles, ExpiresAt: c.ExpiresAt, IssuedAt: c.IssuedAt}, err
 }
 
 func requireAdmin(next http.HandlerFunc) http.HandlerFunc {
