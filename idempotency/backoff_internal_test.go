@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 // downOnComplete is a memory store whose Complete always fails.
@@ -39,6 +41,7 @@ func TestCompleteBackoffEndsWithRequest(t *testing.T) {
 		cancel() // the client goes away while the operation runs
 		w.WriteHeader(http.StatusCreated)
 	}))
+	ctx = hardening.WithCaller(ctx, hardening.Caller{Subject: "alice"})
 	req := httptest.NewRequest(http.MethodPost, "/things", strings.NewReader("b")).WithContext(ctx)
 	req.Header.Set(HeaderName, "k")
 	done := make(chan struct{})

@@ -9,9 +9,12 @@
 //   - The key must be a Structured Field string ("abc") or a bare token of
 //     1 to 255 visible ASCII characters, else 400. A missing key passes
 //     through, or is a 400 with WithRequireKey.
-//   - The record is looked up under ScopedKey: the caller's scope (tenant
-//     and principal, from WithScope), the method, the path and the key, so
-//     two tenants or users never see each other's response.
+//   - The record is looked up under ScopedKey: the caller's scope, the
+//     method, the path and the key, so two tenants or users never see each
+//     other's response. The scope is DefaultScope, the tenant and subject of
+//     the hardening.Caller that authentication (hardening.RequireCaller)
+//     put in the request context; WithScope replaces it. A request with a
+//     key and no scope is a 500 and the handler does not run.
 //   - The body is read once (up to WithMaxRequestBody, else 413) and given
 //     back to the handler; its SHA-256 Fingerprint with the method and
 //     target must match the record's, else 422.
@@ -44,6 +47,10 @@
 //   - Store errors fail closed with 503 and the handler does not run,
 //     unless WithFailOpen.
 //
+// Every such answer is an *Error (a hardening.Error) passed to the
+// WithErrorHandler function, hardening.WriteError by default
+// (application/problem+json).
+//
 // # Stores
 //
 // A Store has four verbs, Claim, Complete, Release and Renew; expiry decisions
@@ -57,7 +64,7 @@
 //
 // # Ordering
 //
-// Put the middleware after authentication (WithScope reads the principal
+// Put the middleware after authentication (the scope reads the caller
 // from the context) and before rate limits and quotas, so that they run
 // inside it. A 429 is not stored (DefaultStoreStatus), so a refused request
 // does not consume its key, and the retry of a completed key gets its

@@ -134,7 +134,7 @@ func TestLeaseRenewalSurvivesClientCancel(t *testing.T) {
 		s.waitRenewals(t, s.done.Load()+2)
 		counting(&runs).ServeHTTP(w, r)
 	}))
-	req := httptest.NewRequest(http.MethodPost, "/things", strings.NewReader("b")).WithContext(ctx)
+	req := httptest.NewRequest(http.MethodPost, "/things", strings.NewReader("b")).WithContext(asCaller(ctx))
 	req.Header.Set(idempotency.HeaderName, "k")
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	assert.Zero(t, s.late.Load())

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/systembuilderhub/hardening/internal/background"
-	"github.com/systembuilderhub/hardening/internal/problem"
 )
 
 // Middleware makes handlers safe to retry with an Idempotency-Key header.
@@ -40,7 +39,10 @@ func New(store Store, opts ...Option) (*Middleware, error) {
 	}
 	cfg := defaults()
 	for _, o := range opts {
-		o(&cfg)
+		if o == nil {
+			return nil, errors.New("idempotency: nil option")
+		}
+		o.apply(&cfg)
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -87,7 +89,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	if len(values) == 0 {
 		m.count(OutcomeMissing)
 		if m.cfg.requireKey {
-			problem.Write(w, r, problem.New(http.StatusBadRequest, "idempotency_key_missing", "this endpoint requires an Idempotency-Key header"))
+			m.fail(w, r, &Error{Reason: ReasonKeyMissing})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -96,29 +98,28 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	key, err := ParseKey(values[0])
 	if len(values) > 1 || err != nil {
 		m.count(OutcomeInvalid)
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "idempotency_key_invalid",
-			"Idempotency-Key must be one quoted string or token of 1 to 255 visible ASCII characters").With("max_length", MaxKeyLength))
+		if err == nil {
+			err = errors.New("idempotency: more than one Idempotency-Key header")
+		}
+		m.fail(w, r, &Error{Reason: ReasonKeyInvalid, Err: err})
 		return
 	}
-	scope := ""
-	if m.cfg.scope != nil {
-		if scope, err = m.cfg.scope(r); err != nil {
-			m.count(OutcomeError)
-			m.log.ErrorContext(r.Context(), "idempotency scope failed", "error", err)
-			problem.Write(w, r, problem.New(http.StatusInternalServerError, "idempotency_scope_unavailable", "the request's identity could not be determined"))
-			return
-		}
+	scope, err := m.cfg.scope(r)
+	if err != nil {
+		m.count(OutcomeError)
+		m.log.ErrorContext(r.Context(), "idempotency scope failed", "error", err)
+		m.fail(w, r, &Error{Reason: ReasonScopeUnavailable, Err: err})
+		return
 	}
 	body, err := readBody(w, r, m.cfg.maxRequestBody)
 	if err != nil {
 		m.count(OutcomeInvalid)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, "body_too_large",
-				"the request body exceeds the limit").With("limit", m.cfg.maxRequestBody))
+			m.fail(w, r, &Error{Reason: ReasonBodyTooLarge, Limit: m.cfg.maxRequestBody, Err: err})
 			return
 		}
-		problem.Write(w, r, problem.New(http.StatusBadRequest, "invalid_body", "the request body could not be read"))
+		m.fail(w, r, &Error{Reason: ReasonInvalidBody, Err: err})
 		return
 	}
 	path := r.URL.EscapedPath()
@@ -147,15 +148,10 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	case InFlight:
 		m.count(OutcomeConflict)
 		wait := max(res.LeaseExpiresAt.Sub(now), time.Second)
-		problem.Write(w, r, problem.Problem{
-			Status: http.StatusConflict, Reason: "idempotency_key_in_flight",
-			Detail:     "a request with this Idempotency-Key is still being processed; retry later",
-			RetryAfter: wait,
-		})
+		m.fail(w, r, &Error{Reason: ReasonKeyInFlight, RetryAfter: wait})
 	case Mismatch:
 		m.count(OutcomeMismatch)
-		problem.Write(w, r, problem.New(http.StatusUnprocessableEntity, "idempotency_key_reused",
-			"this Idempotency-Key was used with a different request"))
+		m.fail(w, r, &Error{Reason: ReasonKeyReused})
 	case Claimed:
 		m.count(OutcomeFirst)
 		if res.TookOver {
@@ -174,10 +170,12 @@ func (m *Middleware) storeFailed(w http.ResponseWriter, r *http.Request, next ht
 		next.ServeHTTP(w, r)
 		return
 	}
-	problem.Write(w, r, problem.Problem{
-		Status: http.StatusServiceUnavailable, Reason: "idempotency_store_unavailable",
-		Detail: "the idempotency store is unavailable; retry later", RetryAfter: time.Second,
-	})
+	m.fail(w, r, &Error{Reason: ReasonStoreUnavailable, RetryAfter: time.Second, Err: err})
+}
+
+// fail answers r with err through the error handler.
+func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, err *Error) {
+	m.cfg.onError(w, r, err)
 }
 
 func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handler, req ClaimRequest) {

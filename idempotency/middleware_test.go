@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/idempotency"
 	"github.com/systembuilderhub/hardening/idempotency/storetest"
 )
@@ -27,7 +28,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type call struct {
 	method, path, key, body string
 	keys                    []string // several header values
+	anonymous               bool     // no hardening.Caller in the context
 }
+
+// testCaller is the caller of the test requests: the default scope reads it.
+var testCaller = hardening.Caller{Tenant: "t1", Subject: "alice"}
+
+// asCaller returns ctx carrying testCaller.
+func asCaller(ctx context.Context) context.Context { return hardening.WithCaller(ctx, testCaller) }
 
 func do(h http.Handler, c call) *httptest.ResponseRecorder {
 	if c.method == "" {
@@ -37,6 +45,9 @@ func do(h http.Handler, c call) *httptest.ResponseRecorder {
 		c.path = "/things"
 	}
 	req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+	if !c.anonymous {
+		req = req.WithContext(asCaller(req.Context()))
+	}
 	if c.key != "" {
 		req.Header.Set(idempotency.HeaderName, c.key)
 	}
@@ -325,7 +336,7 @@ func TestCancelledClientStillCompletes(t *testing.T) {
 		cancel() // the client goes away while the operation runs
 		counting(&runs).ServeHTTP(w, r)
 	}))
-	req := httptest.NewRequest(http.MethodPost, "/things", strings.NewReader("b")).WithContext(ctx)
+	req := httptest.NewRequest(http.MethodPost, "/things", strings.NewReader("b")).WithContext(asCaller(ctx))
 	req.Header.Set(idempotency.HeaderName, "k")
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	rr := do(h, call{key: "k", body: "b"})
@@ -375,6 +386,11 @@ func TestNewValidates(t *testing.T) {
 		"negative renewal":  {idempotency.WithLeaseRenewal(-time.Second)},
 		"renewal = lock":    {idempotency.WithLockTimeout(time.Second), idempotency.WithLeaseRenewal(time.Second)},
 		"tiny lock":         {idempotency.WithLockTimeout(time.Nanosecond)},
+		"nil scope":         {idempotency.WithScope(nil)},
+		"empty method":      {idempotency.WithMethods("POST", "")},
+		"malformed method":  {idempotency.WithMethods("PO ST")},
+		"bad replay name":   {idempotency.WithReplayHeaderName("Idempotent Replay")},
+		"nil option":        {nil},
 	} {
 		_, err := idempotency.New(s, opts...)
 		assert.Error(t, err, name)
@@ -469,6 +485,7 @@ func TestBodyOfUnknownLength(t *testing.T) {
 		code int
 	}{{"12345678", 201}, {"123456789", 413}} {
 		req := httptest.NewRequest(http.MethodPost, "/things", io.NopCloser(strings.NewReader(tc.body)))
+		req = req.WithContext(asCaller(req.Context()))
 		req.ContentLength = -1
 		req.Header.Set(idempotency.HeaderName, "k"+tc.body)
 		rr := httptest.NewRecorder()

@@ -1,6 +1,7 @@
 package idempotency
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 // Defaults of the options.
@@ -26,8 +29,13 @@ const (
 	BodyOmittedHeader = "Idempotency-Body-Omitted"
 )
 
-// Option configures a Middleware.
-type Option func(*config)
+// Option configures New. Invalid values make New return an error.
+type Option interface{ apply(*config) }
+
+// optionFunc adapts a function to Option.
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	ttl             time.Duration
@@ -35,6 +43,7 @@ type config struct {
 	methods         map[string]bool
 	requireKey      bool
 	scope           func(*http.Request) (string, error)
+	onError         hardening.ErrorHandler
 	maxRequestBody  int64
 	maxStoredBody   int
 	replayHeaders   []string
@@ -60,6 +69,8 @@ func defaults() config {
 		maxStoredBody:   DefaultMaxStoredBody,
 		replayHeaders:   []string{"Content-Type", "Location", "ETag", "Link"},
 		replayHeader:    DefaultReplayHeader,
+		scope:           DefaultScope,
+		onError:         hardening.WriteError,
 		now:             time.Now,
 		sweepInterval:   DefaultSweepInterval,
 		sweepBatch:      DefaultSweepBatch,
@@ -88,16 +99,16 @@ func DefaultStoreStatus(status int) bool {
 // a validation error. 5xx responses are never stored. nil restores the
 // default.
 func WithStoreStatus(store func(status int) bool) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if store == nil {
 			store = DefaultStoreStatus
 		}
 		c.storeStatus = store
-	}
+	})
 }
 
 // WithTTL sets how long a record is kept (default 24h).
-func WithTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
+func WithTTL(d time.Duration) Option { return optionFunc(func(c *config) { c.ttl = d }) }
 
 // WithLockTimeout sets the lease of an in-flight request (default 30s).
 // The middleware renews the lease while the
@@ -106,7 +117,9 @@ func WithTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
 // is how long a key stays locked after its process stopped renewing it
 // (killed, frozen, or cut off from the store) before another request may
 // take over and run.
-func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
+func WithLockTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.lockTimeout = d })
+}
 
 // WithLeaseRenewal sets how often the lease of a running handler is
 // renewed (default, and 0: a third of the lock timeout). It must be
@@ -114,49 +127,81 @@ func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTi
 // is tried again at the next tick, so the lease lapses only when renewals
 // fail for a whole lock timeout.
 func WithLeaseRenewal(interval time.Duration) Option {
-	return func(c *config) { c.renewInterval = interval }
+	return optionFunc(func(c *config) { c.renewInterval = interval })
 }
 
 // WithMethods sets the methods the middleware applies to (default POST and
-// PATCH). Requests with other methods pass through untouched.
+// PATCH). Requests with other methods pass through untouched. New refuses
+// an empty list and an empty or malformed method name.
 func WithMethods(methods ...string) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		c.methods = make(map[string]bool, len(methods))
 		for _, m := range methods {
+			if !isToken(m) {
+				c.errs = append(c.errs, fmt.Errorf("idempotency: invalid method %q", m))
+				continue
+			}
 			c.methods[strings.ToUpper(m)] = true
 		}
-	}
+	})
 }
 
 // WithRequireKey makes a missing Idempotency-Key a 400 instead of a pass
 // through.
-func WithRequireKey(require bool) Option { return func(c *config) { c.requireKey = require } }
+func WithRequireKey(require bool) Option {
+	return optionFunc(func(c *config) { c.requireKey = require })
+}
 
-// WithScope sets the function that names who is asking, typically the
-// tenant and principal from the request context set by the authentication
-// middleware (which must run before this one). Records are scoped by it, so
-// two tenants or users sending the same key never see each other's
-// response. Without it every client shares one scope: use that only when
-// there is a single client. An error answers 500 and the handler does not
-// run.
+// WithScope replaces DefaultScope, the function that names who is asking:
+// records are scoped by its result, so two tenants or users sending the
+// same key never see each other's response. Use it when authentication
+// does not put a hardening.Caller in the context, or to scope differently
+// (per tenant only, say). It runs after authentication, which must come
+// before this middleware. An error answers 500
+// idempotency_scope_unavailable and the handler does not run. A service
+// with a single client and no authentication may return "", nil: every
+// request then shares one scope. nil is refused by New.
 func WithScope(fn func(r *http.Request) (string, error)) Option {
-	return func(c *config) { c.scope = fn }
+	return optionFunc(func(c *config) {
+		if fn == nil {
+			c.errs = append(c.errs, errors.New("idempotency: nil scope function"))
+			return
+		}
+		c.scope = fn
+	})
+}
+
+// WithErrorHandler sets how the middleware answers a request it does not
+// pass to the handler (a missing, invalid, in-flight or reused key, no
+// scope, a body too large, the store down). It receives an *Error, which
+// implements hardening.Error; the handler must write a response. Headers
+// the middleware set before (Retry-After comes from the problem, so a
+// custom handler sets it itself) are kept. The default, and nil, is
+// hardening.WriteError; hardening.ProblemWriter{TypeBase: ...}.WriteError
+// links the problem types to your own documentation.
+func WithErrorHandler(h hardening.ErrorHandler) Option {
+	return optionFunc(func(c *config) {
+		if h == nil {
+			h = hardening.WriteError
+		}
+		c.onError = h
+	})
 }
 
 // WithMaxRequestBody caps the request body read for the fingerprint
 // (default 1 MiB); a larger body is answered 413.
-func WithMaxRequestBody(n int64) Option { return func(c *config) { c.maxRequestBody = n } }
+func WithMaxRequestBody(n int64) Option { return optionFunc(func(c *config) { c.maxRequestBody = n }) }
 
 // WithMaxStoredBody caps the response body stored for replays (default
 // 1 MiB). A larger response is stored without its body (see
 // BodyOmittedHeader).
-func WithMaxStoredBody(n int) Option { return func(c *config) { c.maxStoredBody = n } }
+func WithMaxStoredBody(n int) Option { return optionFunc(func(c *config) { c.maxStoredBody = n }) }
 
 // WithReplayHeaders adds response headers to the replayed allow-list
 // (always Content-Type, Location, ETag and Link). Set-Cookie, Date,
 // Retry-After and rate-limit headers are refused: New returns an error.
 func WithReplayHeaders(names ...string) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		for _, n := range names {
 			n = http.CanonicalHeaderKey(strings.TrimSpace(n))
 			if n == "" || neverReplay(n) {
@@ -165,7 +210,7 @@ func WithReplayHeaders(names ...string) Option {
 			}
 			c.replayHeaders = append(c.replayHeaders, n)
 		}
-	}
+	})
 }
 
 func neverReplay(name string) bool {
@@ -178,28 +223,31 @@ func neverReplay(name string) bool {
 }
 
 // WithReplayHeaderName sets the header marking a replayed response
-// (default "Idempotent-Replay"; Stripe uses "Idempotent-Replayed").
-func WithReplayHeaderName(name string) Option { return func(c *config) { c.replayHeader = name } }
+// (default "Idempotent-Replay"; Stripe uses "Idempotent-Replayed"). New
+// refuses a name that is not a valid header field name.
+func WithReplayHeaderName(name string) Option {
+	return optionFunc(func(c *config) { c.replayHeader = name })
+}
 
 // WithFailOpen makes a store failure run the handler without idempotency
 // protection instead of answering 503. Off by default: retries may then
 // execute twice.
-func WithFailOpen(open bool) Option { return func(c *config) { c.failOpen = open } }
+func WithFailOpen(open bool) Option { return optionFunc(func(c *config) { c.failOpen = open }) }
 
 // WithClock injects the time source (default time.Now).
-func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+func WithClock(now func() time.Time) Option { return optionFunc(func(c *config) { c.now = now }) }
 
 // WithLogger sets the logger; nil (the default) discards.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.log = l }) }
 
 // WithRegisterer registers the middleware's metrics; nil (the default)
 // means no metrics.
-func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.reg = r } }
+func WithRegisterer(r prometheus.Registerer) Option { return optionFunc(func(c *config) { c.reg = r }) }
 
 // WithSweep sets how often the sweeper started by Start runs (default 1m)
 // and how many records it deletes per store call (default 500).
 func WithSweep(interval time.Duration, batch int) Option {
-	return func(c *config) { c.sweepInterval, c.sweepBatch = interval, batch }
+	return optionFunc(func(c *config) { c.sweepInterval, c.sweepBatch = interval, batch })
 }
 
 func (c *config) validate() error {
@@ -229,8 +277,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("idempotency: max request body must be positive")
 	case c.maxStoredBody < 0:
 		return fmt.Errorf("idempotency: max stored body must not be negative")
-	case c.replayHeader == "" || http.CanonicalHeaderKey(c.replayHeader) == "":
-		return fmt.Errorf("idempotency: empty replay header name")
+	case !isToken(c.replayHeader):
+		return fmt.Errorf("idempotency: invalid replay header name %q", c.replayHeader)
 	case c.now == nil:
 		return fmt.Errorf("idempotency: nil clock")
 	case c.renewInterval <= 0 || c.renewInterval >= c.lockTimeout:
@@ -241,4 +289,22 @@ func (c *config) validate() error {
 		return fmt.Errorf("idempotency: no methods")
 	}
 	return nil
+}
+
+// isToken reports whether s is an RFC 9110 token: a valid method or header
+// field name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

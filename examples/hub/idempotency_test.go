@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,6 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/systembuilderhub/hardening"
+	"github.com/systembuilderhub/hardening/idempotency"
 	"github.com/systembuilderhub/hardening/migrate"
 )
 
@@ -219,4 +222,26 @@ func TestEchoDelayIsValidated(t *testing.T) {
 	_, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), envEchoDelay)
+}
+
+// TestIdempotencyScopeIsTheDefault: the hub's scope function writes the
+// same string as idempotency.DefaultScope for the same caller, so the
+// records stored by earlier versions stay found, and the hub can drop
+// WithScope once its authentication puts a hardening.Caller in the context.
+func TestIdempotencyScopeIsTheDefault(t *testing.T) {
+	for _, p := range []principal{
+		{UserID: "alice", TenantID: "acme"},
+		{UserID: "alice"},
+		{UserID: "c", TenantID: "a/b"},
+		{UserID: "b/c", TenantID: "a"},
+	} {
+		ctx := withPrincipal(context.Background(), p)
+		ctx = hardening.WithCaller(ctx, hardening.Caller{Subject: p.UserID, Tenant: p.TenantID})
+		r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/v1/echo", nil)
+		got, err := idempotencyScope(r)
+		require.NoError(t, err)
+		want, err := idempotency.DefaultScope(r)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "%+v", p)
+	}
 }

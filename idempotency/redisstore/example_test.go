@@ -11,6 +11,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/idempotency"
 	"github.com/systembuilderhub/hardening/idempotency/redisstore"
 )
@@ -29,13 +30,14 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	m, _ := idempotency.New(store, idempotency.WithScope(func(*http.Request) (string, error) {
-		return "acme/alice", nil // the tenant and user your authentication verified
-	}))
-	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	auth := hardening.AuthenticatorFunc(func(*http.Request) (hardening.Caller, error) {
+		return hardening.Caller{Tenant: "acme", Subject: "alice"}, nil // verify the credential here
+	})
+	m, _ := idempotency.New(store) // records are scoped by the caller
+	h := hardening.RequireCaller(auth, nil)(m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprint(w, `{"order":"ord_1"}`)
-	}))
+	})))
 
 	for range 2 { // a client retrying with the same key
 		req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(`{"sku":"anvil"}`))

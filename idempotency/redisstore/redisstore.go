@@ -28,12 +28,19 @@ import (
 // DefaultPrefix starts every key of the store.
 const DefaultPrefix = "hardening:idempotency:"
 
-// Option configures a Store.
-type Option func(*Store)
+// Option configures New. Invalid values make New return an error.
+type Option interface{ apply(*config) }
 
-// WithPrefix sets the key prefix (default DefaultPrefix). It must not
-// contain '{' or '}'.
-func WithPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
+type config struct{ prefix string }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// WithPrefix sets the key prefix (default DefaultPrefix; "" means none).
+// New refuses a prefix containing '{' or '}', which would change the
+// records' Redis Cluster hash slot.
+func WithPrefix(p string) Option { return optionFunc(func(c *config) { c.prefix = p }) }
 
 // Store is an idempotency.Store on Redis. Create it with New.
 type Store struct {
@@ -51,16 +58,17 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if rdb == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
-	s := &Store{rdb: rdb, prefix: DefaultPrefix}
+	cfg := config{prefix: DefaultPrefix}
 	for _, o := range opts {
-		o(s)
-	}
-	for _, c := range s.prefix {
-		if c == '{' || c == '}' {
-			return nil, fmt.Errorf("redisstore: prefix %q must not contain braces", s.prefix)
+		if o == nil {
+			return nil, errors.New("redisstore: nil option")
 		}
+		o.apply(&cfg)
 	}
-	return s, nil
+	if strings.ContainsAny(cfg.prefix, "{}") {
+		return nil, fmt.Errorf("redisstore: prefix %q must not contain braces", cfg.prefix)
+	}
+	return &Store{rdb: rdb, prefix: cfg.prefix}, nil
 }
 
 // String returns "redis", the store's kind.

@@ -37,6 +37,10 @@ func TestNewValidates(t *testing.T) {
 	srv := testenv.Redis(t)
 	_, err = redisstore.New(srv.Client, redisstore.WithPrefix("bad{"))
 	require.Error(t, err)
+	_, err = redisstore.New(srv.Client, redisstore.WithPrefix("bad}"))
+	require.Error(t, err)
+	_, err = redisstore.New(srv.Client, nil)
+	require.Error(t, err, "a nil option is refused, not a panic")
 }
 
 // TestConformanceCluster runs the suite on a Redis Cluster: every script

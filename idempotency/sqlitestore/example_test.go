@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/idempotency"
 	"github.com/systembuilderhub/hardening/idempotency/sqlitestore"
 	"github.com/systembuilderhub/hardening/migrate"
@@ -35,13 +36,14 @@ func ExampleNew() {
 		fmt.Println(err)
 		return
 	}
-	m, _ := idempotency.New(store, idempotency.WithScope(func(*http.Request) (string, error) {
-		return "acme/alice", nil // the tenant and user your authentication verified
-	}))
-	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	auth := hardening.AuthenticatorFunc(func(*http.Request) (hardening.Caller, error) {
+		return hardening.Caller{Tenant: "acme", Subject: "alice"}, nil // verify the credential here
+	})
+	m, _ := idempotency.New(store) // records are scoped by the caller
+	h := hardening.RequireCaller(auth, nil)(m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprint(w, `{"order":"ord_1"}`)
-	}))
+	})))
 
 	for range 2 { // a client retrying with the same key
 		req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(`{"sku":"anvil"}`))

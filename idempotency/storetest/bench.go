@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/idempotency"
 )
 
@@ -21,11 +22,18 @@ var BenchHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request)
 })
 
 // BenchRequest is the benchmarks' request: a small JSON POST /things with
-// Idempotency-Key key.
+// Idempotency-Key key, from a hardening.Caller (the default scope reads
+// it).
 func BenchRequest(key string) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, "/things", strings.NewReader(`{"name":"preview"}`))
 	req.Header.Set(idempotency.HeaderName, key)
-	return req
+	return withCaller(req)
+}
+
+// withCaller returns req with the suite's caller in its context.
+func withCaller(req *http.Request) *http.Request {
+	c := hardening.Caller{Tenant: "storetest", Subject: "client"}
+	return req.WithContext(hardening.WithCaller(req.Context(), c))
 }
 
 // Bench runs the store's sub-benchmarks on fresh stores from newStore:

@@ -83,7 +83,7 @@ func keyName(i int) string { return fmt.Sprintf("xp-%02d", i%Keys) }
 func request(key string) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, "/things", strings.NewReader(`{"key":"`+key+`"}`))
 	req.Header.Set(idempotency.HeaderName, key)
-	return req
+	return withCaller(req)
 }
 
 func executingHandler(b Backend, delay time.Duration) http.Handler {

@@ -321,7 +321,7 @@ func testConcurrentClaims(t *testing.T, s idempotency.Store) {
 
 // run sends one request through h.
 func run(h http.Handler, key, body string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodPost, "/things", strings.NewReader(body))
+	req := withCaller(httptest.NewRequest(http.MethodPost, "/things", strings.NewReader(body)))
 	req.Header.Set(idempotency.HeaderName, key)
 	rr := httptest.NewRecorder()
 	h.ServeHTTP(rr, req)
