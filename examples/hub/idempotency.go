@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -38,11 +37,14 @@ func (a *app) setupIdempotency(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Records are scoped by the caller's tenant and user (the default:
+	// hardening.CallerFrom, set by the hub's auth), so two tenants or users
+	// sending the same key never share a response. Idempotent routes are
+	// never public: an anonymous caller has no scope and gets a 500.
 	opts = append(opts,
 		idempotency.WithClock(a.now),
 		idempotency.WithLogger(a.log),
 		idempotency.WithRegisterer(a.reg),
-		idempotency.WithScope(idempotencyScope),
 		// Responses carrying tokens are no-store; their replays must be too.
 		idempotency.WithReplayHeaders("Cache-Control"),
 		// Every 4xx of the hub means nothing was done (bad input, not
@@ -60,21 +62,6 @@ func (a *app) setupIdempotency(ctx context.Context) error {
 	a.idempotencyFeature = m
 	a.onClose(m.Close)
 	return nil
-}
-
-// idempotencyScope scopes records by the verified caller's tenant and user,
-// so two tenants or users sending the same key never share a response. It
-// writes idempotency.DefaultScope's encoding from the hub's principal (the
-// hub's authentication does not set a hardening.Caller yet; once it does,
-// the default gives the same keys and this function can go).
-// Routes marked Idempotent must not be public: an anonymous caller has no
-// scope and gets a 500 rather than someone else's response.
-func idempotencyScope(r *http.Request) (string, error) {
-	p, ok := principalFrom(r.Context())
-	if !ok || p.UserID == "" {
-		return "", errors.New("idempotent route without an authenticated principal")
-	}
-	return fmt.Sprintf("%d:%s/%s", len(p.TenantID), p.TenantID, p.UserID), nil
 }
 
 // idempotent wraps h with the idempotency middleware (routes with

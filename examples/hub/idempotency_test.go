@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/idempotency"
 	"github.com/systembuilderhub/hardening/migrate"
 )
@@ -224,24 +223,20 @@ func TestEchoDelayIsValidated(t *testing.T) {
 	assert.Contains(t, err.Error(), envEchoDelay)
 }
 
-// TestIdempotencyScopeIsTheDefault: the hub's scope function writes the
-// same string as idempotency.DefaultScope for the same caller, so the
-// records stored by earlier versions stay found, and the hub can drop
-// WithScope once its authentication puts a hardening.Caller in the context.
-func TestIdempotencyScopeIsTheDefault(t *testing.T) {
+// TestIdempotencyScopeKeepsItsKeys: the default scope, read from the
+// caller the hub's auth states, is the string earlier versions of the hub
+// built themselves ("<len(tenant)>:<tenant>/<user>"), so records they
+// stored are still found after an upgrade.
+func TestIdempotencyScopeKeepsItsKeys(t *testing.T) {
 	for _, p := range []principal{
 		{UserID: "alice", TenantID: "acme"},
 		{UserID: "alice"},
 		{UserID: "c", TenantID: "a/b"},
 		{UserID: "b/c", TenantID: "a"},
 	} {
-		ctx := withPrincipal(context.Background(), p)
-		ctx = hardening.WithCaller(ctx, hardening.Caller{Subject: p.UserID, Tenant: p.TenantID})
-		r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/v1/echo", nil)
-		got, err := idempotencyScope(r)
+		r := httptest.NewRequestWithContext(withPrincipal(context.Background(), p), http.MethodPost, "/api/v1/echo", nil)
+		got, err := idempotency.DefaultScope(r)
 		require.NoError(t, err)
-		want, err := idempotency.DefaultScope(r)
-		require.NoError(t, err)
-		assert.Equal(t, want, got, "%+v", p)
+		assert.Equal(t, fmt.Sprintf("%d:%s/%s", len(p.TenantID), p.TenantID, p.UserID), got, "%+v", p)
 	}
 }

@@ -57,13 +57,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, resolver egress.R
 		tenancy.Concurrency("exports", 2, time.Minute)); err != nil {
 		return nil, err
 	}
-	if a.idem, err = idempotency.New(st.idem, idempotency.WithLogger(log), idempotency.WithScope(func(r *http.Request) (string, error) {
-		c, ok := hardening.CallerFrom(r.Context())
-		if !ok {
-			return "", errors.New("no caller")
-		}
-		return c.Tenant + "/" + c.Subject, nil
-	})); err != nil {
+	// Records are scoped by the caller's org and user (the default).
+	if a.idem, err = idempotency.New(st.idem, idempotency.WithLogger(log)); err != nil {
 		return nil, err
 	}
 	if err = a.idem.Start(ctx); err != nil {
