@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -128,4 +129,36 @@ func TestQuotasBehindRequireCaller(t *testing.T) {
 	assert.Equal(t, []int{201, 429}, codes["acme"])
 	assert.Equal(t, []int{201}, codes["globex"])
 	assert.Equal(t, []int{401}, codes[""], "a caller without a tenant is refused")
+}
+
+// The quota middlewares pass typed errors to a custom handler: a
+// *Rejection (with the RateLimit fields already set) and, on a store
+// failure, an *UnavailableError whose Problem is the default 503.
+func TestQuotaMiddlewareErrorHandlerTypes(t *testing.T) {
+	var got []error
+	onError := func(w http.ResponseWriter, r *http.Request, err error) {
+		got = append(got, err)
+		assert.NotEmpty(t, w.Header().Get("RateLimit-Policy"), "headers are set before the handler runs")
+		w.WriteHeader(http.StatusTeapot)
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	ctx := tenancy.WithTenant(context.Background(), "acme")
+	for _, store := range []tenancy.Store{tenancy.NewMemoryStore(), brokenStore{}} {
+		q, err := tenancy.NewQuotas(store, tenancy.Rate("orders", 1, time.Minute), tenancy.WithErrorHandler(onError))
+		require.NoError(t, err)
+		for range 2 {
+			w := httptest.NewRecorder()
+			q.RateLimit("orders")(ok).ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", nil).WithContext(ctx))
+		}
+	}
+	require.Len(t, got, 3) // one refusal, two store failures
+	var rej *tenancy.Rejection
+	require.ErrorAs(t, got[0], &rej)
+	assert.Equal(t, 429, rej.Problem().Status)
+	var un *tenancy.UnavailableError
+	require.ErrorAs(t, got[1], &un)
+	p := un.Problem()
+	assert.Equal(t, 503, p.Status)
+	assert.Equal(t, "quota_store_unavailable", p.Reason)
+	assert.Equal(t, time.Second, p.RetryAfter)
 }

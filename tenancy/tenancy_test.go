@@ -148,6 +148,8 @@ func TestNewValidates(t *testing.T) {
 	assert.Error(t, err)
 	_, err = tenancy.NewDB(nil)
 	assert.Error(t, err)
+	_, err = tenancy.NewQuotas(tenancy.NewMemoryStore(), tenancy.Rate("orders", 1, time.Minute), tenancy.WithClock(nil))
+	assert.ErrorContains(t, err, "WithClock", "a nil clock is reported, not replaced silently")
 }
 
 func TestMicros(t *testing.T) {
