@@ -43,14 +43,3 @@ type AuditPage struct {
 // ErrBadCursor is returned by LimitStore.Audit for a cursor it did not
 // issue.
 var ErrBadCursor = errors.New("tenancy: malformed audit cursor")
-
-// PageSize normalizes AuditQuery.Limit.
-func PageSize(limit int) int {
-	switch {
-	case limit <= 0:
-		return 100
-	case limit > 1000:
-		return 1000
-	}
-	return limit
-}

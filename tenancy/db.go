@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime"
 
 	"github.com/jmoiron/sqlx"
@@ -20,8 +21,10 @@ var (
 	// reference :tenant_id. The query does not reach the database.
 	ErrUnscopedQuery = errors.New("tenancy: query does not reference :tenant_id")
 	// ErrNoTenant is returned when the context carries no tenant. Nothing
-	// reaches the database (or the quota store).
-	ErrNoTenant = errors.New("tenancy: no tenant in context")
+	// reaches the database (or the quota store). It is a hardening.Error:
+	// 401 tenant_required.
+	ErrNoTenant = newProblemError("tenancy: no tenant in context",
+		http.StatusUnauthorized, ReasonTenantRequired, "the request carries no verified tenant")
 	// ErrNoReason is returned by DB.CrossTenant without a reason.
 	ErrNoReason = errors.New("tenancy: cross-tenant access needs a reason")
 )

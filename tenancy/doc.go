@@ -4,14 +4,17 @@
 //
 // # Tenant context and middleware
 //
-// New builds a middleware that takes the tenant from an identity the
-// service has already verified (an IdentityFunc, for example reading the
-// "tid" claim of a checked bearer token) and stores it with WithTenant;
-// handlers read it with FromContext. Client headers such as X-Tenant-ID are
-// ignored unless the caller marks the hop trusted with WithTrustedHeader.
-// Without a tenant the request is answered 401 (problem+json) and the
-// handler never runs; a malformed tenant id answers 403. Tenant ids are 1
-// to 64 bytes of [A-Za-z0-9._-] (see ParseID).
+// New builds a middleware that takes the tenant from the verified caller
+// the service stated once (the Tenant of hardening.CallerFrom, put in the
+// context by hardening.RequireCaller; WithIdentity supplies another
+// function) and stores it with WithTenant; handlers read it with
+// FromContext, which also falls back to the Caller's tenant when no
+// WithTenant value is present, so quotas work behind RequireCaller alone.
+// Client headers such as X-Tenant-ID are ignored unless the caller marks
+// the hop trusted with WithTrustedHeader. Without a tenant the request is
+// answered 401 (problem+json) and the handler never runs; a malformed
+// tenant id answers 403. Tenant ids are 1 to 64 bytes of [A-Za-z0-9._-]
+// (see ParseID).
 //
 // # Isolation at the data layer
 //
@@ -70,8 +73,16 @@
 // pages through the changes, Usage reads the consumption.
 //
 // When the store fails, checks fail closed with an *UnavailableError (503)
-// unless the quota was declared WithFailOpen. WriteError turns every error
-// of the package into its problem+json response.
+// unless the quota was declared WithFailOpen.
+//
+// # Errors
+//
+// Every error the package answers with is a typed hardening.Error
+// (*Rejection, *UnavailableError, *TenantError, ErrNoTenant,
+// ErrInvalidID): its Problem is the problem+json body, which
+// hardening.WriteError writes. The middlewares (New, RateLimit,
+// ConcurrencyLimit) take WithErrorHandler to answer them another way;
+// RateLimit sets the RateLimit header fields before calling it.
 //
 // # Stores
 //
@@ -89,7 +100,9 @@
 // DBOption (NewDB), QuotasOption (NewQuotas, which also takes the quota
 // declarations), RateOption, ConcurrencyOption and BudgetOption. An option
 // that does not fit a constructor does not compile there; WithLogger fits
-// New, NewDB and NewQuotas, WithReason and WithFailOpen fit every quota.
+// New, NewDB and NewQuotas, WithErrorHandler fits New and NewQuotas,
+// WithReason and WithFailOpen fit every quota. Options only record values;
+// the constructor reports an invalid one as an error.
 // The package reads no environment: a service parses its own
 // configuration and passes the values.
 //

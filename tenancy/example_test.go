@@ -3,34 +3,39 @@ package tenancy_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/tenancy"
 )
 
-// The middleware takes the tenant from an identity the service verified
-// earlier; here a stand-in reads it from a header set by the test.
+// The middleware reads the tenant of the verified caller that
+// hardening.RequireCaller put in the context; here a stand-in
+// authenticator reads it from a header set by the test.
 func ExampleNew() {
-	m, err := tenancy.New(func(r *http.Request) (string, error) {
-		return r.Header.Get("X-Verified-Tid"), nil // in a service: the "tid" claim of the checked token
+	auth := hardening.AuthenticatorFunc(func(r *http.Request) (hardening.Caller, error) {
+		return hardening.Caller{Subject: "alice", Tenant: r.Header.Get("X-Verified-Org")}, nil // in a service: the checked token's claims
 	})
+	m, err := tenancy.New()
 	if err != nil {
 		panic(err)
 	}
-	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := hardening.RequireCaller(auth, nil)(m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, _ := tenancy.FromContext(r.Context())
 		fmt.Fprint(w, "tenant ", id)
-	}))
+	})))
 
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.Header.Set("X-Verified-Tid", "acme")
+	r.Header.Set("X-Verified-Org", "acme")
 	r.Header.Set("X-Tenant-ID", "evil") // not trusted: ignored
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
@@ -42,6 +47,37 @@ func ExampleNew() {
 	// Output:
 	// 200 tenant acme
 	// 401
+}
+
+// A custom error handler receives the typed errors (here a *Rejection)
+// and may answer in the service's own format; the RateLimit header fields
+// are already set. To keep problem+json but link the types to your own
+// documentation, pass hardening.ProblemWriter{TypeBase: ...}.WriteError.
+func ExampleWithErrorHandler() {
+	onError := func(w http.ResponseWriter, r *http.Request, err error) {
+		var rej *tenancy.Rejection
+		if errors.As(err, &rej) {
+			w.Header().Set("Retry-After", strconv.FormatInt(hardening.RetryAfterSeconds(rej.RetryAfter), 10))
+			http.Error(w, "slow down: "+rej.Quota, http.StatusTooManyRequests)
+			return
+		}
+		hardening.WriteError(w, r, err)
+	}
+	q, err := tenancy.NewQuotas(tenancy.NewMemoryStore(), tenancy.Rate("orders", 1, time.Minute),
+		tenancy.WithErrorHandler(onError))
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := q.RateLimit("orders")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) }))
+	ctx := hardening.WithCaller(context.Background(), hardening.Caller{Subject: "alice", Tenant: "acme"})
+	for range 2 {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/orders", nil).WithContext(ctx))
+		fmt.Printf("%d %q RateLimit: %s\n", w.Code, w.Body.String(), w.Header().Get("RateLimit"))
+	}
+	// Output:
+	// 201 "" RateLimit: "orders";r=0;t=60
+	// 429 "slow down: orders\n" RateLimit: "orders";r=0;t=60
 }
 
 // A service declares its own quotas: a rate of orders, a concurrency limit
@@ -145,25 +181,27 @@ func Example_service() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	tenants, err := tenancy.New(func(r *http.Request) (string, error) {
-		return "acme", nil // the tenant of the credential your authentication verified
-	})
+	tenants, err := tenancy.New() // the tenant of hardening.CallerFrom(ctx); 401 without one
 	if err != nil {
 		log.Fatal(err)
 	}
+	auth := hardening.AuthenticatorFunc(func(r *http.Request) (hardening.Caller, error) {
+		return hardening.Caller{Subject: "alice", Tenant: "acme"}, nil // your token check
+	})
 	orders := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) })
 	exports := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) })
 	mux := http.NewServeMux()
 	mux.Handle("POST /orders", tenants.Handler(quotas.RateLimit("orders")(orders)))           // 429 + RateLimit headers
 	mux.Handle("POST /exports", tenants.Handler(quotas.ConcurrencyLimit("exports")(exports))) // a slot while it runs
+	h := hardening.RequireCaller(auth, nil)(mux)
 
 	for range 2 {
 		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/orders", nil))
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/orders", nil))
 		fmt.Printf("%d RateLimit: %s Retry-After: %q\n", rec.Code, rec.Header().Get("RateLimit"), rec.Header().Get("Retry-After"))
 	}
 	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/exports", nil))
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/exports", nil))
 	fmt.Println(rec.Code)
 	// Output:
 	// 201 RateLimit: "orders";r=0;t=60 Retry-After: ""

@@ -3,26 +3,17 @@ package tenancy
 import (
 	"math/bits"
 	"time"
+
+	"github.com/systembuilderhub/hardening/tenancy/internal/storekit"
 )
 
-// MaxTolerance bounds the GCRA's burst tolerance (burst × emission
-// interval) at MaxLimit µs (about 285 years), so that every span the
-// algorithm computes (tat - now, retry and reset times, remaining units)
-// is an integer below 2^53, which the Redis scripts, computing in doubles,
-// hold exactly.
-const MaxTolerance = MaxLimit
-
-// RateInterval returns the GCRA emission interval, in microseconds, of
-// limit units per period: period/limit, at least 1 µs.
-func RateInterval(limit int64, period time.Duration) int64 {
-	return max(period.Microseconds()/max(limit, 1), 1)
-}
-
-// rateTolerance returns burst × interval, saturated at MaxTolerance.
+// rateTolerance returns burst × interval, saturated at storekit.MaxTolerance (MaxLimit µs, about 285
+// years), so that every span the algorithm computes is an integer below
+// 2^53, which the Redis scripts, computing in doubles, hold exactly.
 func rateTolerance(burst, interval int64) int64 {
 	hi, lo := bits.Mul64(uint64(burst), uint64(interval))
-	if hi != 0 || lo > MaxTolerance {
-		return MaxTolerance
+	if hi != 0 || lo > storekit.MaxTolerance {
+		return storekit.MaxTolerance
 	}
 	return int64(lo)
 }
@@ -35,8 +26,9 @@ func rateTolerance(burst, interval int64) int64 {
 // and the decision; Quota and Period of the result are left for the
 // caller.
 //
-// With emission interval T = RateInterval(limit, period) and tolerance
-// τ = burst × T: the unit is admitted when max(tat, now) + T - τ <= now.
+// With emission interval T = period/limit (in µs, at least 1) and
+// tolerance τ = burst × T (capped at MaxLimit µs, about 285 years): the
+// unit is admitted when max(tat, now) + T - τ <= now.
 // Remaining is how many more intervals fit; ResetAfter is the time until
 // tat falls back to now. A limit of 0 admits nothing (RetryAfter is the
 // period); Unlimited admits everything and keeps tat.
@@ -69,7 +61,7 @@ func newGCRAParams(limit, burst int64, period time.Duration) gcraParams {
 		p.burst = limit
 	}
 	if limit > 0 {
-		p.interval = RateInterval(limit, period)
+		p.interval = storekit.RateInterval(limit, period)
 		p.tol = rateTolerance(p.burst, p.interval)
 	}
 	return p
@@ -99,17 +91,4 @@ func (p *gcraParams) take(tat, now int64, res *RateResult) int64 {
 	res.Remaining = diff / p.interval
 	res.ResetAfter = time.Duration(newTat-now) * time.Microsecond
 	return newTat
-}
-
-// GCRAUsed returns how many units of the burst are in use at now given the
-// stored tat: ceil((tat-now)/T), at most the burst (limit when burst <= 0).
-func GCRAUsed(tat, now, limit, burst int64, period time.Duration) int64 {
-	if limit <= 0 || tat <= now {
-		return 0
-	}
-	if burst <= 0 {
-		burst = limit
-	}
-	interval := RateInterval(limit, period)
-	return min((tat-now+interval-1)/interval, burst)
 }

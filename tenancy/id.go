@@ -2,8 +2,10 @@ package tenancy
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"net/http"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 // MaxIDLength is the longest tenant id ParseID accepts.
@@ -16,7 +18,10 @@ const MaxIDLength = 64
 type ID string
 
 // ErrInvalidID is returned (wrapped) by ParseID for a malformed tenant id.
-var ErrInvalidID = errors.New("tenancy: invalid tenant id")
+// It is a hardening.Error: 400 tenant_invalid (the tenant middleware
+// answers a malformed verified tenant 403, with a TenantError).
+var ErrInvalidID = newProblemError("tenancy: invalid tenant id",
+	http.StatusBadRequest, ReasonTenantInvalid, "the tenant id is malformed")
 
 // ParseID validates s as a tenant id.
 func ParseID(s string) (ID, error) {
@@ -67,13 +72,24 @@ func WithTenant(ctx context.Context, id ID) context.Context {
 
 // FromContext returns the tenant carried by ctx and whether there is a
 // valid one. It never panics.
+//
+// The tenant is the one stored by WithTenant (the tenant middleware does
+// that). A context without one falls back to the Tenant of the verified
+// hardening.Caller (hardening.RequireCaller stores it), so quotas and DB
+// work behind the service's authentication even without the tenant
+// middleware. A WithTenant value always wins, an invalid one included
+// (which hides the Caller's tenant too, so code fails closed), and a
+// Caller whose Tenant is empty or malformed gives no tenant.
 func FromContext(ctx context.Context) (ID, bool) {
 	if ctx == nil {
 		return "", false
 	}
-	v, ok := ctx.Value(tenantKey).(tenantValue)
-	if !ok || !v.valid {
+	if v, ok := ctx.Value(tenantKey).(tenantValue); ok {
+		return v.id, v.valid
+	}
+	c, ok := hardening.CallerFrom(ctx)
+	if !ok || !ID(c.Tenant).Valid() {
 		return "", false
 	}
-	return v.id, true
+	return ID(c.Tenant), true
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 )
 
 // Limits returns tenant's effective limits of every declared quota:
@@ -97,7 +96,3 @@ func (q *Quotas) Audit(ctx context.Context, query AuditQuery) (AuditPage, error)
 	}
 	return q.store.Audit(ctx, query)
 }
-
-// SortedNames returns the quota names of l in lexical order: the order in
-// which stores write the audit entries of one SetLimits.
-func SortedNames(l Limits) []string { return slices.Sorted(maps.Keys(l)) }

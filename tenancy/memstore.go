@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/systembuilderhub/hardening/tenancy/internal/storekit"
 )
 
 // MemoryStore is a Store in process memory, for tests and single-process
@@ -116,7 +118,7 @@ func (s *MemoryStore) RateUsed(_ context.Context, req RateRequest) (int64, error
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entry(req.Tenant, req.Quota)
-	return GCRAUsed(e.tat, req.Now.UnixMicro(), e.limit(req.DefaultLimit), req.Burst, req.Period), nil
+	return storekit.RateUsed(e.tat, req.Now.UnixMicro(), e.limit(req.DefaultLimit), req.Burst, req.Period), nil
 }
 
 // AcquireSlot implements ConcurrencyStore.

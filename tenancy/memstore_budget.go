@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"time"
+
+	"github.com/systembuilderhub/hardening/tenancy/internal/storekit"
 )
 
 // outstanding returns the amount held in period, dropping expired
@@ -100,7 +102,7 @@ func (s *MemoryStore) SetLimits(_ context.Context, req SetLimitsRequest) (Limits
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	at := req.Now.UTC().Truncate(time.Millisecond)
-	for _, name := range SortedNames(req.Set) {
+	for _, name := range storekit.SortedNames(req.Set) {
 		e := s.entry(req.Tenant, name)
 		old := e.limit(req.Defaults[name])
 		e.override, e.hasOverride = req.Set[name], true
@@ -122,7 +124,7 @@ func (s *MemoryStore) Audit(_ context.Context, q AuditQuery) (AuditPage, error) 
 		}
 		start = n
 	}
-	size := PageSize(q.Limit)
+	size := storekit.PageSize(q.Limit)
 	var page AuditPage
 	for i := start; i < len(s.audit); i++ {
 		e := s.audit[i]

@@ -6,12 +6,17 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 // Options: every constructor of the package takes its own option type, an
 // interface, so an option that does not fit a constructor does not compile
-// there. An option that fits several constructors (WithLogger, WithReason,
-// WithFailOpen) implements each of their interfaces.
+// there. An option that fits several constructors (WithLogger,
+// WithErrorHandler, WithReason, WithFailOpen) returns a small struct type
+// that implements each of their interfaces. Options only record values:
+// the constructor checks them and reports an invalid one as an error. A
+// nil option is ignored.
 
 // MiddlewareOption configures New.
 type MiddlewareOption interface{ applyMiddleware(*middlewareConfig) }
@@ -24,9 +29,12 @@ type DBOption interface{ applyDB(*dbConfig) }
 type QuotasOption interface{ applyQuotas(*quotasConfig) }
 
 type middlewareConfig struct {
-	log     *slog.Logger
-	header  string
-	trusted func(*http.Request) bool
+	log         *slog.Logger
+	header      string
+	trusted     func(*http.Request) bool
+	identity    func(*http.Request) (string, error)
+	identitySet bool
+	onError     hardening.ErrorHandler
 }
 
 type dbConfig struct {
@@ -36,10 +44,11 @@ type dbConfig struct {
 
 type quotasConfig struct {
 	log     *slog.Logger
-	now     func() time.Time
 	reg     prometheus.Registerer
 	gauges  []ID
-	onError func(http.ResponseWriter, *http.Request, error)
+	now     func() time.Time
+	nowSet  bool
+	onError hardening.ErrorHandler
 	quotas  []Quota
 }
 
@@ -85,12 +94,20 @@ func WithTrustedHeader(header string, trusted func(r *http.Request) bool) Middle
 	})
 }
 
+// WithIdentity sets how the middleware finds the request's tenant,
+// instead of the Tenant of the context's hardening.Caller: for example the
+// claim of a token an earlier middleware verified. The function returns
+// "" when the request carries no tenant and an error when the identity
+// cannot be established; both answer 401 tenant_required. nil is an error.
+func WithIdentity(identity func(r *http.Request) (string, error)) MiddlewareOption {
+	return middlewareOption(func(c *middlewareConfig) { c.identity, c.identitySet = identity, true })
+}
+
 // WithClock sets the clock of the quotas (default time.Now): leases,
 // reservations, budget periods and the GCRA. Redis stores use Redis TIME
-// for rates whatever this clock says, unless built with
-// redisstore.WithRequestTime.
+// for rates whatever this clock says. nil is an error.
 func WithClock(now func() time.Time) QuotasOption {
-	return quotasOption(func(c *quotasConfig) { c.now = now })
+	return quotasOption(func(c *quotasConfig) { c.now, c.nowSet = now, true })
 }
 
 // WithRegisterer registers the quota metrics on reg; nil (the default)
@@ -107,9 +124,21 @@ func WithUsageGauges(tenants ...ID) QuotasOption {
 	return quotasOption(func(c *quotasConfig) { c.gauges = append(c.gauges, tenants...) })
 }
 
-// WithErrorHandler sets how the quota middlewares (RateLimit,
-// ConcurrencyLimit) answer a refusal or a failure; the default is
-// WriteError (problem+json).
-func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) QuotasOption {
-	return quotasOption(func(c *quotasConfig) { c.onError = h })
+// ErrorHandlerOption is the option WithErrorHandler returns: a
+// MiddlewareOption and a QuotasOption.
+type ErrorHandlerOption struct{ h hardening.ErrorHandler }
+
+func (o ErrorHandlerOption) applyMiddleware(c *middlewareConfig) { c.onError = o.h }
+func (o ErrorHandlerOption) applyQuotas(c *quotasConfig)         { c.onError = o.h }
+
+// WithErrorHandler sets how the tenant middleware (New) or the quota
+// middlewares (RateLimit, ConcurrencyLimit of NewQuotas) answer a refusal
+// or a failure; nil, like the default, means hardening.WriteError
+// (problem+json). The handler receives the typed error (*TenantError,
+// *Rejection, *UnavailableError, ErrNoTenant), each a hardening.Error;
+// RateLimit sets the RateLimit and RateLimit-Policy header fields before
+// calling it. Pass hardening.ProblemWriter{TypeBase: ...}.WriteError to
+// link the problem types to your own documentation.
+func WithErrorHandler(h hardening.ErrorHandler) ErrorHandlerOption {
+	return ErrorHandlerOption{h: h}
 }

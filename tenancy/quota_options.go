@@ -11,13 +11,14 @@ type ConcurrencyOption interface{ applyConcurrency(*Quota) }
 // BudgetOption configures Budget.
 type BudgetOption interface{ applyBudget(*Quota) }
 
-// QuotaOption configures a quota of any kind: it is a RateOption, a
-// ConcurrencyOption and a BudgetOption.
-type QuotaOption func(*Quota)
+// QuotaOption is the option WithReason and WithFailOpen return: it fits a
+// quota of any kind (a RateOption, a ConcurrencyOption and a
+// BudgetOption).
+type QuotaOption struct{ f func(*Quota) }
 
-func (o QuotaOption) applyRate(q *Quota)        { o(q) }
-func (o QuotaOption) applyConcurrency(q *Quota) { o(q) }
-func (o QuotaOption) applyBudget(q *Quota)      { o(q) }
+func (o QuotaOption) applyRate(q *Quota)        { o.f(q) }
+func (o QuotaOption) applyConcurrency(q *Quota) { o.f(q) }
+func (o QuotaOption) applyBudget(q *Quota)      { o.f(q) }
 
 type rateOption func(*Quota)
 
@@ -32,7 +33,7 @@ func (o budgetOption) applyBudget(q *Quota) { o(q) }
 // <name>_limit_exceeded or <name>_budget_exceeded. It must be [a-z0-9_]
 // starting with a letter.
 func WithReason(reason string) QuotaOption {
-	return func(q *Quota) { q.reason = reason }
+	return QuotaOption{func(q *Quota) { q.reason = reason }}
 }
 
 // WithFailOpen makes the quota allow when its store is unreachable (the
@@ -40,7 +41,7 @@ func WithReason(reason string) QuotaOption {
 // Without it the quota fails closed: the check returns an
 // *UnavailableError, which answers 503.
 func WithFailOpen() QuotaOption {
-	return func(q *Quota) { q.failOpen = true }
+	return QuotaOption{func(q *Quota) { q.failOpen = true }}
 }
 
 // WithBurst sets the burst of a rate for every tenant: how many units may

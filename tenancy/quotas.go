@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systembuilderhub/hardening"
 )
 
 // Quotas applies named per-tenant quotas on a Store. Each quota is
@@ -21,7 +22,8 @@ import (
 // A check returns its result and, when the quota refuses, a *Rejection
 // error; ErrNoTenant when the context has no tenant; an *UnavailableError
 // when the store failed (fail closed, unless the quota was declared
-// WithFailOpen). WriteError turns any of these into the right
+// WithFailOpen). Each of these is a hardening.Error, so
+// hardening.WriteError (or WriteError) turns it into the right
 // problem+json response. A Quotas is safe for concurrent use.
 type Quotas struct {
 	store    Store
@@ -33,7 +35,7 @@ type Quotas struct {
 	log      *slog.Logger
 	reg      prometheus.Registerer
 	gauges   []ID
-	onError  func(http.ResponseWriter, *http.Request, error)
+	onError  hardening.ErrorHandler
 }
 
 // quotaState is a declared quota with its reason and metric children.
@@ -62,6 +64,9 @@ func NewQuotas(store Store, opts ...QuotasOption) (*Quotas, error) {
 	if len(c.quotas) == 0 {
 		return nil, errors.New("tenancy: NewQuotas: no quota declared (tenancy.Rate, tenancy.Concurrency, tenancy.Budget)")
 	}
+	if c.nowSet && c.now == nil {
+		return nil, errors.New("tenancy: WithClock: nil clock")
+	}
 	q := &Quotas{store: store, byName: map[string]*quotaState{}, defaults: Limits{}, now: c.now, log: discardIfNil(c.log),
 		reg: c.reg, gauges: c.gauges, onError: c.onError}
 	if q.now == nil {
@@ -69,7 +74,7 @@ func NewQuotas(store Store, opts ...QuotasOption) (*Quotas, error) {
 	}
 	q.mem, _ = store.(*MemoryStore)
 	if q.onError == nil {
-		q.onError = WriteError
+		q.onError = hardening.WriteError
 	}
 	for _, d := range c.quotas {
 		if err := d.validate(); err != nil {

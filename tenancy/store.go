@@ -82,8 +82,8 @@ type LimitStore interface {
 type RateRequest struct {
 	Tenant ID
 	Quota  string
-	// Now is the decision time (Redis stores use Redis TIME instead
-	// unless built WithRequestTime).
+	// Now is the decision time (tenancy/redisstore uses Redis TIME
+	// instead, so every replica shares one clock).
 	Now time.Time
 	// DefaultLimit is N per Period when the tenant has no override.
 	DefaultLimit int64

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/tenancy"
 )
 
@@ -93,7 +94,13 @@ func TestMiddleware(t *testing.T) {
 		{name: "trusted header malformed", opts: []tenancy.MiddlewareOption{tenancy.WithTrustedHeader(tenancy.HeaderTenantID, fromGateway)}, header: "a{b}", gateway: true, status: 403, reason: "tenant_invalid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := tenancy.New(claimIdentity, tc.opts...)
+			// The default identity is the Caller's tenant; the bad-token
+			// case needs an identity function that fails (WithIdentity).
+			opts := tc.opts
+			if tc.badTok {
+				opts = append([]tenancy.MiddlewareOption{tenancy.WithIdentity(claimIdentity)}, opts...)
+			}
+			m, err := tenancy.New(opts...)
 			require.NoError(t, err)
 			var seen tenancy.ID
 			ran := false
@@ -104,6 +111,7 @@ func TestMiddleware(t *testing.T) {
 			r := httptest.NewRequest(http.MethodGet, "/x", nil)
 			if tc.tid != "" {
 				r.Header.Set("X-Test-Tid", tc.tid)
+				r = r.WithContext(hardening.WithCaller(r.Context(), hardening.Caller{Subject: "u1", Tenant: tc.tid}))
 			}
 			if tc.header != "" {
 				r.Header.Set(tenancy.HeaderTenantID, tc.header)
@@ -132,14 +140,16 @@ func TestMiddleware(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	_, err := tenancy.New(nil)
+	_, err := tenancy.New(tenancy.WithIdentity(nil))
+	assert.ErrorContains(t, err, "WithIdentity")
+	_, err = tenancy.New(tenancy.WithTrustedHeader(tenancy.HeaderTenantID, nil))
 	assert.Error(t, err)
-	_, err = tenancy.New(claimIdentity, tenancy.WithTrustedHeader(tenancy.HeaderTenantID, nil))
-	assert.Error(t, err)
-	_, err = tenancy.New(claimIdentity, tenancy.WithTrustedHeader("", fromGateway))
+	_, err = tenancy.New(tenancy.WithTrustedHeader("", fromGateway))
 	assert.Error(t, err)
 	_, err = tenancy.NewDB(nil)
 	assert.Error(t, err)
+	_, err = tenancy.NewQuotas(tenancy.NewMemoryStore(), tenancy.Rate("orders", 1, time.Minute), tenancy.WithClock(nil))
+	assert.ErrorContains(t, err, "WithClock", "a nil clock is reported, not replaced silently")
 }
 
 func TestMicros(t *testing.T) {

@@ -97,10 +97,10 @@ func (a *app) setupTenancy(ctx context.Context) error {
 func (a *app) tenancyRoutes() []route {
 	// The tenant is the "tid" claim of the bearer token the skeleton
 	// verified; no client header is trusted.
-	mw, err := tenancy.New(func(r *http.Request) (string, error) {
+	mw, err := tenancy.New(tenancy.WithIdentity(func(r *http.Request) (string, error) {
 		p, _ := principalFrom(r.Context())
 		return p.TenantID, nil
-	}, tenancy.WithLogger(a.log))
+	}), tenancy.WithLogger(a.log))
 	if err != nil {
 		panic(err) // only a nil identity function fails
 	}

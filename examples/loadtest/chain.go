@@ -108,10 +108,10 @@ func newMemoryChain(ctx context.Context, secret []byte) (*memoryChain, error) {
 		tenancy.WithLogger(c.log), tenancy.WithRegisterer(c.reg)); err != nil {
 		return nil, err
 	}
-	if c.tenants, err = tenancy.New(func(r *http.Request) (string, error) {
+	if c.tenants, err = tenancy.New(tenancy.WithIdentity(func(r *http.Request) (string, error) {
 		p, _ := principalFrom(r.Context())
 		return p.TenantID, nil
-	}, tenancy.WithLogger(c.log)); err != nil {
+	}), tenancy.WithLogger(c.log)); err != nil {
 		return nil, err
 	}
 	keys := previewsec.NewMemoryKeyStore()

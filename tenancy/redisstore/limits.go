@@ -12,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/systembuilderhub/hardening/tenancy"
+
+	"github.com/systembuilderhub/hardening/tenancy/internal/storekit"
 )
 
 // merge puts the overrides of the quotas named in defaults over them.
@@ -54,7 +56,7 @@ type auditJSON struct {
 // entries are written by one script.
 func (s *Store) SetLimits(ctx context.Context, req tenancy.SetLimitsRequest) (tenancy.Limits, error) {
 	var args, entries []any
-	for _, name := range tenancy.SortedNames(req.Set) {
+	for _, name := range storekit.SortedNames(req.Set) {
 		args = append(args, name, req.Defaults[name], req.Set[name])
 		b, err := json.Marshal(auditJSON{Field: name, New: req.Set[name], ChangedBy: req.ChangedBy, ChangedAt: req.Now.UnixMilli(), Reason: req.Reason})
 		if err != nil {
@@ -106,7 +108,7 @@ func (s *Store) Audit(ctx context.Context, q tenancy.AuditQuery) (tenancy.AuditP
 		}
 		sort.Strings(tenants)
 	}
-	size := tenancy.PageSize(q.Limit)
+	size := storekit.PageSize(q.Limit)
 	const chunk = 256
 	var page tenancy.AuditPage
 	for _, t := range tenants {

@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/systembuilderhub/hardening/tenancy"
+
+	"github.com/systembuilderhub/hardening/tenancy/internal/storekit"
 )
 
 // rateArgs appends to args the now of a rate script: nothing (Redis TIME)
-// unless the store was built WithRequestTime.
+// unless the store was built withRequestTime (tests).
 func (s *Store) rateArgs(now time.Time, args ...any) []any {
 	if !s.requestTime {
 		return args
@@ -52,7 +54,7 @@ func (s *Store) RateUsed(ctx context.Context, req tenancy.RateRequest) (int64, e
 	if len(r) != 2 {
 		return 0, fmt.Errorf("tenancy/redisstore: rate script replied %d values, want 2", len(r))
 	}
-	return tenancy.GCRAUsed(r[0], 0, r[1], req.Burst, req.Period), nil
+	return storekit.RateUsed(r[0], 0, r[1], req.Burst, req.Period), nil
 }
 
 // rateKeys returns the keys of a rate script: the tat and the limits hash.

@@ -5,17 +5,17 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/systembuilderhub/hardening/tenancy"
+	"github.com/systembuilderhub/hardening/tenancy/internal/storekit"
 )
 
 // Every decision is one of these scripts: one round trip (EVALSHA), all
 // keys of one tenant under the tenant's hash tag. Times: ms for leases and
 // reservations (from the caller's clock), µs for the GCRA (Redis TIME
-// unless the store was built WithRequestTime).
+// unless the store was built withRequestTime (tests)).
 //
 // Lua numbers are doubles: every number a script computes with is an
 // integer below 2^53 (limits are at most tenancy.MaxLimit, GCRA spans at
-// most tenancy.MaxTolerance), and the GCRA works on tat - now, taken from
+// most storekit.MaxTolerance), and the GCRA works on tat - now, taken from
 // the seconds and microseconds of both times, so absolute times never
 // pass through a double. Stored counters are returned as Redis strings.
 
@@ -32,7 +32,7 @@ if limit <= 0 then return {0, limit, period, 0} end
 local burst = tonumber(ARGV[4])
 if burst <= 0 then burst = limit end
 local interval = math.max(1, math.floor(period / limit))
-local tol = math.min(burst * interval, ` + strconv.FormatInt(tenancy.MaxTolerance, 10) + `)
+local tol = math.min(burst * interval, ` + strconv.FormatInt(storekit.MaxTolerance, 10) + `)
 local s, us = clock(5)
 local d = ahead(s, us)
 local diff = tol - interval - d

@@ -50,33 +50,44 @@ type Store struct {
 var _ tenancy.Store = (*Store)(nil)
 
 // Option configures New.
-type Option func(*Store)
+type Option interface{ apply(*config) }
+
+type config struct {
+	prefix      string
+	requestTime bool
+}
+
+type option func(*config)
+
+func (o option) apply(c *config) { o(c) }
 
 // WithPrefix sets the key prefix (default DefaultPrefix). It must not
-// contain '{' or '}', which would break the per-tenant hash tags.
-func WithPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
+// contain '{' or '}', which would break the per-tenant hash tags; New
+// reports one that does.
+func WithPrefix(p string) Option { return option(func(c *config) { c.prefix = p }) }
 
-// WithRequestTime makes rates use the request's Now instead of Redis TIME.
-// Use it where decisions must follow an injected clock (the conformance
-// suite); in production Redis TIME keeps every replica on one clock.
-func WithRequestTime() Option { return func(s *Store) { s.requestTime = true } }
+// withRequestTime makes rates use the request's Now instead of Redis TIME,
+// so decisions follow the conformance suite's injected clock (tests only,
+// see export_test.go); in production Redis TIME keeps every replica on one
+// clock.
+func withRequestTime() Option { return option(func(c *config) { c.requestTime = true }) }
 
 // New returns a store on rdb (a *redis.Client, *redis.ClusterClient or
-// *redis.Ring).
+// *redis.Ring). A nil option is ignored.
 func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if rdb == nil {
 		return nil, errors.New("tenancy/redisstore: nil redis client")
 	}
-	s := &Store{rdb: rdb, prefix: DefaultPrefix}
+	c := &config{prefix: DefaultPrefix}
 	for _, o := range opts {
 		if o != nil {
-			o(s)
+			o.apply(c)
 		}
 	}
-	if strings.ContainsAny(s.prefix, "{}") {
-		return nil, fmt.Errorf("tenancy/redisstore: WithPrefix(%q): must not contain '{' or '}'", s.prefix)
+	if strings.ContainsAny(c.prefix, "{}") {
+		return nil, fmt.Errorf("tenancy/redisstore: WithPrefix(%q): must not contain '{' or '}'", c.prefix)
 	}
-	return s, nil
+	return &Store{rdb: rdb, prefix: c.prefix, requestTime: c.requestTime}, nil
 }
 
 func (s *Store) key(t tenancy.ID, name string) string {

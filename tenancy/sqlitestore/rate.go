@@ -9,6 +9,8 @@ import (
 
 	"github.com/systembuilderhub/hardening/internal/sqlitex"
 	"github.com/systembuilderhub/hardening/tenancy"
+
+	"github.com/systembuilderhub/hardening/tenancy/internal/storekit"
 )
 
 // rateState reads the tenant's limit of the rate and its stored tat (0
@@ -49,5 +51,5 @@ func (s *Store) RateUsed(ctx context.Context, req tenancy.RateRequest) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	return tenancy.GCRAUsed(tat, req.Now.UnixMicro(), limit, req.Burst, req.Period), nil
+	return storekit.RateUsed(tat, req.Now.UnixMicro(), limit, req.Burst, req.Period), nil
 }

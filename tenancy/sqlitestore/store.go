@@ -17,6 +17,8 @@ import (
 
 	"github.com/systembuilderhub/hardening/internal/sqlitex"
 	"github.com/systembuilderhub/hardening/tenancy"
+
+	"github.com/systembuilderhub/hardening/tenancy/internal/storekit"
 )
 
 // Store is a tenancy.Store on SQLite.
@@ -97,7 +99,7 @@ func limitsOf(ctx context.Context, q queryer, tenant tenancy.ID, defaults tenanc
 func (s *Store) SetLimits(ctx context.Context, req tenancy.SetLimitsRequest) (l tenancy.Limits, err error) {
 	now := req.Now.UnixMilli()
 	err = sqlitex.Immediate(ctx, s.db, func(c *sqlx.Conn) error {
-		for _, name := range tenancy.SortedNames(req.Set) {
+		for _, name := range storekit.SortedNames(req.Set) {
 			old, err := limitOf(ctx, c, req.Tenant, name, req.Defaults[name])
 			if err != nil {
 				return err
@@ -129,7 +131,7 @@ func (s *Store) Audit(ctx context.Context, q tenancy.AuditQuery) (tenancy.AuditP
 		}
 		after = n
 	}
-	size := tenancy.PageSize(q.Limit)
+	size := storekit.PageSize(q.Limit)
 	var since int64
 	if !q.Since.IsZero() {
 		since = q.Since.UnixMilli()

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/systembuilderhub/hardening/tenancy"
+
+	"github.com/systembuilderhub/hardening/tenancy/internal/storekit"
 )
 
 // RunRate is the conformance suite of tenancy.RateStore.
@@ -158,7 +160,7 @@ func testRateUsed(t *testing.T, s RateBackend) {
 
 // testRateLongSpans: one unit a year with a burst of 300 takes the tat
 // centuries ahead, past 2^53 µs since 1970 (the limit of exact doubles),
-// and the tolerance to tenancy.MaxTolerance; decisions stay exactly
+// and the tolerance to storekit.MaxTolerance; decisions stay exactly
 // tenancy.GCRA's.
 func testRateLongSpans(t *testing.T, s RateBackend) {
 	const year = 366 * 24 * time.Hour
@@ -176,7 +178,7 @@ func testRateLongSpans(t *testing.T, s RateBackend) {
 		}
 	}
 	assert.Greater(t, tat, int64(1)<<53, "the tat went past 2^53")
-	assert.Equal(t, int(tenancy.MaxTolerance/tenancy.RateInterval(1, year)), admitted, "the burst is capped by MaxTolerance")
+	assert.Equal(t, int(storekit.MaxTolerance/storekit.RateInterval(1, year)), admitted, "the burst is capped by MaxTolerance")
 }
 
 // testRateAcross2p53: decisions one µs apart while now and the tat cross
@@ -195,6 +197,6 @@ func testRateAcross2p53(t *testing.T, s RateBackend) {
 		require.Equal(t, want, take(t, s, req), "decision at 2^53%+d µs", now-int64(1)<<53)
 		used, err := s.RateUsed(t.Context(), req)
 		require.NoError(t, err)
-		require.Equal(t, tenancy.GCRAUsed(tat, now, limit, burst, period), used, "usage at 2^53%+d µs", now-int64(1)<<53)
+		require.Equal(t, storekit.RateUsed(tat, now, limit, burst, period), used, "usage at 2^53%+d µs", now-int64(1)<<53)
 	}
 }
