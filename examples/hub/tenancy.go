@@ -95,14 +95,12 @@ func (a *app) setupTenancy(ctx context.Context) error {
 }
 
 func (a *app) tenancyRoutes() []route {
-	// The tenant is the "tid" claim of the bearer token the skeleton
-	// verified; no client header is trusted.
-	mw, err := tenancy.New(tenancy.WithIdentity(func(r *http.Request) (string, error) {
-		p, _ := principalFrom(r.Context())
-		return p.TenantID, nil
-	}), tenancy.WithLogger(a.log))
+	// The tenant is the caller's (the default: the "tid" claim of the
+	// bearer token the hub's auth verified, as hardening.Caller); no client
+	// header is trusted.
+	mw, err := tenancy.New(tenancy.WithLogger(a.log))
 	if err != nil {
-		panic(err) // only a nil identity function fails
+		panic(err) // no option here can fail
 	}
 	scoped := func(h http.HandlerFunc) http.Handler { return mw.Handler(h) }
 	return []route{

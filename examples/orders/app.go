@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/systembuilderhub/hardening"
@@ -46,10 +45,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, resolver egress.R
 			a.Close(context.WithoutCancel(ctx))
 		}
 	}()
-	if a.tenant, err = tenancy.New(func(r *http.Request) (string, error) {
-		c, _ := hardening.CallerFrom(r.Context())
-		return c.Tenant, nil
-	}, tenancy.WithLogger(log)); err != nil {
+	// The tenant is the caller's org (the default: hardening.CallerFrom).
+	if a.tenant, err = tenancy.New(tenancy.WithLogger(log)); err != nil {
 		return nil, err
 	}
 	if a.quotas, err = tenancy.NewQuotas(st.quotas, tenancy.WithLogger(log),
