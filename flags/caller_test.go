@@ -82,3 +82,16 @@ func TestEvaluateContextDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestToggleByDefaultsToTheCaller: a change without By is made by the
+// context's caller; without a caller it is refused.
+func TestToggleByDefaultsToTheCaller(t *testing.T) {
+	c, err := flags.New(flags.NewMemoryStore(), flags.WithFlags(flags.Flag{Name: "beta"}))
+	require.NoError(t, err)
+	ctx := hardening.WithCaller(t.Context(), hardening.Caller{Subject: "ops-1", Tenant: "acme"})
+	rec, err := c.Toggle(ctx, "beta", true, flags.Change{TenantID: "acme", Reason: "pilot"})
+	require.NoError(t, err)
+	assert.Equal(t, "ops-1", rec.ChangedBy)
+	_, err = c.Toggle(t.Context(), "beta", false, flags.Change{Reason: "no caller"})
+	require.ErrorIs(t, err, flags.ErrInvalidChange)
+}

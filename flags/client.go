@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/internal/background"
 )
 
@@ -360,6 +361,11 @@ func (c *Client) Toggle(ctx context.Context, name string, value bool, ch Change)
 	c.mu.Unlock()
 	if !known {
 		return Record{}, fmt.Errorf("%w: %q", ErrUnknownFlag, name)
+	}
+	if ch.By == "" {
+		if caller, ok := hardening.CallerFrom(ctx); ok {
+			ch.By = caller.Subject // who changes it: the caller, by default
+		}
 	}
 	if err := ch.validate(); err != nil {
 		return Record{}, err

@@ -73,7 +73,8 @@ func validText(s string, max int) bool {
 
 // Change says who changes a flag, for which tenant and why.
 type Change struct {
-	// By identifies the actor (a user ID); required.
+	// By identifies the actor (a user ID); required. Empty means the
+	// subject of the context's hardening.Caller (Toggle's ctx).
 	By string
 	// TenantID is the tenant whose override changes; empty changes the
 	// global value.
@@ -84,6 +85,7 @@ type Change struct {
 
 // Validate reports, wrapping ErrInvalidChange, what Toggle would refuse
 // in c, so a caller can reject a bad change before doing anything else.
+// (Toggle first fills an empty By from the context's caller.)
 func (c Change) Validate() error { return c.validate() }
 
 func (c Change) validate() error {

@@ -162,7 +162,7 @@ type Claims struct {
 
 // Authenticate reads the request's token and validates it.
 func (a *JWTAuthenticator) Authenticate(r *http.Request) (hardening.Caller, error) {
-	tok := a.token(r)
+	tok := a.Token(r)
 	if tok == "" {
 		return hardening.Caller{}, ErrNoCredentials
 	}
@@ -225,7 +225,12 @@ func (a *JWTAuthenticator) Sign(c Claims) (string, error) {
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.secret)
 }
 
-func (a *JWTAuthenticator) token(r *http.Request) string {
+// Token returns the credential r carries, where the authenticator looks
+// for it, in this order: an "Authorization: Bearer" header (a header with
+// another scheme yields ""), the cookie (WithCookie), the query parameter
+// (WithQueryParam). It returns "" when there is none. A service that
+// verifies its tokens itself extracts them the same way with it.
+func (a *JWTAuthenticator) Token(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); h != "" {
 		if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 			return strings.TrimSpace(tok)
