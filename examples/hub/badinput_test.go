@@ -18,7 +18,6 @@ import (
 
 	"github.com/systembuilderhub/hardening/flags"
 	"github.com/systembuilderhub/hardening/idempotency"
-	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/tenancy"
 )
 
@@ -365,7 +364,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"sqlite", func(*testing.T) []func(*config) { return nil }},
 		{"redis", func(t *testing.T) []func(*config) {
-			srv := testenv.Redis(t)
+			srv := testRedis(t)
 			return []func(*config){func(c *config) { c.RedisURL, c.RedisPrefix = srv.URL, srv.Prefix }}
 		}},
 	}

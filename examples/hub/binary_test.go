@@ -19,8 +19,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 var (
@@ -168,7 +166,7 @@ func TestBinaryTwoProcessesOneDatabase(t *testing.T) {
 	}
 	applied := strings.Count(hubs[0].logs(), `"msg":"migration applied"`) + strings.Count(hubs[1].logs(), `"msg":"migration applied"`)
 	assert.Positive(t, applied)
-	sq := testenv.OpenSQLite(t, strings.TrimPrefix(db, "DATABASE_URL=sqlite:///"))
+	sq := openTestDB(t, strings.TrimPrefix(db, "DATABASE_URL=sqlite:///"))
 	var rows int
 	require.NoError(t, sq.Get(&rows, "SELECT count(*) FROM hardening_schema_migrations"))
 	assert.Equal(t, rows, applied, "every migration applied by exactly one of the two processes")
@@ -200,7 +198,7 @@ func TestBinaryStrictRefusesUnknownMigration(t *testing.T) {
 	db := "DATABASE_URL=sqlite:///" + path
 	code, _, stderr := runHub(t, dir, []string{db}, "migrate", "up")
 	require.Equal(t, 0, code, stderr)
-	sq := testenv.OpenSQLite(t, path)
+	sq := openTestDB(t, path)
 	_, err := sq.Exec(`INSERT INTO hardening_schema_migrations (set_name, version, name, checksum, applied_at) VALUES ('kit', 999, 'from_the_future', 'x', '2030-01-01T00:00:00Z')`)
 	require.NoError(t, err)
 	require.NoError(t, sq.Close())

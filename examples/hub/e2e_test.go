@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/streamauth"
 )
 
@@ -47,7 +46,7 @@ func TestE2E(t *testing.T) {
 
 // e2eHubEnv is the environment of every hub process of one mode: short
 // intervals so that cross-process propagation is fast.
-func e2eHubEnv(t *testing.T, m e2eMode) ([]string, *testenv.RedisServer) {
+func e2eHubEnv(t *testing.T, m e2eMode) ([]string, *testRedisServer) {
 	env := []string{
 		"DATABASE_URL=sqlite:///" + filepath.Join(t.TempDir(), "hub.db"),
 		"HUB_AUTH_SECRET=" + testAuthSecret,
@@ -58,9 +57,9 @@ func e2eHubEnv(t *testing.T, m e2eMode) ([]string, *testenv.RedisServer) {
 		"PREVIEW_EGRESS_ALLOWLIST=1.1.1.1,169.254.169.254,*.example.com",
 		"PREVIEW_EGRESS_DENYLIST=blocked.example.com",
 	}
-	var srv *testenv.RedisServer
+	var srv *testRedisServer
 	if m.redis {
-		srv = testenv.Redis(t)
+		srv = testRedis(t)
 		env = append(env, "REDIS_URL="+srv.URL, "HUB_REDIS_PREFIX="+srv.Prefix)
 	}
 	return env, srv

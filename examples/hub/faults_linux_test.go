@@ -12,8 +12,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 // setFileSizeLimit sets the soft RLIMIT_FSIZE of process pid (prlimit(2));
@@ -109,7 +107,7 @@ func TestFaultDiskFull(t *testing.T) {
 		}
 	}
 
-	db := testenv.OpenSQLite(t, path)
+	db := openTestDB(t, path)
 	var check string
 	require.NoError(t, db.Get(&check, "PRAGMA integrity_check"))
 	assert.Equal(t, "ok", check)

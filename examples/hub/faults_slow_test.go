@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 func TestFaultSlowHandler(t *testing.T) {
@@ -33,7 +31,7 @@ func runSlowHandler(t *testing.T, mode string) {
 		"IDEMPOTENCY_LOCK_TIMEOUT=" + lockTimeout.String(),
 	}
 	if mode == "redis" {
-		srv := testenv.Redis(t)
+		srv := testRedis(t)
 		env = append(env, "REDIS_URL="+srv.URL, "HUB_REDIS_PREFIX="+srv.Prefix)
 	}
 	a := startHub(t, append(slices.Clone(env), "HUB_ECHO_DELAY="+(3*lockTimeout).String())...)

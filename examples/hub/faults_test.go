@@ -22,8 +22,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 // faultRedis is a Redis server the test stops and starts again on the same
@@ -288,7 +286,7 @@ func runHubKilled(t *testing.T, mode string) {
 		"DEFAULT_ACTIVE_PREVIEWS_LIMIT=2",
 	}
 	if mode == "redis" {
-		srv := testenv.Redis(t)
+		srv := testRedis(t)
 		env = append(env, "REDIS_URL="+srv.URL, "HUB_REDIS_PREFIX="+srv.Prefix)
 	}
 	a := startHub(t, append(slices.Clone(env), "HUB_STUB_MODEL_DELAY=1m")...)
@@ -411,7 +409,7 @@ func TestFaultSQLiteLocked(t *testing.T) {
 	preview := r.str("preview_id")
 
 	// Another process's connection holds the write lock past busy_timeout (5s).
-	db := testenv.OpenSQLite(t, path)
+	db := openTestDB(t, path)
 	conn, err := db.Conn(bg)
 	require.NoError(t, err)
 	defer conn.Close()

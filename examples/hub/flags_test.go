@@ -9,8 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 type published struct {
@@ -191,7 +189,7 @@ func TestFlagsEndpoints(t *testing.T) {
 
 // TestFlagsRedisMode: with REDIS_URL the hub keeps flags in Redis.
 func TestFlagsRedisMode(t *testing.T) {
-	srv := testenv.Redis(t)
+	srv := testRedis(t)
 	a, base := newTestApp(t, func(c *config) { c.RedisURL, c.RedisPrefix = srv.URL, srv.Prefix })
 	adminTok := mintToken(t, a, "root", "acme", true)
 	resp, b := call(t, "POST", base+"/api/v1/feature-flags/llm.streaming/toggle", adminTok, `{"enabled":true}`)

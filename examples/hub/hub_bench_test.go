@@ -15,7 +15,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/migrate"
 )
 
@@ -91,7 +90,7 @@ func benchHub(b *testing.B, store string) (http.Handler, string) {
 	}
 	cfg.DBPath, _ = sqlitePath(cfg.DatabaseURL)
 	if store == "redis" {
-		srv := testenv.Redis(b)
+		srv := testRedis(b)
 		cfg.RedisURL, cfg.RedisPrefix = srv.URL, srv.Prefix
 	}
 	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))

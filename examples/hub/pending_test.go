@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/migrate"
 )
 
@@ -65,7 +64,7 @@ func TestSchemaPendingThenApplied(t *testing.T) {
 	}
 
 	// Another process applies the migrations.
-	db := testenv.OpenSQLite(t, a.cfg.DBPath)
+	db := openTestDB(t, a.cfg.DBPath)
 	m, err := migratorFor(db, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	_, err = m.Up(context.Background())
@@ -100,7 +99,7 @@ func TestSchemaPendingCloseStopsTheWait(t *testing.T) {
 // which serve stops the hub as a failed startup would.
 func TestSchemaPendingSetupFailure(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hub.db")
-	db := testenv.OpenSQLite(t, path)
+	db := openTestDB(t, path)
 	m, err := migratorFor(db, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	_, err = m.Up(context.Background())

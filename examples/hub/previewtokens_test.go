@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/migrate"
 	"github.com/systembuilderhub/hardening/previewsec"
 )
@@ -43,7 +42,7 @@ func TestPreviewJWTEndpoint(t *testing.T) {
 			case "derived":
 				t.Setenv("PREVIEW_JWT_SECRET", "hub-test-master-secret-0123456789abcdef")
 			case "redis":
-				srv := testenv.Redis(t)
+				srv := testRedis(t)
 				t.Setenv("HUB_REDIS_PREFIX", srv.Prefix)
 				mods = append(mods, func(c *config) { c.RedisURL = srv.URL })
 			}

@@ -7,8 +7,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 // TestTenancyLimitAboveMax: a limit the stores cannot hold exactly
@@ -48,7 +46,7 @@ func TestTenancyLimitAboveMax(t *testing.T) {
 // the fixed quotas' key layout finds that tenant's overrides and slots
 // under its named quotas.
 func TestTenancyRedisUpgradesFixedQuotas(t *testing.T) {
-	srv := testenv.Redis(t)
+	srv := testRedis(t)
 	t.Setenv(envRedisPrefix, srv.Prefix)
 	ctx := t.Context()
 	srv.Client.HSet(ctx, srv.Prefix+"{t:acme}:limits", "active_previews", "2", "snapshots_per_minute", "3", "llm_monthly_budget_micros", "7000000")

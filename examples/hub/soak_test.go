@@ -32,8 +32,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 var soakFlag = flag.Duration("soak", 0, "load duration of each TestSoak mode (default 6s; HUB_SOAK_DURATION also sets it)")
@@ -324,9 +322,9 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 		"IDEMPOTENCY_LOCK_TIMEOUT=" + soakLock.String(),
 	}
 	if mode == "redis" {
-		srv := testenv.Redis(t)
+		srv := testRedis(t)
 		env = append(env, "REDIS_URL="+srv.URL, "HUB_REDIS_PREFIX="+srv.Prefix)
-		t.Logf("redis: real server %v", srv.Real)
+		t.Logf("redis: real server %v", srv.Mini == nil)
 	}
 	hubs := make([]*hubProc, soakProcs)
 	for i := range hubs {
@@ -369,7 +367,7 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 		Get(dest any, query string, args ...any) error
 	}
 	if mode == "sqlite" {
-		sqlDB = testenv.OpenSQLite(t, sharedDB)
+		sqlDB = openTestDB(t, sharedDB)
 	}
 
 	// Requests are not cut by the end of the run (a cancelled request may

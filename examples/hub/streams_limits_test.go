@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/migrate"
 )
 
@@ -108,7 +107,7 @@ func TestStreamsRevocationSurvivesRestart(t *testing.T) {
 			return func(c *config) { c.DatabaseURL = dbURL; c.DBPath, _ = sqlitePath(dbURL) }
 		},
 		"redis": func(t *testing.T) func(*config) {
-			srv := testenv.Redis(t)
+			srv := testRedis(t)
 			t.Setenv(envRedisPrefix, srv.Prefix)
 			return func(c *config) { c.RedisURL = srv.URL; c.RedisPrefix = srv.Prefix }
 		},

@@ -12,8 +12,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 // hubSSE is a raw event-stream reader over a real HTTP response.
@@ -256,7 +254,7 @@ func TestStreamsWebSocket(t *testing.T) {
 }
 
 func TestStreamsRevokeAcrossReplicas(t *testing.T) {
-	srv := testenv.Redis(t)
+	srv := testRedis(t)
 	t.Setenv(envRedisPrefix, srv.Prefix)
 	redisMode := func(c *config) { c.RedisURL = srv.URL }
 	a, urlA := newTestApp(t, redisMode)
@@ -281,7 +279,7 @@ func TestStreamsRevokeAcrossReplicas(t *testing.T) {
 // TestStreamsEventsReachOtherReplicas: with Redis, a preview created and a
 // flag toggled through replica A appear on a stream held by replica B.
 func TestStreamsEventsReachOtherReplicas(t *testing.T) {
-	srv := testenv.Redis(t)
+	srv := testRedis(t)
 	t.Setenv(envRedisPrefix, srv.Prefix)
 	redisMode := func(c *config) { c.RedisURL = srv.URL }
 	a, urlA := newTestApp(t, redisMode)

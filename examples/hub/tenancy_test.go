@@ -13,8 +13,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 // tenancyModes runs a test on the SQLite stores and on the Redis stores.
@@ -24,7 +22,7 @@ func tenancyModes(t *testing.T, fn func(t *testing.T, a *app, url string)) {
 		fn(t, a, url)
 	})
 	t.Run("redis", func(t *testing.T) {
-		srv := testenv.Redis(t)
+		srv := testRedis(t)
 		t.Setenv(envRedisPrefix, srv.Prefix)
 		a, url := newTestApp(t, func(c *config) { c.RedisURL = srv.URL })
 		require.NotNil(t, a.rdb)

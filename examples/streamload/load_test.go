@@ -8,8 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 // TestHelperProcess is the child client when the test re-executes itself.
@@ -26,7 +24,7 @@ func TestHelperProcess(t *testing.T) {
 // TestSmallLoad runs the load program with a few streams: every expired
 // stream must end with auth_expired.
 func TestSmallLoad(t *testing.T) {
-	var logs testenv.Buffer // the child's stderr is copied in another goroutine
+	var logs syncBuffer // the child's stderr is copied in another goroutine
 	res, err := run(config{N: 50, Lead: time.Second, Concurrency: 10}, &logs)
 	require.NoError(t, err, logs.String())
 	assert.Equal(t, 50, res.Dropped)

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/systembuilderhub/hardening/migrate"
+)
+
+// The test backends, written on public packages only so that this example
+// can be copied out of the module.
+
+// testRedisServer is one test's Redis: the server at REDIS_URL when it is
+// set, a fresh miniredis otherwise.
+type testRedisServer struct {
+	Client *redis.Client
+	URL    string
+	// Prefix is unique to the test; on a real server keys under it are
+	// deleted at cleanup.
+	Prefix string
+	// Mini is the in-process server, nil when REDIS_URL is set.
+	Mini *miniredis.Miniredis
+}
+
+// testRedis returns t's Redis server, failing t if it does not answer.
+func testRedis(t testing.TB) *testRedisServer {
+	t.Helper()
+	s := &testRedisServer{URL: os.Getenv("REDIS_URL"), Prefix: "hardening-test:" + rand.Text() + ":"}
+	if s.URL == "" {
+		s.Mini = miniredis.RunT(t)
+		s.URL = "redis://" + s.Mini.Addr()
+	}
+	opt, err := redis.ParseURL(s.URL)
+	if err != nil {
+		t.Fatalf("REDIS_URL=%q: %v", s.URL, err)
+	}
+	s.Client = redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Client.Ping(ctx).Err(); err != nil {
+		t.Fatalf("redis at %s does not answer: %v", s.URL, err)
+	}
+	t.Cleanup(func() {
+		defer s.Client.Close()
+		if s.Mini != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		pipe := s.Client.Pipeline()
+		iter := s.Client.Scan(ctx, 0, s.Prefix+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			pipe.Del(ctx, iter.Val())
+		}
+		_, _ = pipe.Exec(ctx)
+	})
+	return s
+}
+
+// openTestDB opens the SQLite file at path as the hub does, closed at
+// cleanup; it applies no migrations.
+func openTestDB(t testing.TB, path string) *sqlx.DB {
+	t.Helper()
+	db, err := migrate.OpenSQLite(context.Background(), path, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
