@@ -24,35 +24,29 @@ type stores struct {
 	idem   idempotency.Store
 	flags  flags.Store
 	rdb    *redis.Client // set in Redis mode, for the event bus
-	close  func() error
 }
 
 // redisPrefix keeps this service's keys apart from other users of the server.
 const redisPrefix = "orders:"
 
-// openStores picks memory, SQLite (migrated here) or Redis from cfg.
-func openStores(ctx context.Context, cfg config) (stores, error) {
+// openStores picks memory, SQLite (migrated here) or Redis from cfg. The
+// connection, once open, is closed by a.Close, even when openStores fails.
+func (a *app) openStores(ctx context.Context, cfg config) (stores, error) {
 	switch {
 	case cfg.RedisURL != "":
-		return openRedis(ctx, cfg.RedisURL)
+		return a.openRedis(ctx, cfg.RedisURL)
 	case cfg.SQLitePath != "":
-		return openSQLite(ctx, cfg.SQLitePath)
+		return a.openSQLite(ctx, cfg.SQLitePath)
 	}
-	return stores{quotas: tenancy.NewMemoryStore(), idem: idempotency.NewMemoryStore(), flags: flags.NewMemoryStore(),
-		close: func() error { return nil }}, nil
+	return stores{quotas: tenancy.NewMemoryStore(), idem: idempotency.NewMemoryStore(), flags: flags.NewMemoryStore()}, nil
 }
 
-func openSQLite(ctx context.Context, path string) (s stores, err error) {
+func (a *app) openSQLite(ctx context.Context, path string) (s stores, err error) {
 	db, err := migrate.OpenSQLite(ctx, path, 0)
 	if err != nil {
 		return s, fmt.Errorf("ORDERS_DATABASE_URL: %w", err)
 	}
-	s.close = db.Close
-	defer func() {
-		if err != nil {
-			db.Close()
-		}
-	}()
+	a.closers = append(a.closers, func(context.Context) error { return db.Close() })
 	if _, err = migrate.Up(ctx, db); err != nil {
 		return s, fmt.Errorf("ORDERS_DATABASE_URL: migrate: %w", err)
 	}
@@ -66,18 +60,13 @@ func openSQLite(ctx context.Context, path string) (s stores, err error) {
 	return s, err
 }
 
-func openRedis(ctx context.Context, rawURL string) (s stores, err error) {
+func (a *app) openRedis(ctx context.Context, rawURL string) (s stores, err error) {
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return s, fmt.Errorf("ORDERS_REDIS_URL: %w", err)
 	}
 	s.rdb = redis.NewClient(opts)
-	s.close = s.rdb.Close
-	defer func() {
-		if err != nil {
-			s.rdb.Close()
-		}
-	}()
+	a.closers = append(a.closers, func(context.Context) error { return s.rdb.Close() })
 	if err = s.rdb.Ping(ctx).Err(); err != nil {
 		return s, fmt.Errorf("ORDERS_REDIS_URL: %w", err)
 	}
