@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/systembuilderhub/hardening/streamauth"
 )
 
@@ -22,15 +24,16 @@ type config struct {
 	Secret    []byte
 	DevSecret bool
 	// SQLitePath comes from ORDERS_DATABASE_URL (sqlite:///relative.db or
-	// sqlite:////abs/path.db); RedisURL is ORDERS_REDIS_URL. Neither set
-	// means memory stores.
-	SQLitePath, RedisURL string
+	// sqlite:////abs/path.db), Redis from ORDERS_REDIS_URL
+	// (redis://host:port/db). Neither set means memory stores.
+	SQLitePath string
+	Redis      *redis.Options
 }
 
 // loadConfig reads the configuration through getenv (os.Getenv in main).
 // Every error names its variable.
 func loadConfig(getenv func(string) string) (c config, err error) {
-	c = config{Addr: strings.TrimSpace(getenv("ORDERS_ADDR")), RedisURL: strings.TrimSpace(getenv("ORDERS_REDIS_URL"))}
+	c = config{Addr: strings.TrimSpace(getenv("ORDERS_ADDR"))}
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8090"
 	}
@@ -45,14 +48,15 @@ func loadConfig(getenv func(string) string) (c config, err error) {
 	if raw := strings.TrimSpace(getenv("ORDERS_DATABASE_URL")); err == nil && raw != "" {
 		c.SQLitePath, err = sqlitePath(raw)
 	}
+	if raw := strings.TrimSpace(getenv("ORDERS_REDIS_URL")); err == nil && raw != "" {
+		if c.Redis, err = redis.ParseURL(raw); err != nil { // its text may quote a password
+			err = fmt.Errorf("ORDERS_REDIS_URL: want redis://host:port/db")
+		} else if c.SQLitePath != "" {
+			err = fmt.Errorf("ORDERS_DATABASE_URL and ORDERS_REDIS_URL are both set: choose one store")
+		}
+	}
 	if err != nil {
 		return config{}, err
-	}
-	if c.SQLitePath != "" && c.RedisURL != "" {
-		return config{}, fmt.Errorf("ORDERS_DATABASE_URL and ORDERS_REDIS_URL are both set: choose one store")
-	}
-	if u, err := url.Parse(c.RedisURL); c.RedisURL != "" && (err != nil || (u.Scheme != "redis" && u.Scheme != "rediss")) {
-		return config{}, fmt.Errorf("ORDERS_REDIS_URL: want redis://host:port/db")
 	}
 	return c, nil
 }

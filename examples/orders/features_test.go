@@ -167,7 +167,7 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 	cfg, err := loadConfig(envOf(""))
-	if err != nil || cfg.Addr != "127.0.0.1:8090" || cfg.SQLitePath != "" || cfg.RedisURL != "" || cfg.DevSecret ||
+	if err != nil || cfg.Addr != "127.0.0.1:8090" || cfg.SQLitePath != "" || cfg.Redis != nil || cfg.DevSecret ||
 		string(cfg.Secret) != testSecret {
 		t.Fatalf("defaults: %+v %v", cfg, err)
 	}

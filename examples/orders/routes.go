@@ -83,10 +83,8 @@ func (a *app) runExport(w http.ResponseWriter, r *http.Request) {
 		a.onError(w, r, errSeconds)
 		return
 	}
-	t := time.NewTimer(time.Duration(n) * time.Second)
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-time.After(time.Duration(n) * time.Second):
 		reply(w, http.StatusOK, map[string]int{"seconds": n})
 	case <-r.Context().Done():
 	}
@@ -98,8 +96,7 @@ func (a *app) getFeature(w http.ResponseWriter, r *http.Request) {
 		a.onError(w, r, flags.ErrUnknownFlag)
 		return
 	}
-	c, _ := hardening.CallerFrom(r.Context())
-	reply(w, http.StatusOK, map[string]any{"flag": name, "enabled": a.flags.Enabled(name, c.Tenant, false)})
+	reply(w, http.StatusOK, map[string]any{"flag": name, "enabled": a.flags.EnabledContext(r.Context(), name, false)})
 }
 
 func (a *app) setFeature(w http.ResponseWriter, r *http.Request) {
