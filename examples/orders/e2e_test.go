@@ -42,7 +42,8 @@ func TestOrders(t *testing.T) {
 				t.Fatalf("order ids repeat: %v", ids)
 			}
 			resp, b = s.do("POST", "/orders", s.token("bob", "acme", false, time.Hour), `{"sku":"tea","qty":1}`)
-			expect(t, resp, b, http.StatusTooManyRequests, `"reason":"orders_rate_exceeded"`)
+			expect(t, resp, b, http.StatusTooManyRequests, `"reason":"orders_rate_exceeded"`,
+				`"type":"https://orders.example.com/problems/orders_rate_exceeded"`)
 			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 				t.Fatalf("Content-Type %q", ct)
 			}
@@ -110,7 +111,7 @@ func TestEvents(t *testing.T) {
 			s := start(t, mode)
 			for _, tok := range []string{"", "not-a-token", s.token("alice", "acme", false, -time.Minute)} {
 				resp, b := s.do("GET", "/events", tok, "")
-				expect(t, resp, b, http.StatusUnauthorized, `"status":401`)
+				expect(t, resp, b, http.StatusUnauthorized, `"status":401`, `"type":"https://orders.example.com/problems/`)
 				if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" || strings.Contains(b, "event:") {
 					t.Fatalf("token %q: %s %s", tok, ct, b)
 				}

@@ -101,8 +101,9 @@ func TestWebhookCheckNeverDials(t *testing.T) {
 }
 
 // TestTokenCommand: the token subcommand prints a token the service
-// accepts, with the claims asked for.
+// accepts, with the claims asked for; another secret's token is refused.
 func TestTokenCommand(t *testing.T) {
+	s := start(t, "memory")
 	getenv := func(k string) string { return map[string]string{"ORDERS_AUTH_SECRET": testSecret}[k] }
 	var out bytes.Buffer
 	if err := runToken([]string{"-sub", "alice", "-org", "acme", "-admin", "-ttl", "30m"}, getenv, &out); err != nil {
@@ -110,7 +111,7 @@ func TestTokenCommand(t *testing.T) {
 	}
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(out.String()))
-	c, err := bearerAuth{secret: []byte(testSecret)}.Authenticate(req)
+	c, err := s.app.auth.Authenticate(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,39 +119,73 @@ func TestTokenCommand(t *testing.T) {
 		time.Until(c.ExpiresAt) < 29*time.Minute {
 		t.Fatalf("caller %+v", c)
 	}
-	if _, err := (bearerAuth{secret: []byte("another-secret-0123456789")}).Authenticate(req); err == nil {
-		t.Fatal("a token verified under another secret")
-	}
-	if err := runToken([]string{"-sub", "alice", "-org", "acme"}, func(string) string { return "short" }, io.Discard); err == nil ||
-		!strings.Contains(err.Error(), "ORDERS_AUTH_SECRET") {
-		t.Fatalf("short secret: %v", err)
+	other, _ := sign([]byte("another-secret-0123456789"), "alice", "acme", false, time.Hour)
+	resp, b := s.do("GET", "/features/express_shipping", other, "")
+	expect(t, resp, b, http.StatusUnauthorized)
+	for _, env := range []string{"short", ""} {
+		err := runToken([]string{"-sub", "alice", "-org", "acme"}, func(string) string { return env }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "ORDERS_AUTH_SECRET") {
+			t.Fatalf("secret %q: %v", env, err)
+		}
 	}
 	if err := runToken([]string{"-sub", "alice"}, getenv, io.Discard); err == nil {
 		t.Fatal("no -org: no error")
 	}
 }
 
-// TestConfigErrors: every error names its variable.
+// TestBearerOnly: a valid token in the access_token cookie or query
+// parameter is not a credential, on the REST routes nor on the stream.
+func TestBearerOnly(t *testing.T) {
+	s := start(t, "memory")
+	tok := s.token("alice", "acme", false, time.Hour)
+	for _, path := range []string{"/features/express_shipping", "/events"} {
+		resp, b := s.do("GET", path+"?access_token="+tok, "", "")
+		expect(t, resp, b, http.StatusUnauthorized)
+		resp, b = s.do("GET", path, "", "", "Cookie", "access_token="+tok)
+		expect(t, resp, b, http.StatusUnauthorized)
+	}
+}
+
+// TestConfigErrors: every error names its variable; without
+// ORDERS_AUTH_SECRET the service starts only on a loopback address.
 func TestConfigErrors(t *testing.T) {
 	for env, name := range map[string]string{
 		"ORDERS_AUTH_SECRET=short":                                      "ORDERS_AUTH_SECRET",
+		"ORDERS_AUTH_SECRET=short ORDERS_ADDR=0.0.0.0:8090":             "ORDERS_AUTH_SECRET",
+		"ORDERS_AUTH_SECRET= ORDERS_ADDR=0.0.0.0:8090":                  "ORDERS_AUTH_SECRET",
+		"ORDERS_AUTH_SECRET= ORDERS_ADDR=:8090":                         "ORDERS_AUTH_SECRET",
+		"ORDERS_AUTH_SECRET= ORDERS_ADDR=localhost:8090":                "ORDERS_AUTH_SECRET",
+		"ORDERS_AUTH_SECRET= ORDERS_ADDR=[2001:db8::1]:8090":            "ORDERS_AUTH_SECRET",
 		"ORDERS_DATABASE_URL=postgres://x/y":                            "ORDERS_DATABASE_URL",
 		"ORDERS_DATABASE_URL=sqlite:///":                                "ORDERS_DATABASE_URL",
 		"ORDERS_DATABASE_URL=sqlite:///a.db ORDERS_REDIS_URL=redis://h": "ORDERS_REDIS_URL",
 		"ORDERS_REDIS_URL=http://h":                                     "ORDERS_REDIS_URL",
 	} {
-		vars := map[string]string{"ORDERS_AUTH_SECRET": testSecret}
-		for kv := range strings.FieldsSeq(env) {
-			k, v, _ := strings.Cut(kv, "=")
-			vars[k] = v
-		}
-		_, err := loadConfig(func(k string) string { return vars[k] })
+		_, err := loadConfig(envOf(env))
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: %v, want an error naming %s", env, err, name)
 		}
 	}
-	cfg, err := loadConfig(func(k string) string { return map[string]string{"ORDERS_AUTH_SECRET": testSecret}[k] })
-	if err != nil || cfg.Addr != "127.0.0.1:8090" || cfg.SQLitePath != "" || cfg.RedisURL != "" {
+	cfg, err := loadConfig(envOf(""))
+	if err != nil || cfg.Addr != "127.0.0.1:8090" || cfg.SQLitePath != "" || cfg.Redis != nil || cfg.DevSecret ||
+		string(cfg.Secret) != testSecret {
 		t.Fatalf("defaults: %+v %v", cfg, err)
 	}
+	for _, addr := range []string{"", "127.0.0.1:0", "[::1]:8090"} {
+		cfg, err := loadConfig(envOf("ORDERS_AUTH_SECRET= ORDERS_ADDR=" + addr))
+		other, _ := loadConfig(envOf("ORDERS_AUTH_SECRET= ORDERS_ADDR=" + addr))
+		if err != nil || !cfg.DevSecret || len(cfg.Secret) < 16 || string(cfg.Secret) == string(other.Secret) {
+			t.Fatalf("ORDERS_ADDR=%s without a secret: %+v %v, want a random development secret", addr, cfg, err)
+		}
+	}
+}
+
+// envOf is a getenv of testSecret and then the NAME=value pairs of env.
+func envOf(env string) func(string) string {
+	vars := map[string]string{"ORDERS_AUTH_SECRET": testSecret}
+	for kv := range strings.FieldsSeq(env) {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	return func(k string) string { return vars[k] }
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -82,7 +83,7 @@ func start(t *testing.T, mode string) *service {
 // token signs a token for sub in org.
 func (s *service) token(sub, org string, admin bool, ttl time.Duration) string {
 	s.t.Helper()
-	tok, err := sign([]byte(testSecret), sub, org, admin, ttl, time.Now())
+	tok, err := sign([]byte(testSecret), sub, org, admin, ttl)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -117,11 +118,21 @@ func (s *service) do(method, path, tok, body string, headers ...string) (*http.R
 	return resp, string(b)
 }
 
-// expect fails the test unless resp has status and body contains every want.
+// expect fails the test unless resp has status and body contains every
+// want. Every problem+json body must have the service's type: its problem
+// type base and its reason.
 func expect(t *testing.T, resp *http.Response, body string, status int, want ...string) {
 	t.Helper()
 	if resp.StatusCode != status {
 		t.Fatalf("%s %s: status %d, want %d; body %s", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, status, body)
+	}
+	if resp.Header.Get("Content-Type") == "application/problem+json" {
+		var p struct{ Type, Reason string }
+		if err := json.Unmarshal([]byte(body), &p); err != nil || p.Reason == "" ||
+			p.Type != "https://orders.example.com/problems/"+p.Reason {
+			t.Fatalf("%s %s: problem %s (%v), want the type https://orders.example.com/problems/<reason>",
+				resp.Request.Method, resp.Request.URL.Path, body, err)
+		}
 	}
 	for _, w := range want {
 		if !strings.Contains(body, w) {

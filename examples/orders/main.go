@@ -8,6 +8,11 @@
 //	orders                                   serve on ORDERS_ADDR (default 127.0.0.1:8090)
 //	orders token -sub alice -org acme [-admin] [-ttl 1h]
 //	                                         print a bearer token signed with ORDERS_AUTH_SECRET
+//
+// Without ORDERS_AUTH_SECRET it serves only on a loopback address, signs
+// with a random secret and logs two tokens valid for an hour (alice, a user
+// of acme, and root, an admin of acme). Errors are problem+json documents
+// whose type is https://orders.example.com/problems/<reason>.
 package main
 
 import (
@@ -53,6 +58,11 @@ func serve(ctx context.Context, getenv func(string) string, log *slog.Logger, ou
 		return err
 	}
 	defer a.Close(context.WithoutCancel(ctx))
+	if cfg.DevSecret {
+		if err := logDevTokens(log, cfg.Secret); err != nil {
+			return err
+		}
+	}
 	h, err := a.handler()
 	if err != nil {
 		return err

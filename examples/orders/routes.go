@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -13,30 +12,40 @@ import (
 	"github.com/systembuilderhub/hardening/streamauth"
 )
 
+// The service's own errors: hardening.Problems, answered by a.onError like
+// the kit's (flags' errors are answered as they come).
+var (
+	errForbidden = hardening.NewProblem(http.StatusForbidden, "forbidden", "this endpoint needs the admin role")
+	errBody      = hardening.NewProblem(http.StatusBadRequest, "invalid_body", "the body is not the expected JSON object")
+	errOrder     = hardening.NewProblem(http.StatusBadRequest, "invalid_body", "want a sku of 1 to 64 bytes and a qty from 1 to 1000")
+	errEnabled   = hardening.NewProblem(http.StatusBadRequest, "invalid_body", "enabled is required")
+	errSeconds   = hardening.NewProblem(http.StatusBadRequest, "invalid_query", "seconds must be an integer from 0 to 300")
+)
+
 // handler is the service's HTTP contract (see the README).
 func (a *app) handler() (http.Handler, error) {
-	events, err := streamauth.SSE(a.auth, a.streams, streamauth.ForwardSSE)
+	events, err := streamauth.SSE(a.auth, a.streams, streamauth.ForwardSSE, streamauth.WithErrorHandler(a.onError))
 	if err != nil {
 		return nil, err
 	}
-	requireCaller := hardening.RequireCaller(a.auth, nil)
+	requireCaller := hardening.RequireCaller(a.auth, a.onError)
 	user := func(h http.Handler) http.Handler { return requireCaller(a.tenant.Handler(h)) }
-	admin := func(h http.HandlerFunc) http.Handler { return user(requireAdmin(h)) }
 	mux := http.NewServeMux()
 	mux.Handle("POST /orders", user(a.idem.Handler(a.quotas.RateLimit("orders")(http.HandlerFunc(a.createOrder)))))
-	mux.Handle("POST /exports", user(a.quotas.ConcurrencyLimit("exports")(http.HandlerFunc(runExport))))
+	mux.Handle("POST /exports", user(a.quotas.ConcurrencyLimit("exports")(http.HandlerFunc(a.runExport))))
 	mux.Handle("GET /events", events)
 	mux.Handle("GET /features/{flag}", user(http.HandlerFunc(a.getFeature)))
-	mux.Handle("POST /admin/features/{flag}", admin(a.setFeature))
-	mux.Handle("GET /admin/features/audit", admin(a.featureAudit))
+	mux.Handle("POST /admin/features/{flag}", user(a.admin(a.setFeature)))
+	mux.Handle("GET /admin/features/audit", user(a.admin(a.featureAudit)))
 	mux.Handle("POST /webhooks/check", user(http.HandlerFunc(a.checkWebhook)))
 	return mux, nil
 }
 
-func requireAdmin(next http.HandlerFunc) http.HandlerFunc {
+// admin lets callers with the admin role through, and answers 403 to others.
+func (a *app) admin(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if c, _ := hardening.CallerFrom(r.Context()); !c.HasRole("admin") {
-			problem(w, r, http.StatusForbidden, "forbidden", "this endpoint needs the admin role")
+			a.onError(w, r, errForbidden)
 			return
 		}
 		next(w, r)
@@ -48,11 +57,11 @@ func (a *app) createOrder(w http.ResponseWriter, r *http.Request) {
 		SKU string `json:"sku"`
 		Qty int    `json:"qty"`
 	}
-	if !decode(w, r, &req) {
+	if !a.decode(w, r, &req) {
 		return
 	}
 	if req.SKU == "" || len(req.SKU) > 64 || req.Qty < 1 || req.Qty > 1000 {
-		problem(w, r, http.StatusBadRequest, "invalid_body", "want a sku of 1 to 64 bytes and a qty from 1 to 1000")
+		a.onError(w, r, errOrder)
 		return
 	}
 	id := "ord_" + rand.Text()
@@ -68,16 +77,14 @@ func (a *app) createOrder(w http.ResponseWriter, r *http.Request) {
 }
 
 // runExport stands for an export of ?seconds=N (0 to 300) seconds.
-func runExport(w http.ResponseWriter, r *http.Request) {
+func (a *app) runExport(w http.ResponseWriter, r *http.Request) {
 	n, err := strconv.Atoi(r.URL.Query().Get("seconds"))
 	if err != nil || n < 0 || n > 300 {
-		problem(w, r, http.StatusBadRequest, "invalid_query", "seconds must be an integer from 0 to 300")
+		a.onError(w, r, errSeconds)
 		return
 	}
-	t := time.NewTimer(time.Duration(n) * time.Second)
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-time.After(time.Duration(n) * time.Second):
 		reply(w, http.StatusOK, map[string]int{"seconds": n})
 	case <-r.Context().Done():
 	}
@@ -86,11 +93,10 @@ func runExport(w http.ResponseWriter, r *http.Request) {
 func (a *app) getFeature(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("flag")
 	if _, ok := a.flags.Lookup(name); !ok {
-		problem(w, r, http.StatusNotFound, "flag_not_found", "no flag is registered under this name")
+		a.onError(w, r, flags.ErrUnknownFlag)
 		return
 	}
-	c, _ := hardening.CallerFrom(r.Context())
-	reply(w, http.StatusOK, map[string]any{"flag": name, "enabled": a.flags.Enabled(name, c.Tenant, false)})
+	reply(w, http.StatusOK, map[string]any{"flag": name, "enabled": a.flags.EnabledContext(r.Context(), name, false)})
 }
 
 func (a *app) setFeature(w http.ResponseWriter, r *http.Request) {
@@ -99,40 +105,33 @@ func (a *app) setFeature(w http.ResponseWriter, r *http.Request) {
 		Org     string `json:"org"`
 		Reason  string `json:"reason"`
 	}
-	if !decode(w, r, &req) {
+	if !a.decode(w, r, &req) {
 		return
 	}
 	if req.Enabled == nil {
-		problem(w, r, http.StatusBadRequest, "invalid_body", "enabled is required")
+		a.onError(w, r, errEnabled)
 		return
 	}
 	c, _ := hardening.CallerFrom(r.Context())
 	rec, err := a.flags.Toggle(r.Context(), r.PathValue("flag"), *req.Enabled, flags.Change{By: c.Subject, TenantID: req.Org, Reason: req.Reason})
-	switch {
-	case errors.Is(err, flags.ErrUnknownFlag):
-		problem(w, r, http.StatusNotFound, "flag_not_found", "no flag is registered under this name")
-	case errors.Is(err, flags.ErrInvalidChange):
-		problem(w, r, http.StatusBadRequest, "invalid_body", err.Error())
-	case err != nil:
-		a.log.ErrorContext(r.Context(), "orders: toggle", "error", err)
-		problem(w, r, http.StatusServiceUnavailable, "flags_unavailable", "the flag store is unavailable; retry later")
-	default:
-		reply(w, http.StatusOK, rec)
-	}
+	a.answer(w, r, rec, err)
 }
 
 func (a *app) featureAudit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	page, err := a.flags.Audit(r.Context(), flags.AuditQuery{Flag: q.Get("flag"), Cursor: q.Get("cursor")})
-	if errors.Is(err, flags.ErrInvalidCursor) || errors.Is(err, flags.ErrInvalidName) {
-		problem(w, r, http.StatusBadRequest, "invalid_query", "flag or cursor is malformed")
-		return
-	} else if err != nil {
-		a.log.ErrorContext(r.Context(), "orders: audit", "error", err)
-		problem(w, r, http.StatusServiceUnavailable, "flags_unavailable", "the flag store is unavailable; retry later")
+	a.answer(w, r, page, err)
+}
+
+// answer replies 200 with v, or answers err (a flags error, which knows its
+// problem: flag_not_found, invalid_change, invalid_cursor, flags_unavailable).
+func (a *app) answer(w http.ResponseWriter, r *http.Request, v any, err error) {
+	if err != nil {
+		a.log.InfoContext(r.Context(), "orders: flags", "path", r.URL.Path, "error", err)
+		a.onError(w, r, err)
 		return
 	}
-	reply(w, http.StatusOK, page)
+	reply(w, http.StatusOK, v)
 }
 
 // checkWebhook answers the egress decision for a webhook URL in public
@@ -141,25 +140,21 @@ func (a *app) checkWebhook(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		URL string `json:"url"`
 	}
-	if !decode(w, r, &req) {
+	if !a.decode(w, r, &req) {
 		return
 	}
 	d := a.egress.DecideURL(r.Context(), req.URL)
 	reply(w, http.StatusOK, map[string]any{"allowed": d.Allowed, "reason": d.Reason})
 }
 
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+func (a *app) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		problem(w, r, http.StatusBadRequest, "invalid_body", "the body is not the expected JSON object")
+		a.onError(w, r, errBody)
 		return false
 	}
 	return true
-}
-
-func problem(w http.ResponseWriter, r *http.Request, status int, reason, detail string) {
-	hardening.WriteProblem(w, r, hardening.NewProblem(status, reason, detail))
 }
 
 func reply(w http.ResponseWriter, status int, v any) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -24,69 +25,46 @@ type stores struct {
 	idem   idempotency.Store
 	flags  flags.Store
 	rdb    *redis.Client // set in Redis mode, for the event bus
-	close  func() error
 }
 
 // redisPrefix keeps this service's keys apart from other users of the server.
 const redisPrefix = "orders:"
 
-// openStores picks memory, SQLite (migrated here) or Redis from cfg.
-func openStores(ctx context.Context, cfg config) (stores, error) {
+// openStores picks memory, SQLite (migrated here) or Redis from cfg. The
+// connection, once open, is closed by a.Close, even when openStores fails.
+func (a *app) openStores(ctx context.Context, cfg config) (stores, error) {
 	switch {
-	case cfg.RedisURL != "":
-		return openRedis(ctx, cfg.RedisURL)
+	case cfg.Redis != nil:
+		return a.openRedis(ctx, cfg.Redis)
 	case cfg.SQLitePath != "":
-		return openSQLite(ctx, cfg.SQLitePath)
+		return a.openSQLite(ctx, cfg.SQLitePath)
 	}
-	return stores{quotas: tenancy.NewMemoryStore(), idem: idempotency.NewMemoryStore(), flags: flags.NewMemoryStore(),
-		close: func() error { return nil }}, nil
+	return stores{quotas: tenancy.NewMemoryStore(), idem: idempotency.NewMemoryStore(), flags: flags.NewMemoryStore()}, nil
 }
 
-func openSQLite(ctx context.Context, path string) (s stores, err error) {
+func (a *app) openSQLite(ctx context.Context, path string) (stores, error) {
 	db, err := migrate.OpenSQLite(ctx, path, 0)
 	if err != nil {
-		return s, fmt.Errorf("ORDERS_DATABASE_URL: %w", err)
+		return stores{}, fmt.Errorf("ORDERS_DATABASE_URL: %w", err)
 	}
-	s.close = db.Close
-	defer func() {
-		if err != nil {
-			db.Close()
-		}
-	}()
+	a.closers = append(a.closers, func(context.Context) error { return db.Close() })
 	if _, err = migrate.Up(ctx, db); err != nil {
-		return s, fmt.Errorf("ORDERS_DATABASE_URL: migrate: %w", err)
+		return stores{}, fmt.Errorf("ORDERS_DATABASE_URL: migrate: %w", err)
 	}
-	if s.quotas, err = quotasqlite.New(db); err != nil {
-		return s, err
-	}
-	if s.idem, err = idemsqlite.New(db); err != nil {
-		return s, err
-	}
-	s.flags, err = flagssqlite.New(db)
-	return s, err
+	q, err1 := quotasqlite.New(db)
+	i, err2 := idemsqlite.New(db)
+	f, err3 := flagssqlite.New(db)
+	return stores{quotas: q, idem: i, flags: f}, errors.Join(err1, err2, err3)
 }
 
-func openRedis(ctx context.Context, rawURL string) (s stores, err error) {
-	opts, err := redis.ParseURL(rawURL)
-	if err != nil {
-		return s, fmt.Errorf("ORDERS_REDIS_URL: %w", err)
+func (a *app) openRedis(ctx context.Context, opts *redis.Options) (stores, error) {
+	rdb := redis.NewClient(opts)
+	a.closers = append(a.closers, func(context.Context) error { return rdb.Close() })
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return stores{}, fmt.Errorf("ORDERS_REDIS_URL: %w", err)
 	}
-	s.rdb = redis.NewClient(opts)
-	s.close = s.rdb.Close
-	defer func() {
-		if err != nil {
-			s.rdb.Close()
-		}
-	}()
-	if err = s.rdb.Ping(ctx).Err(); err != nil {
-		return s, fmt.Errorf("ORDERS_REDIS_URL: %w", err)
-	}
-	if s.quotas, err = quotaredis.New(s.rdb, quotaredis.WithPrefix(redisPrefix)); err != nil {
-		return s, err
-	}
-	if s.idem, err = idemredis.New(s.rdb, idemredis.WithPrefix(redisPrefix+"idempotency:")); err != nil {
-		return s, err
-	}
-	s.flags, err = flagsredis.New(s.rdb, flagsredis.WithPrefix(redisPrefix))
-	return s, err
+	q, err1 := quotaredis.New(rdb, quotaredis.WithPrefix(redisPrefix))
+	i, err2 := idemredis.New(rdb, idemredis.WithPrefix(redisPrefix+"idempotency:"))
+	f, err3 := flagsredis.New(rdb, flagsredis.WithPrefix(redisPrefix))
+	return stores{quotas: q, idem: i, flags: f, rdb: rdb}, errors.Join(err1, err2, err3)
 }
