@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,10 +10,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
-
-	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 // TestServe runs the service as main does, on SQLite, answers one request
@@ -31,7 +31,7 @@ func TestServe(t *testing.T) {
 // service starts on a random secret and logs a user's and an admin's
 // token, which it accepts; a set secret signs no such token.
 func TestDevStart(t *testing.T) {
-	var logs testenv.Buffer
+	var logs syncBuffer
 	addr, stop := runServe(t, map[string]string{"ORDERS_ADDR": "127.0.0.1:0"}, &logs)
 	out := logs.String()
 	if !strings.Contains(out, "ORDERS_AUTH_SECRET is not set") || !strings.Contains(out, "go run ./examples/orders token") {
@@ -60,7 +60,7 @@ func TestDevStart(t *testing.T) {
 	}
 	stop()
 
-	var setLogs testenv.Buffer
+	var setLogs syncBuffer
 	_, stop = runServe(t, map[string]string{"ORDERS_ADDR": "127.0.0.1:0", "ORDERS_AUTH_SECRET": testSecret}, &setLogs)
 	stop()
 	if strings.Contains(setLogs.String(), "token=") {
@@ -110,4 +110,22 @@ func post(t *testing.T, addr, path, tok, body string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
