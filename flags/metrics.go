@@ -1,7 +1,7 @@
 package flags
 
 import (
-	"errors"
+	"github.com/systembuilderhub/hardening/internal/promreg"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,16 +34,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Failed attempts to refresh the flag cache from the store.",
 	})
 	var err error
-	if changes, err = register(reg, changes); err != nil {
+	if changes, err = promreg.Register(reg, changes); err != nil {
 		return nil, err
 	}
-	if evals, err = register(reg, evals); err != nil {
+	if evals, err = promreg.Register(reg, evals); err != nil {
 		return nil, err
 	}
-	if unknown, err = register(reg, unknown); err != nil {
+	if unknown, err = promreg.Register(reg, unknown); err != nil {
 		return nil, err
 	}
-	if refreshErrors, err = register(reg, refreshErrors); err != nil {
+	if refreshErrors, err = promreg.Register(reg, refreshErrors); err != nil {
 		return nil, err
 	}
 	m := &metrics{changes: changes, unknown: unknown, refreshErrors: refreshErrors}
@@ -51,19 +51,4 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.evals[s] = evals.WithLabelValues(s.String())
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same descriptor, so several clients can share one registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }

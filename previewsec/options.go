@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/systembuilderhub/hardening/internal/promreg"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/systembuilderhub/hardening"
@@ -125,7 +127,7 @@ func issuedCounter(reg prometheus.Registerer) (prometheus.Counter, error) {
 	if reg == nil {
 		return nil, nil
 	}
-	c, err := registerTokenCollector(reg, prometheus.NewCounter(prometheus.CounterOpts{
+	c, err := promreg.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "hardening_previewsec_tokens_issued_total",
 		Help: "Preview tokens minted.",
 	}))
@@ -140,27 +142,12 @@ func rejectionCounter(reg prometheus.Registerer) (*prometheus.CounterVec, error)
 	if reg == nil {
 		return nil, nil
 	}
-	c, err := registerTokenCollector(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	c, err := promreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hardening_previewsec_token_rejections_total",
 		Help: "Preview tokens rejected, by reason.",
 	}, []string{"reason"}))
 	if err != nil {
 		return nil, fmt.Errorf("previewsec: register metrics: %w", err)
-	}
-	return c, nil
-}
-
-// registerTokenCollector registers c with reg, or returns the collector of
-// the same kind already registered.
-func registerTokenCollector[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
 	}
 	return c, nil
 }

@@ -2,8 +2,9 @@ package tenancy
 
 import (
 	"context"
-	"errors"
 	"time"
+
+	"github.com/systembuilderhub/hardening/internal/promreg"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,7 +18,7 @@ func (q *Quotas) register() error {
 		if q.reg == nil {
 			return v, nil
 		}
-		return registerVec(q.reg, v)
+		return promreg.Register(q.reg, v)
 	}
 	checks, err := vec("hardening_quota_checks_total", "Quota checks made, by declared quota name.")
 	if err != nil {
@@ -40,21 +41,6 @@ func (q *Quotas) register() error {
 		return q.reg.Register(&usageCollector{q: q})
 	}
 	return nil
-}
-
-// registerVec registers v, reusing an identical collector already there
-// (two Quotas on one registry share the counters).
-func registerVec(reg prometheus.Registerer, v *prometheus.CounterVec) (*prometheus.CounterVec, error) {
-	if err := reg.Register(v); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
-		return nil, err
-	}
-	return v, nil
 }
 
 var usageDesc = prometheus.NewDesc("hardening_quota_usage",

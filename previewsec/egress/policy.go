@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/systembuilderhub/hardening/internal/promreg"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -128,16 +130,9 @@ func NewPolicy(opts ...PolicyOption) (*Policy, error) {
 			Name: "hardening_previewsec_egress_decisions_total",
 			Help: "Egress decisions of preview sandboxes, by decision (allow or deny) and reason code.",
 		}, []string{"decision", "reason"})
-		if err := c.reg.Register(cv); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("egress: register egress metrics: %w", err)
-			}
-			existing, ok := are.ExistingCollector.(*prometheus.CounterVec)
-			if !ok {
-				return nil, fmt.Errorf("egress: register egress metrics: %w", err)
-			}
-			cv = existing
+		cv, err := promreg.Register(c.reg, cv)
+		if err != nil {
+			return nil, fmt.Errorf("egress: register egress metrics: %w", err)
 		}
 		p.decisions = cv
 	}
