@@ -1,9 +1,9 @@
 package flags
 
 import (
-	"github.com/systembuilderhub/hardening/internal/promreg"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systembuilderhub/hardening/internal/promreg"
 )
 
 type metrics struct {

@@ -6,11 +6,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/systembuilderhub/hardening/internal/promreg"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/systembuilderhub/hardening"
+	"github.com/systembuilderhub/hardening/internal/promreg"
 )
 
 // KeyRingOption configures NewKeyRing and NewDerivedKeyRing.

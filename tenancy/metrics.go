@@ -4,9 +4,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/systembuilderhub/hardening/internal/promreg"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systembuilderhub/hardening/internal/promreg"
 )
 
 // register builds the quota counters, labelled by declared quota name (so

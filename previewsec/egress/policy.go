@@ -10,9 +10,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/systembuilderhub/hardening/internal/promreg"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systembuilderhub/hardening/internal/promreg"
 )
 
 // Policy decides which destinations may be reached and enforces it at
