@@ -279,7 +279,7 @@ func TestBinaryMigrateCommands(t *testing.T) {
 	require.Equal(t, 0, code)
 	assert.Contains(t, out, "nothing to apply")
 	code, _, stderr = runHub(t, dir, []string{db}, "migrate", "sideways")
-	assert.Equal(t, 1, code)
+	assert.Equal(t, 2, code, "a usage error exits 2, like the flag package")
 	assert.Contains(t, stderr, "usage")
 }
 

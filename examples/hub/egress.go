@@ -157,29 +157,41 @@ func (a *app) handleContainerVerify(w http.ResponseWriter, r *http.Request) {
 // (EGRESS_PROXY_ADDR, default 127.0.0.1:8081), enforcing the egress policy
 // from PREVIEW_EGRESS_MODE, PREVIEW_EGRESS_ALLOWLIST and
 // PREVIEW_EGRESS_DENYLIST.
+// proxyArgs are the flags of "hub egress-proxy".
+type proxyArgs struct {
+	addr       string
+	maxTunnels int
+	dnsCache   time.Duration
+}
+
+func (p *proxyArgs) flags() *flag.FlagSet {
+	fs := newFlagSet("egress-proxy")
+	fs.StringVar(&p.addr, "addr", envOr("EGRESS_PROXY_ADDR", "127.0.0.1:8081"), "listen address (EGRESS_PROXY_ADDR)")
+	fs.IntVar(&p.maxTunnels, "max-tunnels", 256, "concurrent tunnels and requests")
+	fs.DurationVar(&p.dnsCache, "dns-cache", 0, "keep DNS answers this long (0: resolve every request)")
+	return fs
+}
+
 func runEgressProxy(ctx context.Context, args []string, _ io.Writer, log *slog.Logger) error {
-	fs := flag.NewFlagSet("egress-proxy", flag.ContinueOnError)
-	addr := fs.String("addr", envOr("EGRESS_PROXY_ADDR", "127.0.0.1:8081"), "listen address (EGRESS_PROXY_ADDR)")
-	maxTunnels := fs.Int("max-tunnels", 256, "concurrent tunnels and requests")
-	dnsCache := fs.Duration("dns-cache", 0, "keep DNS answers this long (0: resolve every request)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	var pa proxyArgs
+	if err := pa.flags().Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	opts, err := egressPolicyOptionsFromEnv()
 	if err != nil {
 		return err
 	}
-	policy, err := egress.NewPolicy(append(opts, egress.WithLogger(log), egress.WithResolveCache(*dnsCache))...)
+	policy, err := egress.NewPolicy(append(opts, egress.WithLogger(log), egress.WithResolveCache(pa.dnsCache))...)
 	if err != nil {
 		return err
 	}
-	proxy, err := egress.NewProxy(policy, egress.WithLogger(log), egress.WithMaxTunnels(*maxTunnels))
+	proxy, err := egress.NewProxy(policy, egress.WithLogger(log), egress.WithMaxTunnels(pa.maxTunnels))
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", pa.addr)
 	if err != nil {
-		return fmt.Errorf("EGRESS_PROXY_ADDR=%s: %w", *addr, err)
+		return fmt.Errorf("EGRESS_PROXY_ADDR=%s: %w", pa.addr, err)
 	}
 	log.Info("egress proxy listening", "addr", ln.Addr().String(), "mode", string(policy.Mode()))
 	return proxy.Serve(ctx, ln)

@@ -237,7 +237,7 @@ func startEgressProxy(t *testing.T) string {
 	t.Setenv("EGRESS_PROXY_ADDR", addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- subcommands["egress-proxy"](ctx, nil, io.Discard, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- runEgressProxy(ctx, nil, io.Discard, slog.New(slog.DiscardHandler)) }()
 	t.Cleanup(func() {
 		cancel()
 		assert.NoError(t, <-done)

@@ -8,6 +8,8 @@
 //	hub migrate status|up    print or apply database migrations
 //	hub token -sub alice -tenant acme [-admin] [-ttl 1h]
 //	                         print a bearer token for the API
+//	hub egress-proxy         run the egress CONNECT proxy (EGRESS_PROXY_ADDR)
+//	hub help [command]       list the commands and their flags (also -h)
 //
 // See the README for every environment variable.
 package main
@@ -28,33 +30,12 @@ import (
 	"github.com/systembuilderhub/hardening/migrate"
 )
 
-// subcommands maps the first argument to its command; no argument serves.
-var subcommands = map[string]func(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error{
-	"serve":   func(ctx context.Context, _ []string, _ io.Writer, log *slog.Logger) error { return serve(ctx, log) },
-	"migrate": runMigrate,
-	"token":   runToken,
-	// subcommands: one entry each
-
-	"egress-proxy": runEgressProxy, // previewsec egress proxy on EGRESS_PROXY_ADDR
-}
-
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	name, args := "serve", os.Args[1:]
-	if len(args) > 0 {
-		name, args = args[0], args[1:]
-	}
-	cmd, ok := subcommands[name]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "hub: unknown command %q (want serve, migrate, token)\n", name)
-		os.Exit(2)
-	}
-	if err := cmd(ctx, args, os.Stdout, log); err != nil {
-		fmt.Fprintf(os.Stderr, "hub: %v\n", err)
-		os.Exit(1)
-	}
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, log)
+	stop()
+	os.Exit(code)
 }
 
 func serve(ctx context.Context, log *slog.Logger) error {
@@ -101,7 +82,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 
 func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) != 1 || (args[0] != "status" && args[0] != "up") {
-		return errors.New("usage: hub migrate status|up")
+		return fmt.Errorf("%w: hub migrate status|up", errUsage)
 	}
 	cfg, err := configFromEnv()
 	if err != nil {
@@ -139,17 +120,29 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 	return nil
 }
 
+// tokenArgs are the flags of "hub token".
+type tokenArgs struct {
+	sub, tenant string
+	admin       bool
+	ttl         time.Duration
+}
+
+func (t *tokenArgs) flags() *flag.FlagSet {
+	fs := newFlagSet("token")
+	fs.StringVar(&t.sub, "sub", "", "user id (required)")
+	fs.StringVar(&t.tenant, "tenant", "", "tenant id (required)")
+	fs.BoolVar(&t.admin, "admin", false, "grant the admin role")
+	fs.DurationVar(&t.ttl, "ttl", time.Hour, "lifetime, at most HUB_AUTH_MAX_TTL")
+	return fs
+}
+
 func runToken(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	sub := fs.String("sub", "", "user id (required)")
-	tenant := fs.String("tenant", "", "tenant id (required)")
-	isAdmin := fs.Bool("admin", false, "grant the admin role")
-	ttl := fs.Duration("ttl", time.Hour, "lifetime")
-	if err := fs.Parse(args); err != nil {
-		return err
+	var ta tokenArgs
+	if err := ta.flags().Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	if *sub == "" || *tenant == "" || *ttl <= 0 {
-		return errors.New("usage: hub token -sub USER -tenant TENANT [-admin] [-ttl 1h]")
+	if ta.sub == "" || ta.tenant == "" || ta.ttl <= 0 {
+		return fmt.Errorf("%w: hub token -sub USER -tenant TENANT [-admin] [-ttl 1h]", errUsage)
 	}
 	cfg, err := configFromEnv()
 	if err != nil {
@@ -167,13 +160,13 @@ func runToken(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		}
 	}
 	var roles []string
-	if *isAdmin {
+	if ta.admin {
 		roles = []string{"admin"}
 	}
 	au := &authenticator{secret: secret, now: time.Now, maxTTL: cfg.AuthMaxTTL}
-	tok, err := au.mint(*sub, *tenant, roles, *ttl)
+	tok, err := au.mint(ta.sub, ta.tenant, roles, ta.ttl)
 	if errors.Is(err, errMintOverLifetime) {
-		return fmt.Errorf("-ttl %s is over HUB_AUTH_MAX_TTL (%s): the hub would refuse the token", *ttl, au.lifetimeMax())
+		return fmt.Errorf("-ttl %s is over HUB_AUTH_MAX_TTL (%s): the hub would refuse the token", ta.ttl, au.lifetimeMax())
 	}
 	if err != nil {
 		return err
