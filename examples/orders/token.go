@@ -22,25 +22,38 @@ func sign(secret []byte, sub, org string, admin bool, ttl time.Duration) (string
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
 }
 
+// tokenArgs are the flags of "orders token".
+type tokenArgs struct {
+	sub, org string
+	admin    bool
+	ttl      time.Duration
+}
+
+func (t *tokenArgs) flags(out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&t.sub, "sub", "", "subject (user id), required")
+	fs.StringVar(&t.org, "org", "", "organisation (tenant), required")
+	fs.BoolVar(&t.admin, "admin", false, "grant the admin role")
+	fs.DurationVar(&t.ttl, "ttl", time.Hour, "lifetime")
+	return fs
+}
+
 // runToken is "orders token -sub alice -org acme [-admin] [-ttl 1h]": it
 // prints a token signed with ORDERS_AUTH_SECRET.
 func runToken(args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	sub := fs.String("sub", "", "subject (user id), required")
-	org := fs.String("org", "", "organisation (tenant), required")
-	admin := fs.Bool("admin", false, "grant the admin role")
-	ttl := fs.Duration("ttl", time.Hour, "lifetime")
-	if err := fs.Parse(args); err != nil {
-		return err
+	var t tokenArgs
+	if err := t.flags(io.Discard).Parse(args); err != nil {
+		return fmt.Errorf("token: %w (run 'orders help')", err)
 	}
-	if *sub == "" || *org == "" || *ttl <= 0 {
+	if t.sub == "" || t.org == "" || t.ttl <= 0 {
 		return fmt.Errorf("token: -sub and -org are required and -ttl must be positive")
 	}
 	secret, err := checkSecret(getenv("ORDERS_AUTH_SECRET"))
 	if err != nil {
 		return err
 	}
-	tok, err := sign(secret, *sub, *org, *admin, *ttl)
+	tok, err := sign(secret, t.sub, t.org, t.admin, t.ttl)
 	if err != nil {
 		return err
 	}
