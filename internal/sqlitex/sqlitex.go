@@ -80,7 +80,7 @@ func Open(ctx context.Context, path string, busyTimeout time.Duration) (*sqlx.DB
 		}
 		if !IsBusy(err) || time.Now().After(deadline) {
 			_ = db.Close()
-			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, diagnose(path, err))
 		}
 		select {
 		case <-ctx.Done():

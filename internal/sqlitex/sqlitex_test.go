@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -113,21 +114,55 @@ func TestBusyAndUnique(t *testing.T) {
 	assert.True(t, sqlitex.IsBusy(err), "%v", err)
 }
 
+// TestOpenFailsClearly: each way a path can be unusable is named with what
+// to do, not only SQLite's "unable to open database file".
 func TestOpenFailsClearly(t *testing.T) {
 	dir := t.TempDir()
 	corrupt := filepath.Join(dir, "corrupt.db")
 	require.NoError(t, os.WriteFile(corrupt, []byte("this is not a sqlite database, just text padding it out........................................................"), 0o600))
-	for name, path := range map[string]string{
-		"missing directory": filepath.Join(dir, "no", "such", "dir", "a.db"),
-		"corrupt file":      corrupt,
-		"empty path":        "",
-	} {
+	notDir := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(notDir, nil, 0o600))
+	cases := map[string]struct{ path, want string }{
+		"missing directory": {filepath.Join(dir, "no", "such", "dir", "a.db"), "does not exist: create it (mkdir -p " + filepath.Join(dir, "no", "such", "dir") + ")"},
+		"corrupt file":      {corrupt, "is not a SQLite database"},
+		"parent is a file":  {filepath.Join(notDir, "a.db"), "is not a directory"},
+		"empty path":        {"", "empty database path"},
+	}
+	if runtime.GOOS == "linux" {
+		// /proc refuses new files even to root: an unwritable directory.
+		cases["unwritable directory"] = struct{ path, want string }{"/proc/hardening-test.db", "the directory /proc is not writable"}
+	}
+	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			db, err := sqlitex.Open(context.Background(), path, 0)
-			assert.Error(t, err)
+			db, err := sqlitex.Open(context.Background(), c.path, 0)
+			require.Error(t, err)
 			assert.Nil(t, db)
+			assert.Contains(t, err.Error(), c.want)
 		})
 	}
+}
+
+// TestOpenReadOnlyDirectory: an existing database in a directory this
+// process cannot write is reported as such (root writes anywhere, so this
+// runs as another user only; the /proc case above runs everywhere).
+func TestOpenReadOnlyDirectory(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root can write a read-only directory; TestOpenFailsClearly/unwritable_directory covers the message")
+	}
+	dir := filepath.Join(t.TempDir(), "ro")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	path := filepath.Join(dir, "a.db")
+	db, err := sqlitex.Open(context.Background(), path, 0)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	for _, f := range []string{path + "-wal", path + "-shm"} {
+		_ = os.Remove(f)
+	}
+	require.NoError(t, os.Chmod(dir, 0o500))
+	t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+	_, err = sqlitex.Open(context.Background(), path, 0)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is not writable")
 }
 
 // TestImmediateQueuesInProcess: a second writer on the same db waits on the
