@@ -280,20 +280,13 @@ func TestPostgresProcessesUp(t *testing.T) {
 	p := testenv.Postgres(t)
 	start := time.Now().Add(time.Second).UnixNano()
 	var cmds []*exec.Cmd
-	var outs []*testenv.Buffer
+	var outs []fmt.Stringer
 	for range 4 {
 		cmd, out := pgHelper(t, p.URL, "up", fmt.Sprintf("MIGRATE_PG_HELPER_START=%d", start))
 		cmds = append(cmds, cmd)
 		outs = append(outs, out)
 	}
-	applied := 0
-	for i, cmd := range cmds {
-		require.NoError(t, cmd.Wait(), outs[i].String())
-		var n int
-		_, err := fmt.Sscanf(lastLine(outs[i].String(), "APPLIED "), "APPLIED %d", &n)
-		require.NoError(t, err, outs[i].String())
-		applied += n
-	}
+	applied := sumApplied(t, cmds, outs)
 	assert.Equal(t, len(pgMigrations), applied, "each migration applied by exactly one process")
 	assertRecordedOnce(t, p.DB, len(pgMigrations))
 }
