@@ -305,7 +305,9 @@ func TestPostgresLockDiesWithItsProcess(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ctx := context.Background()
-	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	// Long enough to connect on a busy machine: the wait must end on the
+	// lock, not on the dial.
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	_, err := migrate.Up(short, p.DB, pgOpts(pgMigrations)...)
 	require.ErrorIs(t, err, migrate.ErrLockTimeout)
