@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -260,6 +262,9 @@ func TestFaultRedisOutage(t *testing.T) {
 	assert.Equal(t, float64(len(ids)), executions, "echo executions = echo ids answered: nothing ran twice")
 	assert.Empty(t, stats.unexpected)
 	assert.Positive(t, stats.fail503["idempotency_store_unavailable"], "the load saw the outage")
+	for i, h := range hubs {
+		assertJSONLines(t, fmt.Sprintf("hub %d", i), h.logs())
+	}
 	t.Logf("redis outage (%s): %d load requests %v, 503s %v; %d keys answered, %d executions, %d keys still locked after a lost completion",
 		fr.kind, stats.total(), stats.counts, stats.fail503, len(ids), int(executions), locked)
 }
@@ -466,4 +471,16 @@ func TestFaultSQLiteLocked(t *testing.T) {
 	assert.NotContains(t, h.logs(), "panic")
 	t.Logf("sqlite locked %s (busy_timeout 5s): %d writes answered 503 with Retry-After, then succeeded; integrity_check %s",
 		held.Round(time.Millisecond), len(probes), check)
+}
+
+// assertJSONLines fails t for every line of logs that is not a JSON object:
+// the hub's logs, go-redis's included, stay JSON through an outage.
+func assertJSONLines(t *testing.T, who, logs string) {
+	t.Helper()
+	for line := range strings.SplitSeq(strings.TrimSpace(logs), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Errorf("%s logged a line that is not JSON: %q", who, line)
+		}
+	}
 }
