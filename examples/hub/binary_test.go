@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -400,4 +401,41 @@ func TestBinaryDevSecretFileMode(t *testing.T) {
 	}
 	h := startHub(t, db, "HUB_AUTH_SECRET=")
 	assert.Contains(t, h.logs(), "HUB_AUTH_SECRET is unset")
+}
+
+// TestBinaryPortInUse: a taken HUB_ADDR is the first and only thing the hub
+// says; it creates no database and logs nothing before it.
+func TestBinaryPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	dir := t.TempDir()
+	code, _, stderr := runHub(t, dir, []string{"HUB_ADDR=" + ln.Addr().String(), "DATABASE_URL=sqlite:///" + filepath.Join(dir, "hub.db")})
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "hub: HUB_ADDR="+ln.Addr().String()+": listen tcp "+ln.Addr().String()+": bind: address already in use\n", stderr)
+	assert.NoFileExists(t, filepath.Join(dir, "hub.db"))
+}
+
+// TestBinaryCleanShutdown: SIGTERM drains and exits 0, and nothing from
+// start to exit is logged above INFO or outside JSON.
+func TestBinaryCleanShutdown(t *testing.T) {
+	h := startHub(t, "HUB_AUTH_SECRET="+testAuthSecret, "DATABASE_URL=sqlite:///"+filepath.Join(t.TempDir(), "hub.db"))
+	resp, err := http.Get("http://" + h.addr + "/readyz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, h.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-h.done:
+		h.done <- err
+		require.NoError(t, err, h.logs())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no exit 20 s after SIGTERM:\n%s", h.logs())
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(h.logs()), "\n") {
+		var rec struct{ Level string }
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), "not JSON: %q", line)
+		assert.Equal(t, "INFO", rec.Level, "a normal start and shutdown logged %q", line)
+	}
+	assert.Contains(t, h.logs(), "shutting down")
 }

@@ -46,8 +46,15 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Listen first: a port in use is reported before anything is opened,
+	// migrated or logged.
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
 	a, err := newApp(ctx, cfg, log)
 	if err != nil {
+		_ = ln.Close()
 		return err
 	}
 	defer func() {
@@ -57,10 +64,6 @@ func serve(ctx context.Context, log *slog.Logger) error {
 			log.Error("shutdown", "err", err)
 		}
 	}()
-	ln, err := listen(cfg)
-	if err != nil {
-		return err
-	}
 	srv := newServer(ctx, a.handler())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
