@@ -47,6 +47,10 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Add([]byte(`{}`), "text/plain", uint8(1))
 	f.Add([]byte(`{}`), "", uint8(2))
 	f.Add([]byte(`{"a":1}`), "application/json; charset=utf-8", uint8(4))
+	f.Add([]byte(`{"":true,"00":"0000"}`), "", uint8(0x54))     // empty member name, every decoder
+	f.Add([]byte("{\"\"0"), "", uint8(0))                       // truncated after a key
+	f.Add([]byte(`{"a":1}`), "\xe9\x840\xb8\xc9\x9f", uint8(3)) // a Content-Type that is not UTF-8
+	f.Add([]byte("\"\x10"), "", uint8(0x8c))                    // a control character in a string
 	f.Fuzz(func(t *testing.T, body []byte, ctype string, which uint8) {
 		d := fuzzDecoders[int(which)%len(fuzzDecoders)]
 		newReq := func() *http.Request {
