@@ -26,9 +26,10 @@ ON CONFLICT (scope_key) DO UPDATE SET owner = excluded.owner, lease_expires_at =
 
 // BenchmarkPostgres measures the store's decisions against a bare
 // single-row round trip on the same server in the same run. The ratio_*
-// cases interleave the two, one of each per iteration: ns/op is the
-// store's decision alone and x_bare_rt how many bare round trips it costs
-// (a first request makes two: claim and complete). The store_*, first and
+// cases interleave the two, one of each per iteration (ns/op is the
+// pair), and report x_bare_rt: the decision's time over the bare round
+// trip's, how many bare round trips it costs (a first request makes two:
+// claim and complete). The store_*, first and
 // replay cases are the ones every store runs (storetest.Bench).
 func BenchmarkPostgres(b *testing.B) {
 	ctx := context.Background()
@@ -80,11 +81,9 @@ func BenchmarkPostgres(b *testing.B) {
 		}
 		var bare, ours time.Duration
 		for i := 0; b.Loop(); i++ {
-			b.StopTimer()
 			t0 := time.Now()
 			upsert(b, db, "bare-"+benchKey(i))
 			bare += time.Since(t0)
-			b.StartTimer()
 			t0 = time.Now()
 			k := benchKey(i)
 			if res, err := s.Claim(ctx, claim(k)); err != nil || res.Status != idempotency.Claimed {
@@ -108,11 +107,9 @@ func BenchmarkPostgres(b *testing.B) {
 		_, _ = s.Complete(ctx, idempotency.CompleteRequest{Key: "r", Owner: "o", Now: now, TTL: time.Hour, Record: record})
 		var bare, ours time.Duration
 		for b.Loop() {
-			b.StopTimer()
 			t0 := time.Now()
 			selectOne(b, db)
 			bare += time.Since(t0)
-			b.StartTimer()
 			t0 = time.Now()
 			if res, err := s.Claim(ctx, claim("r")); err != nil || res.Status != idempotency.Completed {
 				b.Fatal(res.Status, err)
