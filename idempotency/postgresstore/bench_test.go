@@ -12,6 +12,7 @@ import (
 	"github.com/systembuilderhub/hardening/idempotency"
 	"github.com/systembuilderhub/hardening/idempotency/postgresstore"
 	"github.com/systembuilderhub/hardening/idempotency/storetest"
+	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 // Bare single-row round trips on the store's own table: an upsert of one
@@ -59,14 +60,14 @@ func BenchmarkPostgres(b *testing.B) {
 	}
 
 	b.Run("baseline_upsert", func(b *testing.B) {
-		db := newDB(b).DB
+		db := testenv.PostgresKit(b).DB
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			upsert(b, db, "bare-"+benchKey(i))
 		}
 	})
 	b.Run("baseline_select", func(b *testing.B) {
-		db := newDB(b).DB
+		db := testenv.PostgresKit(b).DB
 		upsert(b, db, "k")
 		b.ReportAllocs()
 		for b.Loop() {
@@ -74,7 +75,7 @@ func BenchmarkPostgres(b *testing.B) {
 		}
 	})
 	b.Run("ratio_first", func(b *testing.B) {
-		db := newDB(b).DB
+		db := testenv.PostgresKit(b).DB
 		s, err := postgresstore.New(db)
 		if err != nil {
 			b.Fatal(err)
@@ -97,7 +98,7 @@ func BenchmarkPostgres(b *testing.B) {
 		b.ReportMetric(float64(ours)/float64(bare), "x_bare_rt")
 	})
 	b.Run("ratio_replay", func(b *testing.B) {
-		db := newDB(b).DB
+		db := testenv.PostgresKit(b).DB
 		s, err := postgresstore.New(db)
 		if err != nil {
 			b.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/systembuilderhub/hardening/idempotency/postgresstore"
 	"github.com/systembuilderhub/hardening/idempotency/storetest"
+	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 const envURL = "IDEMPOTENCY_TEST_POSTGRES_URL"
@@ -42,7 +43,7 @@ func backend(db *sqlx.DB) (storetest.Backend, error) {
 }
 
 func crossProcessConfig(t *testing.T) storetest.CrossProcessConfig {
-	p := newDB(t)
+	p := testenv.PostgresKit(t)
 	_, err := p.DB.Exec(`CREATE TABLE test_executions (k text NOT NULL)`)
 	require.NoError(t, err)
 	b, err := backend(p.DB)

@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 }
 
 func newStore(t testing.TB) *postgresstore.Store {
-	s, err := postgresstore.New(newDB(t).DB)
+	s, err := postgresstore.New(testenv.PostgresKit(t).DB)
 	require.NoError(t, err)
 	return s
 }
@@ -55,7 +55,7 @@ func TestNewReportsUnmigrated(t *testing.T) {
 // request through the middleware is two (claim, complete), a replay one,
 // and renew and release one each.
 func TestRoundTrips(t *testing.T) {
-	p := newDB(t)
+	p := testenv.PostgresKit(t)
 	db, stmts := p.OpenCounting(t)
 	s, err := postgresstore.New(db)
 	require.NoError(t, err)
@@ -105,7 +105,7 @@ func TestRoundTrips(t *testing.T) {
 // TestConcurrentTakeover: many replicas that find the same lapsed lease
 // (or the same expired record) at once: exactly one takes it.
 func TestConcurrentTakeover(t *testing.T) {
-	p := newDB(t)
+	p := testenv.PostgresKit(t)
 	ctx := context.Background()
 	now := time.Now()
 	for _, tc := range []struct {
