@@ -38,12 +38,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/systembuilderhub/hardening/idempotency"
+	"github.com/systembuilderhub/hardening/idempotency/internal/headercache"
 )
 
 // ErrNotMigrated is returned (wrapped) by New when the database lacks the
@@ -57,10 +57,8 @@ const checkTimeout = 10 * time.Second
 type Store struct {
 	db *sqlx.DB
 
-	// headers caches decoded header columns: most responses of one
-	// service store the same few header sets.
-	hdrMu   sync.RWMutex
-	headers map[string]http.Header
+	// headers decodes the header column of replays.
+	headers headercache.Cache
 }
 
 var (
@@ -94,29 +92,6 @@ func New(db *sqlx.DB) (*Store, error) {
 // String returns "postgres", the store's kind.
 func (s *Store) String() string { return "postgres" }
 
-// maxCachedHeaders bounds Store.headers; the cache is emptied when full.
-const maxCachedHeaders = 64
-
-// decodeHeaders returns a fresh copy of the header set stored as raw.
-func (s *Store) decodeHeaders(raw string) (http.Header, error) {
-	s.hdrMu.RLock()
-	h, ok := s.headers[raw]
-	s.hdrMu.RUnlock()
-	if ok {
-		return h.Clone(), nil
-	}
-	if err := json.Unmarshal([]byte(raw), &h); err != nil {
-		return nil, err
-	}
-	s.hdrMu.Lock()
-	if s.headers == nil || len(s.headers) >= maxCachedHeaders {
-		s.headers = make(map[string]http.Header)
-	}
-	s.headers[raw] = h
-	s.hdrMu.Unlock()
-	return h.Clone(), nil
-}
-
 const claimSQL = `SELECT outcome, lease_until, status, hdr, payload, stored
 FROM hardening_idempotency_claim($1, $2, $3, $4, $5, $6)`
 
@@ -149,7 +124,7 @@ func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempo
 	case "completed":
 		rec := idempotency.Record{StatusCode: int(status.Int64), BodyOmitted: !stored.Bool, Header: http.Header{}}
 		if hdr.String != "" {
-			h, err := s.decodeHeaders(hdr.String)
+			h, err := s.headers.Decode(hdr.String)
 			if err != nil {
 				return idempotency.ClaimResult{}, fmt.Errorf("postgresstore: decode headers: %w", err)
 			}
