@@ -22,7 +22,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // migrated gives t a private schema with the kit's flag migration applied.
-func migrated(t *testing.T) *testenv.PostgresDB {
+func migrated(t testing.TB) *testenv.PostgresDB {
 	t.Helper()
 	p := testenv.Postgres(t)
 	b, err := os.ReadFile(filepath.Join("..", "..", "migrate", "sql", "postgres", "0004_flags.sql"))
@@ -32,7 +32,7 @@ func migrated(t *testing.T) *testenv.PostgresDB {
 	return p
 }
 
-func newStore(t *testing.T, db *sqlx.DB, opts ...postgresstore.Option) *postgresstore.Store {
+func newStore(t testing.TB, db *sqlx.DB, opts ...postgresstore.Option) *postgresstore.Store {
 	t.Helper()
 	s, err := postgresstore.New(db, opts...)
 	require.NoError(t, err)
