@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/systembuilderhub/hardening/flags"
+	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 // BenchmarkToggleVsRoundTrip runs a flag write (Toggle: value, audit
@@ -15,7 +16,7 @@ import (
 //
 //	POSTGRES_URL=... go test ./flags/postgresstore -run '^$' -bench . -count 5
 func BenchmarkToggleVsRoundTrip(b *testing.B) {
-	p := migrated(b)
+	p := testenv.PostgresKit(b)
 	s := newStore(b, p.DB)
 	ctx := context.Background()
 	bare := func() {

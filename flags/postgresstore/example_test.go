@@ -10,11 +10,11 @@ import (
 
 	"github.com/systembuilderhub/hardening/flags"
 	"github.com/systembuilderhub/hardening/flags/postgresstore"
+	"github.com/systembuilderhub/hardening/migrate"
 )
 
 // Flags on Postgres: every replica's client answers from its in-memory
-// snapshot and hears the toggles of the others through LISTEN/NOTIFY. The
-// database must carry the kit's Postgres migrations (migrate, 0004_flags).
+// snapshot and hears the toggles of the others through LISTEN/NOTIFY.
 // (Not run by go test: it needs a server.)
 func Example() {
 	ctx := context.Background()
@@ -23,6 +23,9 @@ func Example() {
 		panic(err)
 	}
 	defer db.Close()
+	if _, err := migrate.Up(ctx, db); err != nil { // the dialect follows the driver: creates the flag tables
+		panic(err)
+	}
 	store, err := postgresstore.New(db) // says so when the migrations are missing
 	if err != nil {
 		panic(err)

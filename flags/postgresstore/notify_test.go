@@ -17,6 +17,7 @@ import (
 
 	"github.com/systembuilderhub/hardening/flags"
 	"github.com/systembuilderhub/hardening/flags/postgresstore"
+	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
 // channelOf is the channel the migration names for schema.
@@ -33,7 +34,7 @@ func channelOf(schema string) string {
 func listeners(t *testing.T, db *sqlx.DB, ch string) int {
 	t.Helper()
 	var n int
-	require.NoError(t, db.Get(&n, `SELECT count(*) FROM pg_stat_activity WHERE query = $1`, "LISTEN "+pgx.Identifier{ch}.Sanitize()))
+	require.NoError(t, db.Get(&n, `SELECT count(*) FROM pg_stat_activity WHERE state = 'idle' AND query = $1`, "LISTEN "+pgx.Identifier{ch}.Sanitize()))
 	return n
 }
 
@@ -77,7 +78,7 @@ func toggle(t *testing.T, s flags.Store, flag string) {
 }
 
 func TestChannelNamesTheSchema(t *testing.T) {
-	p := migrated(t)
+	p := testenv.PostgresKit(t)
 	ch, err := newStore(t, p.DB).Channel(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, channelOf(p.Schema), ch)
@@ -87,7 +88,7 @@ func TestChannelNamesTheSchema(t *testing.T) {
 // TestSubscribeHearsOnlyItsSchema: a toggle in another schema of the same
 // database is not heard; one in the store's schema is, with its name.
 func TestSubscribeHearsOnlyItsSchema(t *testing.T) {
-	a, b := migrated(t), migrated(t)
+	a, b := testenv.PostgresKit(t), testenv.PostgresKit(t)
 	sa, sb := newStore(t, a.DB), newStore(t, b.DB)
 	names, stop := subscribe(t, sa)
 	waitListeners(t, a.DB, channelOf(a.Schema), 1)
@@ -106,7 +107,7 @@ func TestSubscribeHearsOnlyItsSchema(t *testing.T) {
 // TestPushWithoutPolling: with the clients' polling practically off, a
 // toggle on one replica reaches the other through LISTEN/NOTIFY alone.
 func TestPushWithoutPolling(t *testing.T) {
-	p := migrated(t)
+	p := testenv.PostgresKit(t)
 	a := startClient(t, newStore(t, p.DB))
 	b := startClient(t, newStore(t, p.Open(t)))
 	waitListeners(t, p.DB, channelOf(p.Schema), 2)
@@ -118,13 +119,20 @@ func TestPushWithoutPolling(t *testing.T) {
 // TestListenerReconnects: when the server ends the listener's session, the
 // client subscribes again and later toggles still arrive without polling.
 func TestListenerReconnects(t *testing.T) {
-	p := migrated(t)
+	p := testenv.PostgresKit(t)
 	b := startClient(t, newStore(t, p.Open(t)))
-	ch := channelOf(p.Schema)
-	waitListeners(t, p.DB, ch, 1)
-	_, err := p.DB.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1`, "LISTEN "+pgx.Identifier{ch}.Sanitize())
+	listen := "LISTEN " + pgx.Identifier{channelOf(p.Schema)}.Sanitize()
+	pids := func() []int {
+		var out []int
+		require.NoError(t, p.DB.Select(&out, `SELECT pid FROM pg_stat_activity WHERE state = 'idle' AND query = $1`, listen))
+		return out
+	}
+	require.Eventually(t, func() bool { return len(pids()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	old := pids()[0]
+	_, err := p.DB.Exec(`SELECT pg_terminate_backend($1)`, old)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return listeners(t, p.DB, ch) == 1 }, 5*time.Second, 10*time.Millisecond, "a new listener")
+	require.Eventually(t, func() bool { got := pids(); return len(got) == 1 && got[0] != old },
+		5*time.Second, 10*time.Millisecond, "a new listener")
 	toggle(t, newStore(t, p.DB), "llm.streaming")
 	require.Eventually(t, func() bool { return b.Enabled("llm.streaming", "", false) }, time.Second, 5*time.Millisecond)
 }
@@ -156,7 +164,7 @@ type plainConn struct{ driver.Conn }
 // TestPollFallback: without the pgx driver underneath, Subscribe polls the
 // version and still reports a toggle of another replica within 1s.
 func TestPollFallback(t *testing.T) {
-	p := migrated(t)
+	p := testenv.PostgresKit(t)
 	cfg, err := pgx.ParseConfig(p.URL)
 	require.NoError(t, err)
 	plain := sqlx.NewDb(sql.OpenDB(plainConnector{stdlib.GetConnector(*cfg)}), "pgx")
@@ -165,7 +173,7 @@ func TestPollFallback(t *testing.T) {
 	names, stop := subscribe(t, s)
 	require.Eventually(t, func() bool { // the poller has read the first version
 		var n int
-		require.NoError(t, p.DB.Get(&n, `SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT version FROM hardening_flags_version%'`))
+		require.NoError(t, p.DB.Get(&n, `SELECT count(*) FROM pg_stat_activity WHERE state = 'idle' AND query LIKE 'SELECT version FROM hardening_flags_version%'`))
 		return n > 0
 	}, 5*time.Second, 5*time.Millisecond)
 	toggle(t, newStore(t, p.DB), "x")

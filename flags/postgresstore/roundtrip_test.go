@@ -61,7 +61,7 @@ func tracedDB(t *testing.T, p *testenv.PostgresDB) (*sqlx.DB, *tracer) {
 // TestOneRoundTripPerCall: every store method is one statement, as the
 // package doc's table says.
 func TestOneRoundTripPerCall(t *testing.T) {
-	db, tr := tracedDB(t, migrated(t))
+	db, tr := tracedDB(t, testenv.PostgresKit(t))
 	s := newStore(t, db)
 	ctx := context.Background()
 	calls := map[string]func() error{
@@ -88,7 +88,7 @@ func TestOneRoundTripPerCall(t *testing.T) {
 // TestEvaluateCostsNoRoundTrip: a started client answers evaluations from
 // its snapshot; the store sees no statement however many flags are read.
 func TestEvaluateCostsNoRoundTrip(t *testing.T) {
-	p := migrated(t)
+	p := testenv.PostgresKit(t)
 	db, tr := tracedDB(t, p)
 	c := startClient(t, newStore(t, db))
 	_, err := c.Toggle(context.Background(), "llm.streaming", true, flags.Change{By: "ops", TenantID: "acme"})

@@ -3,7 +3,6 @@ package postgresstore_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,17 +20,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// migrated gives t a private schema with the kit's flag migration applied.
-func migrated(t testing.TB) *testenv.PostgresDB {
-	t.Helper()
-	p := testenv.Postgres(t)
-	b, err := os.ReadFile(filepath.Join("..", "..", "migrate", "sql", "postgres", "0004_flags.sql"))
-	require.NoError(t, err)
-	_, err = p.DB.Exec(string(b))
-	require.NoError(t, err)
-	return p
-}
-
 func newStore(t testing.TB, db *sqlx.DB, opts ...postgresstore.Option) *postgresstore.Store {
 	t.Helper()
 	s, err := postgresstore.New(db, opts...)
@@ -40,13 +28,13 @@ func newStore(t testing.TB, db *sqlx.DB, opts ...postgresstore.Option) *postgres
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) flags.Store { return newStore(t, migrated(t).DB) })
+	storetest.Run(t, func(t *testing.T) flags.Store { return newStore(t, testenv.PostgresKit(t).DB) })
 }
 
 // TestReplicas: two connection pools on one schema stand for two replicas.
 func TestReplicas(t *testing.T) {
 	storetest.RunReplicas(t, func(t *testing.T) (flags.Store, flags.Store) {
-		p := migrated(t)
+		p := testenv.PostgresKit(t)
 		return newStore(t, p.DB), newStore(t, p.Open(t))
 	})
 }
@@ -67,7 +55,7 @@ func TestNewUnmigrated(t *testing.T) {
 // TestOptions: the poll interval of the fallback is bounded by the kit's
 // 1 s notification bound; a nil option is ignored.
 func TestOptions(t *testing.T) {
-	p := migrated(t)
+	p := testenv.PostgresKit(t)
 	for _, d := range []time.Duration{0, -time.Second, 2 * time.Second} {
 		_, err := postgresstore.New(p.DB, postgresstore.WithPollInterval(d))
 		assert.ErrorContains(t, err, "poll interval", d)
@@ -82,7 +70,7 @@ const envURL = "FLAGS_POSTGRESSTORE_TEST_URL"
 // this process watches: the audit chains and the watcher sees the last
 // value within 1s.
 func TestCrossProcess(t *testing.T) {
-	p := migrated(t)
+	p := testenv.PostgresKit(t)
 	storetest.RunCrossProcess(t, newStore(t, p.DB), 3, 10, envURL+"="+p.URL)
 }
 
@@ -99,7 +87,7 @@ func TestHelperProcess(t *testing.T) {
 // toggle's transaction, so a change whose record cannot be written does
 // not happen (value and version unchanged).
 func TestFailedAuditRollsBackTheChange(t *testing.T) {
-	p := migrated(t)
+	p := testenv.PostgresKit(t)
 	s := newStore(t, p.DB)
 	ctx := context.Background()
 	_, err := s.Toggle(ctx, flags.ToggleRequest{Flag: "x", Value: true, By: "alice", At: time.Now()})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/streamauth"
 	"github.com/systembuilderhub/hardening/streamauth/postgresstore"
 )
@@ -33,7 +34,7 @@ func BenchmarkLoadVsRoundTrip(b *testing.B) {
 }
 
 func benchVsRoundTrip(b *testing.B, seed int, call func(s *postgresstore.Store, i int, now time.Time) error) {
-	p := migrated(b)
+	p := testenv.PostgresKit(b)
 	s := newStore(b, p.DB)
 	ctx := context.Background()
 	now := time.Now()

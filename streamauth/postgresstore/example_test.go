@@ -9,14 +9,13 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/jmoiron/sqlx"
 
+	"github.com/systembuilderhub/hardening/migrate"
 	"github.com/systembuilderhub/hardening/streamauth"
 	"github.com/systembuilderhub/hardening/streamauth/postgresstore"
 )
 
 // Revocations kept in Postgres survive a restart and reach every replica
-// on the same schema. The database must carry the kit's Postgres
-// migrations (migrate, 0005_streamauth). (Not run by go test: it needs a
-// server.)
+// on the same schema. (Not run by go test: it needs a server.)
 func Example() {
 	ctx := context.Background()
 	db, err := sqlx.Open("pgx", os.Getenv("DATABASE_URL")) // postgres://app@db:5432/app
@@ -24,6 +23,9 @@ func Example() {
 		panic(err)
 	}
 	defer db.Close()
+	if _, err := migrate.Up(ctx, db); err != nil { // the dialect follows the driver: creates the revocation table
+		panic(err)
+	}
 	store, err := postgresstore.New(db) // says so when the migrations are missing
 	if err != nil {
 		panic(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/streamauth"
 )
 
@@ -19,7 +20,7 @@ import (
 // replica a drops alice's open stream on replica b within the refresh
 // interval (1s; asserted with a generous liveness bound).
 func TestRevocationDropsStreamOnOtherReplica(t *testing.T) {
-	p := migrated(t)
+	p := testenv.PostgresKit(t)
 	auth, err := streamauth.NewJWT([]byte("postgresstore-test-secret-0123456789"))
 	require.NoError(t, err)
 	newReg := func(s streamauth.RevocationStore) *streamauth.Registry {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/streamauth"
 )
 
@@ -29,7 +30,7 @@ func (c *counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndDat
 // TestOneRoundTripPerCall: Add and Load are one statement each, as the
 // package doc's table says, Load also when it deletes expired rows.
 func TestOneRoundTripPerCall(t *testing.T) {
-	p := migrated(t)
+	p := testenv.PostgresKit(t)
 	cfg, err := pgx.ParseConfig(p.URL)
 	require.NoError(t, err)
 	c := &counter{}

@@ -3,8 +3,6 @@ package postgresstore_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -23,18 +21,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// migrated gives t a private schema with the kit's streamauth migration
-// applied.
-func migrated(t testing.TB) *testenv.PostgresDB {
-	t.Helper()
-	p := testenv.Postgres(t)
-	b, err := os.ReadFile(filepath.Join("..", "..", "migrate", "sql", "postgres", "0005_streamauth.sql"))
-	require.NoError(t, err)
-	_, err = p.DB.Exec(string(b))
-	require.NoError(t, err)
-	return p
-}
-
 func newStore(t testing.TB, db *sqlx.DB) *postgresstore.Store {
 	t.Helper()
 	s, err := postgresstore.New(db)
@@ -43,14 +29,14 @@ func newStore(t testing.TB, db *sqlx.DB) *postgresstore.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) streamauth.RevocationStore { return newStore(t, migrated(t).DB) })
+	storetest.Run(t, func(t *testing.T) streamauth.RevocationStore { return newStore(t, testenv.PostgresKit(t).DB) })
 }
 
 // TestReplicas: two connection pools on one schema stand for two replicas,
 // or for one process before and after a restart.
 func TestReplicas(t *testing.T) {
 	storetest.RunReplicas(t, func(t *testing.T) (streamauth.RevocationStore, streamauth.RevocationStore) {
-		p := migrated(t)
+		p := testenv.PostgresKit(t)
 		return newStore(t, p.DB), newStore(t, p.Open(t))
 	})
 }
@@ -71,7 +57,7 @@ func TestNewUnmigrated(t *testing.T) {
 // rows) while others add, some of them to expired rows: no statement fails
 // (no deadlock, no unique violation) and every live revocation is kept.
 func TestConcurrentLoadAndAdd(t *testing.T) {
-	p := migrated(t)
+	p := testenv.PostgresKit(t)
 	a, b := newStore(t, p.DB), newStore(t, p.Open(t))
 	ctx := context.Background()
 	t0 := time.UnixMilli(time.Now().UnixMilli()).UTC()
