@@ -10,7 +10,8 @@ import (
 )
 
 // healthInterval is how long the listener waits for a notification before
-// it checks its connection.
+// it checks its connection (the default of the test-only
+// withHealthInterval).
 const healthInterval = 30 * time.Second
 
 // errNoPgx: the pool's connections do not come from the pgx driver.
@@ -53,15 +54,16 @@ func (s *Store) Subscribe(ctx context.Context, fn func(flag string)) error {
 		return s.fail(ctx, "listen", err)
 	}
 	for {
-		wctx, cancel := context.WithTimeout(ctx, healthInterval)
+		wctx, cancel := context.WithTimeout(ctx, s.health)
 		n, err := conn.WaitForNotification(wctx)
+		quiet := errors.Is(wctx.Err(), context.DeadlineExceeded)
 		cancel()
 		switch {
 		case err == nil:
 			fn(n.Payload)
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case wctx.Err() != nil: // quiet for a while: is the connection alive?
+		case quiet: // no notification for a while: is the connection alive?
 			if err := conn.Ping(ctx); err != nil {
 				return s.fail(ctx, "listener ping", err)
 			}

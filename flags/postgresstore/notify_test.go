@@ -185,3 +185,31 @@ func TestPollFallback(t *testing.T) {
 	assert.Equal(t, 0, listeners(t, p.DB, channelOf(p.Schema)))
 	require.ErrorIs(t, stop(), context.Canceled)
 }
+
+// TestListenerSurvivesQuietPeriods: with a short health interval the
+// listener times out its wait and pings many times; the connection stays
+// usable and a later toggle is still heard.
+func TestListenerSurvivesQuietPeriods(t *testing.T) {
+	p := testenv.PostgresKit(t)
+	s := newStore(t, p.DB, postgresstore.WithHealthInterval(20*time.Millisecond))
+	names, stop := subscribe(t, s)
+	var pid int
+	require.Eventually(t, func() bool {
+		err := p.DB.Get(&pid, `SELECT pid FROM pg_stat_activity WHERE query = $1`, "LISTEN "+pgx.Identifier{channelOf(p.Schema)}.Sanitize())
+		return err == nil
+	}, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { // the listener's last statement turns into the ping
+		var q string
+		require.NoError(t, p.DB.Get(&q, `SELECT query FROM pg_stat_activity WHERE pid = $1`, pid))
+		return q == "-- ping"
+	}, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // several more quiet periods
+	toggle(t, newStore(t, p.DB), "after.quiet")
+	select {
+	case n := <-names:
+		assert.Equal(t, "after.quiet", n)
+	case <-time.After(time.Second):
+		t.Fatal("no notification within 1s after quiet periods")
+	}
+	require.ErrorIs(t, stop(), context.Canceled)
+}

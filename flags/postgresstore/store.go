@@ -73,8 +73,9 @@ const DefaultPollInterval = 500 * time.Millisecond
 
 // Store is the Postgres flags.Store; it also implements flags.Notifier.
 type Store struct {
-	db   *sqlx.DB
-	poll time.Duration
+	db     *sqlx.DB
+	poll   time.Duration
+	health time.Duration
 }
 
 var (
@@ -82,7 +83,7 @@ var (
 	_ flags.Notifier = (*Store)(nil)
 )
 
-type config struct{ poll time.Duration }
+type config struct{ poll, health time.Duration }
 
 // Option configures New, the package's only constructor: an interface with
 // an unexported method, as every option of the kit. A nil option is
@@ -108,7 +109,7 @@ func New(db *sqlx.DB, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("flags/postgresstore: nil db")
 	}
-	cfg := config{poll: DefaultPollInterval}
+	cfg := config{poll: DefaultPollInterval, health: healthInterval}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&cfg)
@@ -128,7 +129,7 @@ func New(db *sqlx.DB, opts ...Option) (*Store, error) {
 	if !ok {
 		return nil, errors.New("flags/postgresstore: the database lacks the flag tables: apply the kit's Postgres migrations (migrate, 0004_flags) first")
 	}
-	return &Store{db: db, poll: cfg.poll}, nil
+	return &Store{db: db, poll: cfg.poll, health: cfg.health}, nil
 }
 
 // Version implements flags.Store: one primary-key lookup.
