@@ -15,7 +15,10 @@
 // committed), writes the value, appends the audit record (who, tenant,
 // when, old, new, reason) and NOTIFYs the flag's name on the schema's
 // channel. Replicas on the same schema poll the version with one
-// primary-key SELECT.
+// primary-key SELECT. Toggles rely on READ COMMITTED, Postgres's default:
+// with REPEATABLE READ or SERIALIZABLE as the database's default isolation,
+// concurrent toggles fail with serialization errors (SQLSTATE 40001)
+// instead of queueing.
 //
 // # Change notification
 //
@@ -26,7 +29,9 @@
 // a pooled connection for a moment, copies its pgx configuration (host,
 // credentials, TLS, runtime parameters such as search_path) and opens its
 // own *pgx.Conn with it, closed when Subscribe returns (the client cancels
-// it on Close). The channel is "hardening_flags:" followed by the name of
+// it on Close). Hooks of the pool's connector (stdlib.OptionAfterConnect)
+// are not replayed on it: put what it needs, such as search_path, in the
+// URL. The channel is "hardening_flags:" followed by the name of
 // the schema holding the tables (current_schema() when search_path names it
 // first; an md5 for names over 47 bytes), so schemas on one database do not
 // hear each other. While waiting, the listener checks its connection every
@@ -48,7 +53,8 @@
 //	Version    1  primary-key SELECT
 //	Load       1  one SELECT joining the version row and the values (one snapshot)
 //	Audit      1  one indexed SELECT, filters and cursor in SQL
-//	Subscribe  3  to set up (borrow a pooled connection, connect, LISTEN), 0 per notification
+//	Subscribe  a new connection, then 2 (the channel's name, LISTEN); 0 per
+//	           notification; 1 ping after each 30 s without one
 //
 // Flag reads cost none: flags.Client evaluates from its in-memory snapshot
 // and reaches the store only to refresh it.
