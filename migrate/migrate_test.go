@@ -231,7 +231,9 @@ func TestUpWaitsForLockAndHonoursContext(t *testing.T) {
 	_, err = db.ExecContext(ctx, `INSERT INTO hardening_schema_lock (id, owner, acquired_at, expires_at) VALUES (1, 'other', ?, ?)`,
 		time.Now().UTC().Format(time.RFC3339Nano), time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano))
 	require.NoError(t, err)
-	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	// Long enough that the bookkeeping transaction before the lock never
+	// meets the deadline on a loaded machine: the wait for the lock must.
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	_, err = migrate.Up(cctx, db, migrate.WithSet("app", appSet(twoMigrations)))
 	assert.ErrorIs(t, err, migrate.ErrLockTimeout)
