@@ -51,9 +51,9 @@ type RevocationList struct {
 
 	snap atomic.Pointer[revocationSnapshot]
 
-	mu     sync.Mutex   // guards snap updates, call and recent
-	call   *refreshCall // the reload in flight, nil when none
-	recent []Revocation // local revocations made while call runs
+	mu     sync.Mutex             // guards snap updates, call and recent
+	call   *background.SharedRead // the reload in flight, nil when none
+	recent []Revocation           // local revocations made while call runs
 
 	bg background.Loop
 }
@@ -260,13 +260,5 @@ func (l *RevocationList) Close(ctx context.Context) error {
 	l.mu.Lock()
 	c := l.call
 	l.mu.Unlock()
-	if c == nil {
-		return nil
-	}
-	select {
-	case <-c.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return c.Drain(ctx)
 }

@@ -3,15 +3,9 @@ package previewsec
 import (
 	"context"
 	"fmt"
-)
 
-// refreshCall is one reload of a RevocationList's mirror, shared by every
-// caller that needs it while it runs.
-type refreshCall struct {
-	ctx  context.Context // the read's own: detached from any caller, ends at the refresh timeout
-	done chan struct{}   // closed when the store read has returned
-	err  error           // the read's result, set before done is closed
-}
+	"github.com/systembuilderhub/hardening/internal/background"
+)
 
 // reload waits for a reload of the mirror, starting one unless one is
 // running. With ifStale it does nothing when the mirror is fresh (another
@@ -35,18 +29,13 @@ func (l *RevocationList) reload(ctx context.Context, ifStale bool) error {
 		c = l.startReloadLocked(ctx)
 	}
 	l.mu.Unlock()
-	select {
-	case <-c.done:
-		return c.err
-	case <-c.ctx.Done():
-		select {
-		case <-c.done: // finished just before its context was released
-			return c.err
-		default:
-		}
-		return fmt.Errorf("%w: revocation store did not answer within %s: %w", ErrUnavailable, l.timeout, context.Cause(c.ctx))
-	case <-ctx.Done():
+	switch outcome, err := c.Wait(ctx); outcome {
+	case background.TimedOut:
+		return fmt.Errorf("%w: revocation store did not answer within %s: %w", ErrUnavailable, l.timeout, err)
+	case background.Abandoned:
 		return waiterGone(ctx)
+	default:
+		return err
 	}
 }
 
@@ -58,24 +47,21 @@ func waiterGone(ctx context.Context) error {
 // startReloadLocked starts a store read in its own goroutine, bounded by
 // the refresh timeout and not cancelled by ctx (so one caller leaving does
 // not fail the others). The caller holds l.mu.
-func (l *RevocationList) startReloadLocked(ctx context.Context) *refreshCall {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
-	c := &refreshCall{ctx: rctx, done: make(chan struct{})}
-	l.call, l.recent = c, nil
+func (l *RevocationList) startReloadLocked(ctx context.Context) *background.SharedRead {
 	now := l.now()
-	go func() {
-		defer cancel()
+	l.recent = nil
+	l.call = background.StartRead(ctx, l.timeout, func(rctx context.Context) error {
 		next, err := l.load(rctx, now)
 		l.mu.Lock()
+		defer l.mu.Unlock()
 		if err == nil {
 			for _, rev := range l.recent {
 				next = next.with(rev)
 			}
 			l.snap.Store(next)
 		}
-		l.call, l.recent, c.err = nil, nil, err
-		l.mu.Unlock()
-		close(c.done)
-	}()
-	return c
+		l.call, l.recent = nil, nil
+		return err
+	})
+	return l.call
 }

@@ -24,17 +24,9 @@ const DefaultRevocationRefreshTimeout = 2 * time.Second
 // was last read, the read in flight, and the loop that keeps it fresh.
 type mirror struct {
 	mu       sync.Mutex
-	loadedAt time.Time   // registry clock at the start of the last good read; zero = never
-	call     *reloadCall // the read in flight, nil when none
+	loadedAt time.Time              // registry clock at the start of the last good read; zero = never
+	call     *background.SharedRead // the read in flight, nil when none
 	bg       background.Loop
-}
-
-// reloadCall is one read of the store, shared by every caller that needs
-// it while it runs.
-type reloadCall struct {
-	ctx  context.Context // the read's own: detached from any caller, ends at the refresh timeout
-	done chan struct{}   // closed when the read has returned and been applied
-	err  error           // set before done is closed
 }
 
 // freshLocked reports whether the mirror may be used at now without a
@@ -77,42 +69,32 @@ func (r *Registry) reload(ctx context.Context, ifStale bool) error {
 		c = r.startReloadLocked(ctx)
 	}
 	r.mir.mu.Unlock()
-	select {
-	case <-c.done:
-		return c.err
-	case <-c.ctx.Done():
-		select {
-		case <-c.done: // finished just before its context was released
-			return c.err
-		default:
-		}
-		return fmt.Errorf("streamauth: load revocations: store did not answer within %s: %w",
-			r.cfg.refreshTimeout, context.Cause(c.ctx))
-	case <-ctx.Done():
-		return fmt.Errorf("streamauth: load revocations: %w", ctx.Err())
+	switch outcome, err := c.Wait(ctx); outcome {
+	case background.TimedOut:
+		return fmt.Errorf("streamauth: load revocations: store did not answer within %s: %w", r.cfg.refreshTimeout, err)
+	case background.Abandoned:
+		return fmt.Errorf("streamauth: load revocations: %w", err)
+	default:
+		return err
 	}
 }
 
 // startReloadLocked starts a read of the store in its own goroutine,
 // bounded by the refresh timeout and not cancelled by ctx (one caller
 // leaving does not fail the others). The caller holds r.mir.mu.
-func (r *Registry) startReloadLocked(ctx context.Context) *reloadCall {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.refreshTimeout)
-	c := &reloadCall{ctx: rctx, done: make(chan struct{})}
-	r.mir.call = c
+func (r *Registry) startReloadLocked(ctx context.Context) *background.SharedRead {
 	now := r.cfg.now()
-	go func() {
-		defer cancel()
+	r.mir.call = background.StartRead(ctx, r.cfg.refreshTimeout, func(rctx context.Context) error {
 		err := r.apply(rctx, now)
 		r.mir.mu.Lock()
+		defer r.mir.mu.Unlock()
 		if err == nil && now.After(r.mir.loadedAt) {
 			r.mir.loadedAt = now
 		}
-		r.mir.call, c.err = nil, err
-		r.mir.mu.Unlock()
-		close(c.done)
-	}()
-	return c
+		r.mir.call = nil
+		return err
+	})
+	return r.mir.call
 }
 
 // apply reads the store at now, merges its revocations into the
@@ -198,13 +180,5 @@ func (r *Registry) stopRefresh(ctx context.Context) error {
 	r.mir.mu.Lock()
 	c := r.mir.call
 	r.mir.mu.Unlock()
-	if c == nil {
-		return nil
-	}
-	select {
-	case <-c.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return c.Drain(ctx)
 }
