@@ -49,8 +49,14 @@ func TestOneStatementPerMethod(t *testing.T) {
 		{"RenewSlot", func() error { _, err := s.RenewSlot(ctx, storetest.SlotReq("exports", "a", "h", t0, 5)); return err }},
 		{"SlotsHeld", func() error { _, err := s.SlotsHeld(ctx, "a", "exports", t0); return err }},
 		{"ReleaseSlot", func() error { _, err := s.ReleaseSlot(ctx, "a", "exports", "h"); return err }},
-		{"Reserve", func() error { _, err := s.Reserve(ctx, storetest.ReserveReq("credits", "a", "r", 1, t0, 5)); return err }},
-		{"Reserve (refused)", func() error { _, err := s.Reserve(ctx, storetest.ReserveReq("credits", "a", "r2", 9, t0, 5)); return err }},
+		{"Reserve", func() error {
+			_, err := s.Reserve(ctx, storetest.ReserveReq("credits", "a", "r", 1, t0, 5))
+			return err
+		}},
+		{"Reserve (refused)", func() error {
+			_, err := s.Reserve(ctx, storetest.ReserveReq("credits", "a", "r2", 9, t0, 5))
+			return err
+		}},
 		{"Settle", func() error {
 			_, err := s.Settle(ctx, tenancy.SettleRequest{Tenant: "a", Quota: "credits", ReservationID: "r", Actual: 1, Now: t0, Period: "2026-03"})
 			return err
@@ -64,7 +70,10 @@ func TestOneStatementPerMethod(t *testing.T) {
 		}},
 		{"Limits", func() error { _, err := s.Limits(ctx, "a", tenancy.Limits{"orders": 5}); return err }},
 		{"Audit", func() error { _, err := s.Audit(ctx, tenancy.AuditQuery{}); return err }},
-		{"Audit(tenant)", func() error { _, err := s.Audit(ctx, tenancy.AuditQuery{Tenant: "a", Since: t0.Add(-time.Hour)}); return err }},
+		{"Audit(tenant)", func() error {
+			_, err := s.Audit(ctx, tenancy.AuditQuery{Tenant: "a", Since: t0.Add(-time.Hour)})
+			return err
+		}},
 	}
 	for round := range 2 { // the first and a later call: statement caching changes nothing
 		for _, call := range calls {
