@@ -127,10 +127,15 @@ BEGIN
 END $$;
 
 -- hardening_quota_limit is the tenant's override of the quota, else p_default.
+-- (PL/pgSQL rather than SQL: it keeps its plan across calls.)
 CREATE FUNCTION hardening_quota_limit(p_tenant text, p_quota text, p_default bigint) RETURNS bigint
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT value FROM hardening_quota_overrides WHERE tenant_id = p_tenant AND quota = p_quota), p_default)
-$$;
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v bigint;
+BEGIN
+    SELECT o.value INTO v FROM hardening_quota_overrides o WHERE o.tenant_id = p_tenant AND o.quota = p_quota;
+    RETURN coalesce(v, p_default);
+END $$;
 
 -- GCRA, mirroring tenancy.GCRA (times in Unix µs, period in µs, burst <= 0
 -- meaning the limit). Returns the limit and, when allowed, the remaining
@@ -140,10 +145,13 @@ CREATE FUNCTION hardening_quota_take_rate(p_tenant text, p_quota text, p_now big
     OUT allowed boolean, OUT quota_limit bigint, OUT remaining bigint, OUT retry_after bigint, OUT reset_after bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_burst bigint; v_interval bigint; v_tol bigint; v_tat bigint; v_new bigint; v_diff bigint;
+    v_burst bigint; v_interval bigint; v_tol bigint; v_tat bigint; v_new bigint; v_diff bigint; v_stored boolean;
 BEGIN
     PERFORM hardening_quota_enter(p_tenant, p_quota);
-    quota_limit := hardening_quota_limit(p_tenant, p_quota, p_default);
+    -- The override and the state in one statement (the hot path).
+    SELECT coalesce((SELECT o.value FROM hardening_quota_overrides o WHERE o.tenant_id = p_tenant AND o.quota = p_quota), p_default),
+           (SELECT r.tat FROM hardening_quota_rates r WHERE r.tenant_id = p_tenant AND r.quota = p_quota)
+        INTO quota_limit, v_tat;
     allowed := quota_limit = -1; remaining := 0; retry_after := 0; reset_after := 0;
     IF quota_limit <= 0 THEN
         RETURN;
@@ -151,8 +159,8 @@ BEGIN
     v_burst := CASE WHEN p_burst <= 0 THEN quota_limit ELSE p_burst END;
     v_interval := greatest(p_period / quota_limit, 1);
     v_tol := least(v_burst::numeric * v_interval, 9007199254740991)::bigint;
-    SELECT greatest(tat, p_now) INTO v_tat FROM hardening_quota_rates WHERE tenant_id = p_tenant AND quota = p_quota;
-    v_tat := coalesce(v_tat, p_now);
+    v_stored := v_tat IS NOT NULL;
+    v_tat := greatest(coalesce(v_tat, p_now), p_now);
     v_new := v_tat + v_interval;
     v_diff := p_now - (v_new - v_tol);
     IF v_diff < 0 THEN
@@ -160,8 +168,12 @@ BEGIN
         reset_after := v_tat - p_now;
         RETURN;
     END IF;
-    INSERT INTO hardening_quota_rates (tenant_id, quota, tat) VALUES (p_tenant, p_quota, v_new)
-        ON CONFLICT (tenant_id, quota) DO UPDATE SET tat = excluded.tat;
+    -- The lock is held: an UPDATE or an INSERT, not the dearer upsert.
+    IF v_stored THEN
+        UPDATE hardening_quota_rates SET tat = v_new WHERE tenant_id = p_tenant AND quota = p_quota;
+    ELSE
+        INSERT INTO hardening_quota_rates (tenant_id, quota, tat) VALUES (p_tenant, p_quota, v_new);
+    END IF;
     allowed := true;
     remaining := v_diff / v_interval;
     reset_after := v_new - p_now;
@@ -193,9 +205,10 @@ BEGIN
     IF NOT held THEN
         RETURN;
     END IF;
-    INSERT INTO hardening_quota_slots (tenant_id, quota, holder, lease_expires_at) VALUES (p_tenant, p_quota, p_holder, p_expires)
-        ON CONFLICT (tenant_id, quota, holder) DO UPDATE SET lease_expires_at = excluded.lease_expires_at;
-    IF NOT v_had THEN
+    IF v_had THEN
+        UPDATE hardening_quota_slots SET lease_expires_at = p_expires WHERE tenant_id = p_tenant AND quota = p_quota AND holder = p_holder;
+    ELSE
+        INSERT INTO hardening_quota_slots (tenant_id, quota, holder, lease_expires_at) VALUES (p_tenant, p_quota, p_holder, p_expires);
         current := current + 1;
     END IF;
 END $$;
