@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite of the tenancy stores, one
-// suite per kind of quota. Every implementation (memory, SQLite, Redis, and
+// suite per kind of quota. Every implementation (memory, SQLite, Redis, Postgres, and
 // any new backend) runs them from its tests:
 //
 //	func TestConformance(t *testing.T) {
