@@ -24,7 +24,23 @@
 //	go run ./examples/loadtest -redis redis://127.0.0.1:6379/0 -stores memory,sqlite,redis
 //	go run ./examples/loadtest -duration 10s -rounds 5 -concurrency 16   # the longer run
 //
-// The table it prints is Markdown; -json prints the same figures as JSON.
+// After the load, in the same run, it prints two more tables:
+//
+//   - allocations, bytes and CPU time per request of every scenario,
+//     served in-process (httptest, no network) by the bare handler and the
+//     memory chain, counted with runtime.MemStats around -alloc-requests
+//     requests (the numbers BenchmarkRequest reports);
+//   - the peer table: the kit's rate decisions and token verification
+//     against sethvargo/go-limiter, go-redis/redis_rate and golang-jwt,
+//     from the nested module examples/loadtest/peers (its own go.mod, so the
+//     peers stay out of the kit's), run with go -C on the same -redis
+//     (miniredis when none). -peers=false skips it; alone it is
+//     `go -C examples/loadtest/peers run . -redis URL`.
+//
+// -postgres is reserved for a PostgreSQL row once the kit has PostgreSQL
+// stores; in this build it only notes that the row is not available.
+//
+// The tables it prints are Markdown; -json prints the same figures as JSON.
 package main
 
 import (
@@ -69,6 +85,14 @@ type config struct {
 	Stores      string
 	Redis       string
 	Hub         string
+	// Postgres is the URL of a PostgreSQL for a postgres row (not yet
+	// available: the kit has no PostgreSQL stores in this build).
+	Postgres string
+	// AllocRequests is the in-process requests per allocation cell; 0
+	// skips the allocation table.
+	AllocRequests int
+	// Peers runs the peers module's program after the load.
+	Peers bool
 	// InProcess serves bare and memory in this process (the smoke test).
 	InProcess bool
 
@@ -92,6 +116,9 @@ func main() {
 	flag.StringVar(&cfg.Stores, "stores", "", "comma list of memory, sqlite, redis (default memory,sqlite, plus redis when -redis is set)")
 	flag.StringVar(&cfg.Redis, "redis", "", "URL of a running Redis for the redis store (redis://127.0.0.1:6379/0)")
 	flag.StringVar(&cfg.Hub, "hub", "", "hub binary to run (default: go build ./examples/hub into a temp dir)")
+	flag.StringVar(&cfg.Postgres, "postgres", "", "URL of a running PostgreSQL for a postgres row (reserved: "+postgresSkip+")")
+	flag.IntVar(&cfg.AllocRequests, "alloc-requests", 2000, "in-process requests per scenario and side for the allocation table (0: skip it)")
+	flag.BoolVar(&cfg.Peers, "peers", true, "run the peer comparisons ("+peersHint+") after the load")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -132,6 +159,9 @@ func (c *config) check() error {
 	}
 	if slices.Contains(c.stores, "redis") && c.Redis == "" {
 		return errors.New("-stores redis needs -redis URL (of a server you started)")
+	}
+	if c.AllocRequests < 0 {
+		return errors.New("-alloc-requests must not be negative")
 	}
 	return nil
 }
@@ -208,7 +238,43 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Result, error) {
 			return res, err
 		}
 	}
-	return res, nil
+	return res, afterLoad(ctx, cfg, &res, secret, tmp, logw)
+}
+
+// postgresSkip is what -postgres answers in a build without PostgreSQL
+// stores.
+const postgresSkip = "postgres: not available in this build"
+
+// afterLoad adds what the run measures once the HTTP load is over: the
+// in-process allocations and the peer table, and the postgres note.
+func afterLoad(ctx context.Context, cfg config, res *Result, secret []byte, tmp string, logw io.Writer) error {
+	if cfg.Postgres != "" {
+		fmt.Fprintln(logw, "loadtest:", postgresSkip)
+		res.Notes = append(res.Notes, postgresSkip+" (-postgres ignored; the kit has no PostgreSQL stores yet).")
+	}
+	if cfg.AllocRequests > 0 {
+		fmt.Fprintf(logw, "loadtest: allocations: %d in-process requests per scenario and side\n", cfg.AllocRequests)
+		rows, err := measureAllocs(ctx, secret, cfg.scenarios, cfg.AllocRequests)
+		if err != nil {
+			return err
+		}
+		res.AllocRequests, res.Allocs = cfg.AllocRequests, rows
+	}
+	if cfg.Peers {
+		p, err := runPeers(ctx, cfg.Redis, tmp, logw)
+		if err != nil {
+			fmt.Fprintln(logw, "loadtest: peers:", err)
+			res.Notes = append(res.Notes, "peers: not measured ("+firstLine(err.Error())+"); run them alone: "+peersHint)
+		} else {
+			res.Peers, res.peersMarkdown = p.JSON, p.Markdown
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
 }
 
 // startChild runs the bare server or the memory chain: in this process

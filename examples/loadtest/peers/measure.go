@@ -46,11 +46,11 @@ type Row struct {
 	Name string `json:"name"`
 	Kit  string `json:"kit"`
 	Peer string `json:"peer"`
-	// KitSide and PeerSide are the median round of each side.
+	// KitSide and PeerSide are each side over all its rounds.
 	KitSide  Timing `json:"kit_side"`
 	PeerSide Timing `json:"peer_side"`
-	// Ratio is the median over rounds of kit ops/s ÷ peer ops/s (= peer
-	// ns/op ÷ kit ns/op): 1 or more means the kit is at least as fast.
+	// Ratio is kit ops/s ÷ peer ops/s over all rounds (= peer ns/op ÷ kit
+	// ns/op): 1 or more means the kit is at least as fast.
 	Ratio float64 `json:"ratio"`
 	// RatioMin and RatioMax are the spread of the per-round ratios.
 	RatioMin float64 `json:"ratio_min"`
@@ -87,23 +87,25 @@ func measurePair(ctx context.Context, p pair, rounds int, d time.Duration) (Row,
 		kits, peers = append(kits, k), append(peers, pe)
 		ratios = append(ratios, pe.NsPerOp/k.NsPerOp)
 	}
-	row.KitSide, row.PeerSide = medianTiming(kits), medianTiming(peers)
-	slices.Sort(ratios)
-	row.Ratio, row.RatioMin, row.RatioMax = ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1]
+	row.KitSide, row.PeerSide = total(kits), total(peers)
+	row.Ratio = row.PeerSide.NsPerOp / row.KitSide.NsPerOp
+	row.RatioMin, row.RatioMax = slices.Min(ratios), slices.Max(ratios)
 	return row, nil
 }
 
-// medianTiming is the round with the median ns/op.
-func medianTiming(ts []Timing) Timing {
-	s := slices.Clone(ts)
-	slices.SortFunc(s, func(a, b Timing) int {
-		switch {
-		case a.NsPerOp < b.NsPerOp:
-			return -1
-		case a.NsPerOp > b.NsPerOp:
-			return 1
-		}
-		return 0
-	})
-	return s[len(s)/2]
+// total merges rounds into one Timing, each round weighted by its calls.
+func total(ts []Timing) Timing {
+	var out Timing
+	var ns, allocs, bytes float64
+	for _, t := range ts {
+		out.Ops += t.Ops
+		ns += t.NsPerOp * float64(t.Ops)
+		allocs += t.AllocsPerOp * float64(t.Ops)
+		bytes += t.BytesPerOp * float64(t.Ops)
+	}
+	if out.Ops > 0 {
+		n := float64(out.Ops)
+		out.NsPerOp, out.AllocsPerOp, out.BytesPerOp = ns/n, allocs/n, bytes/n
+	}
+	return out
 }
