@@ -41,6 +41,10 @@
 // stores; in this build it only notes that the row is not available.
 //
 // The tables it prints are Markdown; -json prints the same figures as JSON.
+// The machine's noise is large, so give figures over several runs:
+//
+//	for i in 1 2 3; do go run ./examples/loadtest -redis URL -json > run$i.json; done
+//	go run ./examples/loadtest -spread run1.json run2.json run3.json   # median (min–max) of every table
 package main
 
 import (
@@ -120,7 +124,15 @@ func main() {
 	flag.IntVar(&cfg.AllocRequests, "alloc-requests", 2000, "in-process requests per scenario and side for the allocation table (0: skip it)")
 	flag.BoolVar(&cfg.Peers, "peers", true, "run the peer comparisons ("+peersHint+") after the load")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
+	spreadOf := flag.Bool("spread", false, "measure nothing: print the median (min–max) of the -json results named as arguments")
 	flag.Parse()
+	if *spreadOf {
+		if err := spreadMain(os.Stdout, flag.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := run(ctx, cfg, os.Stderr)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,6 +52,21 @@ func TestSmoke(t *testing.T) {
 	assert.Equal(t, 3+2+len(scenarios)+2+len(scenarios), strings.Count(md.String(), "\n|"), md.String())
 	assert.Contains(t, md.String(), "| store | preview GET | idempotent POST, first | replay | quota POST | flags GET | target |")
 	assert.Contains(t, md.String(), postgresSkip)
+
+	// -spread reads such results back: two identical runs have no range.
+	var files []string
+	for i := range 2 {
+		f := filepath.Join(t.TempDir(), fmt.Sprintf("run%d.json", i))
+		require.NoError(t, os.WriteFile(f, js.Bytes(), 0o600))
+		files = append(files, f)
+	}
+	var sp bytes.Buffer
+	require.NoError(t, spreadMain(&sp, files))
+	assert.Contains(t, sp.String(), "2 runs;")
+	assert.Contains(t, sp.String(), "| memory | ")
+	assert.Contains(t, sp.String(), fmt.Sprintf(" %.2f×", res.Rows[0].Ratio))
+	assert.Contains(t, sp.String(), fmt.Sprintf("| preview | %.0f |", res.Allocs[0].Bare.AllocsPerReq))
+	assert.Error(t, spreadMain(&sp, nil))
 	assert.Contains(t, js.String(), `"scenario": "flags"`)
 }
 
