@@ -64,7 +64,7 @@ func TestSmoke(t *testing.T) {
 	require.NoError(t, spreadMain(&sp, files))
 	assert.Contains(t, sp.String(), "2 runs;")
 	assert.Contains(t, sp.String(), "| memory | ")
-	assert.Contains(t, sp.String(), fmt.Sprintf(" %.2f×", res.Rows[0].Ratio))
+	assert.Contains(t, sp.String(), fmt.Sprintf("%.2f×", res.Rows[0].Ratio))
 	assert.Contains(t, sp.String(), fmt.Sprintf("| preview | %.0f |", res.Allocs[0].Bare.AllocsPerReq))
 	assert.Error(t, spreadMain(&sp, nil))
 	assert.Contains(t, js.String(), `"scenario": "flags"`)
