@@ -63,41 +63,7 @@ func (r Result) writeMarkdown(w io.Writer) {
 
 // writeSummary prints chain ÷ bare throughput, one row per store, one
 // column per scenario; a ratio under the store's target is bold.
-func (r Result) writeSummary(w io.Writer) {
-	var stores, scs []string
-	cells := map[[2]string]Row{}
-	for _, x := range r.Rows {
-		if _, ok := cells[[2]string{x.Store, ""}]; !ok {
-			cells[[2]string{x.Store, ""}] = x
-			stores = append(stores, x.Store)
-		}
-		if len(stores) == 1 {
-			scs = append(scs, x.Scenario)
-		}
-		cells[[2]string{x.Store, x.Scenario}] = x
-	}
-	fmt.Fprint(w, "| store |")
-	for _, sc := range scs {
-		fmt.Fprintf(w, " %s |", title(scenarioTitles, sc))
-	}
-	fmt.Fprintln(w, " target |")
-	fmt.Fprintln(w, "|---|"+strings.Repeat("--:|", len(scs)+1))
-	for _, st := range stores {
-		fmt.Fprintf(w, "| %s |", title(storeTitles, st))
-		for _, sc := range scs {
-			x, ok := cells[[2]string{st, sc}]
-			switch {
-			case !ok:
-				fmt.Fprint(w, " – |")
-			case x.ThroughputOK:
-				fmt.Fprintf(w, " %.2f× |", x.Ratio)
-			default:
-				fmt.Fprintf(w, " **%.2f×** |", x.Ratio)
-			}
-		}
-		fmt.Fprintf(w, " ≥ %.2f× |\n", targets[st])
-	}
-}
+func (r Result) writeSummary(w io.Writer) { writeRatioSpread(w, []Result{r}) }
 
 func title(m map[string]string, k string) string {
 	if t, ok := m[k]; ok {

@@ -144,30 +144,42 @@ func writeRatioSpread(w io.Writer, runs []Result) {
 	}
 }
 
-func writeAllocSpread(w io.Writer, runs []Result) {
-	by := map[string][]AllocRow{}
-	var scs []string
-	for _, r := range runs {
-		for _, a := range r.Allocs {
-			if _, ok := by[a.Scenario]; !ok {
-				scs = append(scs, a.Scenario)
-			}
-			by[a.Scenario] = append(by[a.Scenario], a)
+// groupBy groups items by key, keys in order of first appearance.
+func groupBy[T any](items []T, key func(T) string) ([]string, map[string][]T) {
+	var keys []string
+	by := map[string][]T{}
+	for _, x := range items {
+		k := key(x)
+		if _, ok := by[k]; !ok {
+			keys = append(keys, k)
 		}
+		by[k] = append(by[k], x)
 	}
+	return keys, by
+}
+
+// column is f of every item.
+func column[T any](items []T, f func(T) float64) []float64 {
+	vs := make([]float64, 0, len(items))
+	for _, x := range items {
+		vs = append(vs, f(x))
+	}
+	return vs
+}
+
+func writeAllocSpread(w io.Writer, runs []Result) {
+	var all []AllocRow
+	for _, r := range runs {
+		all = append(all, r.Allocs...)
+	}
+	scs, by := groupBy(all, func(a AllocRow) string { return a.Scenario })
 	if len(scs) == 0 {
 		return
 	}
 	fmt.Fprintf(w, "| scenario | bare allocs | memory chain allocs | chain − bare (goal ≤ %d) | bare bytes | chain bytes | bare µs | chain µs |\n", allocGoal)
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|")
 	for _, sc := range scs {
-		col := func(f func(AllocRow) float64) []float64 {
-			var vs []float64
-			for _, a := range by[sc] {
-				vs = append(vs, f(a))
-			}
-			return vs
-		}
+		col := func(f func(AllocRow) float64) []float64 { return column(by[sc], f) }
 		extra := spread(col(func(a AllocRow) float64 { return a.Extra }), "%+.0f")
 		if median(col(func(a AllocRow) float64 { return a.Extra })) > allocGoal {
 			extra = "**" + extra + "**"
@@ -183,27 +195,16 @@ func writeAllocSpread(w io.Writer, runs []Result) {
 }
 
 func writePeerSpread(w io.Writer, peers []peersJSON) {
-	by := map[string][]peerRowJSON{}
-	var names []string
+	var all []peerRowJSON
 	for _, p := range peers {
-		for _, x := range p.Rows {
-			if _, ok := by[x.Name]; !ok {
-				names = append(names, x.Name)
-			}
-			by[x.Name] = append(by[x.Name], x)
-		}
+		all = append(all, p.Rows...)
 	}
+	names, by := groupBy(all, func(x peerRowJSON) string { return x.Name })
 	fmt.Fprintf(w, "Peers (Redis pairs on %s); ratio = kit ops/s ÷ peer ops/s, goal ≥ 1.00×:\n\n", peers[0].Redis)
 	fmt.Fprintln(w, "| pair | kit | peer | kit ns/op | peer ns/op | ratio | kit allocs/op | peer allocs/op |")
 	fmt.Fprintln(w, "|---|---|---|--:|--:|--:|--:|--:|")
 	for _, n := range names {
-		col := func(f func(peerRowJSON) float64) []float64 {
-			var vs []float64
-			for _, x := range by[n] {
-				vs = append(vs, f(x))
-			}
-			return vs
-		}
+		col := func(f func(peerRowJSON) float64) []float64 { return column(by[n], f) }
 		ratio := ratioCell(col(func(x peerRowJSON) float64 { return x.Ratio }), 1)
 		x := by[n][0]
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", n, x.Kit, x.Peer,
