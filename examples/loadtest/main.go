@@ -52,7 +52,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -68,10 +67,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/redis/go-redis/v9"
-
-	"github.com/systembuilderhub/hardening/migrate"
 )
 
 // serveEnv makes this program a server child: "bare" or "memory".
@@ -253,42 +248,6 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Result, error) {
 	return res, afterLoad(ctx, cfg, &res, secret, tmp, logw)
 }
 
-// postgresSkip is what -postgres answers in a build without PostgreSQL
-// stores.
-const postgresSkip = "postgres: not available in this build"
-
-// afterLoad adds what the run measures once the HTTP load is over: the
-// in-process allocations and the peer table, and the postgres note.
-func afterLoad(ctx context.Context, cfg config, res *Result, secret []byte, tmp string, logw io.Writer) error {
-	if cfg.Postgres != "" {
-		fmt.Fprintln(logw, "loadtest:", postgresSkip)
-		res.Notes = append(res.Notes, postgresSkip+" (-postgres ignored; the kit has no PostgreSQL stores yet).")
-	}
-	if cfg.AllocRequests > 0 {
-		fmt.Fprintf(logw, "loadtest: allocations: %d in-process requests per scenario and side\n", cfg.AllocRequests)
-		rows, err := measureAllocs(ctx, secret, cfg.scenarios, cfg.AllocRequests)
-		if err != nil {
-			return err
-		}
-		res.AllocRequests, res.Allocs = cfg.AllocRequests, rows
-	}
-	if cfg.Peers {
-		p, err := runPeers(ctx, cfg.Redis, tmp, logw)
-		if err != nil {
-			fmt.Fprintln(logw, "loadtest: peers:", err)
-			res.Notes = append(res.Notes, "peers: not measured ("+firstLine(err.Error())+"); run them alone: "+peersHint)
-		} else {
-			res.Peers, res.peersMarkdown = p.JSON, p.Markdown
-		}
-	}
-	return nil
-}
-
-func firstLine(s string) string {
-	first, _, _ := strings.Cut(s, "\n")
-	return first
-}
-
 // startChild runs the bare server or the memory chain: in this process
 // with cfg.InProcess, else as a child process of this program.
 func startChild(ctx context.Context, cfg config, kind string, secret []byte) (string, func(), error) {
@@ -392,135 +351,4 @@ func serveChild(kind string, stdin io.Reader, stdout io.Writer) error {
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	return srv.Shutdown(sctx)
-}
-
-// hubBinary returns bin, or builds examples/hub into dir.
-func hubBinary(ctx context.Context, bin, dir string, logw io.Writer) (string, error) {
-	if bin != "" {
-		return bin, nil
-	}
-	out := filepath.Join(dir, "hub")
-	fmt.Fprintln(logw, "loadtest: go build -o", out, "github.com/systembuilderhub/hardening/examples/hub")
-	b, err := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/systembuilderhub/hardening/examples/hub").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build examples/hub: %v\n%s", err, b)
-	}
-	return out, nil
-}
-
-// startHub runs the hub binary on a loopback port with a fresh SQLite
-// database (and Redis for store "redis"), the quotas set high and the auth
-// secret given, and returns its URL once it listens.
-func startHub(ctx context.Context, bin, store, redisURL, dbPath string, secret []byte) (string, func(), error) {
-	cmd := exec.Command(bin, "serve")
-	env := []string{}
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if name == "REDIS_URL" || name == "DATABASE_URL" || strings.HasPrefix(name, "HUB_") || strings.HasPrefix(name, "DEFAULT_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	env = append(env, "HUB_ADDR=127.0.0.1:0", "DATABASE_URL=sqlite:///"+dbPath, "HUB_AUTH_SECRET="+string(secret),
-		fmt.Sprintf("DEFAULT_SNAPSHOT_RATE_PER_MINUTE=%d", highLimit), fmt.Sprintf("DEFAULT_ACTIVE_PREVIEWS_LIMIT=%d", highLimit))
-	if store == "redis" {
-		env = append(env, "REDIS_URL="+redisURL, "HUB_REDIS_PREFIX=loadtest:"+newRunID()+":")
-	}
-	cmd.Env = env
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	done := make(chan struct{})
-	stopIt := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	addrc := make(chan string, 1)
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		var tail []string
-		found := false
-		for !found && sc.Scan() {
-			var rec struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
-			}
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "hub listening" {
-				addrc <- rec.Addr
-				found = true
-			}
-			tail = append(tail, sc.Text())
-		}
-		if !found { // the hub failed: show why
-			fmt.Fprintln(os.Stderr, strings.Join(tail[max(0, len(tail)-5):], "\n"))
-		}
-		_, _ = io.Copy(io.Discard, stderr) // the request log: read and dropped
-		_ = cmd.Wait()
-	}()
-	select {
-	case addr := <-addrc:
-		return "http://" + addr, stopIt, nil
-	case <-done:
-		return "", nil, errors.New("the hub exited before listening")
-	case <-time.After(60 * time.Second):
-		stopIt()
-		return "", nil, errors.New("the hub did not listen within 60s")
-	case <-ctx.Done():
-		stopIt()
-		return "", nil, ctx.Err()
-	}
-}
-
-// storeRTT is the median of one small write on the store: a SQLite
-// autocommit upsert in a WAL database, or a Redis INCR.
-func storeRTT(ctx context.Context, store, redisURL, dir string) (time.Duration, error) {
-	const n = 200
-	var lat []time.Duration
-	switch store {
-	case "sqlite":
-		db, err := migrate.OpenSQLite(ctx, filepath.Join(dir, "rtt.db"), 5*time.Second)
-		if err != nil {
-			return 0, err
-		}
-		defer db.Close()
-		if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS rtt (k INTEGER PRIMARY KEY, v INTEGER)`); err != nil {
-			return 0, err
-		}
-		for i := range n {
-			t0 := time.Now()
-			if _, err := db.ExecContext(ctx, `INSERT INTO rtt (k, v) VALUES (1, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, i); err != nil {
-				return 0, err
-			}
-			lat = append(lat, time.Since(t0))
-		}
-	case "redis":
-		opt, err := redis.ParseURL(redisURL)
-		if err != nil {
-			return 0, fmt.Errorf("-redis: %w", err)
-		}
-		rdb := redis.NewClient(opt)
-		defer rdb.Close()
-		key := "loadtest:rtt:" + newRunID()
-		for range n {
-			t0 := time.Now()
-			if err := rdb.Incr(ctx, key).Err(); err != nil {
-				return 0, fmt.Errorf("-redis: %w", err)
-			}
-			lat = append(lat, time.Since(t0))
-		}
-		rdb.Del(ctx, key)
-	}
-	slices.Sort(lat)
-	return lat[len(lat)/2], nil
 }
