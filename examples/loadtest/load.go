@@ -281,6 +281,16 @@ type Result struct {
 	Rounds      int                `json:"rounds"`
 	RTTMicros   map[string]float64 `json:"store_rtt_us"`
 	Rows        []Row              `json:"rows"`
+	// AllocRequests is how many in-process requests each Allocs cell
+	// counts.
+	AllocRequests int        `json:"alloc_requests,omitempty"`
+	Allocs        []AllocRow `json:"allocations,omitempty"`
+	// Peers is the peers program's JSON result (examples/loadtest/peers).
+	Peers json.RawMessage `json:"peers,omitempty"`
+	// Notes say what was skipped and why.
+	Notes []string `json:"notes,omitempty"`
+
+	peersMarkdown string
 }
 
 var targets = map[string]float64{"memory": 0.85, "sqlite": 0.5, "redis": 0.5}
@@ -327,49 +337,6 @@ func measure(ctx context.Context, cfg config, store string, chain, bare *target,
 		rows = append(rows, row)
 	}
 	return rows, nil
-}
-
-func mark(ok bool) string {
-	if ok {
-		return "yes"
-	}
-	return "**no**"
-}
-
-// writeMarkdown prints the result as a Markdown table.
-func (r Result) writeMarkdown(w io.Writer) {
-	fmt.Fprintf(w, "%s, %d CPUs, %d connections, %d rounds of %s per side, alternating.\n", r.GoVersion, r.NumCPU, r.Concurrency, r.Rounds, r.Duration)
-	var rtts []string
-	for _, k := range []string{"memory", "sqlite", "redis"} {
-		if v, ok := r.RTTMicros[k]; ok {
-			rtts = append(rtts, fmt.Sprintf("%s %.0f µs", k, v))
-		}
-	}
-	fmt.Fprintf(w, "Store round trip (median, one write): %s.\n", strings.Join(rtts, ", "))
-	fmt.Fprintln(w, "chain = the hub binary (sqlite, redis) or the hub's middleware chain on memory stores in-process (memory); bare = the same handlers with no middleware.")
-	fmt.Fprintln(w, "ratio = chain req/s ÷ bare req/s; p99 bound = 2 × bare p99 + the store round trip.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| store | scenario | chain req/s | bare req/s | ratio | target | chain p50 | chain p99 | bare p50 | bare p99 | p99 bound | p99 ok | errors |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|")
-	for _, x := range r.Rows {
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | %.2f× | %s %.2f× | %s | %s | %s | %s | %s | %s | %d |\n",
-			x.Store, x.Scenario, x.Chain.RPS, x.Bare.RPS, x.Ratio, map[bool]string{true: "≥", false: "**<**"}[x.ThroughputOK], x.Target,
-			us(x.Chain.P50Micros), us(x.Chain.P99Micros), us(x.Bare.P50Micros), us(x.Bare.P99Micros), us(x.P99BoundMicros), mark(x.P99OK),
-			x.Chain.Errors+x.Bare.Errors)
-	}
-}
-
-func us(v float64) string {
-	if v >= 10_000 {
-		return fmt.Sprintf("%.1f ms", v/1e3)
-	}
-	return fmt.Sprintf("%.0f µs", v)
-}
-
-func (r Result) writeJSON(w io.Writer) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(r)
 }
 
 // parseList splits a comma list and checks every name against allowed.

@@ -24,7 +24,27 @@
 //	go run ./examples/loadtest -redis redis://127.0.0.1:6379/0 -stores memory,sqlite,redis
 //	go run ./examples/loadtest -duration 10s -rounds 5 -concurrency 16   # the longer run
 //
-// The table it prints is Markdown; -json prints the same figures as JSON.
+// After the load, in the same run, it prints two more tables:
+//
+//   - allocations, bytes and CPU time per request of every scenario,
+//     served in-process (httptest, no network) by the bare handler and the
+//     memory chain, counted with runtime.MemStats around -alloc-requests
+//     requests (the numbers BenchmarkRequest reports);
+//   - the peer table: the kit's rate decisions and token verification
+//     against sethvargo/go-limiter, go-redis/redis_rate and golang-jwt,
+//     from the nested module examples/loadtest/peers (its own go.mod, so the
+//     peers stay out of the kit's), run with go -C on the same -redis
+//     (miniredis when none). -peers=false skips it; alone it is
+//     `go -C examples/loadtest/peers run . -redis URL`.
+//
+// -postgres is reserved for a PostgreSQL row once the kit has PostgreSQL
+// stores; in this build it only notes that the row is not available.
+//
+// The tables it prints are Markdown; -json prints the same figures as JSON.
+// The machine's noise is large, so give figures over several runs:
+//
+//	for i in 1 2 3; do go run ./examples/loadtest -redis URL -json > run$i.json; done
+//	go run ./examples/loadtest -spread run1.json run2.json run3.json   # median (min–max) of every table
 package main
 
 import (
@@ -32,7 +52,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,10 +67,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/redis/go-redis/v9"
-
-	"github.com/systembuilderhub/hardening/migrate"
 )
 
 // serveEnv makes this program a server child: "bare" or "memory".
@@ -69,6 +84,14 @@ type config struct {
 	Stores      string
 	Redis       string
 	Hub         string
+	// Postgres is the URL of a PostgreSQL for a postgres row (not yet
+	// available: the kit has no PostgreSQL stores in this build).
+	Postgres string
+	// AllocRequests is the in-process requests per allocation cell; 0
+	// skips the allocation table.
+	AllocRequests int
+	// Peers runs the peers module's program after the load.
+	Peers bool
 	// InProcess serves bare and memory in this process (the smoke test).
 	InProcess bool
 
@@ -92,8 +115,19 @@ func main() {
 	flag.StringVar(&cfg.Stores, "stores", "", "comma list of memory, sqlite, redis (default memory,sqlite, plus redis when -redis is set)")
 	flag.StringVar(&cfg.Redis, "redis", "", "URL of a running Redis for the redis store (redis://127.0.0.1:6379/0)")
 	flag.StringVar(&cfg.Hub, "hub", "", "hub binary to run (default: go build ./examples/hub into a temp dir)")
+	flag.StringVar(&cfg.Postgres, "postgres", "", "URL of a running PostgreSQL for a postgres row (reserved: "+postgresSkip+")")
+	flag.IntVar(&cfg.AllocRequests, "alloc-requests", 2000, "in-process requests per scenario and side for the allocation table (0: skip it)")
+	flag.BoolVar(&cfg.Peers, "peers", true, "run the peer comparisons ("+peersHint+") after the load")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
+	spreadOf := flag.Bool("spread", false, "measure nothing: print the median (min–max) of the -json results named as arguments")
 	flag.Parse()
+	if *spreadOf {
+		if err := spreadMain(os.Stdout, flag.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := run(ctx, cfg, os.Stderr)
@@ -132,6 +166,9 @@ func (c *config) check() error {
 	}
 	if slices.Contains(c.stores, "redis") && c.Redis == "" {
 		return errors.New("-stores redis needs -redis URL (of a server you started)")
+	}
+	if c.AllocRequests < 0 {
+		return errors.New("-alloc-requests must not be negative")
 	}
 	return nil
 }
@@ -208,7 +245,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Result, error) {
 			return res, err
 		}
 	}
-	return res, nil
+	return res, afterLoad(ctx, cfg, &res, secret, tmp, logw)
 }
 
 // startChild runs the bare server or the memory chain: in this process
@@ -314,135 +351,4 @@ func serveChild(kind string, stdin io.Reader, stdout io.Writer) error {
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	return srv.Shutdown(sctx)
-}
-
-// hubBinary returns bin, or builds examples/hub into dir.
-func hubBinary(ctx context.Context, bin, dir string, logw io.Writer) (string, error) {
-	if bin != "" {
-		return bin, nil
-	}
-	out := filepath.Join(dir, "hub")
-	fmt.Fprintln(logw, "loadtest: go build -o", out, "github.com/systembuilderhub/hardening/examples/hub")
-	b, err := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/systembuilderhub/hardening/examples/hub").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build examples/hub: %v\n%s", err, b)
-	}
-	return out, nil
-}
-
-// startHub runs the hub binary on a loopback port with a fresh SQLite
-// database (and Redis for store "redis"), the quotas set high and the auth
-// secret given, and returns its URL once it listens.
-func startHub(ctx context.Context, bin, store, redisURL, dbPath string, secret []byte) (string, func(), error) {
-	cmd := exec.Command(bin, "serve")
-	env := []string{}
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if name == "REDIS_URL" || name == "DATABASE_URL" || strings.HasPrefix(name, "HUB_") || strings.HasPrefix(name, "DEFAULT_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	env = append(env, "HUB_ADDR=127.0.0.1:0", "DATABASE_URL=sqlite:///"+dbPath, "HUB_AUTH_SECRET="+string(secret),
-		fmt.Sprintf("DEFAULT_SNAPSHOT_RATE_PER_MINUTE=%d", highLimit), fmt.Sprintf("DEFAULT_ACTIVE_PREVIEWS_LIMIT=%d", highLimit))
-	if store == "redis" {
-		env = append(env, "REDIS_URL="+redisURL, "HUB_REDIS_PREFIX=loadtest:"+newRunID()+":")
-	}
-	cmd.Env = env
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	done := make(chan struct{})
-	stopIt := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	addrc := make(chan string, 1)
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		var tail []string
-		found := false
-		for !found && sc.Scan() {
-			var rec struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
-			}
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "hub listening" {
-				addrc <- rec.Addr
-				found = true
-			}
-			tail = append(tail, sc.Text())
-		}
-		if !found { // the hub failed: show why
-			fmt.Fprintln(os.Stderr, strings.Join(tail[max(0, len(tail)-5):], "\n"))
-		}
-		_, _ = io.Copy(io.Discard, stderr) // the request log: read and dropped
-		_ = cmd.Wait()
-	}()
-	select {
-	case addr := <-addrc:
-		return "http://" + addr, stopIt, nil
-	case <-done:
-		return "", nil, errors.New("the hub exited before listening")
-	case <-time.After(60 * time.Second):
-		stopIt()
-		return "", nil, errors.New("the hub did not listen within 60s")
-	case <-ctx.Done():
-		stopIt()
-		return "", nil, ctx.Err()
-	}
-}
-
-// storeRTT is the median of one small write on the store: a SQLite
-// autocommit upsert in a WAL database, or a Redis INCR.
-func storeRTT(ctx context.Context, store, redisURL, dir string) (time.Duration, error) {
-	const n = 200
-	var lat []time.Duration
-	switch store {
-	case "sqlite":
-		db, err := migrate.OpenSQLite(ctx, filepath.Join(dir, "rtt.db"), 5*time.Second)
-		if err != nil {
-			return 0, err
-		}
-		defer db.Close()
-		if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS rtt (k INTEGER PRIMARY KEY, v INTEGER)`); err != nil {
-			return 0, err
-		}
-		for i := range n {
-			t0 := time.Now()
-			if _, err := db.ExecContext(ctx, `INSERT INTO rtt (k, v) VALUES (1, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, i); err != nil {
-				return 0, err
-			}
-			lat = append(lat, time.Since(t0))
-		}
-	case "redis":
-		opt, err := redis.ParseURL(redisURL)
-		if err != nil {
-			return 0, fmt.Errorf("-redis: %w", err)
-		}
-		rdb := redis.NewClient(opt)
-		defer rdb.Close()
-		key := "loadtest:rtt:" + newRunID()
-		for range n {
-			t0 := time.Now()
-			if err := rdb.Incr(ctx, key).Err(); err != nil {
-				return 0, fmt.Errorf("-redis: %w", err)
-			}
-			lat = append(lat, time.Since(t0))
-		}
-		rdb.Del(ctx, key)
-	}
-	slices.Sort(lat)
-	return lat[len(lat)/2], nil
 }

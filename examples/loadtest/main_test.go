@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +25,7 @@ func TestSmoke(t *testing.T) {
 	res, err := run(context.Background(), config{
 		Duration: 100 * time.Millisecond, Rounds: 2, Concurrency: 2,
 		Scenarios: "preview,idem-first,idem-replay,quota,flags", Stores: "memory", InProcess: true,
+		AllocRequests: 20, Postgres: "postgres://127.0.0.1:1/none",
 	}, &logs)
 	require.NoError(t, err, logs.String())
 	require.Len(t, res.Rows, len(scenarios))
@@ -37,7 +41,32 @@ func TestSmoke(t *testing.T) {
 	res.writeMarkdown(&md)
 	res.writeJSON(&js)
 	assert.Contains(t, md.String(), "| memory | idem-replay |")
-	assert.Equal(t, 2+len(scenarios), strings.Count(md.String(), "\n|"), md.String())
+	require.Len(t, res.Allocs, len(scenarios))
+	for i, a := range res.Allocs {
+		assert.Equal(t, scenarios[i].Name, a.Scenario)
+		assert.Positive(t, a.Bare.AllocsPerReq, a.Scenario)
+		assert.Greater(t, a.Chain.AllocsPerReq, a.Bare.AllocsPerReq, a.Scenario)
+	}
+	assert.Equal(t, []string{postgresSkip + " (-postgres ignored; the kit has no PostgreSQL stores yet)."}, res.Notes)
+	// summary (2 + 1 store) + load table (2 + 5) + allocations (2 + 5)
+	assert.Equal(t, 3+2+len(scenarios)+2+len(scenarios), strings.Count(md.String(), "\n|"), md.String())
+	assert.Contains(t, md.String(), "| store | preview GET | idempotent POST, first | replay | quota POST | flags GET | target |")
+	assert.Contains(t, md.String(), postgresSkip)
+
+	// -spread reads such results back: two identical runs have no range.
+	var files []string
+	for i := range 2 {
+		f := filepath.Join(t.TempDir(), fmt.Sprintf("run%d.json", i))
+		require.NoError(t, os.WriteFile(f, js.Bytes(), 0o600))
+		files = append(files, f)
+	}
+	var sp bytes.Buffer
+	require.NoError(t, spreadMain(&sp, files))
+	assert.Contains(t, sp.String(), "2 runs;")
+	assert.Contains(t, sp.String(), "| memory | ")
+	assert.Contains(t, sp.String(), fmt.Sprintf("%.2f×", res.Rows[0].Ratio))
+	assert.Contains(t, sp.String(), fmt.Sprintf("| preview | %.0f |", res.Allocs[0].Bare.AllocsPerReq))
+	assert.Error(t, spreadMain(&sp, nil))
 	assert.Contains(t, js.String(), `"scenario": "flags"`)
 }
 
@@ -52,4 +81,13 @@ func TestConfigErrors(t *testing.T) {
 		_, err := run(context.Background(), c, &bytes.Buffer{})
 		assert.Error(t, err, "%+v", c)
 	}
+}
+
+// TestFindPeersDir checks that the load test finds the nested peers module
+// it runs after the load (the module itself is tested in its directory).
+func TestFindPeersDir(t *testing.T) {
+	dir, err := findPeersDir(context.Background())
+	require.NoError(t, err)
+	assert.FileExists(t, filepath.Join(dir, "go.mod"))
+	assert.Equal(t, "peers", filepath.Base(dir))
 }
