@@ -3,10 +3,12 @@ package postgresstore_test
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -18,12 +20,28 @@ import (
 // created: for each of many periods, 12 callers on their own connections
 // are released at once. Every caller must get the winner's key without an
 // error; a create-if-absent whose read shares the INSERT's snapshot misses
-// a key committed while the INSERT waited, and fails here.
+// a key committed while the INSERT waited, and fails here. The same holds
+// when the pool's default isolation is stricter than READ COMMITTED, where
+// the server reports serialization failures that CreateKey retries.
 func TestConcurrentCreateSeesTheWinner(t *testing.T) {
+	for _, iso := range []string{"", "repeatable read", "serializable"} {
+		t.Run("isolation="+iso, func(t *testing.T) {
+			p := migrated(t)
+			u := p.URL
+			if iso != "" {
+				u += "&default_transaction_isolation=" + url.PathEscape(iso)
+			}
+			db, err := sqlx.Open("pgx", u)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = db.Close() })
+			createConcurrently(t, db)
+		})
+	}
+}
+
+func createConcurrently(t *testing.T, db *sqlx.DB) {
 	const callers, periods = 12, 25
 	ctx := context.Background()
-	p := migrated(t)
-	db := p.Open(t)
 	db.SetMaxOpenConns(callers)
 	db.SetMaxIdleConns(callers)
 	s, err := postgresstore.New(db)
