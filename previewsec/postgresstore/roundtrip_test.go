@@ -59,11 +59,19 @@ func TestOneStatementPerCall(t *testing.T) {
 		{"CreateKey found", func() error { r, err := s.CreateKey(ctx, key); assert.False(t, r.Created); return err }},
 		{"Keys", func() error { k, err := s.Keys(ctx, start); assert.Len(t, k, 1); return err }},
 		{"DeleteExpiredKeys none", func() error { _, err := s.DeleteExpiredKeys(ctx, start); return err }},
-		{"DeleteExpiredKeys one", func() error { n, err := s.DeleteExpiredKeys(ctx, start.Add(26*time.Hour)); assert.Equal(t, 1, n); return err }},
+		{"DeleteExpiredKeys one", func() error {
+			n, err := s.DeleteExpiredKeys(ctx, start.Add(26*time.Hour))
+			assert.Equal(t, 1, n)
+			return err
+		}},
 		{"Revoke new", func() error { return s.Revoke(ctx, rev) }},
 		{"Revoke existing", func() error { return s.Revoke(ctx, rev) }},
 		{"Revocations", func() error { r, err := s.Revocations(ctx, start); assert.Len(t, r, 1); return err }},
-		{"DeleteExpiredRevocations", func() error { n, err := s.DeleteExpiredRevocations(ctx, start.Add(time.Hour)); assert.Equal(t, 1, n); return err }},
+		{"DeleteExpiredRevocations", func() error {
+			n, err := s.DeleteExpiredRevocations(ctx, start.Add(time.Hour))
+			assert.Equal(t, 1, n)
+			return err
+		}},
 	}
 	for _, c := range calls {
 		before := count.n.Load()
