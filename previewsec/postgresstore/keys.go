@@ -8,22 +8,8 @@ import (
 
 	"github.com/systembuilderhub/hardening/previewsec"
 	"github.com/systembuilderhub/hardening/previewsec/internal/keyrules"
+	"github.com/systembuilderhub/hardening/previewsec/internal/sqlrow"
 )
-
-type keyRow struct {
-	KID         string `db:"kid"`
-	PeriodStart int64  `db:"period_start"`
-	Secret      []byte `db:"secret"`
-	CreatedAt   int64  `db:"created_at"`
-	ExpiresAt   int64  `db:"expires_at"`
-}
-
-func (r keyRow) key() previewsec.Key {
-	return previewsec.Key{
-		ID: r.KID, PeriodStart: fromMS(r.PeriodStart), Secret: r.Secret,
-		CreatedAt: fromMS(r.CreatedAt), ExpiresAt: fromMS(r.ExpiresAt),
-	}
-}
 
 // createKey calls the create-if-absent function of 0003_previewsec.
 const createKey = `SELECT status, kid, period_start, secret, created_at, expires_at
@@ -41,7 +27,7 @@ func (s *Store) CreateKey(ctx context.Context, k previewsec.Key) (previewsec.Key
 	}
 	var row struct {
 		Status int `db:"status"`
-		keyRow
+		sqlrow.Key
 	}
 	var err error
 	for range createAttempts {
@@ -57,7 +43,7 @@ func (s *Store) CreateKey(ctx context.Context, k previewsec.Key) (previewsec.Key
 	if row.Status < 0 {
 		return previewsec.KeyCreateResult{}, fmt.Errorf("previewsec/postgresstore: create key %s: %w", k.ID, previewsec.ErrKeyConflict)
 	}
-	return previewsec.KeyCreateResult{Key: row.key(), Created: row.Status == 1}, nil
+	return previewsec.KeyCreateResult{Key: row.Key.Key(), Created: row.Status == 1}, nil
 }
 
 // retryable reports whether err is a serialization failure (40001) or a
@@ -73,16 +59,12 @@ func retryable(err error) bool {
 
 // Keys implements previewsec.KeyStore: one SELECT.
 func (s *Store) Keys(ctx context.Context, now time.Time) ([]previewsec.Key, error) {
-	var rows []keyRow
+	var rows []sqlrow.Key
 	if err := s.db.SelectContext(ctx, &rows, `SELECT kid, period_start, secret, created_at, expires_at
 		FROM hardening_preview_keys WHERE expires_at > $1 ORDER BY period_start`, ms(now)); err != nil {
 		return nil, fmt.Errorf("previewsec/postgresstore: keys: %w", err)
 	}
-	keys := make([]previewsec.Key, len(rows))
-	for i, r := range rows {
-		keys[i] = r.key()
-	}
-	return keys, nil
+	return sqlrow.Keys(rows), nil
 }
 
 // DeleteExpiredKeys implements previewsec.KeyStore: one DELETE.

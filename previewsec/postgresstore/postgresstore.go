@@ -105,7 +105,5 @@ func New(db *sqlx.DB) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
-// ms is t in Unix milliseconds; fromMS is its inverse, in UTC.
+// ms is t in Unix milliseconds, the unit of every time column.
 func ms(t time.Time) int64 { return t.UnixMilli() }
-
-func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }

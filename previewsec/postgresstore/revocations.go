@@ -7,6 +7,7 @@ import (
 
 	"github.com/systembuilderhub/hardening/previewsec"
 	"github.com/systembuilderhub/hardening/previewsec/internal/keyrules"
+	"github.com/systembuilderhub/hardening/previewsec/internal/sqlrow"
 )
 
 // Revoke implements previewsec.RevocationStore: one upsert that keeps the
@@ -29,22 +30,12 @@ func (s *Store) Revoke(ctx context.Context, rev previewsec.Revocation) error {
 
 // Revocations implements previewsec.RevocationStore: one SELECT.
 func (s *Store) Revocations(ctx context.Context, now time.Time) ([]previewsec.Revocation, error) {
-	var rows []struct {
-		Kind      string `db:"kind"`
-		Value     string `db:"value"`
-		RevokedAt int64  `db:"revoked_at"`
-		ExpiresAt int64  `db:"expires_at"`
-	}
+	var rows []sqlrow.Revocation
 	if err := s.db.SelectContext(ctx, &rows, `SELECT kind, value, revoked_at, expires_at
 		FROM hardening_preview_revocations WHERE expires_at > $1`, ms(now)); err != nil {
 		return nil, fmt.Errorf("previewsec/postgresstore: revocations: %w", err)
 	}
-	out := make([]previewsec.Revocation, len(rows))
-	for i, r := range rows {
-		out[i] = previewsec.Revocation{Kind: previewsec.RevocationKind(r.Kind), Value: r.Value,
-			RevokedAt: fromMS(r.RevokedAt), ExpiresAt: fromMS(r.ExpiresAt)}
-	}
-	return out, nil
+	return sqlrow.Revocations(rows), nil
 }
 
 // DeleteExpiredRevocations implements previewsec.RevocationStore: one
