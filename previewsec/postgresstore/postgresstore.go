@@ -7,8 +7,9 @@
 // the function hardening_preview_create_key come from the kit's migrations
 // (package migrate, migrate/sql/postgres/0003_previewsec.sql); the store
 // never creates them, and New reports a database without them
-// (ErrNotMigrated). Open the database with the pgx driver and pass the
-// handle:
+// (ErrNotMigrated). Statements name them unqualified, so they resolve
+// through the connection's search_path, as migrate's did when it created
+// them. Open the database with the pgx driver and pass the handle:
 //
 //	db, err := sqlx.Open("pgx", "postgres://app@db/app") // import _ "github.com/jackc/pgx/v5/stdlib"
 //	store, err := postgresstore.New(db)
