@@ -3,17 +3,43 @@
 //
 // It exists so that users of the kit do not inherit a migration tool's
 // driver graph. Migrations are SQL files named NNNN_description.sql, one
-// directory per dialect (only "sqlite" today; the dialect is a parameter so
-// that "postgres" can follow). Each migration is applied in its own
-// transaction and recorded in the hardening_schema_migrations table with its
-// SHA-256 checksum and applied_at time. Applications register their own
-// migration sets beside the kit's with WithSet; each set is tracked
-// separately, and one Status or Enforce call covers them all.
+// embedded directory per dialect (sql/sqlite, sql/postgres). Each
+// migration is applied in its own transaction and recorded in the
+// hardening_schema_migrations table with its SHA-256 checksum and
+// applied_at time. Applications register their own migration sets beside
+// the kit's with WithSet; each set is tracked separately, and one Status or
+// Enforce call covers them all.
 //
-// Up applies pending migrations under a lock held in the database, so two
+// Up applies pending migrations under a lock held in the database, so
 // processes starting together apply each migration exactly once. Status
 // takes no lock. Enforce is the startup check (see Policy), and
 // ReadinessHandler serves /readyz from the same verdict.
+//
+// # Dialects
+//
+// The dialect follows the handle's driver name: "sqlite3" (mattn/go-sqlite3)
+// is SQLite; "pgx" (github.com/jackc/pgx/v5/stdlib), "pgx/v5" and
+// "postgres" are Postgres. WithDialect overrides it and is required for any
+// other driver name. A *sql.DB becomes a handle with sqlx.NewDb(db, "pgx").
+// This package imports no Postgres driver: the application does.
+//
+// On SQLite the lock is a row in hardening_schema_lock with an expiry
+// (WithLockTTL), and each migration runs in a BEGIN IMMEDIATE transaction.
+//
+// On Postgres, Up takes one connection from the pool for its whole run and
+// holds a session-level advisory lock on it (pg_advisory_lock semantics,
+// polled with pg_try_advisory_lock so that ctx ends the wait with
+// ErrLockTimeout). The key is derived from current_schema(), so runners on
+// one schema exclude each other and those on other schemas of the same
+// database do not. If the process dies, the server ends its session and
+// releases the lock: no expiry to wait for. Each migration and its
+// bookkeeping row are one transaction (Postgres DDL is transactional), so a
+// failing migration leaves nothing behind; a file therefore cannot use
+// statements that refuse to run in a transaction (CREATE INDEX
+// CONCURRENTLY, ALTER TYPE ... ADD VALUE before Postgres 12). The
+// bookkeeping table lives in current_schema(), beside the tables the
+// migrations create; the search_path of the connection (for example
+// ?search_path=app in a pgx URL) selects it.
 //
 // The package reads no environment: the application builds the Policy
 // from its own configuration (the reference service maps
@@ -31,7 +57,6 @@ package migrate
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -46,8 +71,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/systembuilderhub/hardening/internal/sqlitex"
 )
 
 //go:embed sql
@@ -57,8 +80,34 @@ var kitFS embed.FS
 // the runner's locking and bookkeeping statements.
 type Dialect string
 
-// SQLite is the dialect of mattn/go-sqlite3 databases.
-const SQLite Dialect = "sqlite"
+// The dialects the runner knows. New picks one from the handle's driver
+// name unless WithDialect names it.
+const (
+	// SQLite is the dialect of mattn/go-sqlite3 databases (driver
+	// "sqlite3").
+	SQLite Dialect = "sqlite"
+	// Postgres is the dialect of PostgreSQL databases, opened with
+	// github.com/jackc/pgx/v5/stdlib (driver "pgx" or "pgx/v5") or
+	// lib/pq (driver "postgres").
+	Postgres Dialect = "postgres"
+)
+
+// driverDialects maps database/sql driver names to dialects.
+var driverDialects = map[string]Dialect{
+	"sqlite3":  SQLite,
+	"pgx":      Postgres,
+	"pgx/v5":   Postgres,
+	"postgres": Postgres,
+}
+
+// dialectOf returns the dialect of db's driver.
+func dialectOf(db *sqlx.DB) (Dialect, error) {
+	if d, ok := driverDialects[db.DriverName()]; ok {
+		return d, nil
+	}
+	return "", fmt.Errorf("%w: cannot tell the SQL dialect of driver %q: pass WithDialect(migrate.SQLite) or WithDialect(migrate.Postgres)",
+		ErrInvalidMigrations, db.DriverName())
+}
 
 // KitSetName is the set name under which the kit's own migrations are
 // recorded.
@@ -115,12 +164,14 @@ var ErrInvalidMigrations = errors.New("migrate: invalid migration set")
 
 // New returns a Migrator for db. It loads and validates every set up front,
 // and reports invalid options (a nil clock, a lock TTL that is not
-// positive). A nil Option is ignored.
+// positive). A nil Option is ignored. The dialect follows db's driver
+// name ("sqlite3" is SQLite; "pgx", "pgx/v5" and "postgres" are Postgres);
+// WithDialect overrides it, and is required for any other driver name.
 func New(db *sqlx.DB, opts ...Option) (*Migrator, error) {
 	if db == nil {
 		return nil, fmt.Errorf("%w: nil database", ErrInvalidMigrations)
 	}
-	c := config{dialect: SQLite, now: time.Now, lockTTL: 10 * time.Minute}
+	c := config{now: time.Now, lockTTL: 10 * time.Minute}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -135,8 +186,15 @@ func New(db *sqlx.DB, opts ...Option) (*Migrator, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	if c.dialect == "" {
+		d, err := dialectOf(db)
+		if err != nil {
+			return nil, err
+		}
+		c.dialect = d
+	}
 	m := &Migrator{db: db, config: c}
-	if m.dialect != SQLite {
+	if m.dialect != SQLite && m.dialect != Postgres {
 		return nil, fmt.Errorf("%w: unsupported dialect %q", ErrInvalidMigrations, m.dialect)
 	}
 	sets := m.sets
@@ -229,6 +287,10 @@ func emptySetError(name string, entries []fs.DirEntry) error {
 		"(with //go:embed, pass fs.Sub(fsys, \"dir\") so the files sit at the root)", ErrInvalidMigrations, name)
 }
 
+// Dialect returns the SQL dialect the Migrator speaks: the one WithDialect
+// named, or else the one of the handle's driver.
+func (m *Migrator) Dialect() Dialect { return m.dialect }
+
 // Migrations returns every known migration of every set, in apply order.
 func (m *Migrator) Migrations() []Migration {
 	var out []Migration
@@ -243,56 +305,32 @@ const (
 	lockTable     = "hardening_schema_lock"
 )
 
-const bootstrapSQLite = `
-CREATE TABLE IF NOT EXISTS hardening_schema_migrations (
-	set_name   TEXT    NOT NULL,
-	version    INTEGER NOT NULL,
-	name       TEXT    NOT NULL,
-	checksum   TEXT    NOT NULL,
-	applied_at TEXT    NOT NULL,
-	PRIMARY KEY (set_name, version)
-);
-CREATE TABLE IF NOT EXISTS hardening_schema_lock (
-	id          INTEGER PRIMARY KEY CHECK (id = 1),
-	owner       TEXT NOT NULL,
-	acquired_at TEXT NOT NULL,
-	expires_at  TEXT NOT NULL
-);`
-
-// queryer is what a write transaction offers to the runner.
-type queryer interface {
-	sqlx.ExecerContext
-	GetContext(ctx context.Context, dest any, query string, args ...any) error
-	SelectContext(ctx context.Context, dest any, query string, args ...any) error
+// session is Up's hold on the database for one run: the dialect's
+// migration lock, and the reads and writes made under it.
+type session interface {
+	// applied reads the bookkeeping table (empty when it does not exist).
+	applied(ctx context.Context) (map[string][]Applied, error)
+	// apply runs mig and records it in one transaction; false when
+	// another process had already recorded it.
+	apply(ctx context.Context, mig Migration) (bool, error)
+	// release gives the lock back; it logs rather than fails.
+	release(ctx context.Context)
 }
 
-func (m *Migrator) writeTx(ctx context.Context, fn func(q queryer) error) error {
-	return sqlitex.Immediate(ctx, m.db, func(c *sqlx.Conn) error { return fn(c) })
+// begin creates the bookkeeping tables when absent and takes the lock.
+func (m *Migrator) begin(ctx context.Context) (session, error) {
+	if m.dialect == Postgres {
+		return m.beginPostgres(ctx)
+	}
+	return m.beginSQLite(ctx)
 }
 
-func (m *Migrator) applied(ctx context.Context) (map[string][]Applied, error) {
-	var n int
-	if err := m.db.GetContext(ctx, &n, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, versionsTable); err != nil {
-		return nil, err
+// readApplied reads the bookkeeping table through the pool, taking no lock.
+func (m *Migrator) readApplied(ctx context.Context) (map[string][]Applied, error) {
+	if m.dialect == Postgres {
+		return postgresApplied(ctx, m.db)
 	}
-	out := map[string][]Applied{}
-	if n == 0 {
-		return out, nil
-	}
-	rows, err := m.db.QueryContext(ctx, `SELECT set_name, version, name, checksum, applied_at FROM `+versionsTable+` ORDER BY set_name, version`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var a Applied
-		if err := rows.Scan(&a.Set, &a.Version, &a.Name, &a.Checksum, &a.appliedAt); err != nil {
-			return nil, err
-		}
-		a.AppliedAt, _ = time.Parse(time.RFC3339Nano, a.appliedAt)
-		out[a.Set] = append(out[a.Set], a)
-	}
-	return out, rows.Err()
+	return m.sqliteApplied(ctx)
 }
 
 // Up applies every pending migration of every set, each in its own
@@ -301,35 +339,32 @@ func (m *Migrator) applied(ctx context.Context) (map[string][]Applied, error) {
 // returns the migrations this call applied (none when another process got
 // there first).
 func (m *Migrator) Up(ctx context.Context) ([]Migration, error) {
-	if err := m.writeTx(ctx, func(q queryer) error {
-		_, err := q.ExecContext(ctx, bootstrapSQLite)
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("migrate: create bookkeeping tables: %w", err)
-	}
-	owner, err := m.lock(ctx)
+	s, err := m.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer m.unlock(context.WithoutCancel(ctx), owner)
+	defer s.release(context.WithoutCancel(ctx))
 
-	st, err := m.Status(ctx)
+	applied, err := s.applied(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("migrate: read applied migrations: %w", err)
 	}
+	st := m.status(applied)
 	for _, s := range st.Sets {
 		if len(s.Mismatched) > 0 {
 			return nil, &SchemaError{Status: st, Remediation: st.Remediation("")}
 		}
 	}
 	var done []Migration
-	for _, s := range st.Sets {
-		for _, mig := range s.Pending {
-			applied, err := m.apply(ctx, owner, mig)
+	for _, set := range st.Sets {
+		for _, mig := range set.Pending {
+			start := time.Now()
+			ok, err := s.apply(ctx, mig)
 			if err != nil {
 				return done, err
 			}
-			if applied {
+			if ok {
+				m.log.InfoContext(ctx, "migration applied", "set", mig.Set, "version", mig.Version, "name", mig.Name, "duration", time.Since(start))
 				done = append(done, mig)
 			}
 		}
@@ -337,94 +372,6 @@ func (m *Migrator) Up(ctx context.Context) ([]Migration, error) {
 	return done, nil
 }
 
-func (m *Migrator) apply(ctx context.Context, owner string, mig Migration) (bool, error) {
-	start := time.Now()
-	applied := false
-	err := m.writeTx(ctx, func(q queryer) error {
-		// The lock must still be ours: a holder that stalled past the TTL
-		// must not apply anything after another process took over.
-		var holder string
-		if err := q.GetContext(ctx, &holder, `SELECT owner FROM `+lockTable+` WHERE id = 1`); err != nil || holder != owner {
-			return fmt.Errorf("migrate: lost the migration lock before %s/%04d", mig.Set, mig.Version)
-		}
-		var n int
-		if err := q.GetContext(ctx, &n, `SELECT count(*) FROM `+versionsTable+` WHERE set_name = ? AND version = ?`, mig.Set, mig.Version); err != nil {
-			return err
-		}
-		if n > 0 {
-			return nil
-		}
-		if _, err := q.ExecContext(ctx, mig.sql); err != nil {
-			return fmt.Errorf("migrate: apply %s/%04d_%s: %w", mig.Set, mig.Version, mig.Name, err)
-		}
-		now := m.now().UTC()
-		if _, err := q.ExecContext(ctx, `INSERT INTO `+versionsTable+` (set_name, version, name, checksum, applied_at) VALUES (?, ?, ?, ?, ?)`,
-			mig.Set, mig.Version, mig.Name, mig.Checksum, now.Format(time.RFC3339Nano)); err != nil {
-			return err
-		}
-		_, err := q.ExecContext(ctx, `UPDATE `+lockTable+` SET expires_at = ? WHERE id = 1 AND owner = ?`,
-			now.Add(m.lockTTL).Format(time.RFC3339Nano), owner)
-		applied = true
-		return err
-	})
-	if err != nil {
-		return false, err
-	}
-	if applied {
-		m.log.InfoContext(ctx, "migration applied", "set", mig.Set, "version", mig.Version, "name", mig.Name, "duration", time.Since(start))
-	}
-	return applied, nil
-}
-
 // ErrLockTimeout is returned by Up when ctx ends while waiting for another
 // process's migration lock.
 var ErrLockTimeout = errors.New("migrate: timed out waiting for the migration lock")
-
-func (m *Migrator) lock(ctx context.Context) (string, error) {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	owner := hex.EncodeToString(b[:])
-	wait := 20 * time.Millisecond
-	for {
-		got := false
-		err := m.writeTx(ctx, func(q queryer) error {
-			now := m.now().UTC()
-			if _, err := q.ExecContext(ctx, `DELETE FROM `+lockTable+` WHERE id = 1 AND expires_at < ?`, now.Format(time.RFC3339Nano)); err != nil {
-				return err
-			}
-			res, err := q.ExecContext(ctx, `INSERT OR IGNORE INTO `+lockTable+` (id, owner, acquired_at, expires_at) VALUES (1, ?, ?, ?)`,
-				owner, now.Format(time.RFC3339Nano), now.Add(m.lockTTL).Format(time.RFC3339Nano))
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			got = n == 1
-			return err
-		})
-		if err != nil {
-			return "", fmt.Errorf("migrate: take lock: %w", err)
-		}
-		if got {
-			return owner, nil
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return "", fmt.Errorf("%w: %w", ErrLockTimeout, ctx.Err())
-		case <-t.C:
-		}
-		if wait < 500*time.Millisecond {
-			wait *= 2
-		}
-	}
-}
-
-func (m *Migrator) unlock(ctx context.Context, owner string) {
-	if err := m.writeTx(ctx, func(q queryer) error {
-		_, err := q.ExecContext(ctx, `DELETE FROM `+lockTable+` WHERE id = 1 AND owner = ?`, owner)
-		return err
-	}); err != nil {
-		m.log.WarnContext(ctx, "migrate: release lock", "err", err)
-	}
-}

@@ -251,7 +251,7 @@ func TestTwoProcessesUp(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "shared.db")
 	start := time.Now().Add(500 * time.Millisecond).UnixNano()
 	var cmds []*exec.Cmd
-	var outs []*bytes.Buffer
+	var outs []fmt.Stringer
 	for range 2 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcessUp$", "-test.count=1")
 		cmd.Env = append(os.Environ(), "MIGRATE_HELPER_DB="+path, fmt.Sprintf("MIGRATE_HELPER_START=%d", start))
@@ -261,14 +261,7 @@ func TestTwoProcessesUp(t *testing.T) {
 		cmds = append(cmds, cmd)
 		outs = append(outs, out)
 	}
-	applied := 0
-	for i, cmd := range cmds {
-		require.NoError(t, cmd.Wait(), outs[i].String())
-		var n int
-		_, err := fmt.Sscanf(lastLine(outs[i].String(), "APPLIED "), "APPLIED %d", &n)
-		require.NoError(t, err, outs[i].String())
-		applied += n
-	}
+	applied := sumApplied(t, cmds, outs)
 	db := testenv.OpenSQLite(t, path)
 	m, err := migrate.New(db, migrate.WithSet("app", appSet(twoMigrations)))
 	require.NoError(t, err)
@@ -278,6 +271,21 @@ func TestTwoProcessesUp(t *testing.T) {
 	require.NoError(t, db.Get(&distinct, "SELECT count(DISTINCT set_name || '/' || version) FROM hardening_schema_migrations"))
 	assert.Equal(t, len(m.Migrations()), rows)
 	assert.Equal(t, rows, distinct)
+}
+
+// sumApplied waits for each helper process and adds up the n of their
+// last "APPLIED n" lines.
+func sumApplied(t *testing.T, cmds []*exec.Cmd, outs []fmt.Stringer) int {
+	t.Helper()
+	applied := 0
+	for i, cmd := range cmds {
+		require.NoError(t, cmd.Wait(), outs[i].String())
+		var n int
+		_, err := fmt.Sscanf(lastLine(outs[i].String(), "APPLIED "), "APPLIED %d", &n)
+		require.NoError(t, err, outs[i].String())
+		applied += n
+	}
+	return applied
 }
 
 func lastLine(out, prefix string) string {

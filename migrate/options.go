@@ -46,8 +46,12 @@ type readinessOption func(*readinessConfig)
 
 func (o readinessOption) applyReadiness(c *readinessConfig) { o(c) }
 
-// WithDialect selects the SQL dialect. The default is SQLite; New reports
-// any other as ErrInvalidMigrations.
+// WithDialect selects the SQL dialect, SQLite or Postgres. By default New
+// follows the handle's driver name ("sqlite3": SQLite; "pgx", "pgx/v5",
+// "postgres": Postgres) and reports any other driver as
+// ErrInvalidMigrations naming it; WithDialect is then required (for
+// example for a driver registered under another name). New reports an
+// unknown dialect as ErrInvalidMigrations.
 func WithDialect(d Dialect) Option { return option(func(c *config) { c.dialect = d }) }
 
 // WithSet registers an application migration set beside the kit's. name
@@ -65,10 +69,12 @@ func WithoutKitMigrations() Option { return option(func(c *config) { c.noKit = t
 // WithLogger sets the logger; nil (the default) discards.
 func WithLogger(l *slog.Logger) Option { return option(func(c *config) { c.log = l }) }
 
-// WithLockTTL sets how long the migration lock is held before another
-// process may consider its holder dead and take it (default 10 minutes).
-// The holder refreshes it after every migration. New reports a duration
-// that is not positive.
+// WithLockTTL sets how long the SQLite migration lock is held before
+// another process may consider its holder dead and take it (default 10
+// minutes). The holder refreshes it after every migration. On Postgres the
+// lock is a session-level advisory lock that the server releases when its
+// holder's connection ends, so the TTL does not apply there. New reports a
+// duration that is not positive.
 func WithLockTTL(d time.Duration) Option { return option(func(c *config) { c.lockTTL = d }) }
 
 // ClockOption is the option WithClock returns: an Option and a

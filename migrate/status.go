@@ -159,10 +159,15 @@ func (e *SchemaError) Unwrap() []error {
 // takes no lock and writes nothing; a database never migrated reports
 // everything pending.
 func (m *Migrator) Status(ctx context.Context) (Status, error) {
-	applied, err := m.applied(ctx)
+	applied, err := m.readApplied(ctx)
 	if err != nil {
 		return Status{}, fmt.Errorf("migrate: read applied migrations: %w", err)
 	}
+	return m.status(applied), nil
+}
+
+// status compares the applied migrations with the loaded sets.
+func (m *Migrator) status(applied map[string][]Applied) Status {
 	var st Status
 	known := map[string]bool{}
 	for i, migs := range m.loaded {
@@ -205,7 +210,7 @@ func (m *Migrator) Status(ctx context.Context) (Status, error) {
 		}
 		st.Sets = append(st.Sets, ss)
 	}
-	return st, nil
+	return st
 }
 
 // String renders the status as a short human-readable table, one line per

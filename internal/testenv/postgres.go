@@ -10,6 +10,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/jmoiron/sqlx"
+
+	"github.com/systembuilderhub/hardening/migrate"
 )
 
 // EnvPostgresURL names the variable that points the Postgres tests at a
@@ -97,4 +99,19 @@ func withSearchPath(t testing.TB, raw, schema string) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// PostgresKit is Postgres with the kit's Postgres migrations applied
+// through migrate, as SQLite does for SQLite: the schema every Postgres
+// store test starts from. It skips t, like Postgres, when POSTGRES_URL is
+// unset, and fails it when the migrations do not apply.
+func PostgresKit(t testing.TB) *PostgresDB {
+	t.Helper()
+	p := Postgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := migrate.Up(ctx, p.DB); err != nil {
+		t.Fatalf("testenv: migrate schema %s: %v", p.Schema, err)
+	}
+	return p
 }

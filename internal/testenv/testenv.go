@@ -1,6 +1,8 @@
 // Package testenv gives the kit's tests their backends: a Redis server
-// (real when REDIS_URL is set, in-process miniredis otherwise) and SQLite
-// databases in t.TempDir() with the kit's migrations applied.
+// (real when REDIS_URL is set, in-process miniredis otherwise), SQLite
+// databases in t.TempDir() with the kit's migrations applied, and private
+// schemas on the Postgres server at POSTGRES_URL (skipping without it),
+// bare (Postgres) or with the kit's Postgres migrations (PostgresKit).
 package testenv
 
 import (

@@ -56,3 +56,18 @@ func TestRedisClusterCleansUp(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, n)
 }
+
+func TestPostgresKitIsMigrated(t *testing.T) {
+	if _, err := migrate.KitMigrations(migrate.Postgres); err != nil {
+		// Only on a branch before the stores' migrate/sql/postgres files.
+		t.Skipf("the kit has no Postgres migrations yet: %v", err)
+	}
+	p := testenv.PostgresKit(t)
+	ctx := context.Background()
+	st, err := migrate.StatusOf(ctx, p.Open(t))
+	require.NoError(t, err)
+	assert.True(t, st.AtHead(), st.String())
+	var n int
+	require.NoError(t, p.DB.GetContext(ctx, &n, "SELECT count(*) FROM hardening_schema_migrations WHERE set_name = 'kit'"))
+	assert.Positive(t, n)
+}
