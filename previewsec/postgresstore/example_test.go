@@ -18,12 +18,8 @@ import (
 // revocation list. (No output is checked: it needs a server, at
 // POSTGRES_URL here.)
 func ExampleNew() {
-	url := os.Getenv("POSTGRES_URL") // postgres://app@db.internal/app
-	if url == "" {
-		return
-	}
 	ctx := context.Background()
-	db, err := sqlx.Open("pgx", url) // a *sql.DB you already have: sqlx.NewDb(sqlDB, "pgx")
+	db, err := sqlx.Open("pgx", os.Getenv("DATABASE_URL")) // postgres://app@db:5432/app; a *sql.DB you have: sqlx.NewDb(sqlDB, "pgx")
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -3,6 +3,8 @@ package postgresstore_test
 import (
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+
 	"github.com/systembuilderhub/hardening/internal/testenv"
 )
 
@@ -10,5 +12,5 @@ import (
 // a server) on a fresh schema, so the documented code is known to work.
 func TestExampleRuns(t *testing.T) {
 	t.Setenv("DATABASE_URL", testenv.Postgres(t).URL)
-	Example()
+	assert.Equal(t, "1 alice\n", testenv.RunExample(t, Example))
 }
