@@ -31,11 +31,11 @@ type reasonScan struct {
 	m       *module
 	problem types.Type // hardening.Problem
 
-	fields  map[*types.Var]bool            // reason fields
+	fields  map[*types.Var]bool           // reason fields
 	params  map[types.Object]map[int]bool // reason parameters of a *types.Func or a closure's variable
 	grew    bool
 	paramOf map[*types.Var]paramRef
-	assigns map[*types.Var][]source      // writes to each variable
+	assigns map[*types.Var][]source // writes to each variable
 	returns map[*types.Func][]*ast.ReturnStmt
 	litVar  map[*ast.FuncLit]*types.Var // closures held in a variable
 
