@@ -6,7 +6,9 @@ import (
 	"go/ast"
 	"go/constant"
 	"go/types"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -316,4 +318,42 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// problemLinkRE finds a link to an entry of docs/problems.md.
+var problemLinkRE = regexp.MustCompile(`problems\.md#([A-Za-z0-9_-]+)`)
+
+// TestProblemLinksResolve: every link to an entry of docs/problems.md in
+// the repository's documents (README, docs/, the hub's OpenAPI document)
+// lands on an anchor there.
+func TestProblemLinksResolve(t *testing.T) {
+	doc, err := os.ReadFile(problemsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := reasonAnchors(string(doc))
+	err = filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && p != ".") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || (!strings.HasSuffix(p, ".md") && !strings.HasSuffix(p, ".json")) {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, m := range problemLinkRE.FindAllStringSubmatch(string(b), -1) {
+			if !anchors[m[1]] {
+				t.Errorf("%s links to %s#%s, which has no such anchor", p, problemsDoc, m[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
