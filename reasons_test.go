@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -50,6 +52,24 @@ func answers(dir string) bool {
 	return true
 }
 
+// scanRepo loads and scans the repository's module once for the tests
+// that need it.
+func scanRepo() (*module, *reasonScan, error) {
+	s, err := scanRepoOnce()
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.m, s, nil
+}
+
+var scanRepoOnce = sync.OnceValues(func() (*reasonScan, error) {
+	m, err := loadModule(".")
+	if err != nil {
+		return nil, err
+	}
+	return newReasonScan(m), nil
+})
+
 // TestEveryReasonIsDocumented: every problem reason the kit, the hub and
 // examples/orders can answer with has an anchor in docs/problems.md (the
 // type URL of each problem points there), the orders service's reasons are
@@ -58,11 +78,10 @@ func answers(dir string) bool {
 // into the reason of a problem (see reasonScan), so a new reason without
 // its entry fails here, naming the reason and where it comes from.
 func TestEveryReasonIsDocumented(t *testing.T) {
-	m, err := loadModule(".")
+	m, s, err := scanRepo()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newReasonScan(m)
 	for where, expr := range s.unresolved {
 		t.Errorf("%s: cannot tell which reasons %s can be: make it a constant, a parameter or a field, or teach reasonScan", where, expr)
 	}
@@ -262,11 +281,11 @@ func TestOpenAPIReasonsAreDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	anchors := reasonAnchors(string(doc))
-	m, err := loadModule(".")
+	m, s, err := scanRepo()
 	if err != nil {
 		t.Fatal(err)
 	}
-	reasons := answeredReasons(t, m, newReasonScan(m))
+	reasons := answeredReasons(t, m, s)
 	for _, r := range sortedKeys(declared) {
 		if !anchors[r] {
 			t.Errorf("openapi.json declares reason %q; %s has no anchor for it", r, problemsDoc)
@@ -355,5 +374,31 @@ func TestProblemLinksResolve(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReasonScanFollowsValues: the scan finds a reason written in each of
+// the ways it claims to follow (testdata/reasonscan), records the
+// concatenation as a pattern and reports the map lookup it cannot follow.
+func TestReasonScanFollowsValues(t *testing.T) {
+	m, err := loadModule("testdata/reasonscan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newReasonScan(m)
+	want := []string{"via_assigned_field", "via_carrier_literal", "via_const", "via_literal", "via_local",
+		"via_param", "via_return", "via_tuple_result", "via_typed_const"}
+	if got := sortedKeys(s.found); !slices.Equal(got, want) {
+		t.Errorf("reasons\n got %v\nwant %v", got, want)
+	}
+	if got := sortedKeys(s.patterns); !slices.Equal(got, []string{"<name>_exceeded"}) {
+		t.Errorf("patterns: got %v", got)
+	}
+	var unresolved []string
+	for _, expr := range s.unresolved {
+		unresolved = append(unresolved, expr)
+	}
+	if !slices.Equal(unresolved, []string{"dynamic[k]"}) {
+		t.Errorf("unresolved: got %v", s.unresolved)
 	}
 }
