@@ -260,19 +260,38 @@ func checkOrdersSection(t *testing.T, doc string, reasons map[string][]string) {
 }
 
 // TestOpenAPIReasonsAreDocumented: every reason the hub's OpenAPI document
-// declares has an anchor in docs/problems.md and is one the scan of the
-// code finds (so the scan does not miss a reason the hub declares).
+// declares in a problem response has an anchor in docs/problems.md whose
+// status column names each status the document answers it with, and is
+// one the scan of the code finds (so the scan does not miss a reason the
+// hub declares).
 func TestOpenAPIReasonsAreDocumented(t *testing.T) {
 	raw, err := os.ReadFile("examples/hub/openapi.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var spec any
+	var spec struct {
+		Paths      map[string]map[string]json.RawMessage
+		Components struct{ Responses map[string]any }
+	}
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		t.Fatal(err)
 	}
-	declared := map[string]bool{}
-	collectReasonEnums(spec, false, declared)
+	declared := map[string]map[string]bool{} // reason -> statuses
+	for _, ops := range spec.Paths {
+		for _, rawOp := range ops {
+			var op struct{ Responses map[string]any }
+			if json.Unmarshal(rawOp, &op) != nil {
+				continue // "parameters" and the like
+			}
+			for status, resp := range op.Responses {
+				if ref, ok := resp.(map[string]any)["$ref"].(string); ok {
+					resp = spec.Components.Responses[strings.TrimPrefix(ref, "#/components/responses/")]
+				}
+				content, _ := resp.(map[string]any)["content"].(map[string]any)
+				collectReasonEnums(content["application/problem+json"], status, declared)
+			}
+		}
+	}
 	if len(declared) == 0 {
 		t.Fatal("openapi.json declares no reason enums; has its shape changed?")
 	}
@@ -280,15 +299,21 @@ func TestOpenAPIReasonsAreDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	anchors := reasonAnchors(string(doc))
+	statuses := statusColumns(string(doc))
 	m, s, err := scanRepo()
 	if err != nil {
 		t.Fatal(err)
 	}
 	reasons := answeredReasons(t, m, s)
 	for _, r := range sortedKeys(declared) {
-		if !anchors[r] {
-			t.Errorf("openapi.json declares reason %q; %s has no anchor for it", r, problemsDoc)
+		col, ok := statuses[r]
+		if !ok {
+			t.Errorf("openapi.json declares reason %q; %s has no anchored row for it", r, problemsDoc)
+		}
+		for _, st := range sortedKeys(declared[r]) {
+			if ok && !strings.Contains(col, st) {
+				t.Errorf("openapi.json answers reason %q with %s; its row in %s says %q", r, st, problemsDoc, col)
+			}
 		}
 		if reasons[r] == nil {
 			t.Errorf("openapi.json declares reason %q; the code scan does not find it", r)
@@ -296,28 +321,43 @@ func TestOpenAPIReasonsAreDocumented(t *testing.T) {
 	}
 }
 
-// collectReasonEnums adds the enum values of every "reason" property of
-// a problem schema (under "application/problem+json") in v.
-func collectReasonEnums(v any, inProblem bool, into map[string]bool) {
+// rowRE is an anchored row of docs/problems.md: reason and status column.
+var rowRE = regexp.MustCompile("(?m)^\\| <a id=\"([a-z0-9_]+)\"></a>`[^`]+` \\| ([^|]+) \\|")
+
+// statusColumns returns the status column of each anchored row of doc.
+func statusColumns(doc string) map[string]string {
+	out := map[string]string{}
+	for _, m := range rowRE.FindAllStringSubmatch(doc, -1) {
+		out[m[1]] = m[2]
+	}
+	return out
+}
+
+// collectReasonEnums adds the enum values of every "reason" property in
+// v, a problem response's content, with status.
+func collectReasonEnums(v any, status string, into map[string]map[string]bool) {
 	switch v := v.(type) {
 	case map[string]any:
-		if props, ok := v["properties"].(map[string]any); ok && inProblem {
+		if props, ok := v["properties"].(map[string]any); ok {
 			if reason, ok := props["reason"].(map[string]any); ok {
 				if enum, ok := reason["enum"].([]any); ok {
 					for _, e := range enum {
 						if s, ok := e.(string); ok {
-							into[s] = true
+							if into[s] == nil {
+								into[s] = map[string]bool{}
+							}
+							into[s][status] = true
 						}
 					}
 				}
 			}
 		}
-		for k, c := range v {
-			collectReasonEnums(c, inProblem || k == "application/problem+json", into)
+		for _, c := range v {
+			collectReasonEnums(c, status, into)
 		}
 	case []any:
 		for _, c := range v {
-			collectReasonEnums(c, inProblem, into)
+			collectReasonEnums(c, status, into)
 		}
 	}
 }
