@@ -131,7 +131,7 @@ func (m *module) stub(ip string) *types.Package {
 	if strings.HasPrefix(name, "v") && strings.Trim(name[1:], "0123456789") == "" && path.Dir(ip) != "." {
 		name = path.Base(path.Dir(ip))
 	}
-	name = strings.TrimPrefix(strings.TrimPrefix(name, "go-"), "go")
+	name = strings.TrimPrefix(name, "go-") // a guess; a wrong name only leaves more holes
 	pkg := types.NewPackage(ip, name)
 	pkg.MarkComplete()
 	m.stubs[ip] = pkg
