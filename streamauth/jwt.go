@@ -60,6 +60,7 @@ type jwtConfig struct {
 	leeway             time.Duration
 	now                func() time.Time
 	cacheSize          int
+	checkIssuedAt      bool
 }
 
 var (
@@ -92,6 +93,14 @@ func WithQueryParam(name string) JWTOption {
 // WithLeeway allows clock skew when checking exp and nbf (default 0); d
 // must not be negative.
 func WithLeeway(d time.Duration) JWTOption { return jwtOption(func(c *jwtConfig) { c.leeway = d }) }
+
+// WithIssuedAtCheck makes iat checked, not only read: a token whose iat is
+// not a number, or is later than now plus the leeway (minted in the
+// future), is invalid. Without it iat is optional and only read, for
+// revocation.
+func WithIssuedAtCheck() JWTOption {
+	return jwtOption(func(c *jwtConfig) { c.checkIssuedAt = true })
+}
 
 // WithSubjectClaim reads the caller's Subject from the claim name (default
 // "sub"); the claim is a required string. name must not be empty.
@@ -154,6 +163,9 @@ func NewJWT(secret []byte, opts ...JWTOption) (*JWTAuthenticator, error) {
 	}
 	if c.issuer != "" {
 		popts = append(popts, jwt.WithIssuer(c.issuer))
+	}
+	if c.checkIssuedAt {
+		popts = append(popts, jwt.WithIssuedAt())
 	}
 	return &JWTAuthenticator{secret: append([]byte(nil), secret...), cfg: c, parser: jwt.NewParser(popts...),
 		cache: tokencache.New[hardening.Caller](c.cacheSize)}, nil

@@ -29,7 +29,7 @@ const DefaultTokenCacheSize = 1024
 //   - The entry is keyed by the token's SHA-256 (the token is not kept) and
 //     only successful verifications are stored.
 //   - It is used only while the clock (WithClock) is between the token's
-//     nbf and its exp: a token within the leeway past exp is verified in
+//     nbf (and iat, with WithIssuedAtCheck) and its exp: a token within the leeway past exp is verified in
 //     full, so an entry never outlives its token.
 //   - The authenticator has one secret, fixed at NewJWT, so no entry can
 //     outlive its key: a service that rotates its secret builds a new
@@ -59,7 +59,7 @@ func (a *JWTAuthenticator) cached(k tokencache.Key, now time.Time) (hardening.Ca
 }
 
 // remember caches c, the Caller of a token with claims m, usable from its
-// nbf until its exp.
+// nbf (or its iat, if later and checked) until its exp.
 func (a *JWTAuthenticator) remember(k tokencache.Key, m jwt.MapClaims, c hardening.Caller, now time.Time) {
 	if a.cache == nil {
 		return
@@ -67,6 +67,9 @@ func (a *JWTAuthenticator) remember(k tokencache.Key, m jwt.MapClaims, c hardeni
 	var from time.Time
 	if nbf, err := m.GetNotBefore(); err == nil && nbf != nil {
 		from = nbf.Time
+	}
+	if a.cfg.checkIssuedAt && c.IssuedAt.After(from) {
+		from = c.IssuedAt
 	}
 	c.Roles = slices.Clone(c.Roles)
 	a.cache.Put(k, c, from, c.ExpiresAt, now)

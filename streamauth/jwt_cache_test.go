@@ -229,3 +229,55 @@ func TestTokenCacheConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// WithIssuedAtCheck refuses an iat in the future beyond the leeway or not a
+// number; without it iat is only read.
+func TestIssuedAtCheck(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock(cacheNow)
+	sign := func(iat any) string {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u", "tid": "t",
+			"iat": iat, "exp": cacheNow.Add(time.Hour).Unix()}).SignedString(testSecret)
+		require.NoError(t, err)
+		return tok
+	}
+	for _, tc := range []struct {
+		name           string
+		iat            any
+		plain, checked bool
+	}{
+		{"now", cacheNow.Unix(), true, true},
+		{"future within the leeway", cacheNow.Add(5 * time.Second).Unix(), true, true},
+		{"future beyond the leeway", cacheNow.Add(time.Minute).Unix(), true, false},
+		{"null", nil, true, false},
+		{"string", fmt.Sprint(cacheNow.Unix()), true, false},
+	} {
+		tok := sign(tc.iat)
+		for _, opt := range []bool{false, true} {
+			opts := []streamauth.JWTOption{streamauth.WithClock(clk.now), streamauth.WithLeeway(10 * time.Second)}
+			want := tc.plain
+			if opt {
+				opts, want = append(opts, streamauth.WithIssuedAtCheck()), tc.checked
+			}
+			a := newAuth(t, opts...)
+			for range 2 { // the second answer may come from the cache
+				_, err := a.AuthenticateToken(ctx, tok)
+				assert.Equal(t, want, err == nil, "%s, checked %v: %v", tc.name, opt, err)
+			}
+		}
+	}
+}
+
+// With WithIssuedAtCheck, a cached token is not used before its iat (less
+// the leeway is the full check's answer).
+func TestTokenCacheIssuedAtCheckedClockBack(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock(cacheNow)
+	a := newAuth(t, streamauth.WithClock(clk.now), streamauth.WithIssuedAtCheck())
+	tok := signedToken(t, a, "u", "t", cacheNow, cacheNow.Add(time.Hour))
+	_, err := a.AuthenticateToken(ctx, tok)
+	require.NoError(t, err)
+	clk.add(-time.Minute)
+	_, err = a.AuthenticateToken(ctx, tok)
+	assert.ErrorIs(t, err, streamauth.ErrInvalidToken)
+}
