@@ -212,7 +212,8 @@ func (a *JWTAuthenticator) AuthenticateToken(_ context.Context, token string) (h
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return hardening.Caller{}, ErrTokenExpired
 		}
-		return hardening.Caller{}, ErrInvalidToken
+		// The cause is for logs only; it never reaches the client.
+		return hardening.Caller{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	c, err := a.caller(m)
 	if err == nil {
