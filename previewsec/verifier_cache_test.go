@@ -87,11 +87,14 @@ func TestTokenCacheTamperedSibling(t *testing.T) {
 	parts := strings.Split(tok, ".")
 	other := f.mint(t, previewsec.Grant{UserID: "user-1", TenantID: "tenant-b", PreviewID: "prev-b"})
 	otherParts := strings.Split(other, ".")
+	// flip changes the first character: the last one of a base64url
+	// signature carries unused bits, so changing it may not change the
+	// decoded signature at all.
 	flip := func(s string) string {
-		if s[len(s)-1] == 'A' {
-			return s[:len(s)-1] + "B"
+		if s[0] == 'A' {
+			return "B" + s[1:]
 		}
-		return s[:len(s)-1] + "A"
+		return "A" + s[1:]
 	}
 	for name, forged := range map[string]string{
 		"signature flipped":      parts[0] + "." + parts[1] + "." + flip(parts[2]),
