@@ -67,7 +67,8 @@ type Cache[V any] struct {
 type shard[V any] struct {
 	mu    sync.Mutex
 	index map[Key]int32
-	slots []slot[V]
+	slots []slot[V] // grows to max, then slots are reused
+	max   int
 	hand  int
 	_     [64]byte // padding: neighbouring shards' locks off one cache line
 }
@@ -93,8 +94,8 @@ func New[V any](size int) *Cache[V] {
 	per := size / n
 	c := &Cache[V]{shards: make([]shard[V], n), mask: uint32(n - 1)}
 	for i := range c.shards {
-		c.shards[i].index = make(map[Key]int32, per)
-		c.shards[i].slots = make([]slot[V], per)
+		c.shards[i].index = make(map[Key]int32)
+		c.shards[i].max = per
 	}
 	return c
 }
@@ -187,7 +188,7 @@ func (c *Cache[V]) Cap() int {
 	if c == nil {
 		return 0
 	}
-	return len(c.shards) * len(c.shards[0].slots)
+	return len(c.shards) * c.shards[0].max
 }
 
 // remove empties slot i; s.mu is held.
@@ -196,10 +197,14 @@ func (s *shard[V]) remove(i int32) {
 	s.slots[i] = slot[V]{}
 }
 
-// victim returns a free slot, evicting one when the shard is full: the
-// CLOCK hand takes the first empty or expired slot, or the first one not
-// read since the hand last passed it. s.mu is held.
+// victim returns a free slot: a new one until the shard holds max, then
+// one the CLOCK hand takes: the first empty or expired slot, or the first
+// one not read since the hand last passed it. s.mu is held.
 func (s *shard[V]) victim(now int64) int32 {
+	if len(s.slots) < s.max {
+		s.slots = append(s.slots, slot[V]{})
+		return int32(len(s.slots) - 1)
+	}
 	n := len(s.slots)
 	for range 2 * n {
 		i := s.hand
