@@ -21,7 +21,10 @@
 // period), or derive them with
 // HKDF-SHA256 from a master secret (NewDerivedKeyRing). Keys and the
 // revocation list are cached, so verification makes no store round trip in
-// steady state.
+// steady state. Verified tokens are cached too (WithTokenCache): a token
+// seen before skips the signature check and claim decoding until its exp
+// or until its key leaves the ring, while revocation and the middleware's
+// checks run on every request.
 //
 // RequirePreviewToken is the middleware for /preview/{preview_id}/...: it
 // takes the token from the Authorization header, the preview cookie or the

@@ -9,6 +9,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systembuilderhub/hardening/internal/tokencache"
 )
 
 // Verifier checks preview tokens. It accepts only HS256 tokens whose "kid"
@@ -17,6 +19,8 @@ import (
 // ring's max TTL, and exp, nbf and iat checked against the clock with the
 // ring's leeway. Tokens longer than the length cap are rejected before any
 // parsing. With a RevocationList, revoked previews and tokens are rejected.
+// Verified tokens are cached (WithTokenCache); revocation is checked on
+// every Verify.
 type Verifier struct {
 	ring        *KeyRing
 	issuer      string
@@ -27,6 +31,8 @@ type Verifier struct {
 	parser      *jwt.Parser
 	reg         prometheus.Registerer
 	rejections  *prometheus.CounterVec
+	cacheSize   int
+	cache       *tokencache.Cache[cachedToken]
 }
 
 // WithExpectedIssuer sets the required "iss" (default DefaultIssuerName).
@@ -49,7 +55,8 @@ func NewVerifier(ring *KeyRing, opts ...VerifierOption) (*Verifier, error) {
 	if ring == nil {
 		return nil, errors.New("previewsec: NewVerifier needs a KeyRing")
 	}
-	v := &Verifier{ring: ring, issuer: DefaultIssuerName, maxLen: DefaultMaxTokenLength, now: ring.now}
+	v := &Verifier{ring: ring, issuer: DefaultIssuerName, maxLen: DefaultMaxTokenLength, now: ring.now,
+		cacheSize: DefaultTokenCacheSize}
 	for _, o := range opts {
 		if o != nil {
 			o.applyVerifier(v)
@@ -60,7 +67,10 @@ func NewVerifier(ring *KeyRing, opts ...VerifierOption) (*Verifier, error) {
 		return nil, errors.New("previewsec: empty issuer name")
 	case v.maxLen < 64:
 		return nil, fmt.Errorf("previewsec: max token length %d too small", v.maxLen)
+	case v.cacheSize < 0:
+		return nil, fmt.Errorf("previewsec: negative token cache size %d", v.cacheSize)
 	}
+	v.cache = tokencache.New[cachedToken](v.cacheSize)
 	if err := checkClock(v.now); err != nil {
 		return nil, err
 	}
@@ -118,7 +128,32 @@ func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
 		return Claims{}, ErrMalformed
 	}
 	now := v.now()
+	var key tokencache.Key
+	if v.cache != nil {
+		key = tokencache.KeyOf(token)
+	}
+	c, ok := v.cached(key, now)
+	if !ok {
+		var secret []byte
+		var err error
+		if c, secret, err = v.parse(ctx, token, now); err != nil {
+			return Claims{}, err
+		}
+		v.remember(key, c, secret, now)
+	}
+	if v.revocations != nil {
+		if err := v.revocations.check(ctx, c); err != nil {
+			return Claims{}, err
+		}
+	}
+	return c, nil
+}
+
+// parse checks token's signature and claims in full and returns its
+// claims and the secret of the key that verified it.
+func (v *Verifier) parse(ctx context.Context, token string, now time.Time) (Claims, []byte, error) {
 	var kid string
+	var secret []byte
 	var wire tokenWireClaims
 	_, err := v.parser.ParseWithClaims(token, &wire, func(t *jwt.Token) (any, error) {
 		if t.Method == nil || t.Method.Alg() != algorithm {
@@ -133,17 +168,18 @@ func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
 		if err != nil {
 			return nil, err
 		}
+		secret = k.Secret
 		return k.Secret, nil
 	})
 	if err != nil {
-		return Claims{}, tokenMapError(err)
+		return Claims{}, nil, tokenMapError(err)
 	}
 	// Claims golang-jwt does not require.
 	if wire.IssuedAt == nil || wire.PreviewID == "" || wire.TenantID == "" {
-		return Claims{}, ErrMissingClaim
+		return Claims{}, nil, ErrMissingClaim
 	}
 	if wire.ExpiresAt.Sub(wire.IssuedAt.Time) > v.ring.maxTTL {
-		return Claims{}, ErrLifetimeTooLong
+		return Claims{}, nil, ErrLifetimeTooLong
 	}
 	c := Claims{
 		Issuer: wire.Issuer, Audience: Audience, Subject: wire.Subject,
@@ -153,10 +189,5 @@ func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
 	if wire.NotBefore != nil {
 		c.NotBefore = wire.NotBefore.UTC()
 	}
-	if v.revocations != nil {
-		if err := v.revocations.check(ctx, c); err != nil {
-			return Claims{}, err
-		}
-	}
-	return c, nil
+	return c, secret, nil
 }

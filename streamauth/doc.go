@@ -9,7 +9,8 @@
 // header, a cookie or an access_token query parameter (browsers' EventSource
 // and WebSocket cannot set headers; a query token is redacted before the
 // request reaches the handler and never logged), with claim names mapped by
-// [WithSubjectClaim], [WithTenantClaim] and [WithRolesClaim]. The stream
+// [WithSubjectClaim], [WithTenantClaim] and [WithRolesClaim]; it caches
+// verified tokens until their exp ([WithTokenCache]). The stream
 // handler's context carries the caller for [hardening.CallerFrom].
 //
 // [SSE] and [WebSocket] wrap a stream handler. Authentication failures are

@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/systembuilderhub/hardening"
+	"github.com/systembuilderhub/hardening/internal/tokencache"
 )
 
 // DefaultTokenParam is the query parameter and cookie name a token is read
@@ -38,7 +39,8 @@ const (
 // read other claim names, as an identity provider issues them (an "org"
 // tenant, say). A token without its subject or tenant claim, or with one
 // of another type, is invalid (401 invalid_token): streams are
-// tenant-scoped, so a tenant is always required.
+// tenant-scoped, so a tenant is always required. Verified tokens are
+// cached (WithTokenCache).
 //
 // A JWTAuthenticator is a [hardening.Authenticator]: pass the same value to
 // [hardening.RequireCaller] for REST routes and to [SSE] or [WebSocket]
@@ -47,6 +49,7 @@ type JWTAuthenticator struct {
 	secret []byte
 	cfg    jwtConfig
 	parser *jwt.Parser
+	cache  *tokencache.Cache[hardening.Caller]
 }
 
 type jwtConfig struct {
@@ -56,6 +59,8 @@ type jwtConfig struct {
 	roles              string
 	leeway             time.Duration
 	now                func() time.Time
+	cacheSize          int
+	checkIssuedAt      bool
 }
 
 var (
@@ -89,6 +94,14 @@ func WithQueryParam(name string) JWTOption {
 // must not be negative.
 func WithLeeway(d time.Duration) JWTOption { return jwtOption(func(c *jwtConfig) { c.leeway = d }) }
 
+// WithIssuedAtCheck makes iat checked, not only read: a token whose iat is
+// not a number, or is later than now plus the leeway (minted in the
+// future), is invalid. Without it iat is optional and only read, for
+// revocation.
+func WithIssuedAtCheck() JWTOption {
+	return jwtOption(func(c *jwtConfig) { c.checkIssuedAt = true })
+}
+
 // WithSubjectClaim reads the caller's Subject from the claim name (default
 // "sub"); the claim is a required string. name must not be empty.
 func WithSubjectClaim(name string) JWTOption {
@@ -121,7 +134,8 @@ func NewJWT(secret []byte, opts ...JWTOption) (*JWTAuthenticator, error) {
 		return nil, fmt.Errorf("streamauth: JWT secret must be at least %d bytes", MinSecretLen)
 	}
 	c := jwtConfig{cookie: DefaultTokenParam, queryParam: DefaultTokenParam, now: time.Now,
-		subject: DefaultSubjectClaim, tenant: DefaultTenantClaim, roles: DefaultRolesClaim}
+		subject: DefaultSubjectClaim, tenant: DefaultTenantClaim, roles: DefaultRolesClaim,
+		cacheSize: DefaultTokenCacheSize}
 	for _, o := range opts {
 		if o != nil {
 			o.applyJWT(&c)
@@ -134,6 +148,8 @@ func NewJWT(secret []byte, opts ...JWTOption) (*JWTAuthenticator, error) {
 		return nil, errors.New("streamauth: negative JWT leeway")
 	case c.subject == "" || c.tenant == "" || c.roles == "":
 		return nil, errors.New("streamauth: empty JWT claim name")
+	case c.cacheSize < 0:
+		return nil, errors.New("streamauth: negative token cache size")
 	}
 	now := c.now
 	popts := []jwt.ParserOption{
@@ -148,7 +164,11 @@ func NewJWT(secret []byte, opts ...JWTOption) (*JWTAuthenticator, error) {
 	if c.issuer != "" {
 		popts = append(popts, jwt.WithIssuer(c.issuer))
 	}
-	return &JWTAuthenticator{secret: append([]byte(nil), secret...), cfg: c, parser: jwt.NewParser(popts...)}, nil
+	if c.checkIssuedAt {
+		popts = append(popts, jwt.WithIssuedAt())
+	}
+	return &JWTAuthenticator{secret: append([]byte(nil), secret...), cfg: c, parser: jwt.NewParser(popts...),
+		cache: tokencache.New[hardening.Caller](c.cacheSize)}, nil
 }
 
 // Claims are the JWT claims Sign writes, under the default claim names.
@@ -169,7 +189,8 @@ func (a *JWTAuthenticator) Authenticate(r *http.Request) (hardening.Caller, erro
 	return a.AuthenticateToken(r.Context(), tok)
 }
 
-// AuthenticateToken validates a raw token.
+// AuthenticateToken validates a raw token. A token verified before and
+// still valid is answered from the token cache (WithTokenCache).
 func (a *JWTAuthenticator) AuthenticateToken(_ context.Context, token string) (hardening.Caller, error) {
 	if token == "" {
 		return hardening.Caller{}, ErrNoCredentials
@@ -177,15 +198,28 @@ func (a *JWTAuthenticator) AuthenticateToken(_ context.Context, token string) (h
 	if len(token) > MaxTokenLen {
 		return hardening.Caller{}, ErrInvalidToken
 	}
+	now := a.cfg.now()
+	var key tokencache.Key
+	if a.cache != nil {
+		key = tokencache.KeyOf(token)
+		if c, ok := a.cached(key, now); ok {
+			return c, nil
+		}
+	}
 	m := jwt.MapClaims{}
 	_, err := a.parser.ParseWithClaims(token, m, func(*jwt.Token) (any, error) { return a.secret, nil })
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return hardening.Caller{}, ErrTokenExpired
 		}
-		return hardening.Caller{}, ErrInvalidToken
+		// The cause is for logs only; it never reaches the client.
+		return hardening.Caller{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	return a.caller(m)
+	c, err := a.caller(m)
+	if err == nil {
+		a.remember(key, m, c, now)
+	}
+	return c, err
 }
 
 // caller maps validated claims to a Caller.

@@ -17,8 +17,9 @@ import (
 // The hub's bearer tokens: HS256 with HUB_AUTH_SECRET, audience and issuer
 // "hub". Preview tokens (audience "preview", other keys) never pass here.
 // The REST routes (requireAccess) and the streams (streamAuth) verify them
-// with one function, authenticator.verify, so they share one parser, one
-// leeway and one maximum lifetime.
+// with one function, authenticator.verify, so they share one
+// streamauth.JWTAuthenticator (and its verified-token cache), one leeway and
+// one maximum lifetime.
 const (
 	hubAudience = "hub"
 	hubIssuer   = "hub"
@@ -34,16 +35,14 @@ const (
 var (
 	errNoToken          = errors.New("no bearer token")
 	errTokenTooLong     = errors.New("token too long")
-	errNoIdentity       = errors.New("token lacks sub or tid")
 	errLifetimeTooLong  = errors.New("token lifetime over HUB_AUTH_MAX_TTL")
-	errNotJSONNumber    = errors.New("exp, iat and nbf must be JSON numbers")
 	errMintOverLifetime = errors.New("ttl is over HUB_AUTH_MAX_TTL")
 )
 
-// numericDate is an exp, iat or nbf claim. It accepts only a JSON number:
-// jwt.NumericDate alone also takes a string of digits ("exp":"1700000000"),
-// and a pointer field would take null as absent. set reports whether the
-// claim is present (omitzero leaves it out of a minted token when not).
+// numericDate is an exp, iat or nbf claim of a minted token. set reports
+// whether the claim is present (omitzero leaves it out when not).
+// (Verification decodes claims in streamauth, which accepts only JSON
+// numbers there: no string of digits, no null.)
 type numericDate struct {
 	jwt.NumericDate
 	set bool
@@ -51,15 +50,6 @@ type numericDate struct {
 
 func newNumericDate(t time.Time) numericDate {
 	return numericDate{NumericDate: *jwt.NewNumericDate(t), set: true}
-}
-
-// UnmarshalJSON refuses anything but a JSON number, null included.
-func (d *numericDate) UnmarshalJSON(b []byte) error {
-	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
-		return errNotJSONNumber
-	}
-	d.set = true
-	return d.NumericDate.UnmarshalJSON(b)
 }
 
 // IsZero reports an absent claim, for omitzero.
@@ -102,11 +92,11 @@ type authenticator struct {
 	// maxTTL is HUB_AUTH_MAX_TTL; zero means defaultAuthMaxTTL.
 	maxTTL time.Duration
 
-	// The parser and key function are built once (jwtParser): building
-	// them per request cost a dozen allocations.
-	parserOnce sync.Once
-	parser     *jwt.Parser
-	keyFunc    jwt.Keyfunc
+	// The token checker is built once (jwtAuth): it holds the parser and
+	// the cache of verified tokens.
+	jwtOnce sync.Once
+	jwt     *streamauth.JWTAuthenticator
+	jwtErr  error
 }
 
 // lifetimeMax returns the longest lifetime a token may have.
@@ -117,23 +107,22 @@ func (au *authenticator) lifetimeMax() time.Duration {
 	return defaultAuthMaxTTL
 }
 
-// jwtParser returns the shared parser (safe for concurrent use) and key
-// function. The parser reads au.now at each call.
-func (au *authenticator) jwtParser() (*jwt.Parser, jwt.Keyfunc) {
-	au.parserOnce.Do(func() {
-		au.parser = jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithAudience(hubAudience),
-			jwt.WithIssuer(hubIssuer),
-			jwt.WithLeeway(authLeeway),
-			jwt.WithTimeFunc(func() time.Time { return au.now() }),
+// jwtAuth returns the shared token checker (safe for concurrent use): HS256
+// only, aud and iss "hub", exp required, exp, iat and nbf JSON numbers
+// checked against au.now with authLeeway, sub and tid required strings,
+// roles an optional array of strings; verified tokens are cached until
+// their exp (streamauth.WithTokenCache's default).
+func (au *authenticator) jwtAuth() (*streamauth.JWTAuthenticator, error) {
+	au.jwtOnce.Do(func() {
+		au.jwt, au.jwtErr = streamauth.NewJWT(au.secret,
+			streamauth.WithAudience(hubAudience),
+			streamauth.WithIssuer(hubIssuer),
+			streamauth.WithLeeway(authLeeway),
+			streamauth.WithIssuedAtCheck(),
+			streamauth.WithClock(func() time.Time { return au.now() }),
 		)
-		var key any = au.secret
-		au.keyFunc = func(*jwt.Token) (any, error) { return key, nil }
 	})
-	return au.parser, au.keyFunc
+	return au.jwt, au.jwtErr
 }
 
 // mint signs a token for sub in tenant, issued now and valid for ttl (at
@@ -153,7 +142,9 @@ func (au *authenticator) mint(sub, tenant string, roles []string, ttl time.Durat
 // verify checks a raw token: HS256 only; aud and iss "hub"; sub and tid
 // present; exp required; exp, iat and nbf JSON numbers checked against the
 // clock with authLeeway (iat in the future is refused); and a lifetime of at
-// most the maximum: exp-iat, or exp-now (plus the leeway) without iat.
+// most the maximum: exp-iat, or exp-now (plus the leeway) without iat. The
+// signature and claims are checked once per token (then cached); the
+// lifetime on every call.
 func (au *authenticator) verify(raw string) (principal, error) {
 	if raw == "" {
 		return principal{}, errNoToken
@@ -161,22 +152,20 @@ func (au *authenticator) verify(raw string) (principal, error) {
 	if len(raw) > maxBearerLen {
 		return principal{}, errTokenTooLong
 	}
-	var c hubClaims
-	parser, keyFunc := au.jwtParser()
-	if _, err := parser.ParseWithClaims(raw, &c, keyFunc); err != nil {
+	ja, err := au.jwtAuth()
+	if err != nil {
 		return principal{}, err
 	}
-	if c.Subject == "" || c.TenantID == "" {
-		return principal{}, errNoIdentity
+	c, err := ja.AuthenticateToken(context.Background(), raw)
+	if err != nil {
+		return principal{}, err
 	}
-	exp, maxTTL := c.ExpiresAt.Time, au.lifetimeMax()
-	p := principal{UserID: c.Subject, TenantID: c.TenantID, Roles: c.Roles, ExpiresAt: exp}
-	if c.IssuedAt.set {
-		p.IssuedAt = c.IssuedAt.Time
-		if exp.Sub(p.IssuedAt) > maxTTL {
+	p := principal{UserID: c.Subject, TenantID: c.Tenant, Roles: c.Roles, ExpiresAt: c.ExpiresAt, IssuedAt: c.IssuedAt}
+	if maxTTL := au.lifetimeMax(); !p.IssuedAt.IsZero() {
+		if p.ExpiresAt.Sub(p.IssuedAt) > maxTTL {
 			return principal{}, errLifetimeTooLong
 		}
-	} else if exp.Sub(au.now()) > maxTTL+authLeeway {
+	} else if p.ExpiresAt.Sub(au.now()) > maxTTL+authLeeway {
 		return principal{}, errLifetimeTooLong
 	}
 	return p, nil
@@ -208,8 +197,8 @@ func (s streamAuth) AuthenticateToken(_ context.Context, tok string) (hardening.
 	switch {
 	case errors.Is(err, errNoToken):
 		return hardening.Caller{}, streamauth.ErrNoCredentials
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return hardening.Caller{}, fmt.Errorf("%w: %w", streamauth.ErrTokenExpired, err)
+	case errors.Is(err, streamauth.ErrTokenExpired), errors.Is(err, streamauth.ErrInvalidToken):
+		return hardening.Caller{}, err
 	case err != nil:
 		return hardening.Caller{}, fmt.Errorf("%w: %w", streamauth.ErrInvalidToken, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/systembuilderhub/hardening/flags"
 	"github.com/systembuilderhub/hardening/idempotency"
 	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/streamauth"
 	"github.com/systembuilderhub/hardening/tenancy"
 )
 
@@ -64,8 +65,7 @@ func principalFrom(ctx context.Context) (principal, bool) {
 // and the flag client.
 type memoryChain struct {
 	secret  []byte
-	parser  *jwt.Parser
-	keyFunc jwt.Keyfunc
+	auth    *streamauth.JWTAuthenticator
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	idem    *idempotency.Middleware
@@ -84,11 +84,11 @@ type memoryChain struct {
 // newMemoryChain sets the chain up; Close stops its background work.
 func newMemoryChain(ctx context.Context, secret []byte) (*memoryChain, error) {
 	c := &memoryChain{secret: secret, log: slog.New(slog.NewJSONHandler(io.Discard, nil)), reg: prometheus.NewRegistry(), previews: map[string]string{}}
-	c.parser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithExpirationRequired(),
-		jwt.WithAudience("hub"), jwt.WithIssuer("hub"), jwt.WithLeeway(30*time.Second))
-	var key any = secret
-	c.keyFunc = func(*jwt.Token) (any, error) { return key, nil }
 	var err error
+	if c.auth, err = streamauth.NewJWT(secret, streamauth.WithAudience("hub"), streamauth.WithIssuer("hub"),
+		streamauth.WithLeeway(30*time.Second), streamauth.WithIssuedAtCheck()); err != nil {
+		return nil, err
+	}
 	if c.idem, err = idempotency.New(idempotency.NewMemoryStore(),
 		idempotency.WithLogger(c.log), idempotency.WithRegisterer(c.reg), idempotency.WithScope(func(r *http.Request) (string, error) {
 			p, ok := principalFrom(r.Context())
@@ -195,14 +195,13 @@ func (c *memoryChain) requireUser(next http.Handler) http.Handler {
 		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 			raw = strings.TrimSpace(h[7:])
 		}
-		var cl hubClaims
-		_, err := c.parser.ParseWithClaims(raw, &cl, c.keyFunc)
-		if err != nil || cl.Subject == "" || cl.TenantID == "" {
+		cl, err := c.auth.AuthenticateToken(r.Context(), raw)
+		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hub"`)
 			hardening.WriteProblem(w, r, hardening.NewProblem(http.StatusUnauthorized, "unauthenticated", "a valid bearer token is required"))
 			return
 		}
-		p := principal{UserID: cl.Subject, TenantID: cl.TenantID, Roles: cl.Roles}
+		p := principal{UserID: cl.Subject, TenantID: cl.Tenant, Roles: cl.Roles}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), &principalKey{}, p)))
 	})
 }
