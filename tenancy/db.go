@@ -25,8 +25,13 @@ var (
 	// 401 tenant_required.
 	ErrNoTenant = newProblemError("tenancy: no tenant in context",
 		http.StatusUnauthorized, ReasonTenantRequired, "the request carries no verified tenant")
-	// ErrNoReason is returned by DB.CrossTenant without a reason.
+	// ErrNoReason is returned by DB.CrossTenant and DB.CrossTenantTx
+	// without a reason.
 	ErrNoReason = errors.New("tenancy: cross-tenant access needs a reason")
+	// ErrRowsNeedTx is returned by DB.QueryxContext on Postgres, where the
+	// tenant is set per transaction and open rows would outlive the
+	// statement's own: query through BeginTxx and Tx.QueryxContext.
+	ErrRowsNeedTx = errors.New("tenancy: on Postgres, QueryxContext needs a transaction (BeginTxx, then Tx.QueryxContext)")
 )
 
 // Args are the named arguments of a query through DB. The "tenant_id"
@@ -51,6 +56,7 @@ type DB struct {
 	db      *sqlx.DB
 	log     *slog.Logger
 	routine map[string]bool
+	pg      bool // Postgres: set TenantSetting per transaction
 }
 
 // NewDB wraps db. The options that apply are WithLogger (CrossTenant
@@ -68,7 +74,7 @@ func NewDB(db *sqlx.DB, opts ...DBOption) (*DB, error) {
 	if c.routine[""] {
 		return nil, fmt.Errorf("tenancy: NewDB: WithRoutineCrossTenant: %w", ErrNoReason)
 	}
-	return &DB{db: db, log: discardIfNil(c.log), routine: c.routine}, nil
+	return &DB{db: db, log: discardIfNil(c.log), routine: c.routine, pg: isPostgres(db.DriverName())}, nil
 }
 
 type dbOption func(*dbConfig)
@@ -100,11 +106,12 @@ type sentinelT struct{ _ byte }
 // sentinel shows up among the bound arguments.
 var tenantSentinel = &sentinelT{}
 
-// bind compiles query with args for tenant, returning the positional query.
-func bind(db *sqlx.DB, ctx context.Context, query string, args Args) (string, []any, error) {
+// bind compiles query with args for the context's tenant, returning the
+// positional query, its arguments and the tenant.
+func bind(db *sqlx.DB, ctx context.Context, query string, args Args) (string, []any, ID, error) {
 	tenant, ok := FromContext(ctx)
 	if !ok {
-		return "", nil, ErrNoTenant
+		return "", nil, "", ErrNoTenant
 	}
 	m := make(map[string]any, len(args)+1)
 	for k, v := range args {
@@ -113,7 +120,7 @@ func bind(db *sqlx.DB, ctx context.Context, query string, args Args) (string, []
 	m[TenantParam] = tenantSentinel
 	q, bound, err := sqlx.Named(query, m)
 	if err != nil {
-		return "", nil, fmt.Errorf("tenancy: bind query: %w", err)
+		return "", nil, "", fmt.Errorf("tenancy: bind query: %w", err)
 	}
 	scoped := false
 	for i, a := range bound {
@@ -123,56 +130,79 @@ func bind(db *sqlx.DB, ctx context.Context, query string, args Args) (string, []
 		}
 	}
 	if !scoped {
-		return "", nil, ErrUnscopedQuery
+		return "", nil, "", ErrUnscopedQuery
 	}
-	return db.Rebind(q), bound, nil
+	return db.Rebind(q), bound, tenant, nil
 }
 
-// ExecContext runs a statement scoped to the context's tenant.
-func (d *DB) ExecContext(ctx context.Context, query string, args Args) (sql.Result, error) {
-	q, a, err := bind(d.db, ctx, query, args)
+// ExecContext runs a statement scoped to the context's tenant (on
+// Postgres in a short transaction that sets TenantSetting first).
+func (d *DB) ExecContext(ctx context.Context, query string, args Args) (res sql.Result, err error) {
+	q, a, tenant, err := bind(d.db, ctx, query, args)
 	if err != nil {
 		return nil, err
 	}
-	return d.db.ExecContext(ctx, q, a...)
+	if !d.pg {
+		return d.db.ExecContext(ctx, q, a...)
+	}
+	err = d.inTenantTx(ctx, tenant, func(tx *sqlx.Tx) (err error) {
+		res, err = tx.ExecContext(ctx, q, a...)
+		return err
+	})
+	return res, err
 }
 
-// GetContext scans one row scoped to the context's tenant into dest.
+// GetContext scans one row scoped to the context's tenant into dest (on
+// Postgres in a short transaction that sets TenantSetting first).
 func (d *DB) GetContext(ctx context.Context, dest any, query string, args Args) error {
-	q, a, err := bind(d.db, ctx, query, args)
+	q, a, tenant, err := bind(d.db, ctx, query, args)
 	if err != nil {
 		return err
 	}
-	return d.db.GetContext(ctx, dest, q, a...)
+	if !d.pg {
+		return d.db.GetContext(ctx, dest, q, a...)
+	}
+	return d.inTenantTx(ctx, tenant, func(tx *sqlx.Tx) error { return tx.GetContext(ctx, dest, q, a...) })
 }
 
-// SelectContext scans all rows scoped to the context's tenant into dest.
+// SelectContext scans all rows scoped to the context's tenant into dest
+// (on Postgres in a short transaction that sets TenantSetting first).
 func (d *DB) SelectContext(ctx context.Context, dest any, query string, args Args) error {
-	q, a, err := bind(d.db, ctx, query, args)
+	q, a, tenant, err := bind(d.db, ctx, query, args)
 	if err != nil {
 		return err
 	}
-	return d.db.SelectContext(ctx, dest, q, a...)
+	if !d.pg {
+		return d.db.SelectContext(ctx, dest, q, a...)
+	}
+	return d.inTenantTx(ctx, tenant, func(tx *sqlx.Tx) error { return tx.SelectContext(ctx, dest, q, a...) })
 }
 
-// QueryxContext runs a query scoped to the context's tenant.
+// QueryxContext runs a query scoped to the context's tenant. On Postgres
+// it returns ErrRowsNeedTx: open rows would outlive the transaction that
+// sets the tenant, so use BeginTxx and Tx.QueryxContext (or
+// SelectContext).
 func (d *DB) QueryxContext(ctx context.Context, query string, args Args) (*sqlx.Rows, error) {
-	q, a, err := bind(d.db, ctx, query, args)
+	q, a, _, err := bind(d.db, ctx, query, args)
 	if err != nil {
 		return nil, err
+	}
+	if d.pg {
+		return nil, ErrRowsNeedTx
 	}
 	return d.db.QueryxContext(ctx, q, a...)
 }
 
 // BeginTxx starts a transaction bound to the context's tenant: every
 // statement of the returned Tx is scoped to that tenant, whatever the
-// context passed to the statement carries.
+// context passed to the statement carries. On Postgres its first
+// statement sets TenantSetting to the tenant for the transaction.
 func (d *DB) BeginTxx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	tenant, ok := FromContext(ctx)
 	if !ok {
 		return nil, ErrNoTenant
 	}
-	tx, err := d.db.BeginTxx(ctx, opts)
+	tx, err := d.begin(ctx, opts, TenantSetting, string(tenant))
 	if err != nil {
 		return nil, err
 	}
@@ -180,23 +210,32 @@ func (d *DB) BeginTxx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 }
 
 // CrossTenant returns the unwrapped database for a deliberate query across
-// tenants. It is the wrapper's only escape hatch: it needs a non-empty
-// reason, logs every call with the reason and the caller's file and line,
-// and its name is easy to grep for in review. The level is Warn, or Debug
-// for a reason declared with WithRoutineCrossTenant.
+// tenants. It is, with CrossTenantTx, the wrapper's escape hatch: it needs
+// a non-empty reason, logs every call with the reason and the caller's
+// file and line, and its name is easy to grep for in review. The level is
+// Warn, or Debug for a reason declared with WithRoutineCrossTenant.
+//
+// On Postgres the raw handle sets no setting: under row-level security
+// its queries see no tenant's rows unless the role bypasses RLS. Use
+// CrossTenantTx there.
 func (d *DB) CrossTenant(ctx context.Context, reason string) (*sqlx.DB, error) {
 	if reason == "" {
 		return nil, ErrNoReason
 	}
+	d.logCrossTenant(ctx, reason)
+	return d.db, nil
+}
+
+// logCrossTenant logs a cross-tenant access by the caller of the caller.
+func (d *DB) logCrossTenant(ctx context.Context, reason string) {
 	level := slog.LevelWarn
 	if d.routine[reason] {
 		level = slog.LevelDebug
 	}
 	if d.log.Enabled(ctx, level) {
-		_, file, line, _ := runtime.Caller(1)
+		_, file, line, _ := runtime.Caller(2)
 		d.log.Log(ctx, level, "tenancy: cross-tenant database access", "reason", reason, "caller", fmt.Sprintf("%s:%d", file, line))
 	}
-	return d.db, nil
 }
 
 // Tx is a transaction of DB bound to one tenant.
@@ -207,7 +246,8 @@ type Tx struct {
 }
 
 func (t *Tx) bind(query string, args Args) (string, []any, error) {
-	return bind(t.db, WithTenant(context.Background(), t.tenant), query, args)
+	q, a, _, err := bind(t.db, WithTenant(context.Background(), t.tenant), query, args)
+	return q, a, err
 }
 
 // ExecContext runs a statement in the transaction, scoped to its tenant.
@@ -235,6 +275,16 @@ func (t *Tx) SelectContext(ctx context.Context, dest any, query string, args Arg
 		return err
 	}
 	return t.tx.SelectContext(ctx, dest, q, a...)
+}
+
+// QueryxContext runs a query in the transaction, scoped to its tenant.
+// Close the rows before Commit.
+func (t *Tx) QueryxContext(ctx context.Context, query string, args Args) (*sqlx.Rows, error) {
+	q, a, err := t.bind(query, args)
+	if err != nil {
+		return nil, err
+	}
+	return t.tx.QueryxContext(ctx, q, a...)
 }
 
 // Tenant returns the tenant the transaction is bound to.

@@ -26,7 +26,7 @@ func FuzzBind(f *testing.F) {
 	db := sqlx.NewDb(nil, "sqlite3")
 	ctx := WithTenant(context.Background(), "acme")
 	f.Fuzz(func(t *testing.T, query, callerTenant string) {
-		q, args, err := bind(db, ctx, query, Args{"tenant_id": callerTenant, "a": 1, "tenant_idx": 2, "b": 3})
+		q, args, _, err := bind(db, ctx, query, Args{"tenant_id": callerTenant, "a": 1, "tenant_idx": 2, "b": 3})
 		if err != nil {
 			return
 		}
