@@ -55,9 +55,9 @@
 //
 // A Store has four verbs, Claim, Complete, Release and Renew; expiry decisions
 // use the time the middleware passes in, so every process agrees with its
-// clock (WithClock). NewMemoryStore serves one process; the sqlitestore
-// and redisstore subpackages share records across processes and survive
-// restarts. Optional interfaces: Sweeper (stores that need expired records
+// clock (WithClock). NewMemoryStore serves one process; the sqlitestore,
+// postgresstore and redisstore subpackages share records across processes
+// and survive restarts. Optional interfaces: Sweeper (stores that need expired records
 // deleted; Start runs it in the background and Close stops it) and
 // StatsReader (counts for Status and the gauges). Package storetest is the
 // conformance suite every store passes.

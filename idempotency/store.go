@@ -22,8 +22,8 @@ import (
 // last renewal) only when its process stops renewing it: killed, frozen or
 // cut off from the store.
 //
-// The kit ships NewMemoryStore, sqlitestore.New and redisstore.New; every
-// implementation must pass storetest.Run.
+// The kit ships NewMemoryStore, sqlitestore.New, postgresstore.New and
+// redisstore.New; every implementation must pass storetest.Run.
 type Store interface {
 	// Claim looks up req.Key and, when no live record exists (or the
 	// in-flight record's lease has expired), atomically records an
@@ -50,7 +50,7 @@ type Store interface {
 }
 
 // Sweeper is implemented by stores whose expired records must be deleted
-// explicitly (memory, SQLite). Redis uses key expiry instead.
+// explicitly (memory, SQLite, Postgres). Redis uses key expiry instead.
 type Sweeper interface {
 	// Sweep deletes at most limit records whose result TTL ended at or
 	// before now, and returns how many it deleted. Implementations keep

@@ -24,6 +24,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/systembuilderhub/hardening/idempotency"
+	"github.com/systembuilderhub/hardening/idempotency/internal/headercache"
 	"github.com/systembuilderhub/hardening/internal/sqlitex"
 )
 
@@ -37,34 +38,8 @@ type Store struct {
 	sel    atomic.Pointer[sql.Stmt]
 	prepMu sync.Mutex
 
-	// headers caches decoded header columns: most responses of one
-	// service store the same few header sets, and decoding their JSON was
-	// the largest cost of a replay after the SELECT.
-	hdrMu   sync.RWMutex
-	headers map[string]http.Header
-}
-
-// maxCachedHeaders bounds Store.headers; the cache is emptied when full.
-const maxCachedHeaders = 64
-
-// decodeHeaders returns a fresh copy of the header set stored as raw.
-func (s *Store) decodeHeaders(raw string) (http.Header, error) {
-	s.hdrMu.RLock()
-	h, ok := s.headers[raw]
-	s.hdrMu.RUnlock()
-	if ok {
-		return h.Clone(), nil
-	}
-	if err := json.Unmarshal([]byte(raw), &h); err != nil {
-		return nil, err
-	}
-	s.hdrMu.Lock()
-	if s.headers == nil || len(s.headers) >= maxCachedHeaders {
-		s.headers = make(map[string]http.Header)
-	}
-	s.headers[raw] = h
-	s.hdrMu.Unlock()
-	return h.Clone(), nil
+	// headers decodes the header column of replays.
+	headers headercache.Cache
 }
 
 var (
@@ -156,7 +131,7 @@ func (s *Store) decide(r row, req idempotency.ClaimRequest) (idempotency.ClaimRe
 func (s *Store) record(r row) (idempotency.Record, error) {
 	rec := idempotency.Record{StatusCode: int(r.StatusCode.Int64), BodyOmitted: !r.BodyStored}
 	if r.Headers.Valid && r.Headers.String != "" {
-		h, err := s.decodeHeaders(r.Headers.String)
+		h, err := s.headers.Decode(r.Headers.String)
 		if err != nil {
 			return rec, fmt.Errorf("sqlitestore: decode headers: %w", err)
 		}
