@@ -234,8 +234,8 @@ func DecodeCursor(s string) (int64, error) {
 }
 
 // Store keeps flag values and the audit log. Implementations: MemoryStore,
-// flags/sqlitestore and flags/redisstore; flags/storetest is the
-// conformance suite every implementation passes.
+// flags/sqlitestore, flags/redisstore and flags/postgresstore;
+// flags/storetest is the conformance suite every implementation passes.
 type Store interface {
 	// Load returns every stored value and the version they were read at.
 	Load(ctx context.Context) (State, error)
@@ -249,7 +249,7 @@ type Store interface {
 }
 
 // Notifier is implemented by stores that push changes made by any replica
-// (the Redis store, over pub/sub). Subscribe calls fn with the flag's name
+// (the Redis store over pub/sub, the Postgres store over LISTEN/NOTIFY). Subscribe calls fn with the flag's name
 // after each change until ctx is done, then returns; it returns an error
 // when the subscription cannot be set up or breaks. The client polls the
 // version as well, so a lost notification only delays a change.

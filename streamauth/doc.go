@@ -36,8 +36,9 @@
 // streams of every replica once; [Registry.PublishLocal] and
 // [Registry.BroadcastLocal] stay on this one.
 // A [RevocationStore] ([WithRevocationStore]: [NewMemoryRevocationStore],
-// streamauth/sqlitestore, streamauth/redisstore) keeps revocations across
-// restarts; streamauth/storetest is its conformance suite.
+// streamauth/sqlitestore, streamauth/redisstore, streamauth/postgresstore)
+// keeps revocations across restarts; streamauth/storetest is its
+// conformance suite.
 //
 // Every refusal (401, 403, 426, 429, 503) is a [*RefusedError], a
 // [hardening.Error] handed to the handler's ErrorHandler ([WithErrorHandler];

@@ -41,8 +41,8 @@ func (r Revocation) Validate() error {
 // RevocationStore keeps sticky revocations across restarts and shares them
 // between the replicas that use the same backend (WithRevocationStore).
 // The kit ships a memory store (NewMemoryRevocationStore) and
-// streamauth/sqlitestore and streamauth/redisstore; streamauth/storetest is
-// the conformance suite. Implementations are safe for concurrent use.
+// streamauth/sqlitestore, streamauth/redisstore and
+// streamauth/postgresstore; streamauth/storetest is the conformance suite. Implementations are safe for concurrent use.
 type RevocationStore interface {
 	// Add records rev, which is valid (Revocation.Validate). For a user
 	// and tenant already recorded the later RevokedAt and the later
