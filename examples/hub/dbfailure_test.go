@@ -3,8 +3,8 @@ package main
 import (
 	"database/sql/driver"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"testing"

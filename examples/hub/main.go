@@ -27,7 +27,6 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
-
 )
 
 func main() {

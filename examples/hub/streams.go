@@ -9,8 +9,8 @@ import (
 
 	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/streamauth"
-	"github.com/systembuilderhub/hardening/streamauth/redisbus"
 	"github.com/systembuilderhub/hardening/streamauth/postgresstore"
+	"github.com/systembuilderhub/hardening/streamauth/redisbus"
 	"github.com/systembuilderhub/hardening/streamauth/redisstore"
 	"github.com/systembuilderhub/hardening/streamauth/sqlitestore"
 )
