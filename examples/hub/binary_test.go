@@ -230,7 +230,7 @@ func TestBinaryStartupErrors(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{"bad url", []string{"DATABASE_URL=postgres://localhost/hub"}, "DATABASE_URL"},
+		{"bad url", []string{"DATABASE_URL=mysql://localhost/hub"}, "DATABASE_URL"},
 		{"unwritable path", []string{"DATABASE_URL=sqlite:///" + filepath.Join(dir, "missing", "dir", "hub.db")}, "DATABASE_URL"},
 		{"corrupt file", []string{"DATABASE_URL=sqlite:///" + corrupt}, "DATABASE_URL"},
 		{"bad strict value", []string{"STRICT_DB_STARTUP=maybe"}, "STRICT_DB_STARTUP"},

@@ -44,6 +44,10 @@ func isPostgresURL(raw string) bool {
 // the error shows the URL without its password.
 func checkPostgresURL(raw string) error {
 	if _, err := pgx.ParseConfig(raw); err != nil {
+		if _, uerr := url.Parse(raw); uerr != nil {
+			// pgconn's message shows the URL, with the password masked.
+			return fmt.Errorf("DATABASE_URL: want postgres://user:password@host:5432/dbname?sslmode=…: %w", err)
+		}
 		return fmt.Errorf("DATABASE_URL=%s: want postgres://user:password@host:5432/dbname?sslmode=…: %w", redactURL(raw), unwrapPGParse(err))
 	}
 	return nil
