@@ -266,7 +266,7 @@ func TestFaultRedisOutage(t *testing.T) {
 
 func TestFaultHubKilled(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"sqlite", "redis"} {
+	for _, mode := range []string{"sqlite", "redis", "postgres"} {
 		t.Run(mode, func(t *testing.T) { runHubKilled(t, mode) })
 	}
 }
@@ -288,6 +288,9 @@ func runHubKilled(t *testing.T, mode string) {
 	if mode == "redis" {
 		srv := testRedis(t)
 		env = append(env, "REDIS_URL="+srv.URL, "HUB_REDIS_PREFIX="+srv.Prefix)
+	}
+	if mode == "postgres" {
+		env = append(env, "DATABASE_URL="+testPostgres(t).URL) // the last value wins
 	}
 	a := startHub(t, append(slices.Clone(env), "HUB_STUB_MODEL_DELAY=1m")...)
 	b := startHub(t, env...)
