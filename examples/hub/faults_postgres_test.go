@@ -111,7 +111,12 @@ func (p *faultProxy) pipe(client net.Conn) {
 		return
 	}
 	done := make(chan struct{}, 2)
-	cp := func(dst, src net.Conn) { _, _ = io.Copy(dst, src); _ = dst.Close(); _ = src.Close(); done <- struct{}{} }
+	cp := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		_ = dst.Close()
+		_ = src.Close()
+		done <- struct{}{}
+	}
 	go cp(server, client)
 	go cp(client, server)
 	<-done
