@@ -11,8 +11,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
@@ -275,6 +277,13 @@ type previewRecord struct {
 	CreatedAt    time.Time `json:"created_at" db:"-"`
 }
 
+// storableID reports whether id could name a stored record: valid UTF-8
+// without NUL. Postgres refuses other text outright (an error, not "no
+// rows"), and newID never makes one, so such an id is simply not found.
+func storableID(id string) bool {
+	return utf8.ValidString(id) && !strings.ContainsRune(id, 0)
+}
+
 // newID returns a random identifier with the given prefix.
 func newID(prefix string) string {
 	b := make([]byte, 12)
@@ -290,6 +299,9 @@ func (a *app) createPreview(ctx context.Context, p previewRecord) error {
 
 // lookupPreview returns the preview with id; found is false when there is none.
 func (a *app) lookupPreview(ctx context.Context, id string) (previewRecord, bool, error) {
+	if !storableID(id) {
+		return previewRecord{}, false, nil
+	}
 	var p previewRecord
 	var created int64
 	err := a.db.QueryRowxContext(ctx, a.db.Rebind(`SELECT preview_id, tenant_id, system_id, device_preset, created_by, created_at FROM hub_previews WHERE preview_id = ?`), id).
@@ -306,6 +318,9 @@ func (a *app) lookupPreview(ctx context.Context, id string) (previewRecord, bool
 
 // deletePreview removes the preview; deleted is false when it did not exist.
 func (a *app) deletePreview(ctx context.Context, id string) (bool, error) {
+	if !storableID(id) {
+		return false, nil
+	}
 	res, err := a.db.ExecContext(ctx, a.db.Rebind(`DELETE FROM hub_previews WHERE preview_id = ?`), id)
 	if err != nil {
 		return false, err
