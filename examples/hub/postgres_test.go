@@ -117,3 +117,27 @@ func TestBinaryPostgresStartupErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigPostgresURL: postgres:// and postgresql:// select Postgres (no
+// SQLite path); a URL pgx cannot parse is an error naming DATABASE_URL
+// without the password.
+func TestConfigPostgresURL(t *testing.T) {
+	for _, u := range []string{
+		"postgres://app:pw@db.internal:5432/app?sslmode=require",
+		"postgresql://app@127.0.0.1/app?search_path=hub",
+	} {
+		t.Setenv("DATABASE_URL", u)
+		c, err := configFromEnv()
+		require.NoError(t, err, u)
+		assert.Empty(t, c.DBPath, u)
+		assert.True(t, isPostgresURL(c.DatabaseURL))
+		assert.NotContains(t, c.databaseLabel(), ":pw@", "the startup log must not show the password")
+	}
+	for _, u := range []string{"postgres://app:s3cret-pw@db:notaport/app", "postgres://app:s3cret-pw@db/app?sslmode=sometimes"} {
+		t.Setenv("DATABASE_URL", u)
+		_, err := configFromEnv()
+		require.Error(t, err, u)
+		assert.Contains(t, err.Error(), "DATABASE_URL")
+		assert.NotContains(t, err.Error(), "s3cret-pw")
+	}
+}
