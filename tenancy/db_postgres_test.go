@@ -3,8 +3,12 @@ package tenancy_test
 import (
 	"bytes"
 	"context"
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -153,4 +157,55 @@ func TestPostgresCrossTenant(t *testing.T) {
 	raw, err := db.CrossTenant(ctx, "raw handle")
 	require.NoError(t, err)
 	assert.Equal(t, 0, rawCount(t, raw), "the raw handle sets nothing: RLS shows it no row")
+}
+
+// statements is a pgx.QueryTracer recording the statements sent.
+type statements struct {
+	mu  sync.Mutex
+	sql []string
+}
+
+func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := strings.Fields(d.SQL)
+	s.sql = append(s.sql, strings.Join(f[:min(2, len(f))], " ")) // the statement's first two words
+	return ctx
+}
+
+func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (s *statements) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.sql
+	s.sql = nil
+	return out
+}
+
+// The round trips of DB on Postgres, as documented: a single statement
+// takes BEGIN, set_config, the statement and COMMIT; a Tx adds set_config
+// once.
+func TestPostgresDBRoundTrips(t *testing.T) {
+	p, _, _, _ := pgWidgets(t)
+	cfg, err := pgx.ParseConfig(p.URL)
+	require.NoError(t, err)
+	rec := &statements{}
+	cfg.Tracer = rec
+	raw := sqlx.NewDb(stdlib.OpenDB(*cfg), "pgx")
+	t.Cleanup(func() { _ = raw.Close() })
+	db, err := tenancy.NewDB(raw)
+	require.NoError(t, err)
+	ctx := tenancy.WithTenant(context.Background(), "a")
+	var n int
+	require.NoError(t, db.GetContext(ctx, &n, `SELECT count(*) FROM widgets WHERE tenant_id = :tenant_id`, nil))
+	assert.Equal(t, []string{"begin", "SELECT set_config($1,", "SELECT count(*)", "commit"}, rec.take())
+
+	tx, err := db.BeginTxx(ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, `UPDATE widgets SET name = name WHERE tenant_id = :tenant_id`, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.GetContext(ctx, &n, `SELECT count(*) FROM widgets WHERE tenant_id = :tenant_id`, nil))
+	require.NoError(t, tx.Commit())
+	assert.Equal(t, []string{"begin", "SELECT set_config($1,", "UPDATE widgets", "SELECT count(*)", "commit"}, rec.take())
 }

@@ -23,10 +23,37 @@
 // context, overriding any "tenant_id" the caller passed. A query without
 // :tenant_id fails with ErrUnscopedQuery and a context without tenant with
 // ErrNoTenant, before anything reaches the database. The one escape hatch
-// for deliberate cross-tenant work is DB.CrossTenant(ctx, reason): it needs
-// a reason, logs every use with its caller (at Warn, or at Debug for a
-// reason declared routine with WithRoutineCrossTenant), and is easy to grep
-// for.
+// for deliberate cross-tenant work is DB.CrossTenant(ctx, reason) (or
+// DB.CrossTenantTx, its transaction form): it needs a reason, logs every
+// use with its caller (at Warn, or at Debug for a reason declared routine
+// with WithRoutineCrossTenant), and is easy to grep for.
+//
+// # Postgres and row-level security
+//
+// On a Postgres handle (detected from the driver name: pgx, postgres, ...)
+// DB also sets TenantSetting, app.tenant_id, at the start of every
+// transaction it runs, with set_config(..., true) (SET LOCAL semantics: it
+// ends with the transaction and never reaches the next user of the pooled
+// connection). BeginTxx sets it once for the Tx; ExecContext, GetContext
+// and SelectContext run their statement in a short transaction for it
+// (4 round trips: BEGIN, set_config, the statement, COMMIT);
+// QueryxContext returns ErrRowsNeedTx (use Tx.QueryxContext). Tables put
+// under row-level security with the statements of RowLevelSecuritySQL
+// (in the application's own migrations; the kit's quota tables carry the
+// same policy) then admit only the current tenant's rows: a query that
+// forgets or subverts its tenant filter reads and writes nothing else,
+// and with no tenant set a query sees no row and a write fails. The
+// application must connect as a role without SUPERUSER or BYPASSRLS.
+//
+// The escape hatch under RLS is DB.CrossTenantTx: after the reason check
+// and the log line it sets CrossTenantSetting, app.cross_tenant, to "on"
+// for its own transaction, which the policy honours. A setting confined to
+// a transaction the kit opens and closes keeps one policy per table for
+// every role and pool, and cannot leak to another request; the raw handle
+// of CrossTenant sets nothing and under RLS sees no tenant's rows. RLS
+// guards against a forgotten or wrong filter, not against code on the
+// application role that sets the settings itself; a hard boundary needs a
+// separate role for cross-tenant work and a policy TO that role.
 //
 // # Quotas
 //
@@ -89,10 +116,12 @@
 // Store is four small interfaces, one per kind (RateStore,
 // ConcurrencyStore, BudgetStore) and LimitStore for overrides and audit.
 // MemoryStore lives here; tenancy/sqlitestore (one BEGIN IMMEDIATE
-// transaction per decision) and tenancy/redisstore (one Lua script, so one
+// transaction per decision), tenancy/redisstore (one Lua script, so one
 // round trip, per decision; keys hash-tagged per tenant; Redis TIME as the
-// clock of rates) are the shared backends. All pass the conformance suites
-// in tenancy/storetest, one per kind.
+// clock of rates) and tenancy/postgresstore (one PL/pgSQL function call,
+// so one round trip, per decision; tables under row-level security) are
+// the shared backends. All pass the conformance suites in
+// tenancy/storetest, one per kind.
 //
 // # Options
 //

