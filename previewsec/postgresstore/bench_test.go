@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/previewsec"
 	"github.com/systembuilderhub/hardening/previewsec/postgresstore"
 )
@@ -18,7 +19,7 @@ import (
 //	POSTGRES_URL=… go test ./previewsec/postgresstore -run '^$' -bench Bare -count 5
 func BenchmarkAgainstBareRoundTrip(b *testing.B) {
 	ctx := context.Background()
-	p := migrated(b)
+	p := testenv.PostgresKit(b)
 	db := p.Open(b)
 	s, err := postgresstore.New(db)
 	if err != nil {

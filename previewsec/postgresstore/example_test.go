@@ -9,6 +9,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/jmoiron/sqlx"
 
+	"github.com/systembuilderhub/hardening/migrate"
 	"github.com/systembuilderhub/hardening/previewsec"
 	"github.com/systembuilderhub/hardening/previewsec/postgresstore"
 )
@@ -28,7 +29,10 @@ func ExampleNew() {
 		return
 	}
 	defer db.Close()
-	// The schema comes from the kit's Postgres migrations (package migrate).
+	if _, err := migrate.Up(ctx, db); err != nil { // the schema comes from migrate (the dialect from the driver)
+		fmt.Println(err)
+		return
+	}
 	store, err := postgresstore.New(db)
 	if errors.Is(err, postgresstore.ErrNotMigrated) {
 		fmt.Println("run the migrations first:", err)

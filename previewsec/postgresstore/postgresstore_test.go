@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 
 func TestConformance(t *testing.T) {
 	keystoretest.Run(t, func(t *testing.T) (keystoretest.Store, keystoretest.Store) {
-		p := migrated(t)
+		p := testenv.PostgresKit(t)
 		a, err := postgresstore.New(p.DB)
 		require.NoError(t, err)
 		b, err := postgresstore.New(p.Open(t)) // a second pool: another replica
@@ -67,7 +67,7 @@ func TestNewReportsUnreachable(t *testing.T) {
 // ErrKeyConflict, and nothing is written.
 func TestKeyIDOfAnotherPeriod(t *testing.T) {
 	ctx := context.Background()
-	s, err := postgresstore.New(migrated(t).DB)
+	s, err := postgresstore.New(testenv.PostgresKit(t).DB)
 	require.NoError(t, err)
 	start := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	k := previewsec.Key{ID: "k", PeriodStart: start, Secret: make([]byte, 32), CreatedAt: start, ExpiresAt: start.Add(time.Hour)}
@@ -86,7 +86,7 @@ func TestKeyIDOfAnotherPeriod(t *testing.T) {
 // schema at the same instant: they all end with the same key, and the
 // table holds one.
 func TestProcessesRotateToOneKey(t *testing.T) {
-	p := migrated(t)
+	p := testenv.PostgresKit(t)
 	keystoretest.RotateInProcesses(t, 4, helperEnv+"="+p.URL)
 	var count int
 	require.NoError(t, p.DB.Get(&count, `SELECT count(*) FROM hardening_preview_keys`))

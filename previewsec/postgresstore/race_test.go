@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/previewsec"
 	"github.com/systembuilderhub/hardening/previewsec/postgresstore"
 )
@@ -26,7 +27,7 @@ import (
 func TestConcurrentCreateSeesTheWinner(t *testing.T) {
 	for _, iso := range []string{"", "repeatable read", "serializable"} {
 		t.Run("isolation="+iso, func(t *testing.T) {
-			p := migrated(t)
+			p := testenv.PostgresKit(t)
 			u := p.URL
 			if iso != "" {
 				u += "&default_transaction_isolation=" + url.PathEscape(iso)

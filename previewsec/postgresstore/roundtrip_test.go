@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/systembuilderhub/hardening/internal/testenv"
 	"github.com/systembuilderhub/hardening/previewsec"
 	"github.com/systembuilderhub/hardening/previewsec/postgresstore"
 )
@@ -42,7 +43,7 @@ func countingDB(t testing.TB, url string) (*sqlx.DB, *statements) {
 // one statement, whether it creates or finds, deletes something or nothing.
 func TestOneStatementPerCall(t *testing.T) {
 	ctx := context.Background()
-	p := migrated(t)
+	p := testenv.PostgresKit(t)
 	db, count := countingDB(t, p.URL)
 	s, err := postgresstore.New(db)
 	require.NoError(t, err)
