@@ -11,8 +11,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,12 +26,18 @@ import (
 	"github.com/systembuilderhub/hardening/migrate"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations_postgres/*.sql
 var hubMigrationsFS embed.FS
 
-// hubMigrations is the hub's own migration set, registered beside the kit's.
-func hubMigrations() fs.FS {
-	sub, err := fs.Sub(hubMigrationsFS, "migrations")
+// hubMigrations is the hub's own migration set for db's dialect
+// (migrations/ on SQLite, migrations_postgres/ on Postgres), registered
+// beside the kit's.
+func hubMigrations(db *sqlx.DB) fs.FS {
+	dir := "migrations"
+	if db.DriverName() == "pgx" {
+		dir = "migrations_postgres"
+	}
+	sub, err := fs.Sub(hubMigrationsFS, dir)
 	if err != nil {
 		panic(err) // the embed pattern guarantees the directory
 	}
@@ -73,21 +81,35 @@ type app struct {
 
 // migratorFor returns the migrator for the kit's and the hub's sets.
 func migratorFor(db *sqlx.DB, log *slog.Logger) (*migrate.Migrator, error) {
-	return migrate.New(db, migrate.WithSet("hub", hubMigrations()), migrate.WithLogger(log))
+	return migrate.New(db, migrate.WithSet("hub", hubMigrations(db)), migrate.WithLogger(log))
 }
 
-// openDB opens the SQLite database and runs the startup check. Without
-// HUB_AUTH_SECRET the database holds the development signing secret, so it
-// must not be readable by other users (checkPrivateDB).
+// openDatabase opens DATABASE_URL: the SQLite file, or the Postgres
+// database (checked to answer). Errors name DATABASE_URL.
+func openDatabase(ctx context.Context, cfg config) (*sqlx.DB, error) {
+	if cfg.DBPath == "" && isPostgresURL(cfg.DatabaseURL) {
+		return openPostgres(ctx, cfg.DatabaseURL)
+	}
+	db, err := migrate.OpenSQLite(ctx, cfg.DBPath, 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL=%s: %w", cfg.DatabaseURL, err)
+	}
+	return db, nil
+}
+
+// openDB opens the database and runs the startup check. Without
+// HUB_AUTH_SECRET the database holds the development signing secret, so a
+// SQLite file must not be readable by other users (checkPrivateDB); on
+// Postgres the server's roles guard it.
 func openDB(ctx context.Context, cfg config, log *slog.Logger) (*sqlx.DB, *migrate.Migrator, migrate.Status, error) {
-	if len(cfg.AuthSecret) == 0 {
+	if len(cfg.AuthSecret) == 0 && cfg.DBPath != "" {
 		if err := checkPrivateDB(cfg.DBPath); err != nil {
 			return nil, nil, migrate.Status{}, err
 		}
 	}
-	db, err := migrate.OpenSQLite(ctx, cfg.DBPath, 5*time.Second)
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
-		return nil, nil, migrate.Status{}, fmt.Errorf("DATABASE_URL=%s: %w", cfg.DatabaseURL, err)
+		return nil, nil, migrate.Status{}, err
 	}
 	m, err := migratorFor(db, log)
 	if err != nil {
@@ -202,7 +224,7 @@ func (a *app) setup(ctx context.Context) error {
 func devAuthSecret(ctx context.Context, db *sqlx.DB) ([]byte, error) {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
-	if _, err := db.ExecContext(ctx, `INSERT OR IGNORE INTO hub_settings (key, value) VALUES ('dev_auth_secret', ?)`, hex.EncodeToString(b)); err != nil {
+	if _, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO hub_settings (key, value) VALUES ('dev_auth_secret', ?) ON CONFLICT (key) DO NOTHING`), hex.EncodeToString(b)); err != nil {
 		return nil, fmt.Errorf("development auth secret: %w (set HUB_AUTH_SECRET, or let the hub apply its migrations)", err)
 	}
 	var v string
@@ -255,6 +277,13 @@ type previewRecord struct {
 	CreatedAt    time.Time `json:"created_at" db:"-"`
 }
 
+// storableID reports whether id could name a stored record: valid UTF-8
+// without NUL. Postgres refuses other text outright (an error, not "no
+// rows"), and newID never makes one, so such an id is simply not found.
+func storableID(id string) bool {
+	return utf8.ValidString(id) && !strings.ContainsRune(id, 0)
+}
+
 // newID returns a random identifier with the given prefix.
 func newID(prefix string) string {
 	b := make([]byte, 12)
@@ -263,16 +292,19 @@ func newID(prefix string) string {
 }
 
 func (a *app) createPreview(ctx context.Context, p previewRecord) error {
-	_, err := a.db.ExecContext(ctx, `INSERT INTO hub_previews (preview_id, tenant_id, system_id, device_preset, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := a.db.ExecContext(ctx, a.db.Rebind(`INSERT INTO hub_previews (preview_id, tenant_id, system_id, device_preset, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
 		p.ID, p.TenantID, p.SystemID, p.DevicePreset, p.CreatedBy, p.CreatedAt.UnixMilli())
 	return err
 }
 
 // lookupPreview returns the preview with id; found is false when there is none.
 func (a *app) lookupPreview(ctx context.Context, id string) (previewRecord, bool, error) {
+	if !storableID(id) {
+		return previewRecord{}, false, nil
+	}
 	var p previewRecord
 	var created int64
-	err := a.db.QueryRowxContext(ctx, `SELECT preview_id, tenant_id, system_id, device_preset, created_by, created_at FROM hub_previews WHERE preview_id = ?`, id).
+	err := a.db.QueryRowxContext(ctx, a.db.Rebind(`SELECT preview_id, tenant_id, system_id, device_preset, created_by, created_at FROM hub_previews WHERE preview_id = ?`), id).
 		Scan(&p.ID, &p.TenantID, &p.SystemID, &p.DevicePreset, &p.CreatedBy, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return previewRecord{}, false, nil
@@ -286,7 +318,10 @@ func (a *app) lookupPreview(ctx context.Context, id string) (previewRecord, bool
 
 // deletePreview removes the preview; deleted is false when it did not exist.
 func (a *app) deletePreview(ctx context.Context, id string) (bool, error) {
-	res, err := a.db.ExecContext(ctx, `DELETE FROM hub_previews WHERE preview_id = ?`, id)
+	if !storableID(id) {
+		return false, nil
+	}
+	res, err := a.db.ExecContext(ctx, a.db.Rebind(`DELETE FROM hub_previews WHERE preview_id = ?`), id)
 	if err != nil {
 		return false, err
 	}

@@ -354,7 +354,7 @@ func runRawCases(t *testing.T, a *app, base string) {
 }
 
 // TestBadInput sends malformed requests to every hub endpoint, on SQLite
-// and on Redis: each is a 4xx problem+json with a reason, never a 5xx, and
+// on Redis and on Postgres: each is a 4xx problem+json with a reason, never a 5xx, and
 // leaves no trace (no preview, no quota use, no flag change, no audit row,
 // no stored idempotency key).
 func TestBadInput(t *testing.T) {
@@ -367,6 +367,7 @@ func TestBadInput(t *testing.T) {
 			srv := testRedis(t)
 			return []func(*config){func(c *config) { c.RedisURL, c.RedisPrefix = srv.URL, srv.Prefix }}
 		}},
+		{"postgres", func(t *testing.T) []func(*config) { return []func(*config){withPostgres(testPostgres(t))} }},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {

@@ -231,7 +231,7 @@ func TestBinaryStartupErrors(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{"bad url", []string{"DATABASE_URL=postgres://localhost/hub"}, "DATABASE_URL"},
+		{"bad url", []string{"DATABASE_URL=mysql://localhost/hub"}, "DATABASE_URL"},
 		{"unwritable path", []string{"DATABASE_URL=sqlite:///" + filepath.Join(dir, "missing", "dir", "hub.db")}, "DATABASE_URL"},
 		{"corrupt file", []string{"DATABASE_URL=sqlite:///" + corrupt}, "DATABASE_URL"},
 		{"bad strict value", []string{"STRICT_DB_STARTUP=maybe"}, "STRICT_DB_STARTUP"},
@@ -329,6 +329,19 @@ func TestBinaryConfigErrorsWriteNothing(t *testing.T) {
 	}
 }
 
+// checkSchemaPending checks a hub that waits for its schema: /readyz and
+// the API 503 schema_pending, /livez 200.
+func checkSchemaPending(t *testing.T, base string) {
+	t.Helper()
+	for _, p := range []string{"/readyz", "/api/v1/whoami", "/api/v1/feature-flags"} {
+		status, body := getJSON(t, base+p, "")
+		assert.Equal(t, 503, status, "%s: %v", p, body)
+		assert.Equal(t, "schema_pending", body["reason"], p)
+	}
+	status, _ := getJSON(t, base+"/livez", "")
+	assert.Equal(t, 200, status)
+}
+
 // TestBinaryLenientFreshDatabase is the README's promise: with
 // MIGRATIONS_AUTO_APPLY=false on an empty path, the hub starts degraded
 // (/readyz and the API 503 schema_pending), and becomes ready, with its
@@ -340,13 +353,7 @@ func TestBinaryLenientFreshDatabase(t *testing.T) {
 	env := []string{"DATABASE_URL=sqlite:///" + path, "HUB_AUTH_SECRET=", "MIGRATIONS_AUTO_APPLY=false"}
 	h := startHub(t, env...)
 	base := "http://" + h.addr
-	for _, p := range []string{"/readyz", "/api/v1/whoami", "/api/v1/feature-flags"} {
-		status, body := getJSON(t, base+p, "")
-		assert.Equal(t, 503, status, "%s: %v", p, body)
-		assert.Equal(t, "schema_pending", body["reason"], p)
-	}
-	status, _ := getJSON(t, base+"/livez", "")
-	assert.Equal(t, 200, status)
+	checkSchemaPending(t, base)
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
 		fi, err := os.Stat(p)
 		require.NoError(t, err)

@@ -21,9 +21,10 @@ type config struct {
 	// Addr is HUB_ADDR (default 127.0.0.1:8080).
 	Addr string
 	// DatabaseURL is DATABASE_URL (default sqlite:///hub.db, relative to
-	// the working directory; sqlite:////abs/path.db for an absolute path).
+	// the working directory; sqlite:////abs/path.db for an absolute path;
+	// postgres://… or postgresql://… for PostgreSQL, see postgres.go).
 	DatabaseURL string
-	// DBPath is the SQLite file named by DatabaseURL.
+	// DBPath is the SQLite file named by DatabaseURL; empty on Postgres.
 	DBPath string
 	// RedisURL is REDIS_URL; empty means every store uses SQLite.
 	RedisURL string
@@ -79,7 +80,12 @@ func configFromEnv() (config, error) {
 		RedisPrefix: envOr(envRedisPrefix, defaultRedisPrefix),
 	}
 	var err error
-	if c.DBPath, err = sqlitePath(c.DatabaseURL); err != nil {
+	if isPostgresURL(c.DatabaseURL) {
+		err = checkPostgresURL(c.DatabaseURL)
+	} else {
+		c.DBPath, err = sqlitePath(c.DatabaseURL)
+	}
+	if err != nil {
 		return c, err
 	}
 	if c.RedisURL != "" && strings.ContainsAny(c.RedisPrefix, "{}") {
@@ -192,7 +198,7 @@ func parseTrustedProxies(raw string) ([]netip.Prefix, error) {
 func sqlitePath(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "sqlite" {
-		return "", fmt.Errorf("DATABASE_URL=%q: want sqlite:///path/to/file.db (relative) or sqlite:////abs/path.db", raw)
+		return "", fmt.Errorf("DATABASE_URL=%q: want sqlite:///path/to/file.db (relative), sqlite:////abs/path.db or postgres://user@host/db", raw)
 	}
 	if u.Host != "" || u.RawQuery != "" {
 		return "", fmt.Errorf("DATABASE_URL=%q: want sqlite:///path/to/file.db with no host and no query", raw)

@@ -19,7 +19,10 @@ import (
 type e2eMode struct {
 	name  string
 	redis bool // REDIS_URL set: every store on Redis (previews stay in SQLite)
-	procs int  // hub processes sharing the SQLite file (and Redis)
+	// postgres: DATABASE_URL is a schema at POSTGRES_URL (skipped when it
+	// is unset): every store on Postgres.
+	postgres bool
+	procs    int // hub processes sharing the database (and Redis)
 	// crossRevoke: a stream revocation on one process reaches the other
 	// (only through Redis pub/sub).
 	crossRevoke bool
@@ -39,6 +42,8 @@ func TestE2E(t *testing.T) {
 		{name: "redis", redis: true, procs: 1, crossRevoke: true},
 		{name: "two-processes-sqlite", procs: 2},
 		{name: "two-processes-redis", redis: true, procs: 2, crossRevoke: true},
+		{name: "postgres", postgres: true, procs: 1, crossRevoke: true},
+		{name: "two-processes-postgres", postgres: true, procs: 2},
 	} {
 		t.Run(m.name, func(t *testing.T) { runE2E(t, m) })
 	}
@@ -56,6 +61,9 @@ func e2eHubEnv(t *testing.T, m e2eMode) ([]string, *testRedisServer) {
 		// the same: special purpose) and a domain with one denied host.
 		"PREVIEW_EGRESS_ALLOWLIST=1.1.1.1,169.254.169.254,*.example.com",
 		"PREVIEW_EGRESS_DENYLIST=blocked.example.com",
+	}
+	if m.postgres {
+		env = append(env, "DATABASE_URL="+testPostgres(t).URL)
 	}
 	var srv *testRedisServer
 	if m.redis {

@@ -14,7 +14,7 @@ import (
 
 func TestFaultSlowHandler(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"sqlite", "redis"} {
+	for _, mode := range []string{"sqlite", "redis", "postgres"} {
 		t.Run(mode, func(t *testing.T) { runSlowHandler(t, mode) })
 	}
 }
@@ -33,6 +33,9 @@ func runSlowHandler(t *testing.T, mode string) {
 	if mode == "redis" {
 		srv := testRedis(t)
 		env = append(env, "REDIS_URL="+srv.URL, "HUB_REDIS_PREFIX="+srv.Prefix)
+	}
+	if mode == "postgres" {
+		env = append(env, "DATABASE_URL="+testPostgres(t).URL) // the last value wins
 	}
 	a := startHub(t, append(slices.Clone(env), "HUB_ECHO_DELAY="+(3*lockTimeout).String())...)
 	b := startHub(t, env...)

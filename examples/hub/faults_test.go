@@ -148,130 +148,33 @@ func TestFaultRedisOutage(t *testing.T) {
 	t.Logf("controllable redis: %s on %s", fr.kind, fr.addr)
 	dir := t.TempDir()
 	env := []string{"HUB_AUTH_SECRET=" + testAuthSecret, "REDIS_URL=redis://" + fr.addr, "HUB_REDIS_PREFIX=fault-" + randHex(4) + ":"}
-	var hubs [2]*hubProc
+	hubs := make([]*hubProc, 2)
 	for i := range hubs {
 		hubs[i] = startHub(t, append(slices.Clone(env), fmt.Sprintf("DATABASE_URL=sqlite:///%s/hub%d.db", dir, i))...)
 	}
-	url := func(i int, path string) string { return "http://" + hubs[i].addr + path }
-	tenant := "fault-" + randHex(4)
-	tok := testToken(t, "u1", tenant, false)
-	admin := testToken(t, "root", tenant, true)
-	c := newHubClient(t)
-	stats := newLoadStats()
-	bg := context.Background()
-
-	// Load: idempotent echoes with fresh keys on both hubs, all through the
-	// outage. Transport errors and undocumented 5xx fail the test.
-	var mu sync.Mutex
-	ids := map[string]map[string]bool{} // key -> echo ids answered
-	note := func(key string, r result) {
-		if r.status == 201 {
-			mu.Lock()
-			if ids[key] == nil {
-				ids[key] = map[string]bool{}
-			}
-			ids[key][r.str("id")] = true
-			mu.Unlock()
-		}
-	}
-	ctx, stopLoad := context.WithCancel(bg)
-	defer stopLoad()
-	var wg sync.WaitGroup
-	for w := range 2 {
-		wg.Go(func() {
-			for n := 0; ctx.Err() == nil; n++ {
-				key := fmt.Sprintf("k%d-%d", w, n)
-				r := c.do(bg, "POST", url(n%2, "/api/v1/echo"), tok, `{"n":1}`, "Idempotency-Key", key)
-				stats.record("POST /api/v1/echo", r, 201, 409)
-				note(key, r)
-				time.Sleep(10 * time.Millisecond)
-			}
-		})
-	}
-	time.Sleep(time.Second)
+	o := startOutage(t, hubs)
 
 	fr.stop()
 	down := time.Now()
 	for i := range hubs {
-		eventually(t, 10*time.Second, "echo fails closed while redis is down", func() (bool, string) {
-			key := "down-" + randHex(4)
-			r := c.do(bg, "POST", url(i, "/api/v1/echo"), tok, `{"n":2}`, "Idempotency-Key", key)
-			note(key, r)
-			return isProblem503(r, "idempotency_store_unavailable"), r.String()
-		})
-		r := c.do(bg, "GET", url(i, "/api/v1/tenancy/quotas/"+tenant), tok, "")
-		assert.True(t, isProblem503(r, "quota_store_unavailable"), "quotas while redis is down: %v", r)
-		r = c.do(bg, "POST", url(i, "/api/v1/previews"), tok, `{"system_id":"s"}`)
-		assert.True(t, isProblem503(r, "quota_store_unavailable"), "preview while redis is down: %v", r)
-		r = c.do(bg, "POST", url(i, "/api/v1/feature-flags/llm.streaming/toggle"), admin, `{"enabled":true,"tenant_id":"`+tenant+`"}`)
-		assert.True(t, isProblem503(r, "flags_unavailable"), "toggle while redis is down: %v", r)
-		r = c.do(bg, "GET", url(i, "/api/v1/whoami"), tok, "")
-		assert.Equal(t, 200, r.status, "whoami needs no backend: %v", r)
-		eventually(t, 10*time.Second, "readyz reports redis down", func() (bool, string) {
-			r := c.do(bg, "GET", url(i, "/readyz"), "", "")
-			return isProblem503(r, "redis_unavailable"), r.String()
-		})
+		o.checkDown(i, "redis", "redis_unavailable")
 	}
 	time.Sleep(500 * time.Millisecond)
 
 	fr.start()
 	up := time.Now()
 	for i := range hubs {
-		took := eventually(t, 15*time.Second, "echo recovers without restarting the hub", func() (bool, string) {
-			key := "up-" + randHex(4)
-			r := c.do(bg, "POST", url(i, "/api/v1/echo"), tok, `{"n":3}`, "Idempotency-Key", key)
-			note(key, r)
-			return r.status == 201, r.String()
-		})
+		took := o.checkUp(i)
 		t.Logf("hub %d: writes recovered %s after redis came back (outage %s)", i, took.Round(time.Millisecond), up.Sub(down).Round(time.Millisecond))
-		eventually(t, 10*time.Second, "readyz recovers", func() (bool, string) {
-			r := c.do(bg, "GET", url(i, "/readyz"), "", "")
-			return r.status == 200, r.String()
-		})
 	}
 	time.Sleep(500 * time.Millisecond)
-	stopLoad()
-	wg.Wait()
-
-	// Every key that was answered is replayed, never run again. A key
-	// whose completion was lost with Redis stays locked (409) until its
-	// lease (IDEMPOTENCY_LOCK_TIMEOUT, 30s) expires.
-	locked := 0
-	mu.Lock()
-	defer mu.Unlock()
-	for key := range ids {
-		n := map[string]string{"k": "1", "d": "2", "u": "3"}[key[:1]]
-		r := c.do(bg, "POST", url(1, "/api/v1/echo"), tok, `{"n":`+n+`}`, "Idempotency-Key", key)
-		switch r.status {
-		case 201:
-			assert.True(t, r.replay(), "key %s ran again after the outage: %v", key, r)
-			ids[key][r.str("id")] = true
-			assert.Len(t, ids[key], 1, "key %s answered with two echo ids", key)
-		case 409:
-			locked++
-		default:
-			t.Errorf("retry of %s: %v", key, r)
-		}
-	}
-	var executions float64
-	for _, h := range hubs {
-		v, err := c.metric(h.addr, "hub_echo_executions_total")
-		require.NoError(t, err)
-		executions += v
-	}
-	assert.Equal(t, float64(len(ids)), executions, "echo executions = echo ids answered: nothing ran twice")
-	assert.Empty(t, stats.unexpected)
-	assert.Positive(t, stats.fail503["idempotency_store_unavailable"], "the load saw the outage")
-	for i, h := range hubs {
-		assertJSONLines(t, fmt.Sprintf("hub %d", i), h.logs())
-	}
-	t.Logf("redis outage (%s): %d load requests %v, 503s %v; %d keys answered, %d executions, %d keys still locked after a lost completion",
-		fr.kind, stats.total(), stats.counts, stats.fail503, len(ids), int(executions), locked)
+	locked, executions := o.finish()
+	t.Logf("redis outage (%s): %s", fr.kind, o.summary(locked, executions))
 }
 
 func TestFaultHubKilled(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"sqlite", "redis"} {
+	for _, mode := range []string{"sqlite", "redis", "postgres"} {
 		t.Run(mode, func(t *testing.T) { runHubKilled(t, mode) })
 	}
 }
@@ -293,6 +196,9 @@ func runHubKilled(t *testing.T, mode string) {
 	if mode == "redis" {
 		srv := testRedis(t)
 		env = append(env, "REDIS_URL="+srv.URL, "HUB_REDIS_PREFIX="+srv.Prefix)
+	}
+	if mode == "postgres" {
+		env = append(env, "DATABASE_URL="+testPostgres(t).URL) // the last value wins
 	}
 	a := startHub(t, append(slices.Clone(env), "HUB_STUB_MODEL_DELAY=1m")...)
 	b := startHub(t, env...)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/flags"
+	"github.com/systembuilderhub/hardening/flags/postgresstore"
 	"github.com/systembuilderhub/hardening/flags/redisstore"
 	"github.com/systembuilderhub/hardening/flags/sqlitestore"
 )
@@ -25,13 +26,15 @@ var hubFlags = []flags.Flag{
 func (a *app) flagClient() *flags.Client { return a.flagsFeature }
 
 // setupFlags builds the flag client on Redis when configured, else on the
-// SQLite database, registers the demo flags, forwards every toggle to the
+// database (Postgres: toggles reach the other replicas by LISTEN/NOTIFY), registers the demo flags, forwards every toggle to the
 // tenant event streams and starts the cache refresh.
 func (a *app) setupFlags(ctx context.Context) error {
 	var store flags.Store
 	var err error
 	if a.rdb != nil {
 		store, err = redisstore.New(a.rdb, redisstore.WithPrefix(a.cfg.RedisPrefix))
+	} else if a.onPostgres() {
+		store, err = postgresstore.New(a.db)
 	} else {
 		store, err = sqlitestore.New(a.db)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/idempotency"
+	"github.com/systembuilderhub/hardening/idempotency/postgresstore"
 	"github.com/systembuilderhub/hardening/idempotency/redisstore"
 	"github.com/systembuilderhub/hardening/idempotency/sqlitestore"
 )
@@ -22,7 +23,7 @@ const envEchoDelay = "HUB_ECHO_DELAY"
 
 // setupIdempotency builds the Idempotency-Key middleware on Redis when the
 // hub runs with REDIS_URL (keys under HUB_REDIS_PREFIX when it is set),
-// else on SQLite, configured from
+// else on the database (SQLite or Postgres), configured from
 // IDEMPOTENCY_TTL and IDEMPOTENCY_LOCK_TIMEOUT, and starts its sweeper.
 func (a *app) setupIdempotency(ctx context.Context) error {
 	opts := slices.Clip(a.env.idempotency)
@@ -31,6 +32,8 @@ func (a *app) setupIdempotency(ctx context.Context) error {
 	var err error
 	if a.rdb != nil {
 		store, err = redisstore.New(a.rdb, redisstore.WithPrefix(a.cfg.RedisPrefix+"idempotency:"))
+	} else if a.onPostgres() {
+		store, err = postgresstore.New(a.db)
 	} else {
 		store, err = sqlitestore.New(a.db)
 	}

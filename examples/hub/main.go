@@ -1,6 +1,7 @@
 // Command hub is the reference service of the hardening kit: every package
-// composed behind one http.ServeMux, on embedded SQLite by default and on
-// Redis when REDIS_URL is set.
+// composed behind one http.ServeMux, on embedded SQLite by default, on
+// PostgreSQL when DATABASE_URL is postgres://…, and on Redis when
+// REDIS_URL is set.
 //
 // Usage:
 //
@@ -28,8 +29,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/systembuilderhub/hardening/migrate"
 )
 
 func main() {
@@ -67,7 +66,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	srv := newServer(ctx, a.handler())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("hub listening", "addr", ln.Addr().String(), "database", cfg.DBPath, "redis", cfg.RedisURL != "", "schema", a.schema.Reason(),
+	log.Info("hub listening", "addr", ln.Addr().String(), "database", cfg.databaseLabel(), "redis", cfg.RedisURL != "", "schema", a.schema.Reason(),
 		"max_conns", cfg.MaxConns, "body_timeout", cfg.BodyTimeout.String(), "write_timeout", cfg.WriteTimeout.String())
 	var failed error
 	select {
@@ -94,9 +93,9 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 	if err != nil {
 		return err
 	}
-	db, err := migrate.OpenSQLite(ctx, cfg.DBPath, 5*time.Second)
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("DATABASE_URL=%s: %w", cfg.DatabaseURL, err)
+		return err
 	}
 	defer db.Close()
 	m, err := migratorFor(db, log)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -24,7 +25,19 @@ import (
 // another process applies the migrations, the same hub becomes ready and
 // serves the features, without a restart.
 func TestSchemaPendingThenApplied(t *testing.T) {
-	a, base := newTestApp(t, func(c *config) { c.Migrations.DisableAutoApply = true })
+	t.Run("sqlite", func(t *testing.T) {
+		runSchemaPendingThenApplied(t, func(t *testing.T, a *app) *sqlx.DB { return openTestDB(t, a.cfg.DBPath) })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		pg := testPostgres(t)
+		runSchemaPendingThenApplied(t, func(*testing.T, *app) *sqlx.DB { return pg.DB }, withPostgres(pg))
+	})
+}
+
+// runSchemaPendingThenApplied is TestSchemaPendingThenApplied on one
+// database; other opens the database as another process would.
+func runSchemaPendingThenApplied(t *testing.T, other func(*testing.T, *app) *sqlx.DB, mods ...func(*config)) {
+	a, base := newTestApp(t, append(mods, func(c *config) { c.Migrations.DisableAutoApply = true })...)
 	require.NotNil(t, a.late, "the hub does not wait for its schema")
 	tok := testToken(t, "root", "acme", true)
 
@@ -64,7 +77,7 @@ func TestSchemaPendingThenApplied(t *testing.T) {
 	}
 
 	// Another process applies the migrations.
-	db := openTestDB(t, a.cfg.DBPath)
+	db := other(t, a)
 	m, err := migratorFor(db, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	_, err = m.Up(context.Background())

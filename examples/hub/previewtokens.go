@@ -12,6 +12,7 @@ import (
 
 	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/previewsec"
+	"github.com/systembuilderhub/hardening/previewsec/postgresstore"
 	"github.com/systembuilderhub/hardening/previewsec/redisstore"
 	"github.com/systembuilderhub/hardening/previewsec/sqlitestore"
 )
@@ -19,12 +20,26 @@ import (
 // previewTokens is the hub's preview-token feature: the key ring, issuer,
 // verifier, revocation list and the preview middleware.
 type previewTokens struct {
-	mode     string // "redis", "derived" or "sqlite"
+	mode     string // "redis", "derived", "sqlite" or "postgres"
 	ring     *previewsec.KeyRing
 	issuer   *previewsec.Issuer
 	verifier *previewsec.Verifier
 	revs     *previewsec.RevocationList
 	auth     *previewsec.PreviewAuth
+}
+
+// previewDBStore is the preview key and revocation store of the hub's
+// database, and its name for the log ("sqlite" or "postgres").
+func (a *app) previewDBStore() (interface {
+	previewsec.KeyStore
+	previewsec.RevocationStore
+}, string, error) {
+	if a.onPostgres() {
+		s, err := postgresstore.New(a.db)
+		return s, "postgres", err
+	}
+	s, err := sqlitestore.New(a.db)
+	return s, "sqlite", err
 }
 
 // previewTokens returns the app's preview-token feature, nil when it is
@@ -49,8 +64,8 @@ const previewTokenMaxLen = previewsec.DefaultMaxTokenLength
 
 // setupPreviewTokens builds the preview-token feature. Keys: the Redis key
 // store when REDIS_URL is set, else keys derived from PREVIEW_JWT_SECRET
-// when it is set, else the SQLite key store. Revocations live in Redis or
-// SQLite. Settings come from PREVIEW_TOKEN_TTL, PREVIEW_TOKEN_MAX_TTL,
+// when it is set, else the database's key store (SQLite or Postgres).
+// Revocations live in Redis or the database. Settings come from PREVIEW_TOKEN_TTL, PREVIEW_TOKEN_MAX_TTL,
 // PREVIEW_KEY_ROTATION and PREVIEW_TOKEN_LEEWAY; HUB_REDIS_PREFIX (default
 // "hub:") prefixes the Redis keys.
 func (a *app) setupPreviewTokens(ctx context.Context) error {
@@ -75,7 +90,7 @@ func (a *app) setupPreviewTokens(ctx context.Context) error {
 			return err
 		}
 	default:
-		s, err := sqlitestore.New(a.db)
+		s, mode, err := a.previewDBStore()
 		if err != nil {
 			return err
 		}
@@ -84,7 +99,7 @@ func (a *app) setupPreviewTokens(ctx context.Context) error {
 			pt.mode = "derived"
 			pt.ring, err = previewsec.NewDerivedKeyRing(cfg.Secret, ringOpts...)
 		} else {
-			pt.mode = "sqlite"
+			pt.mode = mode
 			pt.ring, err = previewsec.NewKeyRing(s, ringOpts...)
 		}
 		if err != nil {

@@ -35,7 +35,7 @@ func mintPreviewJWT(t *testing.T, base, bearer, body string) (*http.Response, ma
 func noFollow(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 func TestPreviewJWTEndpoint(t *testing.T) {
-	for _, mode := range []string{"sqlite", "derived", "redis"} {
+	for _, mode := range []string{"sqlite", "derived", "redis", "postgres"} {
 		t.Run(mode, func(t *testing.T) {
 			var mods []func(*config)
 			switch mode {
@@ -45,6 +45,8 @@ func TestPreviewJWTEndpoint(t *testing.T) {
 				srv := testRedis(t)
 				t.Setenv("HUB_REDIS_PREFIX", srv.Prefix)
 				mods = append(mods, func(c *config) { c.RedisURL = srv.URL })
+			case "postgres":
+				mods = append(mods, withPostgres(testPostgres(t)))
 			}
 			a, base := newTestApp(t, mods...)
 			require.Equal(t, mode, a.previewTokens().mode)

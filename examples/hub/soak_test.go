@@ -1,7 +1,7 @@
 package main
 
 // The multi-process soak: four hub binaries share one SQLite file, then
-// one Redis, under concurrent load for a bounded time; invariants are
+// one Redis, then one Postgres schema (when POSTGRES_URL is set), under concurrent load for a bounded time; invariants are
 // sampled during the run and checked at the end. See docs/reliability.md.
 //
 //	go test ./examples/hub -run TestSoak -v                      # CI: 6s per mode
@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -299,7 +300,7 @@ func (s *sseClient) count(ev string) int {
 
 func TestSoakMultiProcess(t *testing.T) {
 	d := soakDuration(t)
-	for _, mode := range []string{"sqlite", "redis"} {
+	for _, mode := range []string{"sqlite", "redis", "postgres"} {
 		t.Run(mode, func(t *testing.T) { runSoak(t, mode, d) })
 	}
 }
@@ -326,6 +327,16 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 		env = append(env, "REDIS_URL="+srv.URL, "HUB_REDIS_PREFIX="+srv.Prefix)
 		t.Logf("redis: real server %v", srv.Mini == nil)
 	}
+	var pg *testPostgresDB
+	if mode == "postgres" {
+		pg = testPostgres(t)
+	}
+	dbURL := func(path string) string {
+		if pg != nil {
+			return pg.URL
+		}
+		return "sqlite:///" + path
+	}
 	hubs := make([]*hubProc, soakProcs)
 	for i := range hubs {
 		// SQLite mode: one shared file. Redis mode: every store is in
@@ -334,13 +345,13 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 		if mode == "redis" {
 			db = filepath.Join(dir, fmt.Sprintf("hub%d.db", i))
 		}
-		hubs[i] = startHub(t, append(slices.Clone(env), "DATABASE_URL=sqlite:///"+db)...)
+		hubs[i] = startHub(t, append(slices.Clone(env), "DATABASE_URL="+dbURL(db))...)
 	}
 	slowDB := sharedDB
 	if mode == "redis" {
 		slowDB = filepath.Join(dir, "slow.db")
 	}
-	slow := startHub(t, append(slices.Clone(env), "DATABASE_URL=sqlite:///"+slowDB, "HUB_ECHO_DELAY="+soakSlowEcho.String())...)
+	slow := startHub(t, append(slices.Clone(env), "DATABASE_URL="+dbURL(slowDB), "HUB_ECHO_DELAY="+soakSlowEcho.String())...)
 	url := func(i int, path string) string { return "http://" + hubs[i].addr + path }
 	other := func(i int) int { return (i + 1 + mrand.IntN(soakProcs-1)) % soakProcs }
 
@@ -363,11 +374,12 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 	for i := range hubs {
 		streams[i] = openSSE(t, streamCtx, c, hubs[i].addr, users[tenants[0]])
 	}
-	var sqlDB interface {
-		Get(dest any, query string, args ...any) error
-	}
-	if mode == "sqlite" {
+	var sqlDB *sqlx.DB // the shared database, for the sampler
+	switch mode {
+	case "sqlite":
 		sqlDB = openTestDB(t, sharedDB)
+	case "postgres":
+		sqlDB = pg.DB
 	}
 
 	// Requests are not cut by the end of the run (a cancelled request may
@@ -465,7 +477,7 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 				for id, h = range live[ti] {
 					break
 				}
-				if mode == "sqlite" {
+				if mode != "redis" { // the preview records are shared
 					h = mrand.IntN(soakProcs)
 				}
 				r := c.do(bg, "DELETE", url(h, "/api/v1/previews/"+id), tok, "")
@@ -610,7 +622,7 @@ func runSoak(t *testing.T, mode string, d time.Duration) {
 				}
 				if sqlDB != nil {
 					var rows int64
-					if err := sqlDB.Get(&rows, `SELECT count(*) FROM hub_previews WHERE tenant_id = ?`, tn); err == nil && rows > soakPreviewLimit {
+					if err := sqlDB.Get(&rows, sqlDB.Rebind(`SELECT count(*) FROM hub_previews WHERE tenant_id = ?`), tn); err == nil && rows > soakPreviewLimit {
 						violations = append(violations, fmt.Sprintf("%s: %d preview records", tn, rows))
 					}
 				}

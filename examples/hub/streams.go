@@ -9,6 +9,7 @@ import (
 
 	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/streamauth"
+	"github.com/systembuilderhub/hardening/streamauth/postgresstore"
 	"github.com/systembuilderhub/hardening/streamauth/redisbus"
 	"github.com/systembuilderhub/hardening/streamauth/redisstore"
 	"github.com/systembuilderhub/hardening/streamauth/sqlitestore"
@@ -43,7 +44,7 @@ type hubStreams struct {
 func (a *app) streams() *hubStreams { return a.streamsFeature }
 
 // setupStreams builds the stream registry (its revocations kept in the
-// hub's SQLite database, or in Redis, so they survive a restart, and
+// hub's database (SQLite or Postgres), or in Redis, so they survive a restart, and
 // mirrored at most streamauth.DefaultRevocationRefresh old, so hubs on one
 // SQLite file refuse each other's revoked tokens and drop the streams
 // within it; with Redis, revocations and tenant events are also carried to
@@ -72,6 +73,8 @@ func (a *app) setupStreams(ctx context.Context) error {
 		}
 		opts = append(opts, streamauth.WithBroadcaster(bus))
 		store, err = redisstore.New(a.rdb, redisstore.WithPrefix(prefix))
+	} else if a.onPostgres() {
+		store, err = postgresstore.New(a.db)
 	} else {
 		store, err = sqlitestore.New(a.db)
 	}

@@ -98,8 +98,8 @@ func TestStreamsPerUserLimit(t *testing.T) {
 }
 
 // TestStreamsRevocationSurvivesRestart: a token revoked before a restart
-// is refused after it, in SQLite mode (the same database file) and in Redis
-// mode (the same Redis).
+// is refused after it, in SQLite mode (the same database file), in Redis
+// mode (the same Redis) and on Postgres (the same schema).
 func TestStreamsRevocationSurvivesRestart(t *testing.T) {
 	modes := map[string]func(t *testing.T) func(*config){
 		"sqlite": func(t *testing.T) func(*config) {
@@ -111,6 +111,7 @@ func TestStreamsRevocationSurvivesRestart(t *testing.T) {
 			t.Setenv(envRedisPrefix, srv.Prefix)
 			return func(c *config) { c.RedisURL = srv.URL; c.RedisPrefix = srv.Prefix }
 		},
+		"postgres": func(t *testing.T) func(*config) { return withPostgres(testPostgres(t)) },
 	}
 	for name, mode := range modes {
 		t.Run(name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/systembuilderhub/hardening"
 	"github.com/systembuilderhub/hardening/tenancy"
+	"github.com/systembuilderhub/hardening/tenancy/postgresstore"
 	"github.com/systembuilderhub/hardening/tenancy/redisstore"
 	"github.com/systembuilderhub/hardening/tenancy/sqlitestore"
 )
@@ -59,7 +60,7 @@ const (
 func (a *app) tenancy() *tenancyHub { return a.tenancyFeature }
 
 // setupTenancy declares the hub's three quotas on Redis when the hub has
-// it, else on SQLite, with the defaults of DEFAULT_ACTIVE_PREVIEWS_LIMIT,
+// it, else on the database (SQLite or Postgres), with the defaults of DEFAULT_ACTIVE_PREVIEWS_LIMIT,
 // DEFAULT_SNAPSHOT_RATE_PER_MINUTE and DEFAULT_LLM_MONTHLY_BUDGET_USD. On
 // Redis it first moves the keys of the kit's former fixed quotas to the
 // named ones (a no-op once done).
@@ -75,6 +76,10 @@ func (a *app) setupTenancy(ctx context.Context) error {
 			return fmt.Errorf("upgrade the quota keys in redis: %w", err)
 		}
 		store = rs
+	} else if a.onPostgres() {
+		if store, err = postgresstore.New(a.db); err != nil {
+			return err
+		}
 	} else if store, err = sqlitestore.New(a.db); err != nil {
 		return err
 	}

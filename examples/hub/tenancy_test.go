@@ -15,7 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// tenancyModes runs a test on the SQLite stores and on the Redis stores.
+// tenancyModes runs a test on the SQLite stores, on the Redis stores and
+// on the Postgres stores (skipped without POSTGRES_URL).
 func tenancyModes(t *testing.T, fn func(t *testing.T, a *app, url string)) {
 	t.Run("sqlite", func(t *testing.T) {
 		a, url := newTestApp(t)
@@ -26,6 +27,11 @@ func tenancyModes(t *testing.T, fn func(t *testing.T, a *app, url string)) {
 		t.Setenv(envRedisPrefix, srv.Prefix)
 		a, url := newTestApp(t, func(c *config) { c.RedisURL = srv.URL })
 		require.NotNil(t, a.rdb)
+		fn(t, a, url)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		a, url := newTestApp(t, withPostgres(testPostgres(t)))
+		require.True(t, a.onPostgres())
 		fn(t, a, url)
 	})
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +76,63 @@ func openTestDB(t testing.TB, path string) *sqlx.DB {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// testPostgresDB is one test's private schema on the server at
+// POSTGRES_URL.
+type testPostgresDB struct {
+	// DB is a pool on the schema (search_path), closed at cleanup.
+	DB *sqlx.DB
+	// URL reaches the schema (search_path in its query): the hub's
+	// DATABASE_URL.
+	URL string
+	// Schema is unique to the test and dropped, with everything in it, at
+	// cleanup.
+	Schema string
+}
+
+// testPostgres gives t a fresh, empty schema on the server at
+// POSTGRES_URL, skipping t with a message naming the variable when it is
+// unset. Nothing is migrated: the hub applies its migrations at start.
+func testPostgres(t testing.TB) *testPostgresDB {
+	t.Helper()
+	admin := os.Getenv("POSTGRES_URL")
+	if admin == "" {
+		t.Skip("the hub's Postgres tests need a server: set POSTGRES_URL (for example postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
+	}
+	schema := "hub_test_" + strings.ToLower(rand.Text()[:12])
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	adm, err := sqlx.Open("pgx", admin)
+	if err != nil {
+		t.Fatalf("POSTGRES_URL=%q: %v", admin, err)
+	}
+	if _, err := adm.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
+		_ = adm.Close()
+		t.Fatalf("postgres at POSTGRES_URL: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = adm.ExecContext(ctx, `DROP SCHEMA `+schema+` CASCADE`)
+		_ = adm.Close()
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("POSTGRES_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	p := &testPostgresDB{URL: u.String(), Schema: schema}
+	if p.DB, err = sqlx.Open("pgx", p.URL); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.DB.Close() })
+	return p
+}
+
+// withPostgres points a test app's config at the test's Postgres schema.
+func withPostgres(p *testPostgresDB) func(*config) {
+	return func(c *config) { c.DatabaseURL, c.DBPath = p.URL, "" }
 }
