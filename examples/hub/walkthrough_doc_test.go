@@ -115,14 +115,18 @@ var wtMasks = []struct {
 	{regexp.MustCompile(`Max-Age=\d+`), "Max-Age=<n>"},
 }
 
-// wtHeartbeat is a heartbeat event of a stream, with its blank line.
-var wtHeartbeat = regexp.MustCompile(`(?m)^event: heartbeat\ndata: .*\n(\n|$)`)
+// wtIdle is what a stream sends on a timer rather than on an event: a
+// heartbeat event (every HUB_STREAM_HEARTBEAT of the hub's clock) or a
+// keep-alive comment (after STREAMAUTH_KEEPALIVE idle), with its blank
+// line.
+var wtIdle = regexp.MustCompile(`(?m)^(event: heartbeat\ndata: .*|: keep-alive)\n(\n|$)`)
 
-// maskOutput returns out with the masks applied, heartbeat events dropped,
-// CRLF line ends (HTTP headers) made LF and trailing blank lines removed.
+// maskOutput returns out with the masks applied, heartbeats and
+// keep-alives dropped, CRLF line ends (HTTP headers) made LF and trailing
+// blank lines removed.
 func maskOutput(out string) string {
 	out = strings.ReplaceAll(out, "\r\n", "\n")
-	out = wtHeartbeat.ReplaceAllString(out, "")
+	out = wtIdle.ReplaceAllString(out, "")
 	for _, m := range wtMasks {
 		out = m.re.ReplaceAllString(out, m.repl)
 	}
@@ -145,7 +149,7 @@ func outputMatches(want, got string) bool {
 func TestWalkthroughMasks(t *testing.T) {
 	a := maskOutput("HTTP/1.1 200 OK\nDate: Fri, 27 Nov 2026 03:12:55 GMT\nContent-Length: 710\n\n" +
 		`{"preview_id":"pv_8f81343f485f47ba7105507a","token":"eyJhbGciOiJIUzI1NiIs.eyJzdWIi.c2ln","at":"2026-11-27T03:12:55.537020937Z","kid":"20261127T000000Z"}` +
-		"\nevent: heartbeat\ndata: {\"time\":\"2026-11-27T03:13:05Z\"}\n\nevent: auth_expired\n\n")
+		"\nevent: heartbeat\ndata: {\"time\":\"2026-11-27T03:13:05Z\"}\n\n: keep-alive\n\nevent: auth_expired\n\n")
 	b := maskOutput("HTTP/1.1 200 OK\nDate: Sat, 28 Nov 2026 13:00:01 GMT\nContent-Length: 708\n\n" +
 		`{"preview_id":"pv_0123456789abcdef01234567","token":"eyJhbGciOiJIUzI1NiIs…","at":"2026-11-28T13:00:01.5Z","kid":"20261128T000000Z"}` +
 		"\nevent: auth_expired\n")
