@@ -91,7 +91,7 @@ func printUsage(w io.Writer) {
 		}
 	}
 	fmt.Fprint(w, "\nEvery command reads its configuration from the environment (HUB_*, DATABASE_URL, REDIS_URL, PREVIEW_*, ...):\n"+
-		"see the configuration table in the README.\n")
+		"see docs/configuration.md.\n")
 }
 
 func printCommandHelp(stdout, stderr io.Writer, name string) int {

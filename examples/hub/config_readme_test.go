@@ -16,9 +16,9 @@ import (
 var hubVariableRE = regexp.MustCompile(`(?:\benv\w*\s*=\s*|os\.Getenv\(|envOr\(|envDuration\(|envPositiveInt\()"([A-Z][A-Z0-9_]+)"`)
 
 // TestConfigTableComplete: every variable the hub reads has a row in the
-// README's configuration table.
+// configuration table (docs/configuration.md).
 func TestConfigTableComplete(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../docs/configuration.md")
 	require.NoError(t, err)
 	files, err := filepath.Glob("*.go")
 	require.NoError(t, err)
@@ -31,7 +31,7 @@ func TestConfigTableComplete(t *testing.T) {
 		require.NoError(t, err)
 		for _, m := range hubVariableRE.FindAllStringSubmatch(string(src), -1) {
 			seen[m[1]] = true
-			assert.True(t, strings.Contains(string(readme), "| `"+m[1]+"`"), "%s (read in %s) has no row in the README's configuration table", m[1], f)
+			assert.True(t, strings.Contains(string(readme), "| `"+m[1]+"`"), "%s (read in %s) has no row in docs/configuration.md", m[1], f)
 		}
 	}
 	for _, name := range []string{"IDEMPOTENCY_TTL", "STREAMAUTH_MAX_STREAMS_PER_TENANT", "FLAGS_MAX_STALENESS", "HUB_ADDR"} {
