@@ -3,6 +3,7 @@ package previewsec
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -331,5 +332,23 @@ func ClaimsFromContext(ctx context.Context) (Claims, bool) {
 // NewContextWithClaims returns ctx carrying c, as RequirePreviewToken does
 // (for tests of handlers behind it).
 func NewContextWithClaims(ctx context.Context, c Claims) context.Context {
-	return context.WithValue(ctx, tokenClaimsCtxKey, &c)
+	return &claimsCtx{Context: ctx, c: c}
 }
+
+// claimsCtx carries verified claims: the claims live in the context
+// itself, one allocation where context.WithValue over a copy costs two.
+type claimsCtx struct {
+	context.Context
+	c Claims
+}
+
+// Value implements context.Context.
+func (c *claimsCtx) Value(key any) any {
+	if key == tokenClaimsCtxKey {
+		return &c.c
+	}
+	return c.Context.Value(key)
+}
+
+// String describes the context without the claims.
+func (c *claimsCtx) String() string { return fmt.Sprint(c.Context) + ".WithPreviewClaims" }
