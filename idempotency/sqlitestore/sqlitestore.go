@@ -18,12 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/systembuilderhub/hardening/idempotency"
+	"github.com/systembuilderhub/hardening/idempotency/internal/hdrcache"
 	"github.com/systembuilderhub/hardening/internal/sqlitex"
 )
 
@@ -31,34 +31,8 @@ import (
 type Store struct {
 	db *sqlx.DB
 
-	// headers caches decoded header columns: most responses of one
-	// service store the same few header sets, and decoding their JSON was
-	// the largest cost of a replay after the SELECT.
-	hdrMu   sync.RWMutex
-	headers map[string]http.Header
-}
-
-// maxCachedHeaders bounds Store.headers; the cache is emptied when full.
-const maxCachedHeaders = 64
-
-// decodeHeaders returns a fresh copy of the header set stored as raw.
-func (s *Store) decodeHeaders(raw string) (http.Header, error) {
-	s.hdrMu.RLock()
-	h, ok := s.headers[raw]
-	s.hdrMu.RUnlock()
-	if ok {
-		return h.Clone(), nil
-	}
-	if err := json.Unmarshal([]byte(raw), &h); err != nil {
-		return nil, err
-	}
-	s.hdrMu.Lock()
-	if s.headers == nil || len(s.headers) >= maxCachedHeaders {
-		s.headers = make(map[string]http.Header)
-	}
-	s.headers[raw] = h
-	s.hdrMu.Unlock()
-	return h.Clone(), nil
+	// headers caches decoded header columns.
+	headers hdrcache.Cache
 }
 
 var (
@@ -130,7 +104,7 @@ func (s *Store) decide(r row, req idempotency.ClaimRequest) (idempotency.ClaimRe
 func (s *Store) record(r row) (idempotency.Record, error) {
 	rec := idempotency.Record{StatusCode: int(r.StatusCode.Int64), BodyOmitted: !r.BodyStored}
 	if r.Headers.Valid && r.Headers.String != "" {
-		h, err := s.decodeHeaders(r.Headers.String)
+		h, err := s.headers.Decode(r.Headers.String)
 		if err != nil {
 			return rec, fmt.Errorf("sqlitestore: decode headers: %w", err)
 		}
