@@ -84,7 +84,7 @@ var claimScript = redis.NewScript(`
 local r = redis.call('HMGET', KEYS[1], 'fp', 'state', 'lease', 'exp', 'status', 'hdr', 'body', 'omit')
 local now = tonumber(ARGV[3])
 if r[1] == false or tonumber(r[4]) <= now then
-  redis.call('DEL', KEYS[1])
+  if r[1] ~= false then redis.call('DEL', KEYS[1]) end
   redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'in_flight', 'owner', ARGV[2],
     'lease', ARGV[4], 'exp', ARGV[5], 'created', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
@@ -100,7 +100,8 @@ return {'took_over'}
 // completeScript: KEYS[1]; ARGV owner, status, headers, body, omit,
 // expires_at, ttl_ms.
 var completeScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'state') ~= 'in_flight' or redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
+local r = redis.call('HMGET', KEYS[1], 'state', 'owner')
+if r[1] ~= 'in_flight' or r[2] ~= ARGV[1] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'state', 'completed', 'status', ARGV[2], 'hdr', ARGV[3], 'body', ARGV[4],
