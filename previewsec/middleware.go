@@ -3,7 +3,6 @@ package previewsec
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/systembuilderhub/hardening"
+	"github.com/systembuilderhub/hardening/internal/ctxval"
 )
 
 // Defaults of RequirePreviewToken.
@@ -322,8 +322,8 @@ var tokenClaimsCtxKey = &tokenCtxKey{"previewsec claims"}
 // ClaimsFromContext returns the verified claims RequirePreviewToken put in
 // ctx.
 func ClaimsFromContext(ctx context.Context) (Claims, bool) {
-	c, ok := ctx.Value(tokenClaimsCtxKey).(*Claims)
-	if !ok || c == nil {
+	c, ok := ctxval.From[Claims](ctx, tokenClaimsCtxKey)
+	if !ok {
 		return Claims{}, false
 	}
 	return *c, true
@@ -332,23 +332,5 @@ func ClaimsFromContext(ctx context.Context) (Claims, bool) {
 // NewContextWithClaims returns ctx carrying c, as RequirePreviewToken does
 // (for tests of handlers behind it).
 func NewContextWithClaims(ctx context.Context, c Claims) context.Context {
-	return &claimsCtx{Context: ctx, c: c}
+	return ctxval.With(ctx, tokenClaimsCtxKey, "WithPreviewClaims", c)
 }
-
-// claimsCtx carries verified claims: the claims live in the context
-// itself, one allocation where context.WithValue over a copy costs two.
-type claimsCtx struct {
-	context.Context
-	c Claims
-}
-
-// Value implements context.Context.
-func (c *claimsCtx) Value(key any) any {
-	if key == tokenClaimsCtxKey {
-		return &c.c
-	}
-	return c.Context.Value(key)
-}
-
-// String describes the context without the claims.
-func (c *claimsCtx) String() string { return fmt.Sprint(c.Context) + ".WithPreviewClaims" }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/systembuilderhub/hardening"
+	"github.com/systembuilderhub/hardening/internal/ctxval"
 )
 
 // MaxIDLength is the longest tenant id ParseID accepts.
@@ -67,28 +68,8 @@ type tenantValue struct {
 // none (it also hides a tenant stored earlier), so code downstream fails
 // closed.
 func WithTenant(ctx context.Context, id ID) context.Context {
-	return &tenantCtx{Context: ctx, v: tenantValue{id: id, valid: id.Valid()}}
+	return ctxval.With(ctx, tenantKey, "WithTenant", tenantValue{id: id, valid: id.Valid()})
 }
-
-// tenantCtx is the context WithTenant returns: the value lives in the
-// context itself, so storing a tenant costs one allocation (with
-// context.WithValue it costs two, the context and the boxed value), and
-// Value hands out a pointer to it without allocating.
-type tenantCtx struct {
-	context.Context
-	v tenantValue
-}
-
-// Value implements context.Context.
-func (c *tenantCtx) Value(key any) any {
-	if key == tenantKey {
-		return &c.v
-	}
-	return c.Context.Value(key)
-}
-
-// String describes the context like context.WithValue's, without the id.
-func (c *tenantCtx) String() string { return fmt.Sprint(c.Context) + ".WithTenant" }
 
 // FromContext returns the tenant carried by ctx and whether there is a
 // valid one. It never panics.
@@ -104,7 +85,7 @@ func FromContext(ctx context.Context) (ID, bool) {
 	if ctx == nil {
 		return "", false
 	}
-	if v, ok := ctx.Value(tenantKey).(*tenantValue); ok {
+	if v, ok := ctxval.From[tenantValue](ctx, tenantKey); ok {
 		return v.id, v.valid
 	}
 	c, ok := hardening.CallerFrom(ctx)
