@@ -3,6 +3,7 @@ package hardening
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -34,13 +35,38 @@ type callerKey struct{}
 
 // WithCaller returns a copy of ctx carrying c.
 func WithCaller(ctx context.Context, c Caller) context.Context {
-	return context.WithValue(ctx, &callerKey{}, c)
+	return &callerCtx{Context: ctx, c: c}
 }
+
+// callerCtx carries the Caller in the context itself: one allocation
+// where context.WithValue costs two (the context and the boxed Caller),
+// and Value hands out a pointer to it without allocating.
+type callerCtx struct {
+	context.Context
+	c Caller
+}
+
+// Value implements context.Context.
+func (c *callerCtx) Value(key any) any {
+	if _, ok := key.(*callerKey); ok {
+		return &c.c
+	}
+	return c.Context.Value(key)
+}
+
+// String describes the context without the caller.
+func (c *callerCtx) String() string { return fmt.Sprint(c.Context) + ".WithCaller" }
 
 // CallerFrom returns the Caller stored by WithCaller (or RequireCaller).
 func CallerFrom(ctx context.Context) (Caller, bool) {
-	c, ok := ctx.Value(&callerKey{}).(Caller)
-	return c, ok
+	if ctx == nil {
+		return Caller{}, false
+	}
+	c, ok := ctx.Value(&callerKey{}).(*Caller)
+	if !ok {
+		return Caller{}, false
+	}
+	return *c, true
 }
 
 // Authenticator verifies a request's credential and returns its Caller:

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"hash"
-	"io"
 	"strings"
 )
 
@@ -76,37 +74,39 @@ func visible(s string) bool {
 // and query) and body. Each part is length-prefixed, so distinct triples
 // never share a fingerprint by concatenation.
 func Fingerprint(method, target string, body []byte) string {
+	// One buffer on the stack for the usual small request; a body that
+	// does not fit is hashed from where it is.
+	var buf [1024]byte
+	b := appendString(appendString(buf[:0], method), target)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(body)))
+	if len(b)+len(body) <= len(buf) {
+		return hexSum(sha256.Sum256(append(b, body...)))
+	}
 	h := sha256.New()
-	writeString(h, method)
-	writeString(h, target)
-	writePart(h, body)
+	_, _ = h.Write(b)
+	_, _ = h.Write(body)
 	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0]))
+	h.Sum(sum[:0])
+	return hexSum(sum)
 }
 
 // ScopedKey returns the store key of an Idempotency-Key: the hex SHA-256
 // of the scope (tenant and principal), method, path and key, each
 // length-prefixed. Two scopes sending the same key never share a record.
 func ScopedKey(scope, method, path, key string) string {
-	h := sha256.New()
-	writeString(h, scope)
-	writeString(h, method)
-	writeString(h, path)
-	writeString(h, key)
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0]))
+	var buf [512]byte
+	b := appendString(appendString(appendString(appendString(buf[:0], scope), method), path), key)
+	return hexSum(sha256.Sum256(b))
 }
 
-func writePart(h hash.Hash, p []byte) {
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(p)))
-	_, _ = h.Write(n[:])
-	_, _ = h.Write(p)
+// appendString appends the length-prefixed s to b.
+func appendString(b []byte, s string) []byte {
+	return append(binary.BigEndian.AppendUint64(b, uint64(len(s))), s...)
 }
 
-func writeString(h hash.Hash, s string) {
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-	_, _ = h.Write(n[:])
-	_, _ = io.WriteString(h, s)
+// hexSum returns sum in lower-case hex with one allocation.
+func hexSum(sum [sha256.Size]byte) string {
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }

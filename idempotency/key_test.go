@@ -57,6 +57,16 @@ func TestFingerprintAndScopedKeyAreUnambiguous(t *testing.T) {
 	assert.Len(t, idempotency.ScopedKey("", "", "", ""), 64)
 }
 
+// TestFingerprintAndScopedKeyAreStable pins the hashes: records stored by
+// an earlier version must keep matching (values from the kit's first
+// encoding: 8-byte big-endian length before each part).
+func TestFingerprintAndScopedKeyAreStable(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "9205c799381d8026f1bb26410223d54f5c7166497675c4a7011a2a69fb1a36fb", idempotency.ScopedKey("4:acme/alice", "POST", "/things", "k-1"))
+	assert.Equal(t, "5d263e0963c7389dbea25a3d45e8ef1cfbf2e3965bc2f6df2cbccbe1ff733864", idempotency.Fingerprint("POST", "/things?x=1", []byte(`{"a":1}`)))
+	assert.Equal(t, "8f441fcc3711dfa634d912583d7a81fdeb5301fef37748aafc09b7282d30309c", idempotency.Fingerprint("POST", "/t", []byte(strings.Repeat("b", 5000))))
+}
+
 func FuzzParseKey(f *testing.F) {
 	for _, s := range []string{`"abc"`, "abc", `"a\"b"`, `"a\\"`, `"x";y`, " \t", `"`, strings.Repeat("z", 255)} {
 		f.Add(s)

@@ -7,8 +7,8 @@ import (
 )
 
 // keepLease renews the lease of claim every renewal interval until the
-// returned stop is called, which waits for a renewal in progress to end.
-// Call stop when the handler returns, before Complete or Release.
+// returned keeper's stop is called, which waits for a renewal in progress
+// to end. Call stop when the handler returns, before Complete or Release.
 //
 // The renewals run on a context detached from the request's cancellation
 // (its values are kept): a client that disconnects does not stop a
@@ -19,26 +19,27 @@ import (
 // took the key over) is logged and counted, and renewing stops; the
 // handler is not interrupted, and its Complete will be fenced.
 //
-// Renewals run on a timer (time.AfterFunc): no goroutine exists until the
-// first one is due, so a handler faster than the renewal interval costs
-// one timer.
-func (m *Middleware) keepLease(ctx context.Context, claim ClaimRequest) (stop func()) {
-	k := &leaseKeeper{m: m, claim: claim}
-	k.ctx, k.cancel = context.WithCancel(context.WithoutCancel(ctx))
+// Renewals run on a timer (time.AfterFunc): no goroutine and no renewal
+// context exist until the first one is due, so a handler faster than the
+// renewal interval costs one timer. ctx must already be detached from the
+// request's cancellation (context.WithoutCancel).
+func (m *Middleware) keepLease(ctx context.Context, claim ClaimRequest) *leaseKeeper {
+	k := &leaseKeeper{m: m, claim: claim, parent: ctx}
 	k.mu.Lock() // tick reads k.timer
 	k.timer = time.AfterFunc(m.cfg.renewInterval, k.tick)
 	k.mu.Unlock()
-	return k.stop
+	return k
 }
 
 // leaseKeeper renews one lease from its timer's goroutine.
 type leaseKeeper struct {
 	m       *Middleware
 	claim   ClaimRequest
-	ctx     context.Context // ends with stop
+	parent  context.Context // detached from the request's cancellation
+	ctx     context.Context // of the renewals, made by the first tick; ends with stop
 	cancel  context.CancelFunc
 	timer   *time.Timer
-	mu      sync.Mutex // guards stopped and timer; orders Add before Wait
+	mu      sync.Mutex // guards stopped, timer, ctx and cancel; orders Add before Wait
 	stopped bool
 	running sync.WaitGroup // the renewal in progress
 }
@@ -49,10 +50,14 @@ func (k *leaseKeeper) tick() {
 		k.mu.Unlock()
 		return
 	}
+	if k.ctx == nil {
+		k.ctx, k.cancel = context.WithCancel(k.parent)
+	}
+	ctx := k.ctx
 	k.running.Add(1)
 	k.mu.Unlock()
 	defer k.running.Done()
-	if !k.m.renew(k.ctx, k.claim) {
+	if !k.m.renew(ctx, k.claim) {
 		return
 	}
 	k.mu.Lock()
@@ -67,9 +72,12 @@ func (k *leaseKeeper) tick() {
 func (k *leaseKeeper) stop() {
 	k.mu.Lock()
 	k.stopped = true
+	cancel := k.cancel
 	k.mu.Unlock()
 	k.timer.Stop()
-	k.cancel()
+	if cancel != nil {
+		cancel()
+	}
 	k.running.Wait()
 }
 

@@ -21,10 +21,11 @@ import (
 // Build it with New, wrap handlers with Handler, and (for stores that need
 // it) run the sweeper with Start and Close. It is safe for concurrent use.
 type Middleware struct {
-	store   Store
-	cfg     config
-	log     *slog.Logger
-	metrics *metrics
+	store     Store
+	cfg       config
+	log       *slog.Logger
+	metrics   *metrics
+	replayKey string // cfg.replayHeader in canonical form
 
 	sweeper   background.Loop
 	mu        sync.Mutex // guards lastSweep and lastDel
@@ -55,7 +56,7 @@ func New(store Store, opts ...Option) (*Middleware, error) {
 	if err != nil {
 		return nil, fmt.Errorf("idempotency: register metrics: %w", err)
 	}
-	return &Middleware{store: store, cfg: cfg, log: log, metrics: met}, nil
+	return &Middleware{store: store, cfg: cfg, log: log, metrics: met, replayKey: http.CanonicalHeaderKey(cfg.replayHeader)}, nil
 }
 
 // TTL returns the configured record TTL.
@@ -183,7 +184,7 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 	// The store calls outlive a cancelled client: the outcome must be
 	// recorded (or the lease released) whatever happened to the request.
 	ctx := context.WithoutCancel(r.Context())
-	stopRenewing := m.keepLease(r.Context(), req)
+	lease := m.keepLease(ctx, req)
 	finished := false
 	defer func() {
 		if finished {
@@ -191,7 +192,7 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 		}
 		// The handler panicked (or called runtime.Goexit): free the key
 		// for a retry, then re-raise.
-		stopRenewing()
+		lease.stop()
 		m.release(ctx, req)
 		if v := recover(); v != nil {
 			panic(v)
@@ -199,7 +200,7 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 	}()
 	next.ServeHTTP(rec, r)
 	finished = true
-	stopRenewing()
+	lease.stop()
 	out := rec.record()
 	if out.StatusCode >= 500 || !m.cfg.storeStatus(out.StatusCode) {
 		m.release(ctx, req)
@@ -249,12 +250,18 @@ func (m *Middleware) release(ctx context.Context, req ClaimRequest) {
 
 func (m *Middleware) replay(w http.ResponseWriter, rec *Record) {
 	h := w.Header()
-	for k, vs := range rec.Header {
-		h[k] = append([]string(nil), vs...)
+	// The stored values and the replay markers share one array.
+	n := 2
+	for _, vs := range rec.Header {
+		n += len(vs)
 	}
-	h.Set(m.cfg.replayHeader, "true")
+	vals := make([]string, 0, n)
+	for k, vs := range rec.Header {
+		vals = setValues(h, k, vals, vs...)
+	}
+	vals = setValues(h, m.replayKey, vals, "true")
 	if rec.BodyOmitted {
-		h.Set(BodyOmittedHeader, "true")
+		setValues(h, BodyOmittedHeader, vals, "true")
 	}
 	if rec.StatusCode != http.StatusNoContent && rec.StatusCode != http.StatusNotModified {
 		h.Set("Content-Length", strconv.Itoa(len(rec.Body)))
@@ -263,6 +270,14 @@ func (m *Middleware) replay(w http.ResponseWriter, rec *Record) {
 	if !rec.BodyOmitted {
 		_, _ = w.Write(rec.Body)
 	}
+}
+
+// setValues appends vs to vals and sets h[k] to them (capped, so that an
+// append to one header never writes into the next); it returns vals.
+func setValues(h http.Header, k string, vals []string, vs ...string) []string {
+	vals = append(vals, vs...)
+	h[k] = vals[len(vals)-len(vs) : len(vals) : len(vals)]
+	return vals
 }
 
 // readBody reads the whole body (up to limit) and gives the handler a fresh
@@ -295,12 +310,24 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	rb := &replayBody{}
+	rb.Reset(body)
+	r.Body = rb
 	return body, nil
 }
+
+// replayBody gives the handler the body the middleware read: a
+// bytes.Reader that closes (one allocation where io.NopCloser over
+// bytes.NewReader costs two).
+type replayBody struct{ bytes.Reader }
+
+// Close implements io.Closer; it does nothing.
+func (*replayBody) Close() error { return nil }
 
 func newOwner() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var out [32]byte
+	hex.Encode(out[:], b[:])
+	return string(out[:])
 }

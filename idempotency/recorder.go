@@ -69,13 +69,23 @@ func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // (deadlines, full duplex) of the underlying writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// snapshot copies the allow-listed headers as they are now.
+// snapshot copies the allow-listed headers as they are now, their values
+// in one backing array.
 func (r *recorder) snapshot() http.Header {
 	h := r.ResponseWriter.Header()
+	n := 0
+	for _, name := range r.allowed {
+		n += len(h[name])
+	}
 	out := make(http.Header, len(r.allowed))
+	if n == 0 {
+		return out
+	}
+	vals := make([]string, 0, n)
 	for _, name := range r.allowed {
 		if vs := h[name]; len(vs) > 0 {
-			out[name] = append([]string(nil), vs...)
+			vals = append(vals, vs...)
+			out[name] = vals[len(vals)-len(vs) : len(vals) : len(vals)]
 		}
 	}
 	return out
@@ -92,7 +102,9 @@ func (r *recorder) record() Record {
 	if r.overflow || r.streamed || r.hijacked {
 		rec.BodyOmitted = true
 	} else {
-		rec.Body = bytes.Clone(r.body.Bytes())
+		// The recorder is dropped after this: its buffer becomes the
+		// record's body without a copy.
+		rec.Body = r.body.Bytes()
 	}
 	return rec
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/systembuilderhub/hardening"
+	"github.com/systembuilderhub/hardening/internal/ctxval"
 )
 
 // Defaults of RequirePreviewToken.
@@ -321,8 +322,8 @@ var tokenClaimsCtxKey = &tokenCtxKey{"previewsec claims"}
 // ClaimsFromContext returns the verified claims RequirePreviewToken put in
 // ctx.
 func ClaimsFromContext(ctx context.Context) (Claims, bool) {
-	c, ok := ctx.Value(tokenClaimsCtxKey).(*Claims)
-	if !ok || c == nil {
+	c, ok := ctxval.From[Claims](ctx, tokenClaimsCtxKey)
+	if !ok {
 		return Claims{}, false
 	}
 	return *c, true
@@ -331,5 +332,5 @@ func ClaimsFromContext(ctx context.Context) (Claims, bool) {
 // NewContextWithClaims returns ctx carrying c, as RequirePreviewToken does
 // (for tests of handlers behind it).
 func NewContextWithClaims(ctx context.Context, c Claims) context.Context {
-	return context.WithValue(ctx, tokenClaimsCtxKey, &c)
+	return ctxval.With(ctx, tokenClaimsCtxKey, "WithPreviewClaims", c)
 }

@@ -1,7 +1,6 @@
 package previewsec
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -120,7 +119,7 @@ func (m *PreviewAuth) answer(w http.ResponseWriter, r *http.Request, next http.H
 // unless WithTokenForwarding, without the token's credential or an ignored
 // query token.
 func (m *PreviewAuth) forwarded(r *http.Request, src tokenSource, c Claims) *http.Request {
-	r2 := r.WithContext(context.WithValue(r.Context(), tokenClaimsCtxKey, &c))
+	r2 := r.WithContext(NewContextWithClaims(r.Context(), c))
 	if m.forward {
 		return r2
 	}

@@ -2,9 +2,9 @@ package tenancy
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/systembuilderhub/hardening"
@@ -24,9 +24,28 @@ func SetRateLimitHeaders(h http.Header, res RateResult) {
 	if res.Quota == "" || res.Limit == Unlimited {
 		return
 	}
-	h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", res.Quota, res.Limit, ceilSeconds(res.Period)))
-	h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", res.Quota, res.Remaining, ceilSeconds(res.ResetAfter)))
+	// Both values are built in one buffer and share one string and one
+	// slice: two allocations on every rated request instead of nine.
+	var buf [160]byte
+	b := strconv.AppendQuote(buf[:0], res.Quota)
+	b = strconv.AppendInt(append(b, ";q="...), res.Limit, 10)
+	b = strconv.AppendInt(append(b, ";w="...), ceilSeconds(res.Period), 10)
+	cut := len(b)
+	b = strconv.AppendQuote(b, res.Quota)
+	b = strconv.AppendInt(append(b, ";r="...), res.Remaining, 10)
+	b = strconv.AppendInt(append(b, ";t="...), ceilSeconds(res.ResetAfter), 10)
+	v := string(b)
+	vals := []string{v[:cut], v[cut:]}
+	h[headerRateLimitPolicy] = vals[0:1:1]
+	h[headerRateLimit] = vals[1:2:2]
 }
+
+// The RateLimit header fields in canonical form (what Header.Set would
+// store them as), so setting them does not canonicalise on every request.
+const (
+	headerRateLimitPolicy = "Ratelimit-Policy"
+	headerRateLimit       = "Ratelimit"
+)
 
 func ceilSeconds(d time.Duration) int64 {
 	if d <= 0 {

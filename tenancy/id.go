@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/systembuilderhub/hardening"
+	"github.com/systembuilderhub/hardening/internal/ctxval"
 )
 
 // MaxIDLength is the longest tenant id ParseID accepts.
@@ -67,7 +68,7 @@ type tenantValue struct {
 // none (it also hides a tenant stored earlier), so code downstream fails
 // closed.
 func WithTenant(ctx context.Context, id ID) context.Context {
-	return context.WithValue(ctx, tenantKey, tenantValue{id: id, valid: id.Valid()})
+	return ctxval.With(ctx, tenantKey, "WithTenant", tenantValue{id: id, valid: id.Valid()})
 }
 
 // FromContext returns the tenant carried by ctx and whether there is a
@@ -84,7 +85,7 @@ func FromContext(ctx context.Context) (ID, bool) {
 	if ctx == nil {
 		return "", false
 	}
-	if v, ok := ctx.Value(tenantKey).(tenantValue); ok {
+	if v, ok := ctxval.From[tenantValue](ctx, tenantKey); ok {
 		return v.id, v.valid
 	}
 	c, ok := hardening.CallerFrom(ctx)

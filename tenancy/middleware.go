@@ -76,6 +76,12 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			m.onError(w, r, err)
 			return
 		}
+		if cur, ok := FromContext(r.Context()); ok && cur == id {
+			// The context already gives this tenant (the Caller's,
+			// by default): no new context or request to allocate.
+			next.ServeHTTP(w, r)
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(WithTenant(r.Context(), id)))
 	})
 }

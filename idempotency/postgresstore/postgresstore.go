@@ -43,7 +43,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/systembuilderhub/hardening/idempotency"
-	"github.com/systembuilderhub/hardening/idempotency/internal/headercache"
+	"github.com/systembuilderhub/hardening/idempotency/internal/hdrcache"
 )
 
 // ErrNotMigrated is returned (wrapped) by New when the database lacks the
@@ -58,7 +58,7 @@ type Store struct {
 	db *sqlx.DB
 
 	// headers decodes the header column of replays.
-	headers headercache.Cache
+	headers hdrcache.Cache
 }
 
 var (

@@ -2,54 +2,16 @@ package redisstore_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/systembuilderhub/hardening/idempotency"
-	"github.com/systembuilderhub/hardening/idempotency/redisstore"
 	"github.com/systembuilderhub/hardening/idempotency/storetest"
-	"github.com/systembuilderhub/hardening/internal/testenv"
 )
-
-// roundTrips counts commands sent to the server (a pipeline counts once).
-type roundTrips struct{ n atomic.Int64 }
-
-func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
-}
-func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
-}
-
-func TestRoundTrips(t *testing.T) {
-	srv := testenv.Redis(t)
-	rdb := srv.NewClient(t)
-	rt := &roundTrips{}
-	rdb.AddHook(rt)
-	s, err := redisstore.New(rdb, redisstore.WithPrefix(srv.Prefix))
-	require.NoError(t, err)
-	m, err := idempotency.New(s)
-	require.NoError(t, err)
-	h := m.Handler(storetest.BenchHandler)
-	h.ServeHTTP(httptest.NewRecorder(), storetest.BenchRequest("warm-up")) // loads the scripts
-
-	rt.n.Store(0)
-	h.ServeHTTP(httptest.NewRecorder(), storetest.BenchRequest("first"))
-	assert.Equal(t, int64(2), rt.n.Load(), "a first request: claim + complete")
-	rt.n.Store(0)
-	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, storetest.BenchRequest("first"))
-	assert.Equal(t, "true", rr.Header().Get(idempotency.DefaultReplayHeader))
-	assert.Equal(t, int64(1), rt.n.Load(), "a replay: one claim")
-}
 
 func TestKeyExpiryFreesMemory(t *testing.T) {
 	s, srv := newStore(t)

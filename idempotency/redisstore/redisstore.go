@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/systembuilderhub/hardening/idempotency"
+	"github.com/systembuilderhub/hardening/idempotency/internal/hdrcache"
 )
 
 // DefaultPrefix starts every key of the store.
@@ -44,8 +45,9 @@ func WithPrefix(p string) Option { return optionFunc(func(c *config) { c.prefix 
 
 // Store is an idempotency.Store on Redis. Create it with New.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
+	rdb     redis.UniversalClient
+	prefix  string
+	headers hdrcache.Cache // decoded header sets of replays
 }
 
 var (
@@ -82,7 +84,7 @@ var claimScript = redis.NewScript(`
 local r = redis.call('HMGET', KEYS[1], 'fp', 'state', 'lease', 'exp', 'status', 'hdr', 'body', 'omit')
 local now = tonumber(ARGV[3])
 if r[1] == false or tonumber(r[4]) <= now then
-  redis.call('DEL', KEYS[1])
+  if r[1] ~= false then redis.call('DEL', KEYS[1]) end
   redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'in_flight', 'owner', ARGV[2],
     'lease', ARGV[4], 'exp', ARGV[5], 'created', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
@@ -98,7 +100,8 @@ return {'took_over'}
 // completeScript: KEYS[1]; ARGV owner, status, headers, body, omit,
 // expires_at, ttl_ms.
 var completeScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'state') ~= 'in_flight' or redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
+local r = redis.call('HMGET', KEYS[1], 'state', 'owner')
+if r[1] ~= 'in_flight' or r[2] ~= ARGV[1] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'state', 'completed', 'status', ARGV[2], 'hdr', ARGV[3], 'body', ARGV[4],
@@ -158,7 +161,7 @@ func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempo
 		}
 	case "completed":
 		if len(v) == 5 {
-			rec, err := decodeRecord(str(v[1]), str(v[2]), str(v[3]), str(v[4]))
+			rec, err := s.decodeRecord(str(v[1]), str(v[2]), str(v[3]), str(v[4]))
 			if err != nil {
 				return idempotency.ClaimResult{}, err
 			}
@@ -173,16 +176,19 @@ func str(v any) string {
 	return s
 }
 
-func decodeRecord(status, hdr, body, omit string) (idempotency.Record, error) {
+func (s *Store) decodeRecord(status, hdr, body, omit string) (idempotency.Record, error) {
 	code, err := strconv.Atoi(status)
 	if err != nil {
 		return idempotency.Record{}, fmt.Errorf("redisstore: bad status %q", status)
 	}
-	rec := idempotency.Record{StatusCode: code, Header: http.Header{}, BodyOmitted: omit == "1"}
+	rec := idempotency.Record{StatusCode: code, BodyOmitted: omit == "1"}
 	if hdr != "" {
-		if err := json.Unmarshal([]byte(hdr), &rec.Header); err != nil {
+		if rec.Header, err = s.headers.Decode(hdr); err != nil {
 			return rec, fmt.Errorf("redisstore: decode headers: %w", err)
 		}
+	}
+	if rec.Header == nil {
+		rec.Header = http.Header{}
 	}
 	if !rec.BodyOmitted && body != "" {
 		rec.Body = []byte(body)

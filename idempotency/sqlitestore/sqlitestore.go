@@ -6,8 +6,9 @@
 // migrate.OpenSQLite (WAL, busy_timeout). Each state change is one BEGIN
 // IMMEDIATE transaction; a claim is a single INSERT ... ON CONFLICT DO
 // UPDATE that only replaces an expired record, so two processes can never
-// both claim a key. Replays and in-flight checks are served by one plain
-// SELECT, without the write lock.
+// both claim a key. A first request costs two write transactions (claim,
+// complete) and no read; a replay or an in-flight check is one transaction
+// that reads the live record after the upsert changed nothing.
 package sqlitestore
 
 import (
@@ -17,14 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/systembuilderhub/hardening/idempotency"
-	"github.com/systembuilderhub/hardening/idempotency/internal/headercache"
+	"github.com/systembuilderhub/hardening/idempotency/internal/hdrcache"
 	"github.com/systembuilderhub/hardening/internal/sqlitex"
 )
 
@@ -32,14 +31,8 @@ import (
 type Store struct {
 	db *sqlx.DB
 
-	// sel is selectRow prepared on the pool (database/sql prepares it once
-	// per connection), so a replay does not parse SQL; nil until the first
-	// successful prepare.
-	sel    atomic.Pointer[sql.Stmt]
-	prepMu sync.Mutex
-
-	// headers decodes the header column of replays.
-	headers headercache.Cache
+	// headers caches decoded header columns.
+	headers hdrcache.Cache
 }
 
 var (
@@ -78,26 +71,6 @@ FROM hardening_idempotency_keys WHERE scope_key = ?`
 // scanRow scans a selectRow result (without sqlx's reflection).
 func scanRow(rs *sql.Row, r *row) error {
 	return rs.Scan(&r.Fingerprint, &r.State, &r.Owner, &r.Lease, &r.StatusCode, &r.Headers, &r.Body, &r.BodyStored, &r.ExpiresAt)
-}
-
-// queryRow runs selectRow for key on the pool, through the prepared
-// statement when it can be prepared (the table exists).
-func (s *Store) queryRow(ctx context.Context, key string, r *row) error {
-	st := s.sel.Load()
-	if st == nil {
-		s.prepMu.Lock()
-		if st = s.sel.Load(); st == nil {
-			if p, err := s.db.PrepareContext(ctx, selectRow); err == nil {
-				st = p
-				s.sel.Store(p)
-			}
-		}
-		s.prepMu.Unlock()
-	}
-	if st == nil {
-		return scanRow(s.db.QueryRowContext(ctx, selectRow, key), r)
-	}
-	return scanRow(st.QueryRowContext(ctx, key), r)
 }
 
 const claimSQL = `INSERT INTO hardening_idempotency_keys
@@ -146,22 +119,16 @@ func (s *Store) record(r row) (idempotency.Record, error) {
 	return rec, nil
 }
 
-// Claim implements idempotency.Store. A live record is answered from one
-// SELECT; only a new or expired key takes the write lock.
+// Claim implements idempotency.Store in one BEGIN IMMEDIATE transaction,
+// without a read before it: the upsert claims a new or expired key at once
+// (a first request's only statement); when it changes nothing the key is
+// live, and the record is read under the same write lock to answer a
+// replay, an in-flight or mismatch refusal, or to take over an expired
+// lease.
 func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempotency.ClaimResult, error) {
 	now := req.Now.UnixMilli()
-	var r row
-	err := s.queryRow(ctx, req.Key, &r)
-	switch {
-	case err == nil && r.ExpiresAt > now:
-		if res, done, err := s.decide(r, req); done || err != nil {
-			return res, err
-		}
-	case err != nil && !errors.Is(err, sql.ErrNoRows):
-		return idempotency.ClaimResult{}, fmt.Errorf("sqlitestore: claim: %w", err)
-	}
 	var res idempotency.ClaimResult
-	err = sqlitex.Immediate(ctx, s.db, func(c *sqlx.Conn) error {
+	err := sqlitex.Immediate(ctx, s.db, func(c *sqlx.Conn) error {
 		out, err := c.ExecContext(ctx, claimSQL, req.Key, req.Fingerprint, req.Owner,
 			req.Now.Add(req.LockTimeout).UnixMilli(), now, req.Now.Add(req.TTL).UnixMilli())
 		if err != nil {

@@ -128,11 +128,13 @@ func probe(ctx context.Context, db *sqlx.DB) error {
 // gate held for longer than DefaultBusyTimeout is bypassed, leaving the
 // wait to SQLite as before.
 func Immediate(ctx context.Context, db *sqlx.DB, fn func(conn *sqlx.Conn) error) (err error) {
-	release, err := acquireGate(ctx, db)
+	gate, held, err := acquireGate(ctx, db)
 	if err != nil {
 		return err
 	}
-	defer release()
+	if held {
+		defer func() { <-gate }()
+	}
 	conn, err := db.Connx(ctx)
 	if err != nil {
 		return err
@@ -177,27 +179,25 @@ func gateFor(db *sqlx.DB) chan struct{} {
 	return g.(chan struct{})
 }
 
-func noRelease() {}
-
 // acquireGate takes db's gate, waiting at most DefaultBusyTimeout (then
-// going on without it) or until ctx ends.
-func acquireGate(ctx context.Context, db *sqlx.DB) (func(), error) {
+// going on without it: held is false) or until ctx ends. The caller
+// releases a held gate by receiving from it.
+func acquireGate(ctx context.Context, db *sqlx.DB) (gate chan struct{}, held bool, err error) {
 	g := gateFor(db)
-	release := func() { <-g }
 	select {
 	case g <- struct{}{}:
-		return release, nil
+		return g, true, nil
 	default:
 	}
 	t := time.NewTimer(DefaultBusyTimeout)
 	defer t.Stop()
 	select {
 	case g <- struct{}{}:
-		return release, nil
+		return g, true, nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, false, ctx.Err()
 	case <-t.C:
-		return noRelease, nil
+		return g, false, nil
 	}
 }
 

@@ -2,8 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 
 	"github.com/jmoiron/sqlx"
 
@@ -13,16 +11,16 @@ import (
 	"github.com/systembuilderhub/hardening/tenancy/internal/storekit"
 )
 
+// rateStateSQL reads a rate's effective limit (the tenant's override, else
+// the default) and its stored tat (0 when none) in one statement.
+const rateStateSQL = `SELECT
+  coalesce((SELECT value FROM hardening_quota_overrides WHERE tenant_id = ?1 AND quota = ?2), ?3),
+  coalesce((SELECT tat FROM hardening_quota_rates WHERE tenant_id = ?1 AND quota = ?2), 0)`
+
 // rateState reads the tenant's limit of the rate and its stored tat (0
 // when none).
 func rateState(ctx context.Context, q queryer, req tenancy.RateRequest) (limit, tat int64, err error) {
-	if limit, err = limitOf(ctx, q, req.Tenant, req.Quota, req.DefaultLimit); err != nil {
-		return 0, 0, err
-	}
-	err = sqlx.GetContext(ctx, q, &tat, `SELECT tat FROM hardening_quota_rates WHERE tenant_id = ? AND quota = ?`, req.Tenant, req.Quota)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = nil
-	}
+	err = q.QueryRowxContext(ctx, rateStateSQL, string(req.Tenant), req.Quota, req.DefaultLimit).Scan(&limit, &tat)
 	return limit, tat, err
 }
 
