@@ -47,11 +47,11 @@ func (r *Registry) PublishLocal(tenantID string, ev Event) int {
 	defer r.mu.Unlock()
 	n := 0
 	for s := range r.byTenant[tenantID] {
-		if s.info.Tenant != tenantID || s.events == nil || s.done {
+		if s.info.Tenant != tenantID || s.done {
 			continue
 		}
 		select {
-		case s.events <- ev:
+		case s.eventsLocked() <- ev:
 			n++
 		default:
 		}
@@ -66,13 +66,13 @@ func (r *Registry) BroadcastLocal(ev Event) int {
 	defer r.mu.Unlock()
 	n := 0
 	for _, s := range r.streams {
-		if s.events == nil || s.done {
+		if s.done {
 			continue
 		}
 		e := ev
 		e.Tenant = s.info.Tenant
 		select {
-		case s.events <- e:
+		case s.eventsLocked() <- e:
 			n++
 		default:
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -66,3 +67,28 @@ func TestPublishWithRevocationOnlyBroadcaster(t *testing.T) {
 type revokeOnly struct{}
 
 func (revokeOnly) BroadcastRevoke(context.Context, streamauth.Selector) error { return nil }
+
+// TestEventsPublishedBeforeTheHandlerReadsArrive: an event published to a
+// registered stream before its handler has called Events (ForwardSSE
+// starts a moment after registration) is queued, not lost.
+func TestEventsPublishedBeforeTheHandlerReadsArrive(t *testing.T) {
+	auth := newAuth(t)
+	reg := newRegistry(t)
+	registered, published := make(chan struct{}), make(chan struct{})
+	h, err := streamauth.SSE(auth, reg, streamauth.SSEHandlerFunc(func(ctx context.Context, s *streamauth.SSEStream) error {
+		close(registered)
+		<-published // the handler is slow to start reading
+		return streamauth.ForwardSSE.ServeSSE(ctx, s)
+	}))
+	require.NoError(t, err)
+	srv := serve(t, h)
+	c := openSSE(t, httpClient(t), srv.URL, token(t, auth, "alice", "acme", time.Now().Add(time.Minute)))
+	<-registered
+	n := reg.PublishLocal("acme", streamauth.Event{Type: "order.created", Data: []byte(`"o1"`)})
+	m := reg.BroadcastLocal(streamauth.Event{Type: "notice", Data: []byte(`"n1"`)})
+	close(published)
+	assert.Equal(t, 1, n, "queued for the registered stream")
+	assert.Equal(t, 1, m, "queued for the registered stream")
+	c.until(t, "event: order.created")
+	c.until(t, "event: notice")
+}

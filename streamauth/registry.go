@@ -459,14 +459,21 @@ func (r *Registry) Cleanup(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// eventsChan returns the stream's event channel, creating it on first use
-// so streams that never read events do not pay for a buffer.
+// eventsChan returns the stream's event channel for its handler.
 func (s *stream) eventsChan() <-chan Event {
-	r := s.reg
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	s.reg.mu.Lock()
+	defer s.reg.mu.Unlock()
+	return s.eventsLocked()
+}
+
+// eventsLocked returns the stream's event queue, made on first use: by
+// the handler's Events or by the first event published to the stream, so
+// an event published before the handler starts reading waits in the queue
+// (up to the registry's event buffer) instead of being lost. The caller
+// holds s.reg.mu.
+func (s *stream) eventsLocked() chan Event {
 	if s.events == nil {
-		s.events = make(chan Event, r.cfg.eventBuffer)
+		s.events = make(chan Event, s.reg.cfg.eventBuffer)
 	}
 	return s.events
 }

@@ -275,7 +275,9 @@ func (ss *SSEStream) Send(ev Event) error {
 }
 
 // Events returns the channel of events published to the stream's tenant
-// with Registry.Publish.
+// with Registry.Publish (and Broadcast) since the stream was registered:
+// events published before the handler first calls Events wait in it, up
+// to the registry's event buffer.
 func (ss *SSEStream) Events() <-chan Event { return ss.st.eventsChan() }
 
 // LastEventID returns the client's Last-Event-ID header ("" on a fresh
