@@ -16,8 +16,9 @@
 // Keys live in a KeyRing that rotates every day (WithKeyRotation),
 // aligned to UTC midnight, keeping old keys verifying for the longest token
 // lifetime plus the leeway. Replicas share random keys through a KeyStore
-// (NewMemoryKeyStore here, previewsec/sqlitestore, previewsec/redisstore;
-// creation is an atomic create-if-absent per period), or derive them with
+// (NewMemoryKeyStore here, previewsec/sqlitestore, previewsec/postgresstore,
+// previewsec/redisstore; creation is an atomic create-if-absent per
+// period), or derive them with
 // HKDF-SHA256 from a master secret (NewDerivedKeyRing). Keys and the
 // revocation list are cached, so verification makes no store round trip in
 // steady state.

@@ -42,8 +42,9 @@ type KeyCreateResult struct {
 // atomic create-if-absent on Key.PeriodStart: when two replicas create a
 // key for the same period at the same moment, both get back the same key.
 //
-// Implementations: NewMemoryKeyStore (one process), sqlitestore and
-// redisstore. Every implementation passes keystoretest.Run.
+// Implementations: NewMemoryKeyStore (one process), sqlitestore,
+// postgresstore and redisstore. Every implementation passes
+// keystoretest.Run.
 type KeyStore interface {
 	// CreateKey stores k unless a key for k.PeriodStart already exists, and
 	// returns the key stored for that period.

@@ -17,6 +17,7 @@ import (
 	"github.com/systembuilderhub/hardening/internal/sqlitex"
 	"github.com/systembuilderhub/hardening/previewsec"
 	"github.com/systembuilderhub/hardening/previewsec/internal/keyrules"
+	"github.com/systembuilderhub/hardening/previewsec/internal/sqlrow"
 )
 
 // Store keeps keys in hardening_preview_keys and revocations in
@@ -39,21 +40,6 @@ func New(db *sqlx.DB) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
-type keyRow struct {
-	KID         string `db:"kid"`
-	PeriodStart int64  `db:"period_start"`
-	Secret      []byte `db:"secret"`
-	CreatedAt   int64  `db:"created_at"`
-	ExpiresAt   int64  `db:"expires_at"`
-}
-
-func (r keyRow) key() previewsec.Key {
-	return previewsec.Key{
-		ID: r.KID, PeriodStart: time.UnixMilli(r.PeriodStart).UTC(), Secret: r.Secret,
-		CreatedAt: time.UnixMilli(r.CreatedAt).UTC(), ExpiresAt: time.UnixMilli(r.ExpiresAt).UTC(),
-	}
-}
-
 // CreateKey implements previewsec.KeyStore.
 func (s *Store) CreateKey(ctx context.Context, k previewsec.Key) (previewsec.KeyCreateResult, error) {
 	if err := keyrules.CheckKey(k.ID, k.Secret, k.PeriodStart, k.ExpiresAt); err != nil {
@@ -71,7 +57,7 @@ func (s *Store) CreateKey(ctx context.Context, k previewsec.Key) (previewsec.Key
 		if err != nil {
 			return err
 		}
-		var row keyRow
+		var row sqlrow.Key
 		err = c.GetContext(ctx, &row, `SELECT kid, period_start, secret, created_at, expires_at
 			FROM hardening_preview_keys WHERE period_start = ?`, k.PeriodStart.UnixMilli())
 		if errors.Is(err, sql.ErrNoRows) {
@@ -80,7 +66,7 @@ func (s *Store) CreateKey(ctx context.Context, k previewsec.Key) (previewsec.Key
 		if err != nil {
 			return err
 		}
-		res = previewsec.KeyCreateResult{Key: row.key(), Created: n == 1}
+		res = previewsec.KeyCreateResult{Key: row.Key(), Created: n == 1}
 		return nil
 	})
 	if err != nil {
@@ -91,16 +77,12 @@ func (s *Store) CreateKey(ctx context.Context, k previewsec.Key) (previewsec.Key
 
 // Keys implements previewsec.KeyStore.
 func (s *Store) Keys(ctx context.Context, now time.Time) ([]previewsec.Key, error) {
-	var rows []keyRow
+	var rows []sqlrow.Key
 	if err := s.db.SelectContext(ctx, &rows, `SELECT kid, period_start, secret, created_at, expires_at
 		FROM hardening_preview_keys WHERE expires_at > ? ORDER BY period_start`, now.UnixMilli()); err != nil {
 		return nil, fmt.Errorf("previewsec/sqlitestore: keys: %w", err)
 	}
-	keys := make([]previewsec.Key, len(rows))
-	for i, r := range rows {
-		keys[i] = r.key()
-	}
-	return keys, nil
+	return sqlrow.Keys(rows), nil
 }
 
 // DeleteExpiredKeys implements previewsec.KeyStore.
@@ -142,22 +124,12 @@ func (s *Store) Revoke(ctx context.Context, rev previewsec.Revocation) error {
 
 // Revocations implements previewsec.RevocationStore.
 func (s *Store) Revocations(ctx context.Context, now time.Time) ([]previewsec.Revocation, error) {
-	var rows []struct {
-		Kind      string `db:"kind"`
-		Value     string `db:"value"`
-		RevokedAt int64  `db:"revoked_at"`
-		ExpiresAt int64  `db:"expires_at"`
-	}
+	var rows []sqlrow.Revocation
 	if err := s.db.SelectContext(ctx, &rows, `SELECT kind, value, revoked_at, expires_at
 		FROM hardening_preview_revocations WHERE expires_at > ?`, now.UnixMilli()); err != nil {
 		return nil, fmt.Errorf("previewsec/sqlitestore: revocations: %w", err)
 	}
-	out := make([]previewsec.Revocation, len(rows))
-	for i, r := range rows {
-		out[i] = previewsec.Revocation{Kind: previewsec.RevocationKind(r.Kind), Value: r.Value,
-			RevokedAt: time.UnixMilli(r.RevokedAt).UTC(), ExpiresAt: time.UnixMilli(r.ExpiresAt).UTC()}
-	}
-	return out, nil
+	return sqlrow.Revocations(rows), nil
 }
 
 // DeleteExpiredRevocations implements previewsec.RevocationStore.
