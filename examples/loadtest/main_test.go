@@ -25,7 +25,7 @@ func TestSmoke(t *testing.T) {
 	res, err := run(context.Background(), config{
 		Duration: 100 * time.Millisecond, Rounds: 2, Concurrency: 2,
 		Scenarios: "preview,idem-first,idem-replay,quota,flags", Stores: "memory", InProcess: true,
-		AllocRequests: 20, Postgres: "postgres://127.0.0.1:1/none",
+		AllocRequests: 20,
 	}, &logs)
 	require.NoError(t, err, logs.String())
 	require.Len(t, res.Rows, len(scenarios))
@@ -47,11 +47,10 @@ func TestSmoke(t *testing.T) {
 		assert.Positive(t, a.Bare.AllocsPerReq, a.Scenario)
 		assert.Greater(t, a.Chain.AllocsPerReq, a.Bare.AllocsPerReq, a.Scenario)
 	}
-	assert.Equal(t, []string{postgresSkip + " (-postgres ignored; the kit has no PostgreSQL stores yet)."}, res.Notes)
+	assert.Empty(t, res.Notes)
 	// summary (2 + 1 store) + load table (2 + 5) + allocations (2 + 5)
 	assert.Equal(t, 3+2+len(scenarios)+2+len(scenarios), strings.Count(md.String(), "\n|"), md.String())
 	assert.Contains(t, md.String(), "| store | preview GET | idempotent POST, first | replay | quota POST | flags GET | target |")
-	assert.Contains(t, md.String(), postgresSkip)
 
 	// -spread reads such results back: two identical runs have no range.
 	var files []string
@@ -77,6 +76,10 @@ func TestConfigErrors(t *testing.T) {
 		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "nope", Stores: "memory"},
 		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "flags", Stores: "redis"},
 		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "flags", Stores: "mongo"},
+		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "flags", Stores: "postgres"},
+		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "flags", Stores: "postgres", InProcess: true, Postgres: "mysql://127.0.0.1/x"},
+		// Nothing listens on port 1: the schema cannot be made.
+		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "flags", Stores: "postgres", InProcess: true, Postgres: "postgres://u@127.0.0.1:1/none?sslmode=disable"},
 	} {
 		_, err := run(context.Background(), c, &bytes.Buffer{})
 		assert.Error(t, err, "%+v", c)
