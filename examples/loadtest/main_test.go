@@ -28,15 +28,7 @@ func TestSmoke(t *testing.T) {
 		AllocRequests: 20,
 	}, &logs)
 	require.NoError(t, err, logs.String())
-	require.Len(t, res.Rows, len(scenarios))
-	for i, row := range res.Rows {
-		assert.Equal(t, scenarios[i].Name, row.Scenario)
-		assert.Equal(t, "memory", row.Store)
-		assert.Zero(t, row.Chain.Errors, "%s chain: %s", row.Scenario, row.Chain.FirstErr)
-		assert.Zero(t, row.Bare.Errors, "%s bare: %s", row.Scenario, row.Bare.FirstErr)
-		assert.Positive(t, row.Chain.Requests, row.Scenario)
-		assert.Positive(t, row.Bare.Requests, row.Scenario)
-	}
+	checkRows(t, res, "memory")
 	var md, js bytes.Buffer
 	res.writeMarkdown(&md)
 	res.writeJSON(&js)
@@ -67,6 +59,21 @@ func TestSmoke(t *testing.T) {
 	assert.Contains(t, sp.String(), fmt.Sprintf("| preview | %.0f |", res.Allocs[0].Bare.AllocsPerReq))
 	assert.Error(t, spreadMain(&sp, nil))
 	assert.Contains(t, js.String(), `"scenario": "flags"`)
+}
+
+// checkRows checks that res has one row per scenario on store, every
+// request of both sides answered as expected.
+func checkRows(t *testing.T, res Result, store string) {
+	t.Helper()
+	require.Len(t, res.Rows, len(scenarios))
+	for i, row := range res.Rows {
+		assert.Equal(t, scenarios[i].Name, row.Scenario)
+		assert.Equal(t, store, row.Store)
+		assert.Zero(t, row.Chain.Errors, "%s chain: %s", row.Scenario, row.Chain.FirstErr)
+		assert.Zero(t, row.Bare.Errors, "%s bare: %s", row.Scenario, row.Bare.FirstErr)
+		assert.Positive(t, row.Chain.Requests, row.Scenario)
+		assert.Positive(t, row.Bare.Requests, row.Scenario)
+	}
 }
 
 // TestConfigErrors checks the flag validation.
