@@ -83,10 +83,6 @@ func TestConfigErrors(t *testing.T) {
 		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "nope", Stores: "memory"},
 		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "flags", Stores: "redis"},
 		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "flags", Stores: "mongo"},
-		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "flags", Stores: "postgres"},
-		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "flags", Stores: "postgres", InProcess: true, Postgres: "mysql://127.0.0.1/x"},
-		// Nothing listens on port 1: the schema cannot be made.
-		{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "flags", Stores: "postgres", InProcess: true, Postgres: "postgres://u@127.0.0.1:1/none?sslmode=disable"},
 	} {
 		_, err := run(context.Background(), c, &bytes.Buffer{})
 		assert.Error(t, err, "%+v", c)

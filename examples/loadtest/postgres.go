@@ -51,8 +51,9 @@ type pgSchema struct {
 func createPGSchema(ctx context.Context, adminURL string) (*pgSchema, error) {
 	u, err := url.Parse(adminURL)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, fmt.Errorf("-postgres: want postgres://user@host:port/db?sslmode=…, got an unparsable URL")
+		return nil, errors.New("-postgres: want a URL postgres://user@host:port/db?sslmode=…")
 	}
+	shown := u.Redacted()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	s := &pgSchema{Name: "loadtest_" + hex.EncodeToString(b)}
@@ -67,7 +68,7 @@ func createPGSchema(ctx context.Context, adminURL string) (*pgSchema, error) {
 	defer cancel()
 	if _, err := s.admin.ExecContext(ctx, `CREATE SCHEMA "`+s.Name+`"`); err != nil {
 		_ = s.admin.Close()
-		return nil, fmt.Errorf("-postgres %s: create schema: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("-postgres %s: create schema: %w", shown, err)
 	}
 	db, err := sqlx.Open("pgx", s.URL)
 	if err == nil {

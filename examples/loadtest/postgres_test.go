@@ -52,3 +52,21 @@ func TestSmokePostgres(t *testing.T) {
 	require.NoError(t, admin.QueryRow(`SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1`, m[1]).Scan(&left))
 	assert.Zero(t, left, "schema %s is dropped at the end", m[1])
 }
+
+// TestPostgresErrors checks that -postgres problems are reported, naming
+// the flag, before any load (no server needed).
+func TestPostgresErrors(t *testing.T) {
+	for url, want := range map[string]string{
+		"":                    "-stores postgres needs -postgres URL",
+		"mysql://127.0.0.1/x": "-postgres: want a URL postgres://",
+		// Nothing listens on port 1: the schema cannot be made.
+		"postgres://u:secret@127.0.0.1:1/none?sslmode=disable": "-postgres postgres://u:xxxxx@127.0.0.1:1/none?sslmode=disable: create schema:",
+	} {
+		_, err := run(context.Background(), config{Duration: time.Second, Rounds: 1, Concurrency: 1, Scenarios: "flags",
+			Stores: "postgres", InProcess: true, Postgres: url}, &bytes.Buffer{})
+		assert.ErrorContains(t, err, want, url)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "secret", "the password is not shown")
+		}
+	}
+}
