@@ -7,17 +7,9 @@ import (
 	"strings"
 )
 
-// postgresSkip is what -postgres answers in a build without PostgreSQL
-// stores.
-const postgresSkip = "postgres: not available in this build"
-
 // afterLoad adds what the run measures once the HTTP load is over: the
-// in-process allocations and the peer table, and the postgres note.
+// in-process allocations and the peer table.
 func afterLoad(ctx context.Context, cfg config, res *Result, secret []byte, tmp string, logw io.Writer) error {
-	if cfg.Postgres != "" {
-		fmt.Fprintln(logw, "loadtest:", postgresSkip)
-		res.Notes = append(res.Notes, postgresSkip+" (-postgres ignored; the kit has no PostgreSQL stores yet).")
-	}
 	if cfg.AllocRequests > 0 {
 		fmt.Fprintf(logw, "loadtest: allocations: %d in-process requests per scenario and side\n", cfg.AllocRequests)
 		rows, err := measureAllocs(ctx, secret, cfg.scenarios, cfg.AllocRequests)

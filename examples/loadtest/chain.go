@@ -58,7 +58,8 @@ func principalFrom(ctx context.Context) (principal, bool) {
 }
 
 // memoryChain is the hub's middleware chain rebuilt in-process on the kit's
-// memory stores (the hub binary has no memory mode): the observe middleware
+// memory stores (the hub binary has no memory mode), or on its Postgres
+// stores for the postgres row (chainStores): the observe middleware
 // (recover, nosniff, request counter, JSON request log to io.Discard), the
 // bearer check, idempotency on the idempotent routes, the tenancy
 // middleware and quotas, the preview-token middleware with an owner lookup,
@@ -79,17 +80,43 @@ type memoryChain struct {
 
 	mu       sync.RWMutex
 	previews map[string]string // preview id -> tenant
+
+	closeStores func() error // releases what the stores hold
 }
 
-// newMemoryChain sets the chain up; Close stops its background work.
+// chainStores are the stores a chain runs on: the memory stores
+// (memoryStores) or the Postgres ones (postgresStores).
+type chainStores struct {
+	idem  idempotency.Store
+	quota tenancy.Store
+	keys  previewsec.KeyStore
+	revs  previewsec.RevocationStore
+	flags flags.Store
+	// close releases what the stores hold (a database pool); nil: nothing.
+	close func() error
+}
+
+// memoryStores are the packages' memory stores.
+func memoryStores() chainStores {
+	keys := previewsec.NewMemoryKeyStore()
+	return chainStores{idem: idempotency.NewMemoryStore(), quota: tenancy.NewMemoryStore(), keys: keys, revs: keys, flags: flags.NewMemoryStore()}
+}
+
+// newMemoryChain sets the chain up on memory stores.
 func newMemoryChain(ctx context.Context, secret []byte) (*memoryChain, error) {
+	return newChain(ctx, secret, memoryStores())
+}
+
+// newChain sets the chain up on st; Close stops its background work and
+// closes st (on an error, st is the caller's to close).
+func newChain(ctx context.Context, secret []byte, st chainStores) (*memoryChain, error) {
 	c := &memoryChain{secret: secret, log: slog.New(slog.NewJSONHandler(io.Discard, nil)), reg: prometheus.NewRegistry(), previews: map[string]string{}}
 	var err error
 	if c.auth, err = streamauth.NewJWT(secret, streamauth.WithAudience("hub"), streamauth.WithIssuer("hub"),
 		streamauth.WithLeeway(30*time.Second), streamauth.WithIssuedAtCheck()); err != nil {
 		return nil, err
 	}
-	if c.idem, err = idempotency.New(idempotency.NewMemoryStore(),
+	if c.idem, err = idempotency.New(st.idem,
 		idempotency.WithLogger(c.log), idempotency.WithRegisterer(c.reg), idempotency.WithScope(func(r *http.Request) (string, error) {
 			p, ok := principalFrom(r.Context())
 			if !ok {
@@ -102,7 +129,7 @@ func newMemoryChain(ctx context.Context, secret []byte) (*memoryChain, error) {
 	if err := c.idem.Start(ctx); err != nil {
 		return nil, err
 	}
-	if c.quotas, err = tenancy.NewQuotas(tenancy.NewMemoryStore(),
+	if c.quotas, err = tenancy.NewQuotas(st.quota,
 		tenancy.Concurrency("active_previews", highLimit, time.Hour),
 		tenancy.Rate("snapshots", highLimit, time.Minute, tenancy.WithReason("snapshot_rate_exceeded")),
 		tenancy.WithLogger(c.log), tenancy.WithRegisterer(c.reg)); err != nil {
@@ -114,11 +141,10 @@ func newMemoryChain(ctx context.Context, secret []byte) (*memoryChain, error) {
 	}), tenancy.WithLogger(c.log)); err != nil {
 		return nil, err
 	}
-	keys := previewsec.NewMemoryKeyStore()
-	if c.ring, err = previewsec.NewKeyRing(keys, previewsec.WithLogger(c.log)); err != nil {
+	if c.ring, err = previewsec.NewKeyRing(st.keys, previewsec.WithLogger(c.log)); err != nil {
 		return nil, err
 	}
-	if c.revs, err = previewsec.NewRevocationList(keys, previewsec.WithLogger(c.log)); err != nil {
+	if c.revs, err = previewsec.NewRevocationList(st.revs, previewsec.WithLogger(c.log)); err != nil {
 		return nil, err
 	}
 	if c.issuer, err = previewsec.NewIssuer(c.ring, previewsec.WithLogger(c.log), previewsec.WithRegisterer(c.reg)); err != nil {
@@ -142,12 +168,13 @@ func newMemoryChain(ctx context.Context, secret []byte) (*memoryChain, error) {
 	for _, f := range hubFlagDefs {
 		defs = append(defs, flags.Flag{Name: f.Name, Default: f.Default, Description: f.Description})
 	}
-	if c.flags, err = flags.New(flags.NewMemoryStore(), flags.WithFlags(defs...), flags.WithLogger(c.log), flags.WithRegisterer(c.reg)); err != nil {
+	if c.flags, err = flags.New(st.flags, flags.WithFlags(defs...), flags.WithLogger(c.log), flags.WithRegisterer(c.reg)); err != nil {
 		return nil, err
 	}
 	if err := c.flags.Start(ctx); err != nil {
 		return nil, err
 	}
+	c.closeStores = st.close
 	return c, nil
 }
 
@@ -156,7 +183,11 @@ const highLimit = 1_000_000_000
 
 // Close stops the chain's background work.
 func (c *memoryChain) Close(ctx context.Context) error {
-	return errors.Join(c.flags.Close(ctx), c.idem.Close(ctx))
+	err := errors.Join(c.flags.Close(ctx), c.idem.Close(ctx))
+	if c.closeStores != nil {
+		err = errors.Join(err, c.closeStores())
+	}
+	return err
 }
 
 func (c *memoryChain) previewOwner(_ context.Context, id string) (string, bool, error) {

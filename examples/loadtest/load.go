@@ -293,7 +293,9 @@ type Result struct {
 	peersMarkdown string
 }
 
-var targets = map[string]float64{"memory": 0.85, "sqlite": 0.5, "redis": 0.5}
+// targets are issue 17's goals; postgres, which it predates, gets the
+// goal of the other network and file stores.
+var targets = map[string]float64{"memory": 0.85, "sqlite": 0.5, "redis": 0.5, "postgres": 0.5}
 
 func newRunID() string { return fmt.Sprintf("%08x", rand.Uint32()) }
 

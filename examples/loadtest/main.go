@@ -15,13 +15,18 @@
 // Stores: "sqlite" and "redis" run the hub binary (redis with
 // REDIS_URL=-redis, which must name a running server: the program starts
 // none); "memory" runs the same middleware chain built in-process on the
-// packages' memory stores, because the hub has no memory mode. The bare
-// server and the memory chain run in child processes (this program
-// re-executed), the hub in its own, so the load generator is alone in
-// its process.
+// packages' memory stores, because the hub has no memory mode; "postgres"
+// runs that in-process chain on the kit's Postgres stores (idempotency,
+// tenancy, previewsec keys and revocations, flags) on the server -postgres
+// names, in a private schema loadtest_<8 hex digits> that the run
+// creates, migrates (migrate.Up), reaches through search_path and drops
+// at the end, so it touches no other data there. The bare server and the
+// in-process chains run in child processes (this program re-executed),
+// the hub in its own, so the load generator is alone in its process.
 //
 //	go run ./examples/loadtest                          # ~1-2 min: memory + sqlite
 //	go run ./examples/loadtest -redis redis://127.0.0.1:6379/0 -stores memory,sqlite,redis
+//	go run ./examples/loadtest -postgres 'postgres://app@127.0.0.1:5432/app?sslmode=disable' -stores memory,postgres
 //	go run ./examples/loadtest -duration 10s -rounds 5 -concurrency 16   # the longer run
 //
 // After the load, in the same run, it prints two more tables:
@@ -37,8 +42,7 @@
 //     (miniredis when none). -peers=false skips it; alone it is
 //     `go -C examples/loadtest/peers run . -redis URL`.
 //
-// -postgres is reserved for a PostgreSQL row once the kit has PostgreSQL
-// stores; in this build it only notes that the row is not available.
+// The -postgres role must be able to create a schema in its database.
 //
 // The tables it prints are Markdown; -json prints the same figures as JSON.
 // The machine's noise is large, so give figures over several runs:
@@ -61,7 +65,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -69,7 +72,8 @@ import (
 	"time"
 )
 
-// serveEnv makes this program a server child: "bare" or "memory".
+// serveEnv makes this program a server child: "bare", "memory" or
+// "postgres" (the chain on the schema at postgresURLEnv).
 const (
 	serveEnv  = "LOADTEST_SERVE"
 	secretEnv = "LOADTEST_SECRET"
@@ -84,8 +88,8 @@ type config struct {
 	Stores      string
 	Redis       string
 	Hub         string
-	// Postgres is the URL of a PostgreSQL for a postgres row (not yet
-	// available: the kit has no PostgreSQL stores in this build).
+	// Postgres is the URL of a running PostgreSQL for the postgres row;
+	// the run works in a schema of its own there (pgSchema).
 	Postgres string
 	// AllocRequests is the in-process requests per allocation cell; 0
 	// skips the allocation table.
@@ -97,6 +101,8 @@ type config struct {
 
 	scenarios []scenario
 	stores    []string
+	// pgURL is the postgres row's schema URL, while it runs.
+	pgURL string
 }
 
 func main() {
@@ -112,10 +118,10 @@ func main() {
 	flag.IntVar(&cfg.Rounds, "rounds", 3, "rounds per side and scenario (alternating chain and bare)")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 8, "concurrent client connections")
 	flag.StringVar(&cfg.Scenarios, "scenarios", "preview,idem-first,idem-replay,quota,flags", "comma list of scenarios")
-	flag.StringVar(&cfg.Stores, "stores", "", "comma list of memory, sqlite, redis (default memory,sqlite, plus redis when -redis is set)")
+	flag.StringVar(&cfg.Stores, "stores", "", "comma list of memory, sqlite, redis, postgres (default memory,sqlite, plus redis and postgres when -redis and -postgres are set)")
 	flag.StringVar(&cfg.Redis, "redis", "", "URL of a running Redis for the redis store (redis://127.0.0.1:6379/0)")
 	flag.StringVar(&cfg.Hub, "hub", "", "hub binary to run (default: go build ./examples/hub into a temp dir)")
-	flag.StringVar(&cfg.Postgres, "postgres", "", "URL of a running PostgreSQL for a postgres row (reserved: "+postgresSkip+")")
+	flag.StringVar(&cfg.Postgres, "postgres", "", "URL of a running PostgreSQL for the postgres store; the run creates, uses and drops a schema loadtest_<random> there")
 	flag.IntVar(&cfg.AllocRequests, "alloc-requests", 2000, "in-process requests per scenario and side for the allocation table (0: skip it)")
 	flag.BoolVar(&cfg.Peers, "peers", true, "run the peer comparisons ("+peersHint+") after the load")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
@@ -160,12 +166,18 @@ func (c *config) check() error {
 		if c.Redis != "" {
 			c.Stores += ",redis"
 		}
+		if c.Postgres != "" {
+			c.Stores += ",postgres"
+		}
 	}
-	if c.stores, err = parseList(c.Stores, []string{"memory", "sqlite", "redis"}); err != nil {
+	if c.stores, err = parseList(c.Stores, []string{"memory", "sqlite", "redis", "postgres"}); err != nil {
 		return fmt.Errorf("-stores: %w", err)
 	}
 	if slices.Contains(c.stores, "redis") && c.Redis == "" {
 		return errors.New("-stores redis needs -redis URL (of a server you started)")
+	}
+	if slices.Contains(c.stores, "postgres") && c.Postgres == "" {
+		return errors.New("-stores postgres needs -postgres URL (of a server you started)")
 	}
 	if c.AllocRequests < 0 {
 		return errors.New("-alloc-requests must not be negative")
@@ -209,39 +221,23 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		var chainURL string
-		var stopChain func()
-		var rtt time.Duration
-		switch store {
-		case "memory":
-			chainURL, stopChain, err = startChild(ctx, cfg, "memory", secret)
-		case "sqlite", "redis":
-			if rtt, err = storeRTT(ctx, store, cfg.Redis, tmp); err != nil {
-				return res, err
-			}
-			var bin string
-			if bin, err = hubBinary(ctx, cfg.Hub, tmp, logw); err == nil {
-				cfg.Hub = bin
-				chainURL, stopChain, err = startHub(ctx, bin, store, cfg.Redis, filepath.Join(tmp, "hub-"+store+".db"), secret)
-			}
-		}
+		sc, err := startStore(ctx, &cfg, store, secret, tmp, logw)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", store, err)
 		}
-		res.RTTMicros[store] = float64(rtt) / 1e3
-		kind := "hub"
-		if store == "memory" {
-			kind = "chain"
-		}
-		chain, err := newTarget(kind, chainURL)
+		res.RTTMicros[store] = float64(sc.rtt) / 1e3
+		chain, err := newTarget(sc.kind, sc.url)
 		if err == nil {
 			var rows []Row
-			rows, err = measure(ctx, cfg, store, chain, bare, rtt, logw)
+			rows, err = measure(ctx, cfg, store, chain, bare, sc.rtt, logw)
 			res.Rows = append(res.Rows, rows...)
 		}
 		client.CloseIdleConnections()
-		stopChain()
-		if err != nil {
+		note, serr := sc.stop()
+		if note != "" {
+			res.Notes = append(res.Notes, note)
+		}
+		if err = errors.Join(err, serr); err != nil {
 			return res, err
 		}
 	}
@@ -252,7 +248,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (Result, error) {
 // with cfg.InProcess, else as a child process of this program.
 func startChild(ctx context.Context, cfg config, kind string, secret []byte) (string, func(), error) {
 	if cfg.InProcess {
-		h, closeH, err := serverHandler(ctx, kind, secret)
+		h, closeH, err := serverHandler(ctx, kind, secret, cfg.pgURL)
 		if err != nil {
 			return "", nil, err
 		}
@@ -275,7 +271,7 @@ func startChild(ctx context.Context, cfg config, kind string, secret []byte) (st
 		return "", nil, err
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), serveEnv+"="+kind, secretEnv+"="+string(secret))
+	cmd.Env = append(os.Environ(), serveEnv+"="+kind, secretEnv+"="+string(secret), postgresURLEnv+"="+cfg.pgURL)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -307,14 +303,25 @@ func startChild(ctx context.Context, cfg config, kind string, secret []byte) (st
 	return "http://" + strings.TrimSpace(line), stopIt, nil
 }
 
-// serverHandler builds the bare or memory-chain handler.
-func serverHandler(ctx context.Context, kind string, secret []byte) (http.Handler, func(), error) {
+// serverHandler builds the bare handler or the chain on memory or
+// Postgres (the schema at pgURL) stores.
+func serverHandler(ctx context.Context, kind string, secret []byte, pgURL string) (http.Handler, func(), error) {
 	switch kind {
 	case "bare":
 		return bareHandler(), func() {}, nil
-	case "memory":
-		c, err := newMemoryChain(ctx, secret)
+	case "memory", "postgres":
+		st := memoryStores()
+		if kind == "postgres" {
+			var err error
+			if st, err = postgresStores(pgURL); err != nil {
+				return nil, nil, err
+			}
+		}
+		c, err := newChain(ctx, secret, st)
 		if err != nil {
+			if st.close != nil {
+				_ = st.close()
+			}
 			return nil, nil, err
 		}
 		return c.Handler(), func() {
@@ -335,7 +342,7 @@ func serveChild(kind string, stdin io.Reader, stdout io.Writer) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h, closeH, err := serverHandler(ctx, kind, secret)
+	h, closeH, err := serverHandler(ctx, kind, secret, os.Getenv(postgresURLEnv))
 	if err != nil {
 		return err
 	}

@@ -25,18 +25,10 @@ func TestSmoke(t *testing.T) {
 	res, err := run(context.Background(), config{
 		Duration: 100 * time.Millisecond, Rounds: 2, Concurrency: 2,
 		Scenarios: "preview,idem-first,idem-replay,quota,flags", Stores: "memory", InProcess: true,
-		AllocRequests: 20, Postgres: "postgres://127.0.0.1:1/none",
+		AllocRequests: 20,
 	}, &logs)
 	require.NoError(t, err, logs.String())
-	require.Len(t, res.Rows, len(scenarios))
-	for i, row := range res.Rows {
-		assert.Equal(t, scenarios[i].Name, row.Scenario)
-		assert.Equal(t, "memory", row.Store)
-		assert.Zero(t, row.Chain.Errors, "%s chain: %s", row.Scenario, row.Chain.FirstErr)
-		assert.Zero(t, row.Bare.Errors, "%s bare: %s", row.Scenario, row.Bare.FirstErr)
-		assert.Positive(t, row.Chain.Requests, row.Scenario)
-		assert.Positive(t, row.Bare.Requests, row.Scenario)
-	}
+	checkRows(t, res, "memory")
 	var md, js bytes.Buffer
 	res.writeMarkdown(&md)
 	res.writeJSON(&js)
@@ -47,11 +39,10 @@ func TestSmoke(t *testing.T) {
 		assert.Positive(t, a.Bare.AllocsPerReq, a.Scenario)
 		assert.Greater(t, a.Chain.AllocsPerReq, a.Bare.AllocsPerReq, a.Scenario)
 	}
-	assert.Equal(t, []string{postgresSkip + " (-postgres ignored; the kit has no PostgreSQL stores yet)."}, res.Notes)
+	assert.Empty(t, res.Notes)
 	// summary (2 + 1 store) + load table (2 + 5) + allocations (2 + 5)
 	assert.Equal(t, 3+2+len(scenarios)+2+len(scenarios), strings.Count(md.String(), "\n|"), md.String())
 	assert.Contains(t, md.String(), "| store | preview GET | idempotent POST, first | replay | quota POST | flags GET | target |")
-	assert.Contains(t, md.String(), postgresSkip)
 
 	// -spread reads such results back: two identical runs have no range.
 	var files []string
@@ -68,6 +59,21 @@ func TestSmoke(t *testing.T) {
 	assert.Contains(t, sp.String(), fmt.Sprintf("| preview | %.0f |", res.Allocs[0].Bare.AllocsPerReq))
 	assert.Error(t, spreadMain(&sp, nil))
 	assert.Contains(t, js.String(), `"scenario": "flags"`)
+}
+
+// checkRows checks that res has one row per scenario on store, every
+// request of both sides answered as expected.
+func checkRows(t *testing.T, res Result, store string) {
+	t.Helper()
+	require.Len(t, res.Rows, len(scenarios))
+	for i, row := range res.Rows {
+		assert.Equal(t, scenarios[i].Name, row.Scenario)
+		assert.Equal(t, store, row.Store)
+		assert.Zero(t, row.Chain.Errors, "%s chain: %s", row.Scenario, row.Chain.FirstErr)
+		assert.Zero(t, row.Bare.Errors, "%s bare: %s", row.Scenario, row.Bare.FirstErr)
+		assert.Positive(t, row.Chain.Requests, row.Scenario)
+		assert.Positive(t, row.Bare.Requests, row.Scenario)
+	}
 }
 
 // TestConfigErrors checks the flag validation.

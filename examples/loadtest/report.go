@@ -16,7 +16,7 @@ func mark(ok bool) string {
 
 // storeTitles and scenarioTitles label the summary table as the issue does.
 var (
-	storeTitles    = map[string]string{"memory": "memory", "sqlite": "SQLite", "redis": "Redis"}
+	storeTitles    = map[string]string{"memory": "memory", "sqlite": "SQLite", "redis": "Redis", "postgres": "Postgres"}
 	scenarioTitles = map[string]string{"preview": "preview GET", "idem-first": "idempotent POST, first",
 		"idem-replay": "replay", "quota": "quota POST", "flags": "flags GET"}
 )
@@ -26,13 +26,13 @@ var (
 func (r Result) writeMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "%s, %d CPUs, %d connections, %d rounds of %s per side, alternating.\n", r.GoVersion, r.NumCPU, r.Concurrency, r.Rounds, r.Duration)
 	var rtts []string
-	for _, k := range []string{"memory", "sqlite", "redis"} {
+	for _, k := range []string{"memory", "sqlite", "redis", "postgres"} {
 		if v, ok := r.RTTMicros[k]; ok {
 			rtts = append(rtts, fmt.Sprintf("%s %.0f µs", k, v))
 		}
 	}
 	fmt.Fprintf(w, "Store round trip (median, one write): %s.\n", strings.Join(rtts, ", "))
-	fmt.Fprintln(w, "chain = the hub binary (sqlite, redis) or the hub's middleware chain on memory stores in-process (memory); bare = the same handlers with no middleware.")
+	fmt.Fprintln(w, "chain = the hub binary (sqlite, redis) or the hub's middleware chain in-process on memory stores (memory) or the kit's Postgres stores (postgres); bare = the same handlers with no middleware.")
 	fmt.Fprintln(w, "ratio = chain req/s ÷ bare req/s; p99 bound = 2 × bare p99 + the store round trip.")
 	fmt.Fprintln(w)
 	r.writeSummary(w)
