@@ -37,7 +37,9 @@ func TestSmoke(t *testing.T) {
 	for i, a := range res.Allocs {
 		assert.Equal(t, scenarios[i].Name, a.Scenario)
 		assert.Positive(t, a.Bare.AllocsPerReq, a.Scenario)
-		assert.Greater(t, a.Chain.AllocsPerReq, a.Bare.AllocsPerReq, a.Scenario)
+		// Counted, not compared: a replay skips the handler, so the chain
+		// can allocate less than the bare server.
+		assert.Positive(t, a.Chain.AllocsPerReq, a.Scenario)
 	}
 	assert.Empty(t, res.Notes)
 	// summary (2 + 1 store) + load table (2 + 5) + allocations (2 + 5)
