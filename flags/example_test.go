@@ -93,7 +93,7 @@ func ExampleClient_Audit() {
 }
 
 // Gate a handler on a flag in a plain net/http service (the README's
-// "Embed it in your service" snippet): hardening.RequireCaller puts the
+// "Use it in your own service" snippet): hardening.RequireCaller puts the
 // verified caller in the request context, and EnabledContext evaluates for
 // the caller's tenant.
 func Example_service() {

@@ -107,7 +107,7 @@ func ExampleMiddleware_Start() {
 }
 
 // Wire the middleware into a plain net/http service (the README's
-// "Embed it in your service" snippet).
+// "Use it in your own service" snippet).
 func Example_service() {
 	auth := hardening.AuthenticatorFunc(func(r *http.Request) (hardening.Caller, error) {
 		return hardening.Caller{Tenant: "acme", Subject: "alice"}, nil // verify the credential here

@@ -62,7 +62,7 @@ func Example() {
 }
 
 // Run the startup check and serve /readyz in a plain net/http service (the
-// README's "Embed it in your service" snippet).
+// README's "Use it in your own service" snippet).
 func Example_service() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "service") // your data directory

@@ -14,7 +14,7 @@ import (
 	"github.com/systembuilderhub/hardening/previewsec"
 )
 
-// The README's "Embed it in your service" snippets: each Example_ function
+// The README's "Use it in your own service" snippets: each Example_ function
 // body below is shown there as is.
 
 // Mint preview tokens and serve /preview/{preview_id}/ behind the

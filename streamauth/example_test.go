@@ -97,7 +97,7 @@ func ExampleWebSocket() {
 }
 
 // Wire an authenticated SSE endpoint into a plain net/http service (the
-// README's "Embed it in your service" snippet).
+// README's "Use it in your own service" snippet).
 func Example_service() {
 	auth, err := streamauth.NewJWT([]byte("a-secret-of-at-least-16-bytes"), streamauth.WithAudience("myapi"))
 	if err != nil {

@@ -173,7 +173,7 @@ func ExampleDB() {
 }
 
 // Wire the tenant middleware and the quota middlewares into a plain
-// net/http service (the README's "Embed it in your service" snippet).
+// net/http service (the README's "Use it in your own service" snippet).
 func Example_service() {
 	quotas, err := tenancy.NewQuotas(tenancy.NewMemoryStore(), // or sqlitestore.New(db), redisstore.New(rdb)
 		tenancy.Rate("orders", 1, time.Minute),

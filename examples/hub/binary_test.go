@@ -342,7 +342,7 @@ func checkSchemaPending(t *testing.T, base string) {
 	assert.Equal(t, 200, status)
 }
 
-// TestBinaryLenientFreshDatabase is the README's promise: with
+// TestBinaryLenientFreshDatabase is docs/migrate.md's promise: with
 // MIGRATIONS_AUTO_APPLY=false on an empty path, the hub starts degraded
 // (/readyz and the API 503 schema_pending), and becomes ready, with its
 // development secret, once `hub migrate up` has run; no restart. The

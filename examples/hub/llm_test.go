@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The hub's price list as a client reads it in the README: $0.002 a call,
+// The hub's price list as a client reads it in docs/walkthrough.md: $0.002 a call,
 // $0.0001 a prompt byte, $0.00002 an output byte, at most 100 output bytes.
 // The stub's completion of a prompt of n bytes (n < 10) is 34 bytes long.
 func listPriceUSD(promptBytes int) float64 {
