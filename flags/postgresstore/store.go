@@ -65,12 +65,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/systembuilderhub/hardening/flags"
+	"github.com/systembuilderhub/hardening/flags/internal/sqlaudit"
 )
 
 // DefaultPollInterval is how often Subscribe polls the version when it
@@ -206,66 +206,5 @@ func (s *Store) Toggle(ctx context.Context, req flags.ToggleRequest) (flags.Reco
 // Audit implements flags.Store: the filters and the cursor are one indexed
 // query, newest first.
 func (s *Store) Audit(ctx context.Context, q flags.AuditQuery) (flags.AuditPage, error) {
-	before, err := q.Normalize()
-	if err != nil {
-		return flags.AuditPage{}, err
-	}
-	var where []string
-	var args []any
-	add := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	if before > 0 {
-		add("id < $%d", before)
-	}
-	if q.Flag != "" {
-		add("flag_name = $%d", q.Flag)
-	}
-	if q.TenantID != "" {
-		add("tenant_id = $%d", q.TenantID)
-	}
-	if q.ChangedBy != "" {
-		add("changed_by = $%d", q.ChangedBy)
-	}
-	if !q.Since.IsZero() {
-		add("changed_at >= $%d", q.Since.UnixMilli())
-	}
-	if !q.Until.IsZero() {
-		add("changed_at < $%d", q.Until.UnixMilli())
-	}
-	query := `SELECT id, flag_name, tenant_id, old_value, new_value, changed_by, changed_at, reason FROM hardening_flag_audit`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	args = append(args, q.Limit+1)
-	query += fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args))
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return flags.AuditPage{}, fmt.Errorf("flags/postgresstore: audit: %w", err)
-	}
-	defer rows.Close()
-	var page flags.AuditPage
-	for rows.Next() {
-		var r flags.Record
-		var old sql.NullBool
-		var at int64
-		if err := rows.Scan(&r.ID, &r.Flag, &r.TenantID, &old, &r.NewValue, &r.ChangedBy, &at, &r.Reason); err != nil {
-			return flags.AuditPage{}, fmt.Errorf("flags/postgresstore: audit: %w", err)
-		}
-		if old.Valid {
-			v := old.Bool
-			r.OldValue = &v
-		}
-		r.ChangedAt = time.UnixMilli(at).UTC()
-		page.Entries = append(page.Entries, r)
-	}
-	if err := rows.Err(); err != nil {
-		return flags.AuditPage{}, fmt.Errorf("flags/postgresstore: audit: %w", err)
-	}
-	if len(page.Entries) > q.Limit {
-		page.Entries = page.Entries[:q.Limit]
-		page.NextCursor = flags.EncodeCursor(page.Entries[q.Limit-1].ID)
-	}
-	return page, nil
+	return sqlaudit.Page(ctx, s.db, "flags/postgresstore", q)
 }
