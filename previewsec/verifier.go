@@ -129,17 +129,21 @@ func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
 	}
 	now := v.now()
 	var key tokencache.Key
-	if v.cache != nil {
+	var c Claims
+	ok, cacheable := false, v.cache != nil && tokencache.Cacheable(token)
+	if cacheable {
 		key = tokencache.KeyOf(token)
+		c, ok = v.cached(key, now)
 	}
-	c, ok := v.cached(key, now)
 	if !ok {
 		var secret []byte
 		var err error
 		if c, secret, err = v.parse(ctx, token, now); err != nil {
 			return Claims{}, err
 		}
-		v.remember(key, c, secret, now)
+		if cacheable {
+			v.remember(key, c, secret, now)
+		}
 	}
 	if v.revocations != nil {
 		if err := v.revocations.check(ctx, c); err != nil {

@@ -24,7 +24,10 @@ const DefaultTokenCacheSize = 1024
 // the result of those two steps only:
 //
 //   - the entry is keyed by the token's SHA-256 (the token is not kept) and
-//     only successful verifications are stored;
+//     only successful verifications are stored; a token spelled with any
+//     byte outside the JWS compact alphabet (a line break, which base64
+//     decoding ignores) is verified in full each time and never stored,
+//     so one token's holder cannot evict others with its spellings;
 //   - it is used only while the clock is between the token's iat/nbf and
 //     its exp (a token within the leeway past exp is verified in full), so
 //     it never outlives the token;

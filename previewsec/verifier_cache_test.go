@@ -314,3 +314,23 @@ func TestTokenCacheConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Attack: the holder of one preview token floods the cache with spellings
+// of it (base64 decoding, even strict, ignores CR and LF, so a line break
+// in the signature leaves it valid), evicting every other viewer's entry.
+// They are still accepted (a full check accepts them) but not cached.
+func TestTokenCacheMalleableSpellingsNotCached(t *testing.T) {
+	f := newFixture(t, previewsec.WithTokenCache(16))
+	ctx := context.Background()
+	_, err := f.ver.Verify(ctx, f.mint(t, previewsec.Grant{TenantID: "t", PreviewID: "victim"}))
+	require.NoError(t, err)
+	tok := f.mint(t, previewsec.Grant{TenantID: "t", PreviewID: "attacker"})
+	sig := strings.LastIndexByte(tok, '.') + 1
+	for i := range 100 {
+		at := sig + 1 + i%(len(tok)-sig-1)
+		c, err := f.ver.Verify(ctx, tok[:at]+strings.Repeat("\r\n", 1+i/(len(tok)-sig-1))+tok[at:])
+		require.NoError(t, err, "a full check accepts the spelling")
+		require.Equal(t, "attacker", c.PreviewID)
+	}
+	assert.Equal(t, 1, previewsec.TokenCacheLen(f.ver), "only the victim's canonical token is cached")
+}

@@ -200,7 +200,8 @@ func (a *JWTAuthenticator) AuthenticateToken(_ context.Context, token string) (h
 	}
 	now := a.cfg.now()
 	var key tokencache.Key
-	if a.cache != nil {
+	cacheable := a.cache != nil && tokencache.Cacheable(token)
+	if cacheable {
 		key = tokencache.KeyOf(token)
 		if c, ok := a.cached(key, now); ok {
 			return c, nil
@@ -216,7 +217,7 @@ func (a *JWTAuthenticator) AuthenticateToken(_ context.Context, token string) (h
 		return hardening.Caller{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	c, err := a.caller(m)
-	if err == nil {
+	if err == nil && cacheable {
 		a.remember(key, m, c, now)
 	}
 	return c, err

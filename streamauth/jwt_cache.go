@@ -27,7 +27,10 @@ const DefaultTokenCacheSize = 1024
 // steps produce, nothing else.
 //
 //   - The entry is keyed by the token's SHA-256 (the token is not kept) and
-//     only successful verifications are stored.
+//     only successful verifications are stored; a token spelled with any
+//     byte outside the JWS compact alphabet (a line break, which base64
+//     decoding ignores) is verified in full each time and never stored,
+//     so one token's holder cannot evict others with its spellings.
 //   - It is used only while the clock (WithClock) is between the token's
 //     nbf (and iat, with WithIssuedAtCheck) and its exp: a token within the leeway past exp is verified in
 //     full, so an entry never outlives its token.

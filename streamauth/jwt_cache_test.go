@@ -284,3 +284,33 @@ func TestTokenCacheIssuedAtCheckedClockBack(t *testing.T) {
 	_, err = a.AuthenticateToken(ctx, tok)
 	assert.ErrorIs(t, err, streamauth.ErrInvalidToken)
 }
+
+// malleable returns n spellings of tok that verify like it: base64 decoding
+// ignores CR and LF, so a line break in the signature segment leaves the
+// token valid (a query token can carry one as %0A).
+func malleable(tok string, n int) []string {
+	sig := strings.LastIndexByte(tok, '.') + 1
+	out := make([]string, 0, n)
+	for i := range n {
+		at := sig + 1 + i%(len(tok)-sig-1)
+		out = append(out, tok[:at]+strings.Repeat("\n", 1+i/(len(tok)-sig-1))+tok[at:])
+	}
+	return out
+}
+
+// Attack: the holder of one valid token floods the cache with spellings of
+// it (line breaks in the signature), evicting every other caller's entry.
+// They are still accepted (a full check accepts them) but not cached.
+func TestTokenCacheMalleableSpellingsNotCached(t *testing.T) {
+	ctx := context.Background()
+	a := newAuth(t, streamauth.WithTokenCache(16))
+	exp := time.Now().Add(time.Hour)
+	_, err := a.AuthenticateToken(ctx, token(t, a, "victim", "t", exp))
+	require.NoError(t, err)
+	for _, v := range malleable(token(t, a, "attacker", "t", exp), 100) {
+		c, err := a.AuthenticateToken(ctx, v)
+		require.NoError(t, err, "a full check accepts the spelling")
+		require.Equal(t, "attacker", c.Subject)
+	}
+	assert.Equal(t, 1, streamauth.TokenCacheLen(a), "only the victim's canonical token is cached")
+}

@@ -53,6 +53,22 @@ func KeyOf(token string) Key {
 	return sha256.Sum256(buf[:n])
 }
 
+// Cacheable reports whether token may be cached: only a token spelled in
+// the JWS compact alphabet (base64url letters, digits, '-', '_' and '.')
+// is. Base64 decoding ignores CR and LF, so one valid token has countless
+// spellings that verify (a line break anywhere in its signature); caching
+// them would let the holder of one token evict every other entry. Such a
+// spelling is verified in full each time instead, and never stored.
+func Cacheable(token string) bool {
+	for i := 0; i < len(token); i++ {
+		b := token[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_' || b == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // maxShards bounds the number of independently locked shards.
 const maxShards = 16
 

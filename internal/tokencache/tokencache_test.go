@@ -203,3 +203,22 @@ func BenchmarkHit(b *testing.B) {
 		}
 	}
 }
+
+// Only the JWS compact alphabet is cacheable: a line break (which base64
+// decoding ignores) or any other byte makes a spelling that is not.
+func TestCacheable(t *testing.T) {
+	for tok, want := range map[string]bool{
+		"eyJhbGciOi.eyJzdWIi.sig-_09AZaz": true,
+		"":                                true,
+		"a.b.c\n":                         false,
+		"a.b.\rc":                         false,
+		"a.b.c=":                          false,
+		"a.b.c+/":                         false,
+		"a b.c":                           false,
+		"a.b.c\x00":                       false,
+	} {
+		if got := Cacheable(tok); got != want {
+			t.Errorf("Cacheable(%q) = %v, want %v", tok, got, want)
+		}
+	}
+}
