@@ -39,7 +39,7 @@ func TestBinaryPostgresLenientFreshDatabase(t *testing.T) {
 
 	code, out, stderr = runHub(t, dir, env, "migrate", "up")
 	require.Equal(t, 0, code, stderr)
-	for _, m := range []string{"kit/0001_idempotency", "kit/0002_tenancy", "kit/0003_previewsec", "kit/0004_flags", "kit/0005_streamauth", "hub/0001_hub"} {
+	for _, m := range []string{"kit/0001_idempotency", "kit/0002_tenancy", "kit/0003_previewsec", "kit/0004_flags", "kit/0005_streamauth", "kit/0006_tenancy_rls_unset", "hub/0001_hub"} {
 		assert.Contains(t, out, "applied "+m)
 	}
 	code, out, _ = runHub(t, dir, env, "migrate", "up")
