@@ -211,9 +211,9 @@ func TestPostgresDBRoundTrips(t *testing.T) {
 }
 
 // Attack: once a connection has run one tenant transaction, Postgres keeps
-// app.tenant_id defined for the session with the value '' (not NULL) after
+// app.tenant_id defined for the session with the value "" (the empty string, not NULL) after
 // it ends. A policy comparing the tenant column with it then admits rows
-// whose tenant is '': code with no tenant set could write such a row and
+// whose tenant is empty: code with no tenant set could write such a row and
 // read it back on any connection the pool had used. No tenant set must
 // still mean no row and no write.
 func TestPostgresRLSNoTenantAfterPooledUse(t *testing.T) {

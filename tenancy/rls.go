@@ -35,8 +35,8 @@ var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_$]{0,62}$`)
 //
 // The nullif matters: once a pooled connection has run one transaction
 // that set app.tenant_id, Postgres keeps the setting defined for the
-// session as '' after it ends, and a bare comparison would then admit
-// rows whose tenant is '' to code that set no tenant.
+// session as the empty string after it ends, and a bare comparison would
+// then admit rows with an empty tenant to code that set no tenant.
 //
 // FORCE applies the policy to the table's owner too; superusers and roles
 // with BYPASSRLS still bypass it, so the application must connect as a

@@ -58,7 +58,7 @@ func TestAppRoleSeesNoQuotaStateWithoutTenant(t *testing.T) {
 }
 
 // Attack: after the store's functions ran on a pooled connection,
-// app.tenant_id is '' there (not NULL); the kit's policies must still
+// app.tenant_id is the empty string there (not NULL); the kit's policies must still
 // refuse a write, and show no row, to code with no tenant set.
 func TestAppRoleNoTenantAfterStoreUse(t *testing.T) {
 	p := migrated(t)
