@@ -135,3 +135,19 @@ func TestConfigPostgresURL(t *testing.T) {
 		assert.NotContains(t, err.Error(), "s3cret-pw")
 	}
 }
+
+// Attack: libpq URLs also take the password as a query parameter
+// (?password=…, and sslpassword for the client key); the startup log and
+// the configuration error must hide it as they hide the userinfo's.
+func TestConfigPostgresURLPasswordParameter(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://app@db.internal:5432/app?sslmode=require&password=s3cret-pw&sslpassword=k3y-pw")
+	c, err := configFromEnv()
+	require.NoError(t, err)
+	assert.NotContains(t, c.databaseLabel(), "s3cret-pw", "the startup log must not show the password")
+	assert.NotContains(t, c.databaseLabel(), "k3y-pw", "nor the client key's")
+	assert.Contains(t, c.databaseLabel(), "sslmode=require", "the rest of the URL stays")
+	t.Setenv("DATABASE_URL", "postgres://app@db/app?password=s3cret-pw&sslmode=sometimes")
+	_, err = configFromEnv()
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "s3cret-pw")
+}
