@@ -209,3 +209,24 @@ func TestPostgresDBRoundTrips(t *testing.T) {
 	require.NoError(t, tx.Commit())
 	assert.Equal(t, []string{"begin", "SELECT set_config($1,", "UPDATE widgets", "SELECT count(*)", "commit"}, rec.take())
 }
+
+// Attack: once a connection has run one tenant transaction, Postgres keeps
+// app.tenant_id defined for the session with the value "" (the empty string, not NULL) after
+// it ends. A policy comparing the tenant column with it then admits rows
+// whose tenant is empty: code with no tenant set could write such a row and
+// read it back on any connection the pool had used. No tenant set must
+// still mean no row and no write.
+func TestPostgresRLSNoTenantAfterPooledUse(t *testing.T) {
+	_, role, db, _ := pgWidgets(t)
+	var n int
+	require.NoError(t, db.GetContext(tenancy.WithTenant(context.Background(), "a"), &n,
+		`SELECT count(*) FROM widgets WHERE tenant_id = :tenant_id`, nil)) // the one connection now knows app.tenant_id
+	var setting *string
+	require.NoError(t, role.DB.Get(&setting, `SELECT current_setting('app.tenant_id', true)`))
+	require.NotNil(t, setting, "precondition: the setting outlives its transaction as ''")
+	assert.Empty(t, *setting)
+
+	_, err := role.DB.Exec(`INSERT INTO widgets (tenant_id, id, name) VALUES ('', 9, 'x')`)
+	assert.ErrorContains(t, err, "row-level security", "no tenant: no write, even of tenant ''")
+	assert.Equal(t, 0, rawCount(t, role.DB), "no tenant: no row")
+}

@@ -26,8 +26,8 @@ func ExampleRowLevelSecuritySQL() {
 	// ALTER TABLE "widgets" ENABLE ROW LEVEL SECURITY;
 	// ALTER TABLE "widgets" FORCE ROW LEVEL SECURITY;
 	// CREATE POLICY hardening_tenant_isolation ON "widgets"
-	//     USING ("tenant_id" = current_setting('app.tenant_id', true) OR current_setting('app.cross_tenant', true) = 'on')
-	//     WITH CHECK ("tenant_id" = current_setting('app.tenant_id', true) OR current_setting('app.cross_tenant', true) = 'on');
+	//     USING ("tenant_id" = nullif(current_setting('app.tenant_id', true), '') OR current_setting('app.cross_tenant', true) = 'on')
+	//     WITH CHECK ("tenant_id" = nullif(current_setting('app.tenant_id', true), '') OR current_setting('app.cross_tenant', true) = 'on');
 	// tenancy: invalid SQL identifier: table "widgets; DROP TABLE users"
 }
 

@@ -30,8 +30,13 @@ var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_$]{0,62}$`)
 //	ALTER TABLE "<table>" ENABLE ROW LEVEL SECURITY;
 //	ALTER TABLE "<table>" FORCE ROW LEVEL SECURITY;
 //	CREATE POLICY hardening_tenant_isolation ON "<table>"
-//	    USING ("<col>" = current_setting('app.tenant_id', true) OR current_setting('app.cross_tenant', true) = 'on')
-//	    WITH CHECK ("<col>" = current_setting('app.tenant_id', true) OR current_setting('app.cross_tenant', true) = 'on');
+//	    USING ("<col>" = nullif(current_setting('app.tenant_id', true), '') OR current_setting('app.cross_tenant', true) = 'on')
+//	    WITH CHECK ("<col>" = nullif(current_setting('app.tenant_id', true), '') OR current_setting('app.cross_tenant', true) = 'on');
+//
+// The nullif matters: once a pooled connection has run one transaction
+// that set app.tenant_id, Postgres keeps the setting defined for the
+// session as the empty string after it ends, and a bare comparison would
+// then admit rows with an empty tenant to code that set no tenant.
 //
 // FORCE applies the policy to the table's owner too; superusers and roles
 // with BYPASSRLS still bypass it, so the application must connect as a
@@ -55,7 +60,7 @@ func RowLevelSecuritySQL(table, tenantColumn string) (string, error) {
 		return "", fmt.Errorf("%w: column %q", ErrInvalidIdentifier, tenantColumn)
 	}
 	t := strings.Join(parts, ".")
-	cond := `"` + tenantColumn + `" = current_setting('` + TenantSetting + `', true) OR current_setting('` + CrossTenantSetting + `', true) = 'on'`
+	cond := `"` + tenantColumn + `" = nullif(current_setting('` + TenantSetting + `', true), '') OR current_setting('` + CrossTenantSetting + `', true) = 'on'`
 	return "ALTER TABLE " + t + " ENABLE ROW LEVEL SECURITY;\n" +
 		"ALTER TABLE " + t + " FORCE ROW LEVEL SECURITY;\n" +
 		"CREATE POLICY " + PolicyName + " ON " + t + "\n" +

@@ -15,7 +15,7 @@ import (
 func TestRowLevelSecuritySQLTemplate(t *testing.T) {
 	got, err := tenancy.RowLevelSecuritySQL("app.widgets", "org_id")
 	require.NoError(t, err)
-	const cond = `"org_id" = current_setting('app.tenant_id', true) OR current_setting('app.cross_tenant', true) = 'on'`
+	const cond = `"org_id" = nullif(current_setting('app.tenant_id', true), '') OR current_setting('app.cross_tenant', true) = 'on'`
 	assert.Equal(t, `ALTER TABLE "app"."widgets" ENABLE ROW LEVEL SECURITY;
 ALTER TABLE "app"."widgets" FORCE ROW LEVEL SECURITY;
 CREATE POLICY hardening_tenant_isolation ON "app"."widgets"
@@ -45,16 +45,22 @@ func TestRowLevelSecuritySQLRejectsInjection(t *testing.T) {
 }
 
 // The kit's own tenant-owned tables use the same policy: Postgres
-// migration 0002 holds RowLevelSecuritySQL's statements for each.
+// migration 0002 created RowLevelSecuritySQL's policy on each, and 0006
+// sets its condition to the function's current one.
 func TestKitMigrationUsesTheTemplate(t *testing.T) {
 	kit, err := migrate.KitMigrations(migrate.Postgres)
 	require.NoError(t, err)
 	body, err := fs.ReadFile(kit, "0002_tenancy.sql")
 	require.NoError(t, err)
+	fix, err := fs.ReadFile(kit, "0006_tenancy_rls_unset.sql")
+	require.NoError(t, err)
 	for _, table := range []string{"hardening_quota_overrides", "hardening_quota_audit", "hardening_quota_slots",
 		"hardening_quota_rates", "hardening_quota_spend", "hardening_quota_reservations"} {
 		want, err := tenancy.RowLevelSecuritySQL(table, "tenant_id")
 		require.NoError(t, err)
-		assert.Contains(t, string(body), want, table)
+		assert.Contains(t, string(body), "CREATE POLICY "+tenancy.PolicyName+` ON "`+table+`"`, table)
+		_, policy, ok := strings.Cut(want, "CREATE POLICY ")
+		require.True(t, ok)
+		assert.Contains(t, string(fix), "ALTER POLICY "+policy, table)
 	}
 }

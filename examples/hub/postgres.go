@@ -62,12 +62,28 @@ func unwrapPGParse(err error) error {
 	return err
 }
 
-// redactURL returns raw with its password replaced by xxxxx, for errors
-// and logs.
+// secretParams are the URL query parameters libpq and pgx read secrets
+// from: the password (an alternative to the userinfo's) and the client
+// key's passphrase.
+var secretParams = []string{"password", "sslpassword"}
+
+// redactURL returns raw with its passwords (the userinfo's and those of
+// secretParams) replaced by xxxxx, for errors and logs.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"
+	}
+	q := u.Query()
+	redacted := false
+	for _, p := range secretParams {
+		if q.Has(p) {
+			q.Set(p, "xxxxx")
+			redacted = true
+		}
+	}
+	if redacted {
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

@@ -39,7 +39,7 @@ func TestBinaryPostgresLenientFreshDatabase(t *testing.T) {
 
 	code, out, stderr = runHub(t, dir, env, "migrate", "up")
 	require.Equal(t, 0, code, stderr)
-	for _, m := range []string{"kit/0001_idempotency", "kit/0002_tenancy", "kit/0003_previewsec", "kit/0004_flags", "kit/0005_streamauth", "hub/0001_hub"} {
+	for _, m := range []string{"kit/0001_idempotency", "kit/0002_tenancy", "kit/0003_previewsec", "kit/0004_flags", "kit/0005_streamauth", "kit/0006_tenancy_rls_unset", "hub/0001_hub"} {
 		assert.Contains(t, out, "applied "+m)
 	}
 	code, out, _ = runHub(t, dir, env, "migrate", "up")
@@ -85,7 +85,7 @@ func TestBinaryPostgresTwoProcessesMigrateOnce(t *testing.T) {
 	applied := strings.Count(hubs[0].logs(), `"msg":"migration applied"`) + strings.Count(hubs[1].logs(), `"msg":"migration applied"`)
 	var rows int
 	require.NoError(t, pg.DB.Get(&rows, "SELECT count(*) FROM hardening_schema_migrations"))
-	assert.Equal(t, 6, rows, "5 kit migrations and the hub's")
+	assert.Equal(t, 7, rows, "6 kit migrations and the hub's")
 	assert.Equal(t, rows, applied, "every migration applied by exactly one of the two processes")
 }
 
@@ -134,4 +134,20 @@ func TestConfigPostgresURL(t *testing.T) {
 		assert.Contains(t, err.Error(), "DATABASE_URL")
 		assert.NotContains(t, err.Error(), "s3cret-pw")
 	}
+}
+
+// Attack: libpq URLs also take the password as a query parameter
+// (?password=…, and sslpassword for the client key); the startup log and
+// the configuration error must hide it as they hide the userinfo's.
+func TestConfigPostgresURLPasswordParameter(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://app@db.internal:5432/app?sslmode=require&password=s3cret-pw&sslpassword=k3y-pw")
+	c, err := configFromEnv()
+	require.NoError(t, err)
+	assert.NotContains(t, c.databaseLabel(), "s3cret-pw", "the startup log must not show the password")
+	assert.NotContains(t, c.databaseLabel(), "k3y-pw", "nor the client key's")
+	assert.Contains(t, c.databaseLabel(), "sslmode=require", "the rest of the URL stays")
+	t.Setenv("DATABASE_URL", "postgres://app@db/app?password=s3cret-pw&sslmode=sometimes")
+	_, err = configFromEnv()
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "s3cret-pw")
 }

@@ -56,3 +56,19 @@ func TestAppRoleSeesNoQuotaStateWithoutTenant(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, page.Entries)
 }
+
+// Attack: after the store's functions ran on a pooled connection,
+// app.tenant_id is the empty string there (not NULL); the kit's policies must still
+// refuse a write, and show no row, to code with no tenant set.
+func TestAppRoleNoTenantAfterStoreUse(t *testing.T) {
+	p := migrated(t)
+	app := p.AppRole(t)
+	app.DB.SetMaxOpenConns(1)
+	s := newStore(t, app.DB)
+	_, err := s.Limits(t.Context(), "a", tenancy.Limits{"orders": 1})
+	require.NoError(t, err)
+	_, err = app.DB.Exec(`INSERT INTO hardening_quota_overrides (tenant_id, quota, value, updated_at) VALUES ('', 'orders', 9, 0)`)
+	assert.ErrorContains(t, err, "row-level security", "no tenant: no write")
+	_, err = app.DB.Exec(`INSERT INTO hardening_quota_audit (tenant_id, quota, old_value, new_value, changed_by, changed_at) VALUES ('', 'orders', 1, 9, 'forged', 0)`)
+	assert.ErrorContains(t, err, "row-level security", "no tenant: no forged audit entry")
+}

@@ -36,7 +36,8 @@
 // # Row-level security
 //
 // Every table of the store is tenant-owned and under row-level security
-// (the policy of tenancy.RowLevelSecuritySQL). Each function scopes its
+// (the policy of tenancy.RowLevelSecuritySQL; migration 0006 sets its
+// current condition, where an empty app.tenant_id is no tenant). Each function scopes its
 // own transaction to the request's tenant with
 // set_config('app.tenant_id', tenant, true) before touching a table, so
 // the store works unchanged under an application role without BYPASSRLS
