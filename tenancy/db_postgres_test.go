@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -159,27 +156,13 @@ func TestPostgresCrossTenant(t *testing.T) {
 	assert.Equal(t, 0, rawCount(t, raw), "the raw handle sets nothing: RLS shows it no row")
 }
 
-// statements is a pgx.QueryTracer recording the statements sent.
-type statements struct {
-	mu  sync.Mutex
-	sql []string
-}
-
-func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := strings.Fields(d.SQL)
-	s.sql = append(s.sql, strings.Join(f[:min(2, len(f))], " ")) // the statement's first two words
-	return ctx
-}
-
-func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-func (s *statements) take() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.sql
-	s.sql = nil
+// firstWords keeps each statement's first two words.
+func firstWords(sql []string) []string {
+	out := make([]string, len(sql))
+	for i, q := range sql {
+		f := strings.Fields(q)
+		out[i] = strings.Join(f[:min(2, len(f))], " ")
+	}
 	return out
 }
 
@@ -188,18 +171,13 @@ func (s *statements) take() []string {
 // once.
 func TestPostgresDBRoundTrips(t *testing.T) {
 	p, _, _, _ := pgWidgets(t)
-	cfg, err := pgx.ParseConfig(p.URL)
-	require.NoError(t, err)
-	rec := &statements{}
-	cfg.Tracer = rec
-	raw := sqlx.NewDb(stdlib.OpenDB(*cfg), "pgx")
-	t.Cleanup(func() { _ = raw.Close() })
+	raw, rec := p.OpenCounting(t)
 	db, err := tenancy.NewDB(raw)
 	require.NoError(t, err)
 	ctx := tenancy.WithTenant(context.Background(), "a")
 	var n int
 	require.NoError(t, db.GetContext(ctx, &n, `SELECT count(*) FROM widgets WHERE tenant_id = :tenant_id`, nil))
-	assert.Equal(t, []string{"begin", "SELECT set_config($1,", "SELECT count(*)", "commit"}, rec.take())
+	assert.Equal(t, []string{"begin", "SELECT set_config($1,", "SELECT count(*)", "commit"}, firstWords(rec.Take()))
 
 	tx, err := db.BeginTxx(ctx, nil)
 	require.NoError(t, err)
@@ -207,7 +185,7 @@ func TestPostgresDBRoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, tx.GetContext(ctx, &n, `SELECT count(*) FROM widgets WHERE tenant_id = :tenant_id`, nil))
 	require.NoError(t, tx.Commit())
-	assert.Equal(t, []string{"begin", "SELECT set_config($1,", "UPDATE widgets", "SELECT count(*)", "commit"}, rec.take())
+	assert.Equal(t, []string{"begin", "SELECT set_config($1,", "UPDATE widgets", "SELECT count(*)", "commit"}, firstWords(rec.Take()))
 }
 
 // Attack: once a connection has run one tenant transaction, Postgres keeps

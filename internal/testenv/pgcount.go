@@ -16,18 +16,27 @@ import (
 type Statements struct {
 	mu  sync.Mutex
 	sql []string
+	n   int64 // all statements, Take or not
 }
 
 // TraceQueryStart records the statement.
 func (s *Statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	s.mu.Lock()
 	s.sql = append(s.sql, data.SQL)
+	s.n++
 	s.mu.Unlock()
 	return ctx
 }
 
 // TraceQueryEnd does nothing.
 func (s *Statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// N returns how many statements were sent since the pool opened.
+func (s *Statements) N() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
 
 // Take returns the statements sent since the last Take and forgets them.
 func (s *Statements) Take() []string {

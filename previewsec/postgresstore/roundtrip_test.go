@@ -2,13 +2,9 @@ package postgresstore_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -17,37 +13,15 @@ import (
 	"github.com/systembuilderhub/hardening/previewsec/postgresstore"
 )
 
-// statements counts the statements a pgx connection sends.
-type statements struct{ n atomic.Int64 }
-
-func (c *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-
-func (c *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-// countingDB opens a pool on url whose statements are counted.
-func countingDB(t testing.TB, url string) (*sqlx.DB, *statements) {
-	t.Helper()
-	cfg, err := pgx.ParseConfig(url)
-	require.NoError(t, err)
-	c := &statements{}
-	cfg.Tracer = c
-	db := sqlx.NewDb(stdlib.OpenDB(*cfg), "pgx")
-	t.Cleanup(func() { _ = db.Close() })
-	return db, c
-}
-
 // TestOneStatementPerCall checks the package doc's table: every method is
 // one statement, whether it creates or finds, deletes something or nothing.
 func TestOneStatementPerCall(t *testing.T) {
 	ctx := context.Background()
 	p := testenv.PostgresKit(t)
-	db, count := countingDB(t, p.URL)
+	db, count := p.OpenCounting(t)
 	s, err := postgresstore.New(db)
 	require.NoError(t, err)
-	assert.EqualValues(t, 1, count.n.Load(), "New")
+	assert.EqualValues(t, 1, count.N(), "New")
 
 	start := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	key := previewsec.Key{ID: "20300102T000000Z", PeriodStart: start, Secret: make([]byte, 32), CreatedAt: start, ExpiresAt: start.Add(25 * time.Hour)}
@@ -75,8 +49,8 @@ func TestOneStatementPerCall(t *testing.T) {
 		}},
 	}
 	for _, c := range calls {
-		before := count.n.Load()
+		before := count.N()
 		require.NoError(t, c.call(), c.name)
-		assert.EqualValues(t, 1, count.n.Load()-before, c.name)
+		assert.EqualValues(t, 1, count.N()-before, c.name)
 	}
 }

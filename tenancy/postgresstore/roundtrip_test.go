@@ -1,14 +1,9 @@
 package postgresstore_test
 
 import (
-	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -16,26 +11,11 @@ import (
 	"github.com/systembuilderhub/hardening/tenancy/storetest"
 )
 
-// counter is a pgx.QueryTracer counting the statements sent.
-type counter struct{ n atomic.Int64 }
-
-func (c *counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-
-func (c *counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
 // TestOneStatementPerMethod: every method of the store, the decisions and
 // the reads, sends exactly one statement, as the package doc's table says.
 func TestOneStatementPerMethod(t *testing.T) {
 	p := migrated(t)
-	cfg, err := pgx.ParseConfig(p.URL)
-	require.NoError(t, err)
-	c := &counter{}
-	cfg.Tracer = c
-	db := sqlx.NewDb(stdlib.OpenDB(*cfg), "pgx")
-	t.Cleanup(func() { _ = db.Close() })
+	db, c := p.OpenCounting(t)
 	s := newStore(t, db)
 	ctx := t.Context()
 	t0 := storetest.T0
@@ -77,9 +57,9 @@ func TestOneStatementPerMethod(t *testing.T) {
 	}
 	for round := range 2 { // the first and a later call: statement caching changes nothing
 		for _, call := range calls {
-			before := c.n.Load()
+			before := c.N()
 			require.NoError(t, call.call(), call.name)
-			assert.Equal(t, int64(1), c.n.Load()-before, "%s (round %d): one statement", call.name, round+1)
+			assert.Equal(t, int64(1), c.N()-before, "%s (round %d): one statement", call.name, round+1)
 		}
 	}
 }
