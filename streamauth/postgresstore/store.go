@@ -38,6 +38,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/systembuilderhub/hardening/streamauth"
+	"github.com/systembuilderhub/hardening/streamauth/internal/sqlrev"
 )
 
 // Store is the Postgres streamauth.RevocationStore.
@@ -97,18 +98,8 @@ func (s *Store) Load(ctx context.Context, now time.Time) ([]streamauth.Revocatio
 	if err != nil {
 		return nil, fmt.Errorf("streamauth/postgresstore: load: %w", err)
 	}
-	defer rows.Close()
-	var out []streamauth.Revocation
-	for rows.Next() {
-		var r streamauth.Revocation
-		var at, exp int64
-		if err := rows.Scan(&r.Subject, &r.Tenant, &at, &exp); err != nil {
-			return nil, fmt.Errorf("streamauth/postgresstore: load: %w", err)
-		}
-		r.RevokedAt, r.ExpiresAt = time.UnixMilli(at).UTC(), time.UnixMilli(exp).UTC()
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlrev.Scan(rows)
+	if err != nil {
 		return nil, fmt.Errorf("streamauth/postgresstore: load: %w", err)
 	}
 	return out, nil
